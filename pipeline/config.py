@@ -1,0 +1,223 @@
+"""``params.yaml`` -> one frozen, typed config. Every key and range is checked here, once.
+
+Stages receive a :class:`Config` and read nothing else, so a setting can only come from
+``params.yaml`` (or ``dvc exp run -S``), never from a hidden global. Unknown or misspelt keys
+are refused with the closest valid key suggested, because a silently ignored typo is the most
+common way an experiment does not test what its author thinks it tests.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import ConfigError
+
+DEFAULT_PARAMS = "params.yaml"
+
+
+class _Section(BaseModel):
+    """Base for every section: immutable, and unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CsvSource(_Section):
+    """A user's own table (``data.source: csv``). The file is read, never modified."""
+
+    path: Optional[str] = None
+    target: Optional[str] = None
+    positive_label: Optional[str] = None
+    classes: Optional[list[str]] = None
+    column_types: dict[str, Literal["numeric", "categorical"]] = Field(default_factory=dict)
+    drop: list[str] = Field(default_factory=list)
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    score: Optional[str] = None
+    score_threshold: float = 0.5
+    decision: Optional[str] = None
+
+
+class PiiSettings(_Section):
+    exclude: bool = True
+    quasi_identifiers: list[str] = Field(default_factory=lambda: ["age", "sex", "race"])
+    k: int = Field(5, ge=2)
+
+
+class DataSettings(_Section):
+    source: Literal["adult", "german", "csv"] = "adult"
+    sensitive: list[str] = Field(default_factory=lambda: ["sex", "race"])
+    sensitive_as_features: bool = False
+    favourable_label: Optional[str] = None
+    val_size: float = Field(0.1, gt=0, lt=1)
+    test_size: float = Field(0.2, gt=0, lt=1)
+    missing_sensitive: Literal["drop", "group", "fail"] = "group"
+    max_rows: Optional[int] = Field(None, ge=10)
+    csv: CsvSource = Field(default_factory=CsvSource)
+    pii: PiiSettings = Field(default_factory=PiiSettings)
+
+    @field_validator("sensitive")
+    @classmethod
+    def _sensitive_not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one sensitive column to audit")
+        return value
+
+
+class DpSettings(_Section):
+    enabled: bool = False
+    noise_multiplier: Optional[float] = Field(1.0, gt=0)
+    target_epsilon: Optional[float] = Field(None, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    delta: float = Field(1e-5, gt=0, lt=1)
+
+
+class TrainSettings(_Section):
+    hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    lr: float = Field(1e-3, gt=0)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(256, ge=1)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(0, ge=0)
+    class_weights: bool = False
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    precision: str = "32-true"
+    strategy: str = "auto"
+    num_nodes: int = Field(1, ge=1)
+    resume: bool = False
+    deterministic: bool = True
+    dp: DpSettings = Field(default_factory=DpSettings)
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden_positive(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("give at least one hidden layer, e.g. [64, 64]")
+        if any(width < 1 for width in value):
+            raise ValueError(f"every hidden layer needs at least 1 unit, got {value}")
+        return value
+
+
+class EvaluateSettings(_Section):
+    threshold: float = Field(0.5, gt=0, lt=1)
+    calibration_bins: int = Field(10, ge=2)
+
+
+class AuditSettings(_Section):
+    min_group_size: int = Field(30, ge=1)
+    n_boot: int = Field(1000, ge=0)
+    ci: float = Field(0.95, gt=0, lt=1)
+    reference: Optional[str] = None
+    ratio_bounds: tuple[float, float] = (0.8, 1.25)
+    max_difference: float = Field(0.1, gt=0)
+    fail_on_violation: bool = False
+    mitigation: bool = True
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> "AuditSettings":
+        low, high = self.ratio_bounds
+        if not 0 < low < 1 < high:
+            raise ValueError(f"ratio_bounds must satisfy 0 < low < 1 < high, got {list(self.ratio_bounds)}")
+        return self
+
+
+class ExplainSettings(_Section):
+    methods: list[Literal["integrated_gradients", "deeplift", "feature_ablation"]] = Field(
+        default_factory=lambda: ["integrated_gradients", "deeplift", "feature_ablation"]
+    )
+    n_steps: int = Field(50, ge=2)
+    max_steps: int = Field(400, ge=2)
+    delta_tol: float = Field(0.05, gt=0)
+    batch_size: int = Field(4096, ge=1)
+    top_k: int = Field(5, ge=1)
+    n_boot: int = Field(200, ge=0)
+    local_examples: int = Field(2, ge=0)
+
+
+class PrivacySettings(_Section):
+    enabled: bool = True
+    max_rows: int = Field(10000, ge=10)
+
+
+class TrackingSettings(_Section):
+    experiment: str = "ethics-audit"
+    register_model: bool = True
+    model_name: str = "audited-mlp"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class Config(_Section):
+    seed: int = 42
+    data: DataSettings = Field(default_factory=DataSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    explain: ExplainSettings = Field(default_factory=ExplainSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+
+    @model_validator(mode="after")
+    def _csv_described(self) -> "Config":
+        if self.data.source == "csv":
+            missing = [k for k in ("path", "target") if getattr(self.data.csv, k) is None]
+            if missing:
+                raise ValueError(f"data.source is 'csv' but data.csv.{missing[0]} is not set")
+        if self.data.val_size + self.data.test_size >= 1:
+            raise ValueError("data.val_size + data.test_size must be below 1")
+        return self
+
+
+def _valid_keys(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
+    """The dotted keys that exist at ``path`` (used for 'did you mean' suggestions)."""
+    for part in path:
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    loc = tuple(str(p) for p in error["loc"])
+    key = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        candidates = _valid_keys(Config, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
+        hint = f"; did you mean '{'.'.join((*loc[:-1], close[0]))}'?" if close else ""
+        return f"{source}: unknown setting '{key}'{hint} (valid here: {', '.join(sorted(candidates))})"
+    found = error.get("input")
+    return f"{source}: setting '{key}': {error['msg']} (found {found!r})"
+
+
+def from_dict(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS) -> Config:
+    """Build a :class:`Config` from a mapping, raising :class:`ConfigError` listing every problem."""
+    try:
+        return Config.model_validate(raw or {})
+    except ValidationError as err:
+        problems = [_describe(e, source) for e in err.errors()]
+        raise ConfigError("\n".join(problems)) from err
+
+
+def load(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``params.yaml`` and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, found {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return from_dict(raw, source=str(path))

@@ -1,0 +1,1 @@
+"""Data sources, validation, audit, PII scan and encoding."""

@@ -1,0 +1,49 @@
+"""Errors the stages raise on purpose, each with a documented exit code.
+
+The CLI turns these into a one-line message on stderr and a distinct exit status, so a CI job
+can tell bad input from an unreachable tracking server from a tampered file.
+"""
+
+from __future__ import annotations
+
+#: Exit codes of ``python -m pipeline <stage>`` (documented in README.md and docs/reliability.md).
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_TRACKING_UNAVAILABLE = 3
+EXIT_INTEGRITY = 4
+EXIT_AUDIT_FAILED = 5
+EXIT_INTERRUPTED = 130
+
+
+class PipelineError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+    exit_code = 1
+
+
+class BadInputError(PipelineError, ValueError):
+    """The data file, a column or a setting is not what the pipeline needs."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class ConfigError(BadInputError):
+    """``params.yaml`` has an unknown key or a value out of range."""
+
+
+class TrackingUnavailableError(PipelineError):
+    """The MLflow tracking server cannot be reached."""
+
+    exit_code = EXIT_TRACKING_UNAVAILABLE
+
+
+class IntegrityError(PipelineError):
+    """A file is not what it claims to be: checksum mismatch, corrupt checkpoint, pickle payload."""
+
+    exit_code = EXIT_INTEGRITY
+
+
+class AuditFailedError(PipelineError):
+    """The audit found violations and ``audit.fail_on_violation`` is true (outputs are written)."""
+
+    exit_code = EXIT_AUDIT_FAILED

@@ -1,0 +1,60 @@
+"""The one table of artifact paths, relative to the project root.
+
+Stages and ``dvc.yaml`` must agree on these; ``tests/test_dvc_yaml.py`` checks that they do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RAW_DIR = Path("data/raw")
+PREPARED_DIR = Path("data/prepared")
+MODEL_DIR = Path("models")
+REPORTS_DIR = Path("reports")
+METRICS_DIR = REPORTS_DIR / "metrics"
+PLOTS_DIR = REPORTS_DIR / "plots"
+OUTPUTS_DIR = Path("outputs")
+
+# prepare
+SPLITS = ("train", "val", "test")
+
+
+def split_arrays(split: str) -> Path:
+    """Encoded features ``X`` (float32) and labels ``y`` (int64) of one split."""
+    return PREPARED_DIR / f"{split}.npz"
+
+
+def split_groups(split: str) -> Path:
+    """The raw sensitive columns (strings) of one split, row-aligned with its arrays."""
+    return PREPARED_DIR / f"groups_{split}.csv"
+
+
+PREPARED_META = PREPARED_DIR / "meta.json"
+DATA_METRICS = METRICS_DIR / "data.json"
+
+# train
+MODEL_WEIGHTS = MODEL_DIR / "model.pt"
+MODEL_SPEC = MODEL_DIR / "model.json"
+CHECKPOINT_DIR = MODEL_DIR / "checkpoints"
+TRAIN_METRICS = METRICS_DIR / "train.json"
+TRAIN_CURVES = PLOTS_DIR / "training_curves.csv"
+
+# evaluate
+PREDICTIONS = OUTPUTS_DIR / "predictions_test.csv"
+EVALUATE_METRICS = METRICS_DIR / "evaluate.json"
+ROC_CURVE = PLOTS_DIR / "roc.csv"
+CALIBRATION_CURVE = PLOTS_DIR / "calibration.csv"
+CONFUSION = PLOTS_DIR / "confusion.csv"
+
+# fairness
+FAIRNESS_METRICS = METRICS_DIR / "fairness.json"
+GROUP_RATES = PLOTS_DIR / "group_selection_rates.csv"
+
+# explain / privacy
+EXPLAIN_METRICS = METRICS_DIR / "explain.json"
+PRIVACY_METRICS = METRICS_DIR / "privacy.json"
+
+# report / log
+REPORT_HTML = REPORTS_DIR / "audit_report.html"
+MODEL_CARD = REPORTS_DIR / "model_card.md"
+MLFLOW_RUN = OUTPUTS_DIR / "mlflow_run.json"

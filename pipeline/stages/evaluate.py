@@ -1,0 +1,41 @@
+"""Stage ``evaluate``: test-split metrics, curves for DVC plots, and predictions for the audits."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline import io, paths
+from pipeline.audit import performance
+from pipeline.config import Config
+
+
+def predictions_frame(y, y_pred, proba, classes) -> pd.DataFrame:
+    frame = pd.DataFrame({"y_true": y, "y_pred": y_pred})
+    for i, name in enumerate(classes):
+        frame[f"proba_{i}"] = proba[:, i]
+    return frame
+
+
+def main(cfg: Config) -> None:
+    from pipeline.models.predict import load_trained, predict_proba
+
+    meta = io.read_json(paths.PREPARED_META)
+    classes, fav = meta["classes"], meta["favourable_index"]
+    test = io.read_npz(paths.split_arrays("test"))
+    proba = predict_proba(load_trained(), test["X"])
+    y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
+    metrics = performance.summary(y, proba, y_pred, classes)
+    calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
+    metrics["expected_calibration_error"] = ece
+    metrics["favourable_class"] = classes[fav]
+    with io.atomic_path(paths.PREDICTIONS) as tmp:
+        predictions_frame(y, y_pred, proba, classes).to_csv(tmp, index=False, float_format="%.8g")
+    for path, frame in (
+        (paths.ROC_CURVE, performance.roc_points(y, proba[:, fav], fav)),
+        (paths.CALIBRATION_CURVE, calibration),
+        (paths.CONFUSION, performance.confusion_long(metrics["confusion_matrix"], classes, y, y_pred)),
+    ):
+        with io.atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.6g")
+    io.write_json(paths.EVALUATE_METRICS, metrics)
+    print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")

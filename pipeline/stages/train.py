@@ -1,0 +1,34 @@
+"""Stage ``train``: fit the MLP, save its weights (state_dict only), curves and cost."""
+
+from __future__ import annotations
+
+import io as _io
+
+import pandas as pd
+
+from pipeline import io, paths
+from pipeline.config import Config
+
+
+def save_model(model) -> None:
+    import torch
+
+    buffer = _io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    io.write_bytes(paths.MODEL_WEIGHTS, buffer.getvalue())
+    io.write_json(paths.MODEL_SPEC, model.spec.to_dict())
+
+
+def main(cfg: Config) -> None:
+    from pipeline.training.fit import fit
+
+    meta = io.read_json(paths.PREPARED_META)
+    arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
+    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]))
+    save_model(result.model)
+    curves = pd.DataFrame(result.history)
+    with io.atomic_path(paths.TRAIN_CURVES) as tmp:
+        curves.to_csv(tmp, index=False, float_format="%.6g")
+    last = result.history[-1] if result.history else {}
+    io.write_json(paths.TRAIN_METRICS, {"final": last, "cost": result.cost})
+    print(f"train: {result.cost['epochs_run']} epochs in {result.cost['wall_time_s']:.1f}s, last {last}")

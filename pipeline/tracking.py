@@ -1,0 +1,199 @@
+"""The only module that imports mlflow: store set-up, run logging and the registry gate.
+
+Defaults to ``sqlite:///mlflow.db`` at the project root with artifacts in ``mlartifacts/``
+beside it; ``MLFLOW_TRACKING_URI`` points anywhere else. A remote server is probed with a short
+timeout before anything is logged, because MLflow's own retries take minutes to give up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from pipeline.errors import TrackingUnavailableError
+
+STORE_NAME = "mlflow.db"
+ARTIFACTS_NAME = "mlartifacts"
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The project root; a DVC temp experiment (``.dvc/tmp/exps/...``) maps back to its parent repo,
+    so queued experiments log into the same store as the workspace."""
+    cwd = (cwd or Path.cwd()).resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return cwd
+
+
+def redact(uri: str) -> str:
+    """Hide credentials in a URI (``https://user:secret@host`` -> ``https://***@host``)."""
+    parts = urlsplit(uri)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return re.sub(r"//[^/@]+@", "//***@", uri)
+
+
+def resolve_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / STORE_NAME}"
+
+
+def check_reachable(uri: str, timeout_s: float) -> None:
+    """Fail fast, naming the (redacted) URI, when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout_s)
+    except requests.RequestException as err:
+        raise TrackingUnavailableError(
+            f"MLflow tracking server {redact(uri)} is unreachable ({type(err).__name__}); "
+            "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
+        ) from None
+    if response.status_code >= 500:
+        raise TrackingUnavailableError(f"MLflow tracking server {redact(uri)} answered HTTP {response.status_code}")
+
+
+def _ensure_sqlite_store(uri: str) -> None:
+    """Create a fresh SQLite store once, under a file lock: concurrent first writers corrupt it."""
+    if not uri.startswith("sqlite:///"):
+        return
+    from filelock import FileLock
+
+    db_path = Path(uri[len("sqlite:///") :])
+    with FileLock(str(db_path) + ".lock", timeout=120):
+        import mlflow
+
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+
+def connect(experiment: str, timeout_s: float) -> str:
+    """Point mlflow at the store, create it if needed and select ``experiment``; return the URI."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(timeout_s, 1))))
+    uri = resolve_uri()
+    check_reachable(uri, timeout_s)
+    _ensure_sqlite_store(uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri[len("sqlite:///") :]).parent / ARTIFACTS_NAME).as_uri()
+        try:
+            mlflow.create_experiment(experiment, artifact_location=location)
+        except Exception:  # another process created it first
+            if mlflow.get_experiment_by_name(experiment) is None:
+                raise
+    mlflow.set_experiment(experiment)
+    return uri
+
+
+def find_run(state_hash: str) -> str | None:
+    """A finished run already logged for this exact pipeline state, if any."""
+    import mlflow
+
+    runs = mlflow.search_runs(
+        filter_string=f"tags.pipeline_state = '{state_hash}' and attributes.status = 'FINISHED'",
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0].info.run_id if runs else None
+
+
+@contextmanager
+def run(run_name: str, tags: dict[str, str]) -> Iterator[str]:
+    """A run that ends FAILED on an exception and KILLED on interruption, never left RUNNING."""
+    import mlflow
+
+    active = mlflow.start_run(run_name=run_name, tags=tags)
+    try:
+        yield active.info.run_id
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run(status="FINISHED")
+
+
+def log_params(flat: dict[str, object]) -> None:
+    import mlflow
+
+    items = sorted(flat.items())
+    for start in range(0, len(items), 100):
+        mlflow.log_params(dict(items[start : start + 100]))
+
+
+def log_metrics(flat: dict[str, float], step: int | None = None) -> None:
+    import time
+
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(key, float(value), now, step or 0) for key, value in sorted(flat.items())]
+    client = mlflow.MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    for start in range(0, len(batch), 1000):
+        client.log_batch(run_id, metrics=batch[start : start + 1000])
+
+
+def log_curves(rows: list[dict]) -> None:
+    """Per-epoch training curves, one step per epoch."""
+    for row in rows:
+        epoch = int(row["epoch"])
+        log_metrics({f"train_curve/{k}": v for k, v in row.items() if k != "epoch" and v == v}, step=epoch)
+
+
+def log_model(model, input_example, requirements: list[str]):
+    import mlflow
+    import mlflow.pytorch
+    from mlflow.models import infer_signature
+
+    with_torch = model.eval()
+    import torch
+
+    with torch.no_grad():
+        output = with_torch(torch.from_numpy(input_example)).numpy()
+    signature = infer_signature(input_example, output)
+    return mlflow.pytorch.log_model(
+        model, name="model", input_example=input_example, signature=signature, pip_requirements=requirements
+    )
+
+
+def log_dataset(frame, name: str, digest_source: str, context: str) -> None:
+    import mlflow
+
+    dataset = mlflow.data.from_pandas(frame, source=digest_source, name=name)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_artifact(path: Path, folder: str | None = None) -> None:
+    import mlflow
+
+    mlflow.log_artifact(str(path), artifact_path=folder)
+
+
+def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], alias: str = "audited") -> dict:
+    """Register the model version; move ``alias`` to it only when every audit check passed."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name)
+    client = mlflow.MlflowClient()
+    if passed:
+        client.set_registered_model_alias(name, alias, version.version)
+    else:
+        client.set_model_version_tag(name, version.version, "audit_failed_checks", ", ".join(failed_checks) or "unknown")
+    client.set_model_version_tag(name, version.version, "audit_passed", str(passed).lower())
+    return {"name": name, "version": int(version.version), "alias": alias if passed else None}

@@ -1,0 +1,1 @@
+"""Fitting the network: Trainer set-up, checkpoints, compute-cost accounting."""
