@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -29,17 +29,17 @@ class _Section(BaseModel):
 class CsvSource(_Section):
     """A user's own table (``data.source: csv``). The file is read, never modified."""
 
-    path: Optional[str] = None
-    target: Optional[str] = None
-    positive_label: Optional[str] = None
-    classes: Optional[list[str]] = None
+    path: str | None = None
+    target: str | None = None
+    positive_label: str | None = None
+    classes: list[str] | None = None
     column_types: dict[str, Literal["numeric", "categorical"]] = Field(default_factory=dict)
     drop: list[str] = Field(default_factory=list)
     delimiter: str = ","
     encoding: str = "utf-8"
-    score: Optional[str] = None
+    score: str | None = None
     score_threshold: float = 0.5
-    decision: Optional[str] = None
+    decision: str | None = None
 
 
 class PiiSettings(_Section):
@@ -52,11 +52,11 @@ class DataSettings(_Section):
     source: Literal["adult", "german", "csv"] = "adult"
     sensitive: list[str] = Field(default_factory=lambda: ["sex", "race"])
     sensitive_as_features: bool = False
-    favourable_label: Optional[str] = None
+    favourable_label: str | None = None
     val_size: float = Field(0.1, gt=0, lt=1)
     test_size: float = Field(0.2, gt=0, lt=1)
     missing_sensitive: Literal["drop", "group", "fail"] = "group"
-    max_rows: Optional[int] = Field(None, ge=10)
+    max_rows: int | None = Field(None, ge=10)
     csv: CsvSource = Field(default_factory=CsvSource)
     pii: PiiSettings = Field(default_factory=PiiSettings)
 
@@ -70,8 +70,8 @@ class DataSettings(_Section):
 
 class DpSettings(_Section):
     enabled: bool = False
-    noise_multiplier: Optional[float] = Field(1.0, gt=0)
-    target_epsilon: Optional[float] = Field(None, gt=0)
+    noise_multiplier: float | None = Field(1.0, gt=0)
+    target_epsilon: float | None = Field(None, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     delta: float = Field(1e-5, gt=0, lt=1)
 
@@ -112,14 +112,14 @@ class AuditSettings(_Section):
     min_group_size: int = Field(30, ge=1)
     n_boot: int = Field(1000, ge=0)
     ci: float = Field(0.95, gt=0, lt=1)
-    reference: Optional[str] = None
+    reference: str | None = None
     ratio_bounds: tuple[float, float] = (0.8, 1.25)
     max_difference: float = Field(0.1, gt=0)
     fail_on_violation: bool = False
     mitigation: bool = True
 
     @model_validator(mode="after")
-    def _bounds_ordered(self) -> "AuditSettings":
+    def _bounds_ordered(self) -> AuditSettings:
         low, high = self.ratio_bounds
         if not 0 < low < 1 < high:
             raise ValueError(f"ratio_bounds must satisfy 0 < low < 1 < high, got {list(self.ratio_bounds)}")
@@ -162,7 +162,7 @@ class Config(_Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @model_validator(mode="after")
-    def _csv_described(self) -> "Config":
+    def _csv_described(self) -> Config:
         if self.data.source == "csv":
             missing = [k for k in ("path", "target") if getattr(self.data.csv, k) is None]
             if missing:

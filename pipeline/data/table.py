@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pandas as pd
 
@@ -42,7 +41,7 @@ class RawTable:
     favourable: str
     numeric: list[str]
     categorical: list[str]
-    official_split: Optional[pd.Series] = None
+    official_split: pd.Series | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     extra: dict[str, pd.Series] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
