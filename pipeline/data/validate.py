@@ -175,16 +175,16 @@ def _schema(frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: 
             pa.Check(lambda s: bool(s.isna().all() or s.nunique(dropna=False) > 1), name="constant"),
         ]
         if name in numeric:
-            checks.append(pa.Check.str_matches(NUMBER, name="numeric", ignore_na=True))
+            checks.append(pa.Check(lambda s: s.str.fullmatch(NUMBER), name="numeric", ignore_na=True))
         if name == target and classes:
-            checks.append(pa.Check.isin(classes, name="allowed_labels", ignore_na=True))
+            checks.append(pa.Check(lambda s: s.isin(classes), name="allowed_labels", ignore_na=True))
         if name == target:
             checks.append(pa.Check(lambda s: s.notna(), name="target_missing", ignore_na=False))
         if name in sensitive and fail_on_missing_sensitive:
             checks.append(pa.Check(lambda s: s.notna(), name="sensitive_missing", ignore_na=False))
         if name == target:
             checks = [c for c in checks if c.name != "constant"]  # a one-class target has its own message
-        columns[name] = pa.Column(object, checks=checks, nullable=True, coerce=False)
+        columns[name] = pa.Column(None, checks=checks, nullable=True)  # every cell is text; no dtype rule
     return pa.DataFrameSchema(columns, strict=False)
 
 
