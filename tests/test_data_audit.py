@@ -46,3 +46,24 @@ def test_cramers_v_is_one_for_a_copy_and_near_zero_for_noise():
     assert audit.cramers_v(a, a) == pytest.approx(1.0)
     noise = pd.Series(list("pq") * 150)
     assert audit.cramers_v(a, noise) < 0.05
+
+
+@pytest.mark.parametrize(("policy", "rows"), [("group", 48842), ("drop", 46043)])
+def test_missing_sensitive_policy_on_adult(project, policy, rows):
+    from pipeline import config
+    from pipeline.data.sources import load_source
+
+    cfg = config.from_dict({"data": {"sensitive": ["sex", "workclass"], "missing_sensitive": policy}})
+    table = load_source(cfg.data)
+    assert len(table.target) == len(table.features) == len(table.official_split) == rows
+    assert ((table.features["workclass"] == "<missing>").sum() == 0) == (policy == "drop")
+
+
+def test_missing_sensitive_fail_on_adult_names_the_column(project):
+    from pipeline import config
+    from pipeline.data.sources import load_source
+    from pipeline.errors import BadInputError
+
+    cfg = config.from_dict({"data": {"sensitive": ["sex", "workclass"], "missing_sensitive": "fail"}})
+    with pytest.raises(BadInputError, match=r"'workclass': 2799\} and data.missing_sensitive is 'fail'"):
+        load_source(cfg.data)

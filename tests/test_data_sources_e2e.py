@@ -106,3 +106,39 @@ def test_csv_config_needs_dep_to_cover_the_file(tmp_path):
     raw = {"data": {"source": "csv", "sensitive": ["sex"], "csv": {"path": str(tmp_path / "a.csv"), "target": "y"}}}
     with pytest.raises(ConfigError, match="data.dep .* must be data.csv.path"):
         config.from_dict(raw)
+
+
+def test_cli_exits_2_on_a_target_typo(project, capsys):
+    import yaml
+
+    from pipeline import cli
+
+    path = write(table(), project / "loans.csv")
+    params = tiny_params({"data": {"source": "csv", "dep": str(path), "sensitive": ["sex"],
+                                   "csv": {"path": str(path), "target": "lable"}}})  # fmt: skip
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli.run(["prepare"]) == 2
+    err = capsys.readouterr().err
+    assert "error [BadInputError]" in err and "'lable'" in err and "columns are: age, income" in err
+
+
+@pytest.mark.slow
+def test_dvc_tracks_the_users_csv_as_a_prepare_dependency(tmp_path):
+    import yaml
+
+    from tests.conftest import copy_repo, run_dvc
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    write(table(), repo / "loans.csv")
+    params = tiny_params({"data": {"source": "csv", "dep": "loans.csv", "sensitive": ["sex"],
+                                   "csv": {"path": "loans.csv", "target": "label"}}})  # fmt: skip
+    copy_repo(repo, params)
+    result = run_dvc(["repro", "prepare"], repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert "loans.csv" in [d["path"] for d in lock["stages"]["prepare"]["deps"]]
+    status = run_dvc(["status", "prepare"], repo)
+    assert "up to date" in status.stdout, status.stdout
+    (repo / "loans.csv").write_text((repo / "loans.csv").read_text().replace("north", "west", 1))
+    assert "loans.csv" in run_dvc(["status", "prepare"], repo).stdout

@@ -11,6 +11,7 @@ from pipeline.errors import BadInputError
 from pipeline.paths import RAW_DIR
 
 #: The sensitive columns a bundled source audits when ``data.sensitive`` is null.
+MISSING_LEVEL = "<missing>"
 DEFAULT_SENSITIVE = {"adult": ["sex", "race"], "german": ["sex", "age_band"]}
 
 
@@ -30,17 +31,45 @@ def with_favourable(table: RawTable, label: str | None) -> RawTable:
     return dataclasses.replace(table, favourable=label, notes=[*table.notes, f"favourable class set to '{label}'"])
 
 
+def apply_missing_policy(table: RawTable, sensitive: list[str], policy: str) -> RawTable:
+    """Bundled sources mark unknown values '<missing>': keep them as a group, drop or refuse them."""
+    gaps = table.features[sensitive].astype(str).eq(MISSING_LEVEL).any(axis=1)
+    if not gaps.any() or policy == "group":
+        return table
+    if policy == "fail":
+        counts = {c: int(table.features[c].astype(str).eq(MISSING_LEVEL).sum()) for c in sensitive}
+        raise BadInputError(
+            f"missing values in sensitive columns {counts} and data.missing_sensitive is 'fail' "
+            "(use 'drop' or 'group')"
+        )
+    keep = (~gaps).to_numpy()
+
+    def pick(series):
+        return None if series is None else series[keep].reset_index(drop=True)
+
+    return dataclasses.replace(
+        table,
+        features=table.features[keep].reset_index(drop=True),
+        target=pick(table.target),
+        official_split=pick(table.official_split),
+        extra={k: pick(v) for k, v in table.extra.items()},
+        notes=[*table.notes, f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)"],
+    )
+
+
 def load_source(settings: DataSettings, raw_dir: Path = RAW_DIR) -> RawTable:
     """Load and validate the configured table; raise :class:`BadInputError` on bad input."""
     settings = resolve(settings)
     if settings.source == "adult":
         from pipeline.data import adult
 
-        return with_favourable(adult.load(raw_dir), settings.favourable_label)
+        table = with_favourable(adult.load(raw_dir), settings.favourable_label)
+        return apply_missing_policy(table, settings.sensitive, settings.missing_sensitive)
     if settings.source == "german":
         from pipeline.data import german
 
-        return with_favourable(german.load(raw_dir), settings.favourable_label)
+        table = with_favourable(german.load(raw_dir), settings.favourable_label)
+        return apply_missing_policy(table, settings.sensitive, settings.missing_sensitive)
     from pipeline.data import csv_source
 
     return csv_source.load(settings, settings.val_size, settings.test_size)
