@@ -39,8 +39,7 @@ def apply_missing_policy(table: RawTable, sensitive: list[str], policy: str) -> 
     if policy == "fail":
         counts = {c: int(table.features[c].astype(str).eq(MISSING_LEVEL).sum()) for c in sensitive}
         raise BadInputError(
-            f"missing values in sensitive columns {counts} and data.missing_sensitive is 'fail' "
-            "(use 'drop' or 'group')"
+            f"missing values in sensitive columns {counts} and data.missing_sensitive is 'fail' (use 'drop' or 'group')"
         )
     keep = (~gaps).to_numpy()
 
@@ -53,7 +52,10 @@ def apply_missing_policy(table: RawTable, sensitive: list[str], policy: str) -> 
         target=pick(table.target),
         official_split=pick(table.official_split),
         extra={k: pick(v) for k, v in table.extra.items()},
-        notes=[*table.notes, f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)"],
+        notes=[
+            *table.notes,
+            f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)",
+        ],
     )
 
 
