@@ -182,3 +182,16 @@ def test_all_problems_are_reported_at_once(tmp_path):
     assert message.startswith("3 problems with the input data:")
     for column in ("age", "country", "notes"):
         assert f"column '{column}'" in message
+
+
+def test_line_numbers_count_blank_lines(tmp_path):
+    frame = table()
+    frame["income"] = frame["income"].astype(object)
+    frame.loc[3, "income"] = "n/a"
+    lines = write(frame, tmp_path / "blank.csv").read_text().splitlines()
+    lines.insert(2, "")  # a blank line after the first data row
+    path = tmp_path / "blank.csv"
+    path.write_text("\n".join(lines) + "\n")
+    message = error_of(path, csv={"column_types": {"income": "numeric"}})
+    assert lines[5].split(",")[1] == "n/a"  # file line 6
+    assert "1 row; e.g. 'n/a'; line 6]" in message

@@ -26,16 +26,20 @@ def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     text = validate.read_text(path, encoding)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
-                            na_values=[""], skip_blank_lines=True, engine="c")  # fmt: skip
+                            na_values=[""], skip_blank_lines=False, engine="c")  # fmt: skip
     except pd.errors.ParserError as err:
         detail = re.sub(r"\s+", " ", str(err)).strip()
         validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
     header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
     problems = validate.structure(path, header, delimiter)
-    if len(frame) < 2:
+    if len(frame) < 2 or frame.iloc[1:].isna().all(axis=None):
         problems.append(validate.Problem(str(path), "has a header but no data rows"))
     validate.raise_if_any(problems)
-    data = frame.iloc[1:].reset_index(drop=True)
+    # Blank lines are read as empty rows and dropped here, keeping each row's index tied to its
+    # file line (row r is line r + 2), so messages point at the right line.
+    data = frame.iloc[1:]
+    data.index = data.index - 1
+    data = data[data.notna().any(axis=1)]
     data.columns = header
     return data.apply(lambda s: s.str.strip())
 
