@@ -100,18 +100,25 @@ def audit_view(y_true, y_pred, score, labels: pd.Series, settings: AuditSettings
         entry["count"] = int(point["count"][g])
         entry["flags"] = _flags(point["count"][g], point["base_rate"][g] * point["count"][g], settings.min_group_size)
         entry["eligible"] = bool(eligible[g])
-        entry["ci"] = {m: _pair(_interval(boot[m], settings.ci)[:, g]) for m in METRICS if m in boot and m != "count"}
+        entry["ci"] = {m: _ci(boot, m, settings.ci, point[m][g], g) for m in METRICS if m in point and m != "count"}
         if g != ref:
             entry["vs_reference"] = {
-                k: {"value": _num(versus[k][g]), "ci": _pair(_interval(boot["ref/" + k], settings.ci)[:, g])} for k in versus
+                k: {"value": _num(versus[k][g]), "ci": _ci(boot, "ref/" + k, settings.ci, versus[k][g], g)} for k in versus
             }
         groups[name] = entry
     block = {"reference": grouping.names[ref], "groups": groups, "disparities": {}}
     for name, value in between.items():
-        ci = _pair(_interval(boot["between/" + name], settings.ci)) if boot else [_num(value), _num(value)]
-        block["disparities"][name] = {"value": _num(value), "ci": ci}
+        block["disparities"][name] = {"value": _num(value), "ci": _ci(boot, "between/" + name, settings.ci, value)}
         block[name] = _num(value)  # flat copy: `dvc metrics diff` shows it directly
     return block
+
+
+def _ci(boot: dict, key: str, level: float, value, group: int | None = None) -> list:
+    """Bootstrap interval of ``key`` (for one group if given); the point itself when n_boot is 0."""
+    if key not in boot:
+        return [_num(value), _num(value)]
+    bounds = _interval(boot[key], level)
+    return _pair(bounds if group is None else bounds[:, group])
 
 
 def _num(value) -> float | None:
