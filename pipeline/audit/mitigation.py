@@ -53,7 +53,7 @@ def exponentiated_gradient(constraint: str, train_x, train_y, train_groups, test
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(train_y), size=min(max_rows, len(train_y)), replace=False))
     moment = DemographicParity() if constraint == "demographic_parity" else EqualizedOdds()
-    reduction = ExponentiatedGradient(LogisticRegression(max_iter=200), constraints=moment, max_iter=30)
+    reduction = ExponentiatedGradient(LogisticRegression(max_iter=200), constraints=moment, max_iter=20)
     reduction.fit(train_x[keep], train_y[keep], sensitive_features=np.asarray(train_groups)[keep])
     return reduction.predict(test_x, random_state=seed).astype(int)
 
