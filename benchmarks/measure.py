@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 
-def run_measured(cmd: list[str] | str, *, cwd: Path, env: dict | None = None, log: Path | None = None,
-                 timeout_s: float = 1800) -> dict:
+def run_measured(
+    cmd: list[str] | str, *, cwd: Path, env: dict | None = None, log: Path | None = None, timeout_s: float = 1800
+) -> dict:
     """Run ``cmd`` (list, or a shell string) and return wall seconds, peak RSS (MiB) and exit code.
 
     stdout and stderr go to ``log`` (or are discarded), so a chatty child cannot block on a
@@ -24,8 +25,7 @@ def run_measured(cmd: list[str] | str, *, cwd: Path, env: dict | None = None, lo
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     try:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                shell=isinstance(cmd, str))
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, shell=isinstance(cmd, str))
         deadline = start + timeout_s
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

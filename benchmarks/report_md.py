@@ -11,7 +11,7 @@ def fmt(value, digits: int = 2) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 10 ** -digits or value == 0 else f"{value:.2e}"
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:.2e}"
     return str(value)
 
 
@@ -92,8 +92,10 @@ def dvc_section(r: dict) -> list[str]:
     total = cold["wall_s"]["median"]
     for stage, block in cold["stages"].items():
         share = block["wall_s"]["median"] / total if total else None
-        lines.append(f"| {stage} | {spread(block['wall_s'])} | {fmt(100 * share, 0) if share else 'n/a'} % | "
-                     f"{spread(block['peak_rss_mib'], 0)} |")
+        lines.append(
+            f"| {stage} | {spread(block['wall_s'])} | {fmt(100 * share, 0) if share else 'n/a'} % | "
+            f"{spread(block['peak_rss_mib'], 0)} |"
+        )
     lines += [
         f"| DVC itself (total minus stages) | {spread(cold['dvc_overhead_s'])} | | |",
         f"| **total cold `dvc repro`** | **{spread(cold['wall_s'])}** | 100 % | |",
@@ -109,12 +111,19 @@ def startup_section(r: dict) -> list[str]:
     lines = ["## Start-up and import costs", ""]
     if r.get("help"):
         h = r["help"]
-        lines += [f"`python -m pipeline --help`: {spread(h['wall_s'], 3)} s over {len(h['wall_s']['runs'])} runs "
-                  f"(after one untimed warm-up), peak RSS {spread(h['peak_rss_mib'], 0)} MiB, exit {h['rc']}.", ""]
+        lines += [
+            f"`python -m pipeline --help`: {spread(h['wall_s'], 3)} s over {len(h['wall_s']['runs'])} runs "
+            f"(after one untimed warm-up), peak RSS {spread(h['peak_rss_mib'], 0)} MiB, exit {h['rc']}.",
+            "",
+        ]
     if r.get("imports"):
-        lines += ["Importing each heavy library alone in a fresh interpreter (this is the fixed cost a stage pays "
-                  "before it touches data; every DVC stage is a new process):", "",
-                  "| import | wall s | peak RSS MiB |", "|---|---|---|"]
+        lines += [
+            "Importing each heavy library alone in a fresh interpreter (this is the fixed cost a stage pays "
+            "before it touches data; every DVC stage is a new process):",
+            "",
+            "| import | wall s | peak RSS MiB |",
+            "|---|---|---|",
+        ]
         for module, block in r["imports"].items():
             lines.append(f"| `{module}` | {spread(block['wall_s'])} | {spread(block['peak_rss_mib'], 0)} |")
         lines.append("")
@@ -134,8 +143,10 @@ def subs_section(r: dict) -> list[str]:
             if block.get("log_tail"):
                 lines += ["```", block["log_tail"], "```", ""]
             continue
-        lines.append(f"Ran in {block['wall_s']:.0f} s; wrote {', '.join(block['json_files']) or 'no JSON file'}. "
-                     "Numeric figures from its JSON:")
+        lines.append(
+            f"Ran in {block['wall_s']:.0f} s; wrote {', '.join(block['json_files']) or 'no JSON file'}. "
+            "Numeric figures from its JSON:"
+        )
         lines.append("")
         for name, data in block["data"].items():
             flat = {k: v for k, v in targets.flatten(data).items() if isinstance(v, (int, float, str))}
@@ -152,13 +163,22 @@ def gpu_section(r: dict) -> list[str]:
     if not visible:
         lines.append("GPU figures were **not measured in this session**: torch sees no CUDA device on this machine.")
     if gpu is None:
-        lines += ["No `benchmarks/gpu_results.json` exists yet; the prepared script `benchmarks/gpu_check.py` "
-                  "(training throughput at 1M rows, CPU vs CUDA, with and without mixed precision) writes it when "
-                  "run on an NVIDIA machine.", ""]
+        lines += [
+            "No `benchmarks/gpu_results.json` exists yet; the prepared script `benchmarks/gpu_check.py` "
+            "(training throughput at 1M rows, CPU vs CUDA, with and without mixed precision) writes it when "
+            "run on an NVIDIA machine.",
+            "",
+        ]
         return lines
     measured = (gpu["data"] or {}).get("measured_utc") or (gpu["data"] or {}).get("date") or gpu["file_mtime_utc"]
-    lines += [f"Results from `{gpu['file']}`, last measured {measured} (not by this run):", "", "```json",
-              json.dumps(gpu["data"], indent=2, sort_keys=True)[:6000], "```", ""]
+    lines += [
+        f"Results from `{gpu['file']}`, last measured {measured} (not by this run):",
+        "",
+        "```json",
+        json.dumps(gpu["data"], indent=2, sort_keys=True)[:6000],
+        "```",
+        "",
+    ]
     return lines
 
 
@@ -183,13 +203,23 @@ def scaling_section(r: dict) -> list[str]:
         cells = []
         for st in s["stages"]:
             sr = run["stages"].get(st)
-            cells.append("n/a" if sr is None else
-                         f"{sr['wall_s']:.1f} / {sr['peak_rss_mib']:.0f}" + ("" if sr["rc"] == 0 else f" (exit {sr['rc']})"))
-        lines.append(f"| {run['rows']:,} | {run.get('features', 'n/a')} | {fmt(run.get('float32_data_mib'), 0)} | "
-                     + " | ".join(cells) + " |")
-    lines += ["", "Time per row (µs), raw and net of the fixed start-up cost:", "",
-              "| stage | " + " | ".join(f"{n:,} raw / net" for n in s["sizes"]) + " |",
-              "|---|" + "---|" * len(s["sizes"])]
+            cells.append(
+                "n/a"
+                if sr is None
+                else f"{sr['wall_s']:.1f} / {sr['peak_rss_mib']:.0f}" + ("" if sr["rc"] == 0 else f" (exit {sr['rc']})")
+            )
+        lines.append(
+            f"| {run['rows']:,} | {run.get('features', 'n/a')} | {fmt(run.get('float32_data_mib'), 0)} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    lines += [
+        "",
+        "Time per row (µs), raw and net of the fixed start-up cost:",
+        "",
+        "| stage | " + " | ".join(f"{n:,} raw / net" for n in s["sizes"]) + " |",
+        "|---|" + "---|" * len(s["sizes"]),
+    ]
     base = s["runs"][str(s["baseline_rows"])]
     for st in s["stages"]:
         cells = []
@@ -198,8 +228,9 @@ def scaling_section(r: dict) -> list[str]:
             raw, net = targets.per_row(run, st), targets.net_per_row(run, base, st)
             cells.append(f"{fmt(raw * 1e6 if raw else None)} / {fmt(net * 1e6 if net is not None else None)}")
         lines.append(f"| {st} | " + " | ".join(cells) + " |")
-    failures = [(run["rows"], st, sr.get("log_tail", "")) for run in runs for st, sr in run["stages"].items()
-                if sr["rc"] != 0]
+    failures = [
+        (run["rows"], st, sr.get("log_tail", "")) for run in runs for st, sr in run["stages"].items() if sr["rc"] != 0
+    ]
     for rows, st, log_tail in failures:
         lines += ["", f"{st} failed at {rows:,} rows:", "```", log_tail, "```"]
     return lines + [""]

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -42,10 +42,32 @@ BENCH = ROOT / "benchmarks"
 WORK = BENCH / "work"
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
-PACKAGES = ("torch", "pytorch-lightning", "lightning", "mlflow", "dvc", "fairlearn", "captum", "pandas",
-            "numpy", "scikit-learn", "pydantic", "opacus", "psutil")
-HEAVY_IMPORTS = ("numpy", "pandas", "sklearn", "torch", "pytorch_lightning", "captum.attr", "fairlearn.metrics",
-                 "mlflow", "mlflow.pytorch")
+PACKAGES = (
+    "torch",
+    "pytorch-lightning",
+    "lightning",
+    "mlflow",
+    "dvc",
+    "fairlearn",
+    "captum",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "pydantic",
+    "opacus",
+    "psutil",
+)
+HEAVY_IMPORTS = (
+    "numpy",
+    "pandas",
+    "sklearn",
+    "torch",
+    "pytorch_lightning",
+    "captum.attr",
+    "fairlearn.metrics",
+    "mlflow",
+    "mlflow.pytorch",
+)
 SUB_BENCHES = {
     "training": "bench_training.py",
     "fairness": "bench_fairness.py",
@@ -80,9 +102,11 @@ def cpu_model() -> str:
 
 def gpu_info() -> dict:
     """Ask torch in a child process (so this process stays light) whether CUDA is usable."""
-    code = ("import json, torch; ok = torch.cuda.is_available(); "
-            "print(json.dumps({'cuda_available': ok, 'name': torch.cuda.get_device_name(0) if ok else None, "
-            "'torch_cuda': torch.version.cuda}))")
+    code = (
+        "import json, torch; ok = torch.cuda.is_available(); "
+        "print(json.dumps({'cuda_available': ok, 'name': torch.cuda.get_device_name(0) if ok else None, "
+        "'torch_cuda': torch.version.cuda}))"
+    )
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True)
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -133,20 +157,28 @@ def bench_help(repeats: int) -> dict:
     cmd = [PYTHON, "-m", "pipeline", "--help"]
     run_measured(cmd, cwd=ROOT, env=base_env())
     runs = [run_measured(cmd, cwd=ROOT, env=base_env()) for _ in range(repeats)]
-    return {"wall_s": summary([r["wall_s"] for r in runs]), "peak_rss_mib": summary([r["peak_rss_mib"] for r in runs]),
-            "rc": max(r["rc"] for r in runs)}
+    return {
+        "wall_s": summary([r["wall_s"] for r in runs]),
+        "peak_rss_mib": summary([r["peak_rss_mib"] for r in runs]),
+        "rc": max(r["rc"] for r in runs),
+    }
 
 
 def bench_imports(repeats: int) -> dict:
     """Wall time and RSS of importing each heavy library alone: the fixed cost a stage pays."""
     out = {}
     baseline = [run_measured([PYTHON, "-c", "pass"], cwd=ROOT, env=base_env()) for _ in range(repeats)]
-    out["(interpreter only)"] = {"wall_s": summary([r["wall_s"] for r in baseline]),
-                                 "peak_rss_mib": summary([r["peak_rss_mib"] for r in baseline])}
+    out["(interpreter only)"] = {
+        "wall_s": summary([r["wall_s"] for r in baseline]),
+        "peak_rss_mib": summary([r["peak_rss_mib"] for r in baseline]),
+    }
     for module in HEAVY_IMPORTS:
         runs = [run_measured([PYTHON, "-c", f"import {module}"], cwd=ROOT, env=base_env()) for _ in range(repeats)]
-        out[module] = {"wall_s": summary([r["wall_s"] for r in runs]),
-                       "peak_rss_mib": summary([r["peak_rss_mib"] for r in runs]), "rc": max(r["rc"] for r in runs)}
+        out[module] = {
+            "wall_s": summary([r["wall_s"] for r in runs]),
+            "peak_rss_mib": summary([r["peak_rss_mib"] for r in runs]),
+            "rc": max(r["rc"] for r in runs),
+        }
     return out
 
 
@@ -192,27 +224,43 @@ def bench_dvc(cold_repeats: int, noop_repeats: int) -> dict:
         cold.append(one_cold_repro(i, shim_dir))
         log(f"  {cold[-1]['wall_s']:.1f} s")
     last = WORK / "cold" / f"run{cold_repeats - 1}"
-    noop = [run_measured([str(BIN / "dvc"), "repro"], cwd=last, env=base_env(), log=WORK / "cold" / "noop.log")
-            for _ in range(noop_repeats)]
+    noop = [
+        run_measured([str(BIN / "dvc"), "repro"], cwd=last, env=base_env(), log=WORK / "cold" / "noop.log")
+        for _ in range(noop_repeats)
+    ]
     stages = [s for s in STAGE_ORDER if all(s in c["stages"] for c in cold)]
     per_stage = {
-        s: {"wall_s": summary([c["stages"][s]["wall_s"] for c in cold]),
-            "peak_rss_mib": summary([c["stages"][s]["peak_rss_mib"] for c in cold])}
+        s: {
+            "wall_s": summary([c["stages"][s]["wall_s"] for c in cold]),
+            "peak_rss_mib": summary([c["stages"][s]["peak_rss_mib"] for c in cold]),
+        }
         for s in stages
     }
     overhead = [c["wall_s"] - sum(r["wall_s"] for r in c["stages"].values()) for c in cold]
     return {
-        "cold": {"wall_s": summary([c["wall_s"] for c in cold]), "stages": per_stage,
-                 "dvc_overhead_s": summary(overhead), "repeats": cold_repeats},
-        "noop": {"wall_s": summary([r["wall_s"] for r in noop]), "repeats": noop_repeats,
-                 "rc": max(r["rc"] for r in noop)},
+        "cold": {
+            "wall_s": summary([c["wall_s"] for c in cold]),
+            "stages": per_stage,
+            "dvc_overhead_s": summary(overhead),
+            "repeats": cold_repeats,
+        },
+        "noop": {
+            "wall_s": summary([r["wall_s"] for r in noop]),
+            "repeats": noop_repeats,
+            "rc": max(r["rc"] for r in noop),
+        },
     }
 
 
 # ------------------------------------------------------------------------------ sub-benchmarks
-def _accepts_quick(script: Path) -> bool:
-    proc = subprocess.run([PYTHON, str(script), "--help"], cwd=ROOT, capture_output=True, text=True, env=base_env())
-    return "--quick" in proc.stdout
+def _quick_flags(script: Path, cwd: Path) -> list[str] | None:
+    """Arguments that shorten a helper's script (``--quick`` or ``--repeats 1``); None if it has neither."""
+    proc = subprocess.run([PYTHON, str(script), "--help"], cwd=cwd, capture_output=True, text=True, env=base_env())
+    if "--quick" in proc.stdout:
+        return ["--quick"]
+    if "--repeats" in proc.stdout:
+        return ["--repeats", "1"]
+    return None
 
 
 def _new_json_files(since: float) -> list[Path]:
@@ -220,28 +268,50 @@ def _new_json_files(since: float) -> list[Path]:
     return sorted(p for p in BENCH.glob("*.json") if p.name not in skip and p.stat().st_mtime >= since)
 
 
+def pipeline_outputs() -> Path:
+    """A clone where the whole pipeline has run (the helpers' scripts read its data and model):
+    the last cold-run clone when there is one, else a fresh clone and an untimed ``dvc repro``."""
+    clones = sorted((WORK / "cold").glob("run*/models/model.pt")) if (WORK / "cold").is_dir() else []
+    if clones:
+        return clones[-1].parents[1]
+    dest = WORK / "cold" / "outputs"
+    fresh_clone(dest)
+    run = run_measured([str(BIN / "dvc"), "repro"], cwd=dest, env=base_env(), log=WORK / "cold" / "outputs.log")
+    if run["rc"] != 0:
+        raise RuntimeError(f"dvc repro for the sub-benchmarks failed:\n{tail(WORK / 'cold' / 'outputs.log')}")
+    return dest
+
+
 def bench_subscripts(quick: bool) -> dict:
-    """Run each helper's benchmark script if it exists and read the JSON file(s) it wrote."""
+    """Run each helper's benchmark script if it exists (in a clone holding the pipeline's outputs,
+    so it reads real prepared data and a trained model) and read the JSON file(s) it wrote."""
     results = {}
+    present = {k: BENCH / n for k, n in SUB_BENCHES.items() if (BENCH / n).is_file()}
+    cwd = pipeline_outputs() if present else ROOT
     for key, name in SUB_BENCHES.items():
         script = BENCH / name
-        if not script.is_file():
+        if key not in present:
             results[key] = {"status": "absent", "script": f"benchmarks/{name}"}
             continue
         cmd = [PYTHON, str(script)]
         if quick:
-            if not _accepts_quick(script):
-                results[key] = {"status": "skipped in --quick (script has no --quick)", "script": f"benchmarks/{name}"}
+            flags = _quick_flags(script, cwd)
+            if flags is None:
+                results[key] = {
+                    "status": "skipped in --quick (no --quick/--repeats option)",
+                    "script": f"benchmarks/{name}",
+                }
                 continue
-            cmd.append("--quick")
+            cmd += flags
         log(f"sub-benchmark {name}")
         since = time.time() - 1
         logfile = WORK / f"{key}.log"
-        run = run_measured(cmd, cwd=ROOT, env=base_env(), log=logfile, timeout_s=1200)
+        run = run_measured(cmd, cwd=cwd, env=base_env(PYTHONPATH=str(ROOT)), log=logfile, timeout_s=1200)
         files = _new_json_files(since)
         results[key] = {
             "status": "ok" if run["rc"] == 0 else f"failed (exit {run['rc']})",
-            "script": f"benchmarks/{name}", "wall_s": run["wall_s"],
+            "script": f"benchmarks/{name}",
+            "wall_s": run["wall_s"],
             "json_files": [str(p.relative_to(ROOT)) for p in files],
             "data": {p.name: json.loads(p.read_text()) for p in files},
         }
@@ -255,8 +325,11 @@ def gpu_results() -> dict | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return {"file": "benchmarks/gpu_results.json", "file_mtime_utc": datetime.fromtimestamp(
-        path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds"), "data": data}
+    return {
+        "file": "benchmarks/gpu_results.json",
+        "file_mtime_utc": datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds"),
+        "data": data,
+    }
 
 
 # -------------------------------------------------------------------------------------- scaling
@@ -266,8 +339,12 @@ def scaling_params(workdir: Path, csv_path: Path | None) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     if csv_path is not None:
         params["data"]["source"] = "csv"
-        params["data"]["csv"] = {**(params["data"].get("csv") or {}), "path": str(csv_path), "target": "income",
-                                 "positive_label": ">50K"}
+        params["data"]["csv"] = {
+            **(params["data"].get("csv") or {}),
+            "path": str(csv_path),
+            "target": "income",
+            "positive_label": ">50K",
+        }
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -321,8 +398,14 @@ def bench_scaling(sizes: list[int], baseline: int, stages: tuple[str, ...], seed
     for rows in [baseline, *sizes]:
         log(f"scaling: {rows} rows")
         results[str(rows)] = one_size(rows, stages, seed)
-    return {"baseline_rows": baseline, "sizes": sizes, "stages": list(stages), "seed": seed, "runs": results,
-            "synth_method": "benchmarks/synth.py: Adult rows resampled with replacement, numerics jittered"}
+    return {
+        "baseline_rows": baseline,
+        "sizes": sizes,
+        "stages": list(stages),
+        "seed": seed,
+        "runs": results,
+        "synth_method": "benchmarks/synth.py: Adult rows resampled with replacement, numerics jittered",
+    }
 
 
 def available_stages(requested: tuple[str, ...]) -> tuple[str, ...]:
@@ -333,8 +416,9 @@ def available_stages(requested: tuple[str, ...]) -> tuple[str, ...]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and small sizes, for development")
-    parser.add_argument("--only", nargs="+", choices=["help", "imports", "dvc", "subs", "scaling"],
-                        help="run only these sections")
+    parser.add_argument(
+        "--only", nargs="+", choices=["help", "imports", "dvc", "subs", "scaling"], help="run only these sections"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", help="scaling sizes (default 50000 200000 1000000)")
     parser.add_argument("--stages", nargs="+", help=f"scaling stages (default {' '.join(DEFAULT_SCALING_STAGES)})")
     parser.add_argument("--out", type=Path, default=BENCH, help="folder for RESULTS.md and results.json")
@@ -347,8 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results = {"generated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": quick,
-               "load_average_start": load_average(), "machine": machine()}
+    results = {
+        "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": quick,
+        "load_average_start": load_average(),
+        "machine": machine(),
+    }
     log(f"machine: {results['machine']['cpu_model']}, {results['machine']['logical_cores']} cores")
     if "help" in sections:
         results["help"] = bench_help(3 if quick else 7)

@@ -20,8 +20,13 @@ MEMORY_MAX_MULTIPLE = 3.0
 # dotted key path, case-insensitive); the first match wins, in this order.
 SUB_FIGURES = {
     "training": [("ratio", "plain"), ("ours_over_plain",), ("overhead", "plain")],
-    "fairness": [("ours", "1000", "median"), ("ours", "median"), ("pipeline", "median"), ("ours", "wall"),
-                 ("ours", "seconds")],
+    "fairness": [
+        ("ours", "1000", "median"),
+        ("ours", "median"),
+        ("pipeline", "median"),
+        ("ours", "wall"),
+        ("ours", "seconds"),
+    ],
     "explain": [("ratio", "hand"), ("over_hand",), ("stage", "hand", "ratio")],
 }
 
@@ -103,10 +108,15 @@ def scaling_table(scaling: dict) -> list[dict]:
     for stage in scaling["stages"]:
         small_pr, large_pr = per_row(small, stage), per_row(large, stage)
         small_net, large_net = net_per_row(small, base, stage), net_per_row(large, base, stage)
-        entry = {"stage": stage, "small_rows": small["rows"], "large_rows": large["rows"],
-                 "per_row_small_s": small_pr, "per_row_large_s": large_pr,
-                 "ratio": large_pr / small_pr if small_pr and large_pr else None,
-                 "net_ratio": large_net / small_net if small_net and large_net and small_net > 0 else None}
+        entry = {
+            "stage": stage,
+            "small_rows": small["rows"],
+            "large_rows": large["rows"],
+            "per_row_small_s": small_pr,
+            "per_row_large_s": large_pr,
+            "ratio": large_pr / small_pr if small_pr and large_pr else None,
+            "net_ratio": large_net / small_net if small_net and large_net and small_net > 0 else None,
+        }
         data_mib = large.get("float32_data_mib")
         stage_run = large["stages"].get(stage)
         if data_mib and stage_run and stage_run["rc"] == 0:
@@ -122,10 +132,24 @@ def scaling_table(scaling: dict) -> list[dict]:
 def scaling_targets(results: dict) -> list[dict]:
     scaling = results.get("scaling")
     if not scaling:
-        return [_row("time per row, largest vs smallest size", f"<= {LINEAR_MAX_RATIO:g}x", None, LINEAR_MAX_RATIO,
-                     "x", "scaling not run"),
-                _row("peak memory at the largest size", f"<= {MEMORY_MAX_MULTIPLE:g}x float32 data", None,
-                     MEMORY_MAX_MULTIPLE, "x", "scaling not run")]
+        return [
+            _row(
+                "time per row, largest vs smallest size",
+                f"<= {LINEAR_MAX_RATIO:g}x",
+                None,
+                LINEAR_MAX_RATIO,
+                "x",
+                "scaling not run",
+            ),
+            _row(
+                "peak memory at the largest size",
+                f"<= {MEMORY_MAX_MULTIPLE:g}x float32 data",
+                None,
+                MEMORY_MAX_MULTIPLE,
+                "x",
+                "scaling not run",
+            ),
+        ]
     rows = []
     for entry in scaling_table(scaling):
         size = f"{entry['large_rows']:,} vs {entry['small_rows']:,} rows"
@@ -133,8 +157,16 @@ def scaling_targets(results: dict) -> list[dict]:
         detail = f"{size}; net of fixed start-up cost: {net:.2f}x" if net is not None else size
         if entry["ratio"] is None:
             detail = f"{size}; stage failed or did not run at one of the sizes"
-        rows.append(_row(f"{entry['stage']}: time per row", f"<= {LINEAR_MAX_RATIO:g}x", entry["ratio"],
-                         LINEAR_MAX_RATIO, "x", detail))
+        rows.append(
+            _row(
+                f"{entry['stage']}: time per row",
+                f"<= {LINEAR_MAX_RATIO:g}x",
+                entry["ratio"],
+                LINEAR_MAX_RATIO,
+                "x",
+                detail,
+            )
+        )
     for entry in scaling_table(scaling):
         multiple = entry.get("memory_multiple")
         detail = f"at {entry['large_rows']:,} rows"
@@ -142,8 +174,16 @@ def scaling_targets(results: dict) -> list[dict]:
             detail += f": peak {entry['peak_rss_mib']:.0f} MiB vs {entry['float32_data_mib']:.0f} MiB of float32 data"
         if entry.get("net_memory_multiple") is not None:
             detail += f"; above the {scaling['baseline_rows']:,}-row run's peak: {entry['net_memory_multiple']:.2f}x"
-        rows.append(_row(f"{entry['stage']}: peak memory", f"<= {MEMORY_MAX_MULTIPLE:g}x float32 data", multiple,
-                         MEMORY_MAX_MULTIPLE, "x", detail))
+        rows.append(
+            _row(
+                f"{entry['stage']}: peak memory",
+                f"<= {MEMORY_MAX_MULTIPLE:g}x float32 data",
+                multiple,
+                MEMORY_MAX_MULTIPLE,
+                "x",
+                detail,
+            )
+        )
     return rows
 
 
