@@ -6,6 +6,13 @@ import json
 
 import targets
 
+ORDER = ("prepare", "train", "evaluate", "fairness", "explain", "privacy", "report", "log")
+
+
+def in_order(stages: dict) -> list[tuple[str, dict]]:
+    """Stages in pipeline order (JSON round trips sort keys alphabetically)."""
+    return sorted(stages.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER))
+
 
 def fmt(value, digits: int = 2) -> str:
     if value is None:
@@ -90,7 +97,7 @@ def dvc_section(r: dict) -> list[str]:
         "|---|---|---|---|",
     ]
     total = cold["wall_s"]["median"]
-    for stage, block in cold["stages"].items():
+    for stage, block in in_order(cold["stages"]):
         share = block["wall_s"]["median"] / total if total else None
         lines.append(
             f"| {stage} | {spread(block['wall_s'])} | {fmt(100 * share, 0) if share else 'n/a'} % | "
@@ -102,6 +109,37 @@ def dvc_section(r: dict) -> list[str]:
         "",
         f"No-op `dvc repro` (nothing changed, same clone, {dvc['noop']['repeats']} runs): "
         f"{spread(dvc['noop']['wall_s'])} s.",
+        "",
+    ]
+    return lines
+
+
+def where_time_goes(r: dict) -> list[str]:
+    """Each stage's cold time beside its fixed start-up cost (the same stage on the baseline size)."""
+    dvc, scaling = r.get("dvc"), r.get("scaling")
+    if not dvc or not scaling:
+        return []
+    base = scaling["runs"][str(scaling["baseline_rows"])]["stages"]
+    lines = [
+        "### Where the cold run's time goes",
+        "",
+        f"Fixed cost = the stage on {scaling['baseline_rows']:,} synthetic rows (interpreter, imports, set-up); "
+        "the rest is work that grows with the data.",
+        "",
+        "| stage | cold wall s | fixed cost s | data-dependent s |",
+        "|---|---|---|---|",
+    ]
+    fixed_total = 0.0
+    for stage, block in in_order(dvc["cold"]["stages"]):
+        cold = block["wall_s"]["median"]
+        fixed = (base.get(stage) or {}).get("wall_s")
+        fixed_total += fixed or 0.0
+        rest = cold - fixed if fixed is not None else None
+        lines.append(f"| {stage} | {fmt(cold)} | {fmt(fixed)} | {fmt(rest)} |")
+    total = dvc["cold"]["wall_s"]["median"]
+    lines += [
+        "",
+        f"Fixed costs of the measured stages add up to {fmt(fixed_total)} s of the {fmt(total)} s cold run.",
         "",
     ]
     return lines
@@ -232,11 +270,11 @@ def scaling_section(r: dict) -> list[str]:
         (run["rows"], st, sr.get("log_tail", "")) for run in runs for st, sr in run["stages"].items() if sr["rc"] != 0
     ]
     for rows, st, log_tail in failures:
-        lines += ["", f"{st} failed at {rows:,} rows:", "```", log_tail, "```"]
+        lines += ["", f"{st} failed (or was killed after its time limit) at {rows:,} rows:", "```", log_tail, "```"]
     return lines + [""]
 
 
 def render(r: dict) -> str:
-    parts = header(r) + targets_section(r) + dvc_section(r) + startup_section(r) + subs_section(r)
+    parts = header(r) + targets_section(r) + dvc_section(r) + where_time_goes(r) + startup_section(r) + subs_section(r)
     parts += gpu_section(r) + scaling_section(r)
     return "\n".join(parts).rstrip() + "\n"

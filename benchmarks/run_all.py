@@ -74,6 +74,7 @@ SUB_BENCHES = {
     "explain": "bench_explain.py",
 }
 STAGE_ORDER = ("prepare", "train", "evaluate", "fairness", "explain", "privacy", "report", "log")
+STAGE_TIMEOUT_S = 900  # a scaling stage running longer is killed and reported (exit -9), not waited for
 DEFAULT_SCALING_STAGES = ("prepare", "train", "evaluate", "fairness", "explain", "privacy")
 
 
@@ -376,7 +377,13 @@ def one_size(rows: int, stages: tuple[str, ...], seed: int) -> dict:
         if stage == "prepare":
             run, out["prepare_method"] = scaling_prepare(workdir, csv_path, env)
         else:
-            run = run_measured([PYTHON, "-m", "pipeline", stage], cwd=workdir, env=env, log=workdir / f"{stage}.log")
+            run = run_measured(
+                [PYTHON, "-m", "pipeline", stage],
+                cwd=workdir,
+                env=env,
+                log=workdir / f"{stage}.log",
+                timeout_s=STAGE_TIMEOUT_S,
+            )
         if run["rc"] != 0:
             run["log_tail"] = tail(workdir / f"{stage}.log")
         out["stages"][stage] = run
