@@ -117,6 +117,7 @@ class AuditSettings(_Section):
     max_difference: float = Field(0.1, gt=0)
     fail_on_violation: bool = False
     mitigation: bool = True
+    mitigation_max_rows: int = Field(5000, ge=100)
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> "AuditSettings":
