@@ -54,3 +54,18 @@ def test_without_gate_the_stage_succeeds(tmp_path, monkeypatch):
     assert result["favourable_class"] == "yes"
     sex = result["features"]["sex"]
     assert sex["demographic_parity_difference"] > 0 and len(sex["ci"]["demographic_parity_difference"]) == 2
+
+
+def test_report_section_shows_intervals_and_verdicts(tmp_path, monkeypatch):
+    from pipeline.report import sections_fairness
+
+    monkeypatch.chdir(_project(tmp_path, fail_on_violation=False))
+    assert cli.run(["fairness"]) == errors.EXIT_OK
+    ctx = {"fairness": json.loads((tmp_path / paths.FAIRNESS_METRICS).read_text())}
+    section = sections_fairness.build(ctx)
+    titles = [title for title, _ in section.tables]
+    assert titles[0] == "Verdicts (our network)" and "Verdicts (external decision)" in titles
+    verdict_rows = section.tables[0][1].rows
+    assert {row[-1] for row in verdict_rows} <= {"pass", "fail", "inconclusive"} and len(verdict_rows) == 21
+    assert sections_fairness.verdict_lines(ctx)[0].startswith("Fairness checks:")
+    assert not sections_fairness.build({"fairness": None}).available

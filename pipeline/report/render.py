@@ -184,7 +184,7 @@ def verdict_summary(ctx: dict) -> list[str]:
 def sections(ctx: dict) -> list[Section]:
     return [
         model_details(ctx), intended_use(ctx), factors(ctx), metrics_section(ctx), data_section(ctx),
-        fairness_section(ctx), explain_section(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
+        __import__("pipeline.report.sections_fairness", fromlist=["build"]).build(ctx), explain_section(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
     ]  # fmt: skip
 
 

@@ -31,7 +31,7 @@ def run(cfg: Config, meta: dict, dec: fairness.Decisions, views: dict, s: fairne
         models.append(_entry("ThresholdOptimizer", constraint, "validation split, network probabilities", out, dec, views, s, weights, cfg))
     for constraint in mitigation.CONSTRAINTS:
         out = mitigation.exponentiated_gradient(constraint, train["X"][rows], y_train[rows], sens["train"][rows], test["X"], cfg.seed)
-        models.append(_entry("ExponentiatedGradient", constraint, f"training split ({len(rows)} rows), {STAND_IN}", out, dec, views, s, weights, cfg))
+        models.append(_entry("ExponentiatedGradient", constraint, f"training split ({len(rows)} rows), LogisticRegression stand-in", out, dec, views, s, weights, cfg))
     return {"sensitive_feature": main, "main_disparity": "demographic_parity_difference", "note": STAND_IN, "models": models,
             "unmitigated": {"accuracy": fairness.overall_accuracy(dec)}}  # fmt: skip
 
