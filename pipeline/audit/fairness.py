@@ -210,7 +210,7 @@ def audit_view(weights: np.ndarray, dec: Decisions, feature: pd.Series, s: Audit
     ref = _reference(names, r0["count"], eligible, s.reference)
     return {
         "reference": ref,
-        "excluded_from_disparities": [n for n, ok in zip(names, eligible) if not ok],
+        "excluded_from_disparities": [n for n, ok in zip(names, eligible, strict=False) if not ok],
         "groups": _group_block(r, names, s, dec.correct_all is not None),
         **{k: _value(v[0]) for k, v in disp.items()},
         "ci": {k: _ci(*bootstrap.interval(v[1:], s.ci)) for k, v in disp.items()},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import io, paths
+from pipeline import paths
 from pipeline.audit import fairness, mitigation
 from pipeline.config import Config
 
