@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -29,17 +29,17 @@ class _Section(BaseModel):
 class CsvSource(_Section):
     """A user's own table (``data.source: csv``). The file is read, never modified."""
 
-    path: Optional[str] = None
-    target: Optional[str] = None
-    positive_label: Optional[str] = None
-    classes: Optional[list[str]] = None
+    path: str | None = None
+    target: str | None = None
+    positive_label: str | None = None
+    classes: list[str] | None = None
     column_types: dict[str, Literal["numeric", "categorical"]] = Field(default_factory=dict)
     drop: list[str] = Field(default_factory=list)
     delimiter: str = ","
     encoding: str = "utf-8"
-    score: Optional[str] = None
+    score: str | None = None
     score_threshold: float = 0.5
-    decision: Optional[str] = None
+    decision: str | None = None
 
 
 class PiiSettings(_Section):
@@ -49,29 +49,39 @@ class PiiSettings(_Section):
 
 
 class DataSettings(_Section):
+    """Which table to use and how to treat it.
+
+    ``sensitive: null`` means the source's own sensitive columns (adult: sex, race; german:
+    sex, age_band); a csv source must name them. ``dep`` is the file or folder DVC tracks as the
+    prepare stage's input (DVC cannot interpolate a null path): it must hold ``csv.path`` when
+    ``source`` is csv. ``favourable_label`` overrides the source's favourable class
+    (``csv.positive_label`` wins for csv).
+    """
+
     source: Literal["adult", "german", "csv"] = "adult"
-    sensitive: list[str] = Field(default_factory=lambda: ["sex", "race"])
+    sensitive: list[str] | None = None
+    dep: str = "data/raw"
     sensitive_as_features: bool = False
-    favourable_label: Optional[str] = None
+    favourable_label: str | None = None
     val_size: float = Field(0.1, gt=0, lt=1)
     test_size: float = Field(0.2, gt=0, lt=1)
     missing_sensitive: Literal["drop", "group", "fail"] = "group"
-    max_rows: Optional[int] = Field(None, ge=10)
+    max_rows: int | None = Field(None, ge=10)
     csv: CsvSource = Field(default_factory=CsvSource)
     pii: PiiSettings = Field(default_factory=PiiSettings)
 
     @field_validator("sensitive")
     @classmethod
-    def _sensitive_not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _sensitive_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
             raise ValueError("name at least one sensitive column to audit")
         return value
 
 
 class DpSettings(_Section):
     enabled: bool = False
-    noise_multiplier: Optional[float] = Field(1.0, gt=0)
-    target_epsilon: Optional[float] = Field(None, gt=0)
+    noise_multiplier: float | None = Field(1.0, gt=0)
+    target_epsilon: float | None = Field(None, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     delta: float = Field(1e-5, gt=0, lt=1)
 
@@ -112,15 +122,15 @@ class AuditSettings(_Section):
     min_group_size: int = Field(30, ge=1)
     n_boot: int = Field(1000, ge=0)
     ci: float = Field(0.95, gt=0, lt=1)
-    reference: Optional[str] = None
+    reference: str | None = None
     ratio_bounds: tuple[float, float] = (0.8, 1.25)
     max_difference: float = Field(0.1, gt=0)
     fail_on_violation: bool = False
     mitigation: bool = True
-    mitigation_max_rows: int = Field(5000, ge=100)
+    mitigation_max_rows: int = Field(3000, ge=100)
 
     @model_validator(mode="after")
-    def _bounds_ordered(self) -> "AuditSettings":
+    def _bounds_ordered(self) -> AuditSettings:
         low, high = self.ratio_bounds
         if not 0 < low < 1 < high:
             raise ValueError(f"ratio_bounds must satisfy 0 < low < 1 < high, got {list(self.ratio_bounds)}")
@@ -163,11 +173,19 @@ class Config(_Section):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @model_validator(mode="after")
-    def _csv_described(self) -> "Config":
+    def _csv_described(self) -> Config:
         if self.data.source == "csv":
             missing = [k for k in ("path", "target") if getattr(self.data.csv, k) is None]
             if missing:
                 raise ValueError(f"data.source is 'csv' but data.csv.{missing[0]} is not set")
+            if self.data.sensitive is None:
+                raise ValueError("data.source is 'csv': name its sensitive columns in data.sensitive")
+            inside = Path(self.data.csv.path) == Path(self.data.dep) or Path(self.data.dep) in Path(self.data.csv.path).parents
+            if not inside:
+                raise ValueError(
+                    f"data.dep ({self.data.dep!r}) must be data.csv.path ({self.data.csv.path!r}) or a folder holding it, "
+                    "so DVC reruns prepare when the file changes: set data.dep to the same path"
+                )
         if self.data.val_size + self.data.test_size >= 1:
             raise ValueError("data.val_size + data.test_size must be below 1")
         return self

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pandas as pd
 
@@ -34,6 +33,8 @@ class RawTable:
         or decision), keyed by role.
     notes:
         Human-readable remarks on what the loader did (rows dropped, groups created).
+    missing:
+        Column -> number of missing (empty or unknown) cells as read, before any filling.
     """
 
     features: pd.DataFrame
@@ -42,7 +43,8 @@ class RawTable:
     favourable: str
     numeric: list[str]
     categorical: list[str]
-    official_split: Optional[pd.Series] = None
+    official_split: pd.Series | None = None
     provenance: dict[str, str] = field(default_factory=dict)
     extra: dict[str, pd.Series] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    missing: dict[str, int] = field(default_factory=dict)

@@ -6,8 +6,6 @@ summed on the device and turned into numbers once per epoch.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -16,7 +14,7 @@ from pipeline.models.mlp import MLP, MlpSpec
 
 
 class LitClassifier(pl.LightningModule):
-    def __init__(self, spec: MlpSpec, lr: float, weight_decay: float = 0.0, class_weights: Optional[list[float]] = None):
+    def __init__(self, spec: MlpSpec, lr: float, weight_decay: float = 0.0, class_weights: list[float] | None = None):
         super().__init__()
         self.save_hyperparameters({"spec": spec.to_dict(), "lr": lr, "weight_decay": weight_decay, "class_weights": class_weights})
         self.model = MLP(spec)

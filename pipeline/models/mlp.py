@@ -24,7 +24,7 @@ class MlpSpec:
         return {**asdict(self), "hidden": list(self.hidden)}
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "MlpSpec":
+    def from_dict(cls, raw: dict) -> MlpSpec:
         return cls(int(raw["n_inputs"]), tuple(int(h) for h in raw["hidden"]), int(raw["n_classes"]))
 
 

@@ -1,7 +1,7 @@
-"""Stage ``fairness``: group metrics, intervals, verdicts and mitigation on the test split.
+"""Stage ``fairness``: group metrics with intervals, verdicts, mitigation and external decisions.
 
-All outputs are written before ``audit.fail_on_violation`` can stop the pipeline, so a CI job
-that gates on the exit status still gets the evidence.
+All outputs are written before a violation is raised, so ``audit.fail_on_violation`` can gate
+a CI job without losing the evidence.
 """
 
 from __future__ import annotations
@@ -10,90 +10,107 @@ import numpy as np
 import pandas as pd
 
 from pipeline import io, paths
-from pipeline.audit import bootstrap, fairness, verdicts
+from pipeline.audit import fairness
 from pipeline.config import Config
-from pipeline.errors import AuditFailedError, BadInputError
+from pipeline.errors import AuditFailedError
+
+MITIGATIONS = (
+    ("threshold_optimizer", "demographic_parity"),
+    ("threshold_optimizer", "equalized_odds"),
+    ("exponentiated_gradient", "demographic_parity"),
+)
+
+
+def settings(cfg: Config) -> fairness.AuditSettings:
+    a = cfg.audit
+    return fairness.AuditSettings(
+        n_boot=a.n_boot, ci=a.ci, seed=cfg.seed, min_group_size=a.min_group_size, reference=a.reference,
+        ratio_bounds=tuple(a.ratio_bounds), max_difference=a.max_difference, calibration_bins=cfg.evaluate.calibration_bins,
+    )  # fmt: skip
+
+
+def read_groups(split: str) -> pd.DataFrame:
+    return pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+
+
+def external_decisions(cfg: Config, groups: pd.DataFrame, favourable: str) -> dict[str, np.ndarray]:
+    """An existing system's decisions carried beside the data (never model inputs)."""
+    found = {}
+    if "__score" in groups:
+        score = pd.to_numeric(groups["__score"], errors="coerce").to_numpy()
+        found["score"] = (score >= cfg.data.csv.score_threshold).astype(int)
+    if "__decision" in groups:
+        found["decision"] = (groups["__decision"].astype(str) == str(favourable)).astype(int).to_numpy()
+    return found
+
+
+def summarise(audited: dict, y01, pred01) -> dict:
+    view = next(iter(audited["features"].values()))
+    return {"accuracy": float((y01 == pred01).mean()), "selection_rate": float(pred01.mean()),
+            "demographic_parity_difference": view["demographic_parity_difference"],
+            "equalized_odds_difference": view["equalized_odds_difference"]}  # fmt: skip
+
+
+def mitigate(cfg: Config, meta: dict, y01, score, test_groups: pd.DataFrame, s: fairness.AuditSettings) -> dict:
+    """Each mitigated model audited like the original on the primary sensitive attribute."""
+    from pipeline.audit import mitigation
+    from pipeline.models.predict import load_trained, predict_proba
+
+    fav, feature = meta["favourable_index"], meta["sensitive"][0]
+    model = load_trained()
+    val, train = io.read_npz(paths.split_arrays("val")), io.read_npz(paths.split_arrays("train"))
+    test_x = io.read_npz(paths.split_arrays("test"))["X"]
+    val_score = predict_proba(model, val["X"])[:, fav]
+    val_groups, train_groups = read_groups("val")[feature], read_groups("train")[feature]
+    rows, limit = {}, cfg.audit.mitigation_max_rows
+    candidates = {"network (unmitigated)": None}
+    for method, constraint in MITIGATIONS:
+        name = f"{method} ({constraint})"
+        try:
+            if method == "threshold_optimizer":
+                candidates[name] = mitigation.threshold_optimizer(
+                    constraint, val_score, (val["y"] == fav).astype(int), val_groups, score, test_groups[feature], cfg.seed)
+            else:
+                candidates[name] = mitigation.exponentiated_gradient(
+                    constraint, train["X"], (train["y"] == fav).astype(int), train_groups, test_x, cfg.seed, limit)
+        except ValueError as err:  # e.g. fairlearn's "Degenerate labels" for a one-class group
+            rows[name] = {"error": str(err).splitlines()[0]}
+    candidates["logistic regression stand-in (unmitigated)"] = mitigation.logistic_baseline(
+        train["X"], (train["y"] == fav).astype(int), test_x, cfg.seed, limit)
+    one_view = test_groups[[feature]]
+    for name, decisions in candidates.items():
+        decisions = (score >= cfg.evaluate.threshold).astype(int) if decisions is None else decisions
+        audited = fairness.audit_decisions(y01, decisions, None, one_view, [feature], s)
+        rows[name] = {**summarise(audited, y01, decisions), "audit": audited}
+    return {"feature": feature, "fitted_on": "validation split (threshold optimizer); training split (reductions)",
+            "reductions_estimator": "sklearn LogisticRegression stands in for the network in ExponentiatedGradient",
+            "models": rows}  # fmt: skip
 
 
 def main(cfg: Config) -> None:
     meta = io.read_json(paths.PREPARED_META)
     predictions = pd.read_csv(paths.PREDICTIONS)
-    groups = pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
-    fav, n_classes = meta["favourable_index"], len(meta["classes"])
-    score = predictions[f"proba_{fav}"].to_numpy(dtype=float)
-    dec = fairness.decisions_from_classes(predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy(), fav, score, n_classes)
-    views = fairness.sensitive_views(groups, meta["sensitive"])
+    groups = read_groups("test")
+    fav = meta["favourable_index"]
+    y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
+    pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
+    score = predictions[f"proba_{fav}"].to_numpy()
     s = settings(cfg)
-    weights = bootstrap.resample_counts(len(dec.y_true), s.n_boot, s.seed)
-    result = audited(dec, views, s, weights, cfg)
-    result["favourable_class"] = meta["favourable"]
-    result["settings"] = cfg.audit.model_dump(mode="json") | {"seed": s.seed}
-    external = external_decisions(groups, dec.y_true, cfg, meta)
-    if external:
-        result["external"] = {name: audited(d, views, s, weights, cfg) for name, d in external.items()}
+    result = {"favourable_class": meta["favourable"], **fairness.audit_decisions(y01, pred01, score, groups, meta["sensitive"], s)}
+    result["settings"] = {"n_boot": s.n_boot, "ci": s.ci, "min_group_size": s.min_group_size,
+                          "ratio_bounds": list(s.ratio_bounds), "max_difference": s.max_difference}  # fmt: skip
+    if len(meta["classes"]) > 2:
+        result["binary_note"] = f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
+        result["accuracy_all_classes"] = fairness.multiclass_accuracy(
+            predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
+    external = external_decisions(cfg, groups, meta["favourable"])
+    result["external"] = {k: fairness.audit_decisions(y01, d, None, groups, meta["sensitive"], s) for k, d in external.items()}
     if cfg.audit.mitigation:
-        from pipeline.stages import fairness_mitigation
-
-        result["mitigation"] = fairness_mitigation.run(cfg, meta, dec, views, s, weights)
+        result["mitigation"] = mitigate(cfg, meta, y01, score, groups, s)
     with io.atomic_path(paths.GROUP_RATES) as tmp:
         fairness.selection_rate_rows(result["features"]).to_csv(tmp, index=False, float_format="%.6g")
     io.write_json(paths.FAIRNESS_METRICS, result)
-    summarise(result)
-    failed = verdicts.failed(result["verdicts"])
-    if cfg.audit.fail_on_violation and failed:
-        raise AuditFailedError(f"fairness audit failed {len(failed)} check(s): {'; '.join(failed)} (outputs written to {paths.FAIRNESS_METRICS})")
-
-
-def settings(cfg: Config) -> fairness.AuditSettings:
-    a = cfg.audit
-    return fairness.AuditSettings(min_group_size=a.min_group_size, n_boot=a.n_boot, ci=a.ci, reference=a.reference,
-                                  seed=cfg.seed, bins=cfg.evaluate.calibration_bins)  # fmt: skip
-
-
-def audited(dec: fairness.Decisions, views: dict, s: fairness.AuditSettings, weights: np.ndarray, cfg: Config) -> dict:
-    """Features, verdicts and overall accuracy of one decision maker."""
-    features = fairness.audit(dec, views, s, weights)
-    checks = verdicts.evaluate(features, tuple(cfg.audit.ratio_bounds), cfg.audit.max_difference)
-    return {"features": features, "verdicts": checks, "accuracy": fairness.overall_accuracy(dec)}
-
-
-def external_decisions(groups: pd.DataFrame, y_true: np.ndarray, cfg: Config, meta: dict) -> dict[str, fairness.Decisions]:
-    """An existing system's decisions carried in ``__score`` / ``__decision`` (never model inputs)."""
-    out = {}
-    if "__score" in groups.columns:
-        raw = pd.to_numeric(groups["__score"], errors="coerce")
-        if raw.isna().any():
-            bad = groups["__score"][raw.isna()].iloc[0]
-            raise BadInputError(f"{paths.split_groups('test')}: column __score (data.csv.score) must be numeric; found {bad!r}")
-        score = raw.to_numpy(dtype=float)
-        pred = (score >= cfg.data.csv.score_threshold).astype(np.int64)
-        in_unit = bool(((score >= 0) & (score <= 1)).all())
-        out["score"] = fairness.Decisions(y_true, pred, score if in_unit else None)
-    if "__decision" in groups.columns:
-        out["decision"] = fairness.Decisions(y_true, decision_labels(groups["__decision"], meta["favourable"]))
-    return out
-
-
-def decision_labels(column: pd.Series, favourable: str) -> np.ndarray:
-    """1 where the decision is the favourable class (by name) or 1/true; else 0."""
-    text = column.astype(str).str.strip()
-    if (text == str(favourable)).any():
-        return (text == str(favourable)).to_numpy(dtype=np.int64)
-    allowed = {"0", "1", "true", "false", "yes", "no"}
-    found = sorted(set(text.str.lower()) - allowed)
-    if found:
-        raise BadInputError(f"{paths.split_groups('test')}: column __decision (data.csv.decision) must hold the favourable class "
-                            f"{favourable!r} or 0/1/true/false/yes/no; found {found[:3]}")  # fmt: skip
-    return text.str.lower().isin({"1", "true", "yes"}).to_numpy(dtype=np.int64)
-
-
-def summarise(result: dict) -> None:
-    for name, block in result["features"].items():
-        ci = block["ci"]["demographic_parity_difference"]
-        print(f"fairness: {name}: DP difference {fmt(block['demographic_parity_difference'])} [{fmt(ci[0])}, {fmt(ci[1])}]")
-    counts = pd.Series([v["status"] for v in result["verdicts"]]).value_counts().to_dict()
-    print(f"fairness: verdicts {counts}")
-
-
-def fmt(x) -> str:
-    return "undefined" if x is None else f"{x:.3f}"
+    failed = [v["check"] for v in result["verdicts"] if v["status"] == "fail"]
+    print(f"fairness: {len(result['verdicts'])} checks, {len(failed)} failed")
+    if failed and cfg.audit.fail_on_violation:
+        raise AuditFailedError(f"{len(failed)} fairness check(s) failed: {'; '.join(failed)} (outputs are written)")

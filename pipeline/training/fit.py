@@ -14,7 +14,7 @@ from pipeline.config import TrainSettings
 
 @dataclass
 class FitResult:
-    model: "object"  # pipeline.models.mlp.MLP, on CPU, eval mode
+    model: object  # pipeline.models.mlp.MLP, on CPU, eval mode
     history: list[dict]
     cost: dict
 
