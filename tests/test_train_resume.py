@@ -104,9 +104,13 @@ def test_sigkill_mid_training_then_resume_completes(prepared):
 
 @pytest.mark.slow
 def test_two_process_ddp_on_cpu(prepared):
-    from pipeline.stages import train
-
-    train.main(_set_train(prepared, epochs=1, accelerator="cpu", devices=2, strategy="ddp_spawn"))
+    """Real 2-process DDP (gloo) through the stage command, as a user would run it; a subprocess
+    because Lightning relaunches the command for rank 1 (under pytest it would relaunch pytest)."""
+    _set_train(prepared, epochs=1, accelerator="cpu", devices=2, strategy="ddp")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "train"], cwd=prepared, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "world_size: 2" in done.stderr or "distributed_backend=gloo" in done.stderr + done.stdout
     metrics = io.read_json(paths.TRAIN_METRICS)
     assert metrics["epochs_run"] == 1
     assert 0 < metrics["final"]["train_loss"] < 10 and 0 <= metrics["final"]["val_accuracy"] <= 1
