@@ -36,10 +36,6 @@ DATA_METRICS = METRICS_DIR / "data.json"
 MODEL_WEIGHTS = MODEL_DIR / "model.pt"
 MODEL_SPEC = MODEL_DIR / "model.json"
 CHECKPOINT_DIR = MODEL_DIR / "checkpoints"
-LAST_CHECKPOINT = CHECKPOINT_DIR / "last.pt"
-COMPUTE_DIR = REPORTS_DIR / "compute"
-#: Wall-clock figures vary run to run, so they live apart from the byte-reproducible metrics.
-TRAIN_COST = COMPUTE_DIR / "train_cost.json"
 TRAIN_METRICS = METRICS_DIR / "train.json"
 TRAIN_CURVES = PLOTS_DIR / "training_curves.csv"
 

@@ -22,12 +22,6 @@ class LitClassifier(pl.LightningModule):
         self.loss_fn = nn.CrossEntropyLoss(weight=weight)
         self.history: list[dict] = []
         self._sums: dict[str, torch.Tensor] = {}
-        #: Epochs completed before this fit (a resumed run numbers its epochs on from there).
-        self.epoch_offset = 0
-        #: Called with (module, row) after each epoch: checkpoints and early stopping hook in here,
-        #: after the epoch's train and validation figures are complete.
-        self.epoch_end_hooks: list = []
-        self._pending_val: dict = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -65,11 +59,9 @@ class LitClassifier(pl.LightningModule):
             self._pending_val = means
 
     def on_train_epoch_end(self) -> None:
-        row = {"epoch": int(self.current_epoch) + self.epoch_offset, **self._epoch_means("train"), **self._pending_val}
+        row = {"epoch": int(self.current_epoch), **self._epoch_means("train"), **getattr(self, "_pending_val", {})}
         self._pending_val = {}
         self.history.append(row)
-        for hook in self.epoch_end_hooks:
-            hook(self, row)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

@@ -1,8 +1,4 @@
-"""Stage ``train``: fit the MLP, save its weights (state_dict only), curves and cost.
-
-``reports/metrics/train.json`` holds only figures that the same params and data reproduce
-exactly; wall-clock figures go to ``reports/compute/train_cost.json``.
-"""
+"""Stage ``train``: fit the MLP, save its weights (state_dict only), curves and cost."""
 
 from __future__ import annotations
 
@@ -28,13 +24,11 @@ def main(cfg: Config) -> None:
 
     meta = io.read_json(paths.PREPARED_META)
     arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
-    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), ckpt_path=paths.LAST_CHECKPOINT)
-    if not result.is_global_zero:
-        return  # other DDP ranks trained too; rank 0 writes the outputs
+    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]))
     save_model(result.model)
+    curves = pd.DataFrame(result.history)
     with io.atomic_path(paths.TRAIN_CURVES) as tmp:
-        pd.DataFrame(result.history).to_csv(tmp, index=False, float_format="%.6g")
+        curves.to_csv(tmp, index=False, float_format="%.6g")
     last = result.history[-1] if result.history else {}
-    io.write_json(paths.TRAIN_METRICS, {"final": last, **result.summary})
-    io.write_json(paths.TRAIN_COST, result.cost)
-    print(f"train: {result.summary['epochs_run']} epochs, last {last}; {result.cost['wall_time_s']:.1f}s this run")
+    io.write_json(paths.TRAIN_METRICS, {"final": last, "cost": result.cost})
+    print(f"train: {result.cost['epochs_run']} epochs in {result.cost['wall_time_s']:.1f}s, last {last}")
