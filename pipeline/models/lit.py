@@ -21,6 +21,8 @@ class LitClassifier(pl.LightningModule):
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss_fn = nn.CrossEntropyLoss(weight=weight)
         self.history: list[dict] = []
+        self.epoch_offset = 0  # epochs completed before a resume
+        self._closed_epoch = -1
         self._sums: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,10 +60,17 @@ class LitClassifier(pl.LightningModule):
             self.log("val_loss", means["val_loss"], sync_dist=False)
             self._pending_val = means
 
+    def close_epoch(self) -> dict:
+        """Append this epoch's history row once (callbacks may call it before the module hook)."""
+        if self._closed_epoch != self.current_epoch:
+            self._closed_epoch = int(self.current_epoch)
+            row = {"epoch": self.epoch_offset + int(self.current_epoch), **self._epoch_means("train"), **getattr(self, "_pending_val", {})}
+            self._pending_val = {}
+            self.history.append(row)
+        return self.history[-1]
+
     def on_train_epoch_end(self) -> None:
-        row = {"epoch": int(self.current_epoch), **self._epoch_means("train"), **getattr(self, "_pending_val", {})}
-        self._pending_val = {}
-        self.history.append(row)
+        self.close_epoch()
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
