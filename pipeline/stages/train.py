@@ -30,6 +30,8 @@ def main(cfg: Config) -> None:
     meta = io.read_json(paths.PREPARED_META)
     arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_path=paths.LAST_CHECKPOINT)
+    if not result.is_global_zero:
+        return
     save_model(result.model)
     curves = pd.DataFrame(result.history)
     with io.atomic_path(paths.TRAIN_CURVES) as tmp:

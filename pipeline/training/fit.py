@@ -24,6 +24,7 @@ class FitResult:
     summary: dict  # deterministic: same params + data -> same values
     cost: dict = field(default_factory=dict)  # measured: varies run to run
     resumed_from_epoch: int = 0
+    is_global_zero: bool = True  # False in the extra DDP processes, which must not write outputs
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> list[float]:
@@ -128,8 +129,9 @@ def fit(
             trainer = build_trainer(settings, callbacks, max_epochs=remaining)
             trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
             device = str(trainer.strategy.root_device)
+            global_zero = trainer.is_global_zero
         else:
-            device = "cpu"
+            device, global_zero = "cpu", True
     wall = time.perf_counter() - start
     best_epoch = None
     if settings.patience > 0 and epoch_state.best["state"] is not None:
@@ -146,7 +148,8 @@ def fit(
         "flops_per_sample_forward": flops_per_sample(spec),
         "flops_per_sample_train": 3 * flops_per_sample(spec),
         "train_samples": int(len(y_train)),
-        "device": device,
+        "device": device.split(":")[0],
+        "world_size": settings.num_nodes * (settings.devices if isinstance(settings.devices, int) else 1),
         "precision": settings.precision,
     }
     epochs_now = epochs_run - done
@@ -157,4 +160,4 @@ def fit(
         "samples_per_s": len(y_train) * epochs_now / wall if wall > 0 and epochs_now else None,
         **meter.figures(),
     }
-    return FitResult(model=model, history=module.history, summary=summary, cost=cost_figures, resumed_from_epoch=done)
+    return FitResult(model=model, history=module.history, summary=summary, cost=cost_figures, resumed_from_epoch=done, is_global_zero=global_zero)
