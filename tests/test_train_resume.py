@@ -83,7 +83,9 @@ def test_killed_training_resumes_and_completes(prepared):
     killed_at = torch.load(ckpt, weights_only=True)["epoch"]
     assert 1 <= killed_at < epochs
     assert not list(ckpt.parent.glob(".last.pt.*.tmp")) or True  # stray temp files are harmless; last.pt is whole
-    done = subprocess.run([sys.executable, "-m", "pipeline", "train"], cwd=prepared, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "train"], cwd=prepared, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     cost = io.read_json(prepared / paths.TRAIN_COST)
     assert cost["resumed_from_epoch"] >= killed_at

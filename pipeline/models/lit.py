@@ -16,7 +16,9 @@ from pipeline.models.mlp import MLP, MlpSpec
 class LitClassifier(pl.LightningModule):
     def __init__(self, spec: MlpSpec, lr: float, weight_decay: float = 0.0, class_weights: list[float] | None = None):
         super().__init__()
-        self.save_hyperparameters({"spec": spec.to_dict(), "lr": lr, "weight_decay": weight_decay, "class_weights": class_weights})
+        self.save_hyperparameters(
+            {"spec": spec.to_dict(), "lr": lr, "weight_decay": weight_decay, "class_weights": class_weights}
+        )
         self.model = MLP(spec)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss_fn = nn.CrossEntropyLoss(weight=weight)
@@ -64,7 +66,11 @@ class LitClassifier(pl.LightningModule):
         """Append this epoch's history row once (callbacks may call it before the module hook)."""
         if self._closed_epoch != self.current_epoch:
             self._closed_epoch = int(self.current_epoch)
-            row = {"epoch": self.epoch_offset + int(self.current_epoch), **self._epoch_means("train"), **getattr(self, "_pending_val", {})}
+            row = {
+                "epoch": self.epoch_offset + int(self.current_epoch),
+                **self._epoch_means("train"),
+                **getattr(self, "_pending_val", {}),
+            }
             self._pending_val = {}
             self.history.append(row)
         return self.history[-1]

@@ -48,7 +48,9 @@ def load(path: Path, expected_fingerprint: str) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on bad bytes
-        raise IntegrityError(f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); delete it to start over") from err
+        raise IntegrityError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); delete it to start over"
+        ) from err
     if not isinstance(state, dict) or "fingerprint" not in state or "epoch" not in state:
         raise IntegrityError(f"checkpoint {path} lacks 'fingerprint'/'epoch'; it was not written by this pipeline")
     if state["fingerprint"] != expected_fingerprint:

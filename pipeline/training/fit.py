@@ -116,7 +116,9 @@ def fit(
     callbacks: list = [epoch_state]
     stopper = None
     if settings.patience > 0:
-        stopper = EarlyStopping(monitor="val_loss", patience=settings.patience, mode="min", check_on_train_epoch_end=False)
+        stopper = EarlyStopping(
+            monitor="val_loss", patience=settings.patience, mode="min", check_on_train_epoch_end=False
+        )
         if epoch_state.best["val_loss"] is not None:
             stopper.best_score = torch.tensor(epoch_state.best["val_loss"])
             stopper.wait_count = wait
@@ -156,8 +158,17 @@ def fit(
     cost_figures = {
         "wall_time_s": wall,
         "epochs_timed": epochs_now,
-        "wall_time_per_epoch_s": (sum(epoch_state.epoch_seconds) / len(epoch_state.epoch_seconds)) if epoch_state.epoch_seconds else None,
+        "wall_time_per_epoch_s": (sum(epoch_state.epoch_seconds) / len(epoch_state.epoch_seconds))
+        if epoch_state.epoch_seconds
+        else None,
         "samples_per_s": len(y_train) * epochs_now / wall if wall > 0 and epochs_now else None,
         **meter.figures(),
     }
-    return FitResult(model=model, history=module.history, summary=summary, cost=cost_figures, resumed_from_epoch=done, is_global_zero=global_zero)
+    return FitResult(
+        model=model,
+        history=module.history,
+        summary=summary,
+        cost=cost_figures,
+        resumed_from_epoch=done,
+        is_global_zero=global_zero,
+    )
