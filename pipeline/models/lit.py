@@ -16,11 +16,15 @@ from pipeline.models.mlp import MLP, MlpSpec
 class LitClassifier(pl.LightningModule):
     def __init__(self, spec: MlpSpec, lr: float, weight_decay: float = 0.0, class_weights: list[float] | None = None):
         super().__init__()
-        self.save_hyperparameters({"spec": spec.to_dict(), "lr": lr, "weight_decay": weight_decay, "class_weights": class_weights})
+        self.save_hyperparameters(
+            {"spec": spec.to_dict(), "lr": lr, "weight_decay": weight_decay, "class_weights": class_weights}
+        )
         self.model = MLP(spec)
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.loss_fn = nn.CrossEntropyLoss(weight=weight)
         self.history: list[dict] = []
+        self.epoch_offset = 0  # epochs completed before a resume
+        self._closed_epoch = -1
         self._sums: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,10 +62,21 @@ class LitClassifier(pl.LightningModule):
             self.log("val_loss", means["val_loss"], sync_dist=False)
             self._pending_val = means
 
+    def close_epoch(self) -> dict:
+        """Append this epoch's history row once (callbacks may call it before the module hook)."""
+        if self._closed_epoch != self.current_epoch:
+            self._closed_epoch = int(self.current_epoch)
+            row = {
+                "epoch": self.epoch_offset + int(self.current_epoch),
+                **self._epoch_means("train"),
+                **getattr(self, "_pending_val", {}),
+            }
+            self._pending_val = {}
+            self.history.append(row)
+        return self.history[-1]
+
     def on_train_epoch_end(self) -> None:
-        row = {"epoch": int(self.current_epoch), **self._epoch_means("train"), **getattr(self, "_pending_val", {})}
-        self._pending_val = {}
-        self.history.append(row)
+        self.close_epoch()
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

@@ -69,6 +69,7 @@ def collect(cfg) -> dict:
         "meta": _json_or_none(paths.PREPARED_META),
         "data": _json_or_none(paths.DATA_METRICS),
         "train": _json_or_none(paths.TRAIN_METRICS),
+        "train_cost": _json_or_none(paths.TRAIN_COST),
         "curves": _csv_or_none(paths.TRAIN_CURVES),
         "evaluate": _json_or_none(paths.EVALUATE_METRICS),
         "roc": _csv_or_none(paths.ROC_CURVE),

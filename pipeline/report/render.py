@@ -188,11 +188,11 @@ def _fairness(ctx: dict) -> Section:
 
 
 def sections(ctx: dict) -> list[Section]:
-    from pipeline.report import sections_data  # here, not at the top: sections_data imports this module
+    from pipeline.report import sections_data, sections_training  # here, not at the top: they import this module
 
     return [
         model_details(ctx), intended_use(ctx), factors(ctx), metrics_section(ctx), data_section(ctx), sections_data.build(ctx),
-        _fairness(ctx), explain_section(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
+        _fairness(ctx), explain_section(ctx), sections_training.build(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
     ]  # fmt: skip
 
 
