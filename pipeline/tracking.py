@@ -98,6 +98,20 @@ def connect(experiment: str, timeout_s: float) -> str:
     return uri
 
 
+def connect_readonly() -> str:
+    """Point mlflow at the configured store for reading only (``compare``); never creates one."""
+    uri = resolve_uri()
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
+        raise TrackingUnavailableError(
+            f"no MLflow store at {redact(uri)}: run the pipeline first or set MLFLOW_TRACKING_URI"
+        )
+    check_reachable(uri, 10.0)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
 def find_run(state_hash: str, report_sha256: str | None = None) -> str | None:
     """A finished run already logged for this exact pipeline state (and report file), if any."""
     import mlflow
