@@ -123,6 +123,18 @@ def find_run(state_hash: str, report_sha256: str | None = None) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
+def get_tags(run_id: str) -> dict[str, str]:
+    import mlflow
+
+    return dict(mlflow.MlflowClient().get_run(run_id).data.tags)
+
+
+def set_tag(key: str, value: str) -> None:
+    import mlflow
+
+    mlflow.set_tag(key, value)
+
+
 @contextmanager
 def run(run_name: str, tags: dict[str, str]) -> Iterator[str]:
     """A run that ends FAILED on an exception and KILLED on interruption, never left RUNNING."""

@@ -23,7 +23,15 @@ def with_verdicts(statuses: dict[str, str]) -> dict:
     """Add a verdict per ``{check: status}`` to the fairness.json on disk; return the new payload."""
     fairness = io.read_json(paths.FAIRNESS_METRICS)
     fairness["verdicts"] = [
-        {"check": check, "feature": "sex", "metric": check.split("/")[-1], "value": 0.9, "ci": [0.85, 0.95], "bound": 0.8, "status": status}
+        {
+            "check": check,
+            "feature": check.split("/")[0],
+            "metric": check.split("/")[-1],
+            "value": 0.9,
+            "ci": [0.85, 0.95],
+            "bound": 0.8,
+            "status": status,
+        }
         for check, status in statuses.items()
     ]
     io.write_json(paths.FAIRNESS_METRICS, fairness)

@@ -115,6 +115,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
             tracking.log_artifacts(folder, target)
     test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
     model_info = tracking.log_model(load_trained(), test_x, requirements())
+    tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
     result = {"model_uri": model_info.model_uri}
     if cfg.tracking.register_model:
         g = verdicts.gate(metrics.get("fairness"))
@@ -149,7 +150,7 @@ def main(cfg: Config) -> None:
     report_sha = io.sha256_file(paths.REPORT_HTML) if paths.REPORT_HTML.is_file() else None
     existing = tracking.find_run(state, report_sha)
     if existing:
-        summary = {"run_id": existing, "reused": True}
+        summary = {"run_id": existing, "reused": True, "model_uri": tracking.get_tags(existing).get("model_uri")}
     else:
         tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
         with tracking.run(run_name=f"{meta['source']}-{state[:8]}", tags=tags) as run_id:
