@@ -110,7 +110,7 @@ def test_markup_from_the_data_is_inert_in_html_markdown_and_svg(ctx):
     html, markdown = render.render(_hostile(ctx))
     # HTML: no element or attribute formed from the data; the escaped text is present instead
     assert html.count("<script") == 0
-    assert "<img" not in html and "    assert "<img" not in html and "onerror=" not in html.replace("onerror=alert(1)&gt;", "")lt;img src=x onerror" in html
+    assert "<img" not in html and "&lt;img src=x onerror" in html
     assert "&lt;script&gt;" in html
     assert 'href="javascript' not in html
     assert "Content-Security-Policy" in html  # second line of defence: no script may run at all
