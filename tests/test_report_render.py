@@ -10,12 +10,16 @@ import types
 
 import pytest
 
-from pipeline import paths
 from pipeline.report import render, verdicts
 from pipeline.report.context import collect
 from tests._report_support import run_stages, with_verdicts
 
-XSS = ['<script>alert("x")</script>', "<img src=x onerror=alert(1)>", "javascript:alert(1)", "\"quoted' & $5$ [a](javascript:alert(2))"]
+XSS = [
+    '<script>alert("x")</script>',
+    "<img src=x onerror=alert(1)>",
+    "javascript:alert(1)",
+    "\"quoted' & $5$ [a](javascript:alert(2))",
+]
 MODEL_CARD_TITLES = ["Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
                      "Quantitative analyses", "Interpretability", "Privacy", "Ethical considerations",
                      "Caveats and recommendations", "Reproducibility manifest"]  # fmt: skip
@@ -57,7 +61,9 @@ def test_missing_outputs_say_not_run_instead_of_vanishing(ctx):
 
 
 def test_summary_counts_verdicts_and_names_failures(ctx, module_project):
-    fairness = with_verdicts({"sex/demographic_parity_ratio": "fail", "sex/equalized_odds_difference": "pass", "race/x": "inconclusive"})
+    fairness = with_verdicts(
+        {"sex/demographic_parity_ratio": "fail", "sex/equalized_odds_difference": "pass", "race/x": "inconclusive"}
+    )
     failing = {**ctx, "fairness": fairness}
     built = render.sections(failing)
     summary = render.summary(failing, built)
@@ -97,8 +103,12 @@ def _hostile(ctx: dict) -> dict:
     block = next(iter(fairness["features"].values()))
     block["groups"] = {x: next(iter(block["groups"].values())) for x in XSS}
     fairness["features"] = {XSS[1]: block}
-    fairness["verdicts"] = [{"check": XSS[0], "feature": XSS[2], "metric": "m", "value": 1.0, "ci": None, "bound": 0.8, "status": "fail"}]
-    importance = bad["explain"]["integrated_gradients"]["importance"] if "integrated_gradients" in bad["explain"] else None
+    fairness["verdicts"] = [
+        {"check": XSS[0], "feature": XSS[2], "metric": "m", "value": 1.0, "ci": None, "bound": 0.8, "status": "fail"}
+    ]
+    importance = (
+        bad["explain"]["integrated_gradients"]["importance"] if "integrated_gradients" in bad["explain"] else None
+    )
     if importance is not None:
         importance[XSS[3]] = 0.5
         importance[XSS[0]] = 0.4
