@@ -142,7 +142,7 @@ class ExplainSettings(_Section):
     proxy_threshold: float = Field(0.3, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _steps_ordered(self) -> "ExplainSettings":
+    def _steps_ordered(self) -> ExplainSettings:
         if self.max_steps < self.n_steps:
             raise ValueError(f"explain.max_steps ({self.max_steps}) must be at least explain.n_steps ({self.n_steps})")
         if not self.methods:

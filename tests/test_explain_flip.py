@@ -44,7 +44,11 @@ def test_flipping_sex_changes_every_decision_of_a_model_that_reads_it():
     X, labels = data()
     result = flip(model_reading(2), X, labels)
     assert result["changed_share_overall"] == 1.0
-    assert result["groups"]["Male"]["to"]["Female"] == {"changed_share": 1.0, "to_favourable": 0, "to_unfavourable": int((labels == "Male").sum())}
+    assert result["groups"]["Male"]["to"]["Female"] == {
+        "changed_share": 1.0,
+        "to_favourable": 0,
+        "to_unfavourable": int((labels == "Male").sum()),
+    }
     assert result["groups"]["Female"]["to"]["Male"]["to_favourable"] == int((labels == "Female").sum())
 
 

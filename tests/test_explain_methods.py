@@ -41,7 +41,9 @@ def test_ig_is_complete_and_exact_on_a_linear_model():
     rng = np.random.default_rng(0)
     w = rng.normal(size=6)
     X = rng.normal(size=(40, 6)).astype(np.float32)
-    attr, delta, summary = explain.integrated_gradients(linear_model(w), X, 1, n_steps=4, max_steps=8, delta_tol=1e-4, batch_size=16)
+    attr, delta, summary = explain.integrated_gradients(
+        linear_model(w), X, 1, n_steps=4, max_steps=8, delta_tol=1e-4, batch_size=16
+    )
     np.testing.assert_allclose(attr, X * w, rtol=1e-5, atol=1e-5)  # IG of a linear map is weight x input
     np.testing.assert_allclose(attr.sum(axis=1), X @ w, rtol=1e-5, atol=1e-5)  # = f(x) - f(0): the bias cancels
     assert np.abs(delta).max() < 1e-4 and summary["converged"] and summary["rows_refined"] == 0

@@ -55,9 +55,25 @@ def test_groups_proxies_and_local_explanations_when_sensitive_columns_are_not_in
 
 
 def test_flip_runs_on_the_sensitive_input_itself_when_it_is_a_feature(tmp_path, monkeypatch):
-    _, result, meta = run_stages(tmp_path / "q", monkeypatch, {"data": {"sensitive_as_features": True}, "explain": {"n_boot": 0}})
+    _, result, meta = run_stages(
+        tmp_path / "q", monkeypatch, {"data": {"sensitive_as_features": True}, "explain": {"n_boot": 0}}
+    )
     assert "sex" in meta["input_columns"]
     block = result["proxies"]["by_sensitive"]["sex"]
     assert block["is_model_input"] is True and block["flip"]["column"] == "sex"
     assert set(block["flip"]["groups"]["Female"]["to"]) == {"Male"}
     assert np.isfinite(block["flip"]["changed_share_overall"])
+
+
+def test_report_section_shows_three_methods_groups_flips_and_individuals(without_sensitive):
+    from pipeline.report import sections_explain
+
+    _, result, _ = without_sensitive
+    section = sections_explain.build({"explain": result})
+    titles = [title for title, _ in section.tables]
+    assert any(t.startswith("Global importance") for t in titles)
+    assert {"By sex", "By race"} <= {t.split(" (")[0] for t in titles}
+    assert "Proxies and counterfactual flips" in titles and any(t.startswith("Local explanations") for t in titles)
+    headers = section.tables[0][1].headers
+    assert sum("mean |attr|" in h for h in headers) == 3
+    assert len(section.figures) == 3 and all(svg.startswith("<svg") for _, svg in section.figures)

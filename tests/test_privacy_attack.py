@@ -71,4 +71,6 @@ def test_tpr_at_fpr_on_a_hand_checked_example():
     score = np.array([9, 8, 1, 7, 2, 2, 2, 2, 2, 2], dtype=float)
     # with no false positive allowed the best threshold (8) catches 2 of 3 members
     assert privacy.tpr_at_fpr(is_member, score, 0.0) == pytest.approx(2 / 3)
-    assert privacy.attack_metrics(is_member, score)["auc"] == pytest.approx(np.mean([s > n for s in (9, 8, 1) for n in (7, 2, 2, 2, 2, 2, 2)]))
+    assert privacy.attack_metrics(is_member, score)["auc"] == pytest.approx(
+        np.mean([s > n for s in (9, 8, 1) for n in (7, 2, 2, 2, 2, 2, 2)])
+    )

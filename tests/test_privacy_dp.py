@@ -12,7 +12,9 @@ def test_dp_training_reports_epsilon_beside_accuracy_and_fairness(tmp_path, monk
     from pipeline import config
     from pipeline.stages import evaluate, fairness, prepare, privacy, train
 
-    root = make_project(tmp_path / "p", {"train": {"dp": {"enabled": True, "noise_multiplier": 1.0}}, "privacy": {"n_boot": 0}})
+    root = make_project(
+        tmp_path / "p", {"train": {"dp": {"enabled": True, "noise_multiplier": 1.0}}, "privacy": {"n_boot": 0}}
+    )
     monkeypatch.chdir(root)
     cfg = config.load(root / "params.yaml")
     for stage in (prepare, train, evaluate, fairness, privacy):

@@ -60,7 +60,10 @@ def _ig_pass(model, X: np.ndarray, target: int, n_steps: int, batch_size: int) -
     for start in range(0, len(X), batch_size):
         inputs = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size]))
         attr = ig.attribute(
-            inputs, baselines=torch.zeros_like(inputs), n_steps=n_steps, internal_batch_size=max(EVALS_PER_PASS, n_steps)
+            inputs,
+            baselines=torch.zeros_like(inputs),
+            n_steps=n_steps,
+            internal_batch_size=max(EVALS_PER_PASS, n_steps),
         )
         out.append(attr.detach().numpy())
     return np.concatenate(out) if out else np.zeros((0, X.shape[1]), dtype=np.float32)
@@ -129,11 +132,15 @@ def feature_mask(feature_groups: dict[str, list[int]], n_features: int) -> tuple
         mask[idx] = gid
     if (mask == -1).any():
         missing = np.flatnonzero(mask == -1).tolist()[:5]
-        raise BadInputError(f"meta.json feature_groups leaves encoded columns {missing} unassigned; expected every column in one group")
+        raise BadInputError(
+            f"meta.json feature_groups leaves encoded columns {missing} unassigned; expected every column in one group"
+        )
     return mask, columns
 
 
-def feature_ablation(model, X: np.ndarray, target: int, feature_groups: dict[str, list[int]], *, batch_size: int) -> np.ndarray:
+def feature_ablation(
+    model, X: np.ndarray, target: int, feature_groups: dict[str, list[int]], *, batch_size: int
+) -> np.ndarray:
     """captum ``FeatureAblation``: set each original column (its whole one-hot block) to the baseline.
 
     Returns attributions per row and *original* column (columns in ``feature_groups`` order): the
@@ -164,7 +171,9 @@ def regroup(attributions: np.ndarray, feature_groups: dict[str, list[int]]) -> n
     return np.stack([attributions[:, idx].sum(axis=1) for idx in feature_groups.values()], axis=1)
 
 
-def bootstrap_mean_abs(per_column: np.ndarray, *, n_boot: int, ci: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap_mean_abs(
+    per_column: np.ndarray, *, n_boot: int, ci: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean |attribution| per column with a percentile bootstrap interval over rows.
 
     Resamples are drawn as multinomial row counts and applied as one matrix product, so 200
@@ -191,7 +200,12 @@ def importance_table(per_column: np.ndarray, columns: list[str], *, n_boot: int,
     total = mean.sum()
     order = np.argsort(-mean, kind="stable")
     return {
-        columns[i]: {"mean_abs": mean[i], "low": low[i], "high": high[i], "share": mean[i] / total if total > 0 else None}
+        columns[i]: {
+            "mean_abs": mean[i],
+            "low": low[i],
+            "high": high[i],
+            "share": mean[i] / total if total > 0 else None,
+        }
         for i in order
     }
 
@@ -211,5 +225,7 @@ def agreement(importances: dict[str, dict[str, float]], k: int) -> list[dict]:
             columns = list(importances[a])
             rho = spearmanr([importances[a][c] for c in columns], [importances[b][c] for c in columns]).statistic
             overlap = len(set(top_k(importances[a], k)) & set(top_k(importances[b], k))) / min(k, len(columns))
-            pairs.append({"methods": [a, b], "spearman": float(rho) if np.isfinite(rho) else None, "top_k_overlap": overlap})
+            pairs.append(
+                {"methods": [a, b], "spearman": float(rho) if np.isfinite(rho) else None, "top_k_overlap": overlap}
+            )
     return pairs

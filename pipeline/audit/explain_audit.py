@@ -27,7 +27,9 @@ class Inputs:
     data_metrics: dict | None
 
 
-def attribute_all(model, X: np.ndarray, meta: dict, settings: ExplainSettings) -> tuple[dict[str, np.ndarray], dict, dict]:
+def attribute_all(
+    model, X: np.ndarray, meta: dict, settings: ExplainSettings
+) -> tuple[dict[str, np.ndarray], dict, dict]:
     """Per-row attributions per *original* column for each configured method, plus IG's
     convergence summary and the seconds each method took."""
     target, fg = meta["favourable_index"], meta["feature_groups"]
@@ -58,7 +60,11 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
     out = {"source": "data audit (reports/metrics/data.json)" if from_audit else f"Cramér's V on the test split, threshold {settings.proxy_threshold}",
            "associations": computed, "by_sensitive": {}}  # fmt: skip
     for s in meta["sensitive"]:
-        listed = sorted(from_audit.get(s, {})) if from_audit else [c for c, v in computed[s].items() if v >= settings.proxy_threshold]
+        listed = (
+            sorted(from_audit.get(s, {}))
+            if from_audit
+            else [c for c, v in computed[s].items() if v >= settings.proxy_threshold]
+        )
         listed = [c for c in listed if c in meta["feature_groups"] and c != s]
         shares = {m: proxies.attribution_share(imp, listed) for m, imp in importances.items()}
         is_input = s in meta["feature_groups"]
@@ -82,7 +88,9 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
     if missing:
         raise BadInputError(f"groups_test.csv lacks sensitive column(s) {missing} named in meta.json")
     if len(inputs.groups) != len(inputs.X):
-        raise BadInputError(f"groups_test.csv has {len(inputs.groups)} rows, test.npz has {len(inputs.X)}; expected them row-aligned")
+        raise BadInputError(
+            f"groups_test.csv has {len(inputs.groups)} rows, test.npz has {len(inputs.X)}; expected them row-aligned"
+        )
     columns = list(meta["feature_groups"])
     per_column, ig_summary, seconds = attribute_all(model, inputs.X, meta, settings)
     result: dict = {"target_class": meta["favourable"], "n_rows": len(inputs.X), "seconds": seconds}
@@ -103,11 +111,18 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
     result["proxies"] = _proxy_block(model, inputs, importances, settings, threshold)
     if inputs.predictions is not None and settings.local_examples:
         if len(inputs.predictions) != len(inputs.X):
-            raise BadInputError(f"predictions_test.csv has {len(inputs.predictions)} rows, test.npz {len(inputs.X)}; rerun evaluate")
+            raise BadInputError(
+                f"predictions_test.csv has {len(inputs.predictions)} rows, test.npz {len(inputs.X)}; rerun evaluate"
+            )
         examples = []
         for s in meta["sensitive"]:
             labels = inputs.groups[s].to_numpy().astype("U")
-            picks = explain_groups.pick_errors(inputs.predictions, meta["favourable_index"], labels, settings.local_examples)
-            examples += [{"sensitive": s, **e} for e in explain_groups.local_explanations(picks, per_column[primary], columns, settings.top_k)]
+            picks = explain_groups.pick_errors(
+                inputs.predictions, meta["favourable_index"], labels, settings.local_examples
+            )
+            examples += [
+                {"sensitive": s, **e}
+                for e in explain_groups.local_explanations(picks, per_column[primary], columns, settings.top_k)
+            ]
         result["local"] = {"method": primary, "examples": examples}
     return result

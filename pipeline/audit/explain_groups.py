@@ -86,10 +86,15 @@ def pick_errors(predictions: pd.DataFrame, favourable_index: int, labels: np.nda
     picks = []
     for group in sorted(set(labels.tolist())):
         in_group = labels == group
-        for kind, mask, order in (("false_positive", in_group & fav_pred & ~fav_true, -1), ("false_negative", in_group & ~fav_pred & fav_true, 1)):
+        for kind, mask, order in (
+            ("false_positive", in_group & fav_pred & ~fav_true, -1),
+            ("false_negative", in_group & ~fav_pred & fav_true, 1),
+        ):
             idx = np.flatnonzero(mask)
             chosen = idx[np.argsort(order * proba[idx], kind="stable")[:per_group]]
-            picks += [{"group": str(group), "kind": kind, "row": int(r), "proba_favourable": float(proba[r])} for r in chosen]
+            picks += [
+                {"group": str(group), "kind": kind, "row": int(r), "proba_favourable": float(proba[r])} for r in chosen
+            ]
     return picks
 
 

@@ -109,11 +109,17 @@ def membership_inference(
         "by_group": {},
     }
     for s in sensitive:
-        labels = np.concatenate([member_groups[s].to_numpy().astype("U")[im], non_member_groups[s].to_numpy().astype("U")[inn]])
+        labels = np.concatenate(
+            [member_groups[s].to_numpy().astype("U")[im], non_member_groups[s].to_numpy().astype("U")[inn]]
+        )
         block = {}
         for group in sorted(set(labels.tolist())):
             rows = labels == group
             counts = {"members": int(is_member[rows].sum()), "non_members": int((1 - is_member[rows]).sum())}
-            block[group] = {**counts, "small": bool(min(counts.values()) < min_group_size), **attack_metrics(is_member[rows], score[rows])}
+            block[group] = {
+                **counts,
+                "small": bool(min(counts.values()) < min_group_size),
+                **attack_metrics(is_member[rows], score[rows]),
+            }
         result["by_group"][s] = block
     return result

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 
-def decode_columns(X: np.ndarray, feature_groups: dict[str, list[int]], categorical: dict[str, list[str]], bins: int = 5) -> pd.DataFrame:
+def decode_columns(
+    X: np.ndarray, feature_groups: dict[str, list[int]], categorical: dict[str, list[str]], bins: int = 5
+) -> pd.DataFrame:
     """Original columns back from the encoded matrix: one-hot argmax (all zeros -> '<unseen>'),
     numeric columns cut into ``bins`` quantile bins (enough for an association measure)."""
     decoded = {}
@@ -54,7 +56,9 @@ def associations(decoded: pd.DataFrame, groups: pd.DataFrame, sensitive: list[st
     return out
 
 
-def proxies_from_data_audit(data_metrics: dict | None, sensitive: list[str]) -> dict[str, dict[str, float | None]] | None:
+def proxies_from_data_audit(
+    data_metrics: dict | None, sensitive: list[str]
+) -> dict[str, dict[str, float | None]] | None:
     """The data audit's proxy list normalised to ``{sensitive: {column: strength or None}}``.
 
     Read defensively: the data stage may write ``proxies`` as a list of records, as a mapping
@@ -177,6 +181,14 @@ def flip_test(
                 "to_favourable": int((changed & ~base[in_source]).sum()),
                 "to_unfavourable": int((changed & base[in_source]).sum()),
             }
-        out[str(source)] = {"count": int(in_source.sum()), "changed_share_any": float(changed_any.mean()) if len(changed_any) else None, "to": to}
+        out[str(source)] = {
+            "count": int(in_source.sum()),
+            "changed_share_any": float(changed_any.mean()) if len(changed_any) else None,
+            "to": to,
+        }
     overall = [v["changed_share_any"] * v["count"] for v in out.values() if v["changed_share_any"] is not None]
-    return {"column": column, "groups": out, "changed_share_overall": sum(overall) / len(labels) if len(labels) else None}
+    return {
+        "column": column,
+        "groups": out,
+        "changed_share_overall": sum(overall) / len(labels) if len(labels) else None,
+    }

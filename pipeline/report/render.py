@@ -182,9 +182,11 @@ def verdict_summary(ctx: dict) -> list[str]:
 
 
 def sections(ctx: dict) -> list[Section]:
+    from pipeline.report import sections_explain, sections_privacy  # imported here: they import this module
+
     return [
         model_details(ctx), intended_use(ctx), factors(ctx), metrics_section(ctx), data_section(ctx),
-        fairness_section(ctx), explain_section(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
+        fairness_section(ctx), sections_explain.build(ctx), sections_privacy.build(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
     ]  # fmt: skip
 
 

@@ -45,5 +45,7 @@ def main(cfg: Config) -> None:
             min_group_size=cfg.privacy.min_group_size, n_boot=cfg.privacy.n_boot, ci=cfg.privacy.ci,
         )  # fmt: skip
         mia = result["membership_inference"]
-        print(f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} ({mia['rows_per_side']} rows a side)")
+        print(
+            f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} ({mia['rows_per_side']} rows a side)"
+        )
     io.write_json(paths.PRIVACY_METRICS, result)

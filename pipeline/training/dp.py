@@ -38,9 +38,13 @@ def _evaluate(model, x, y, loss_fn) -> tuple[float, float]:
 def _make_private(engine, settings: TrainSettings, model, optimizer, loader, generator):
     """``make_private`` with the noise multiplier, or ``make_private_with_epsilon`` with a target ε."""
     dp = settings.dp
-    common = dict(module=model, optimizer=optimizer, data_loader=loader, max_grad_norm=dp.max_grad_norm, noise_generator=generator)
+    common = dict(
+        module=model, optimizer=optimizer, data_loader=loader, max_grad_norm=dp.max_grad_norm, noise_generator=generator
+    )
     if dp.target_epsilon is not None:
-        return engine.make_private_with_epsilon(**common, target_epsilon=dp.target_epsilon, target_delta=dp.delta, epochs=settings.epochs)
+        return engine.make_private_with_epsilon(
+            **common, target_epsilon=dp.target_epsilon, target_delta=dp.delta, epochs=settings.epochs
+        )
     return engine.make_private(**common, noise_multiplier=dp.noise_multiplier)
 
 
@@ -59,7 +63,9 @@ def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.nd
     model = MLP(spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(TensorDataset(x_train, y_train), batch_size=min(settings.batch_size, len(y_train)), generator=generator)
+    loader = DataLoader(
+        TensorDataset(x_train, y_train), batch_size=min(settings.batch_size, len(y_train)), generator=generator
+    )
     engine = PrivacyEngine(accountant="rdp")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
@@ -78,7 +84,11 @@ def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.nd
             loss = loss_fn(logits, yb)
             loss.backward()
             optimizer.step()
-            total, seen, correct = total + float(loss) * len(yb), seen + len(yb), correct + int((logits.argmax(1) == yb).sum())
+            total, seen, correct = (
+                total + float(loss) * len(yb),
+                seen + len(yb),
+                correct + int((logits.argmax(1) == yb).sum()),
+            )
         val_loss, val_acc = _evaluate(model, x_val, y_val, loss_fn)
         history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1),
                         "val_loss": val_loss, "val_accuracy": val_acc, "epsilon": engine.get_epsilon(settings.dp.delta)})  # fmt: skip
