@@ -147,12 +147,26 @@ class ExplainSettings(_Section):
     batch_size: int = Field(4096, ge=1)
     top_k: int = Field(5, ge=1)
     n_boot: int = Field(200, ge=0)
-    local_examples: int = Field(2, ge=0)
+    ci: float = Field(0.95, gt=0, lt=1)
+    local_examples: int = Field(1, ge=0)
+    min_group_size: int = Field(30, ge=1)
+    proxy_threshold: float = Field(0.3, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _steps_ordered(self) -> ExplainSettings:
+        if self.max_steps < self.n_steps:
+            raise ValueError(f"explain.max_steps ({self.max_steps}) must be at least explain.n_steps ({self.n_steps})")
+        if not self.methods:
+            raise ValueError("explain.methods: name at least one method")
+        return self
 
 
 class PrivacySettings(_Section):
     enabled: bool = True
     max_rows: int = Field(10000, ge=10)
+    min_group_size: int = Field(30, ge=1)
+    n_boot: int = Field(200, ge=0)
+    ci: float = Field(0.95, gt=0, lt=1)
 
 
 class TrackingSettings(_Section):

@@ -1,32 +1,35 @@
-"""Stage ``explain``: which original columns drive the model's favourable decisions."""
+"""Stage ``explain``: which original columns drive the favourable decision, for whom, and via what.
+
+Writes ``reports/metrics/explain.json``: ``target_class``; one block per method
+(``integrated_gradients``, ``deeplift``, ``feature_ablation``) with ``importance`` (mean
+|attribution| per original column), ``interval`` (bootstrap) and ``share``; IG's convergence
+summary; ``agreement`` between methods; ``by_group``; ``proxies`` (association, attribution share,
+flip test); ``local`` (top columns of the most confident errors per group); ``seconds``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import pandas as pd
 
 from pipeline import io, paths
-from pipeline.audit import explain
+from pipeline.audit import explain_audit
 from pipeline.config import Config
 
 
 def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained
 
-    meta = io.read_json(paths.PREPARED_META)
-    test = io.read_npz(paths.split_arrays("test"))
-    model = load_trained()
-    attributions, deltas = explain.integrated_gradients(
-        model, test["X"], meta["favourable_index"], n_steps=cfg.explain.n_steps, batch_size=cfg.explain.batch_size
+    inputs = explain_audit.Inputs(
+        X=io.read_npz(paths.split_arrays("test"))["X"],
+        meta=io.read_json(paths.PREPARED_META),
+        groups=pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False),
+        predictions=pd.read_csv(paths.PREDICTIONS) if paths.PREDICTIONS.is_file() else None,
+        data_metrics=io.read_json(paths.DATA_METRICS) if paths.DATA_METRICS.is_file() else None,
     )
-    importance = explain.global_importance(explain.regroup(attributions, meta["feature_groups"]))
-    result = {
-        "target_class": meta["favourable"],
-        "integrated_gradients": {
-            "importance": importance,
-            "n_steps": cfg.explain.n_steps,
-            "convergence_delta_max_abs": float(np.abs(deltas).max()),
-            "convergence_delta_mean_abs": float(np.abs(deltas).mean()),
-        },
-    }
+    result = explain_audit.audit(load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed)
     io.write_json(paths.EXPLAIN_METRICS, result)
-    print(f"explain: top columns {list(importance)[: cfg.explain.top_k]}")
+    ig = result.get("integrated_gradients", {})
+    print(
+        f"explain: {len(result['seconds'])} methods in {sum(result['seconds'].values()):.1f}s; "
+        f"IG max |delta| {ig.get('convergence_delta_max_abs', float('nan')):.4f} (tol {cfg.explain.delta_tol})"
+    )

@@ -27,6 +27,9 @@ def save_model(model) -> None:
 def main(cfg: Config) -> None:
     from pipeline.training.fit import fit
 
+    if cfg.train.dp.enabled:  # DP-SGD with Opacus (ε, δ in train.json cost.dp); see pipeline/training/dp.py
+        from pipeline.training.dp import fit_dp as fit
+
     meta = io.read_json(paths.PREPARED_META)
     arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_path=paths.LAST_CHECKPOINT)

@@ -1,0 +1,128 @@
+"""The explain stage's work as one function: model + arrays in, a plain dict out.
+
+Kept apart from the stage so tests and the benchmark call exactly what ``dvc repro`` runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.audit import explain, explain_groups, proxies
+from pipeline.config import ExplainSettings
+from pipeline.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the audit reads, already loaded (the stage loads it from the artifact paths)."""
+
+    X: np.ndarray
+    meta: dict
+    groups: pd.DataFrame
+    predictions: pd.DataFrame | None
+    data_metrics: dict | None
+
+
+def attribute_all(
+    model, X: np.ndarray, meta: dict, settings: ExplainSettings
+) -> tuple[dict[str, np.ndarray], dict, dict]:
+    """Per-row attributions per *original* column for each configured method, plus IG's
+    convergence summary and the seconds each method took."""
+    target, fg = meta["favourable_index"], meta["feature_groups"]
+    per_column, seconds, ig_summary = {}, {}, {}
+    for method in settings.methods:
+        start = time.perf_counter()
+        if method == "integrated_gradients":
+            attr, _, ig_summary = explain.integrated_gradients(
+                model, X, target, n_steps=settings.n_steps, max_steps=settings.max_steps,
+                delta_tol=settings.delta_tol, batch_size=settings.batch_size,
+            )  # fmt: skip
+            per_column[method] = explain.regroup(attr, fg)
+        elif method == "deeplift":
+            per_column[method] = explain.regroup(explain.deeplift(model, X, target, batch_size=settings.batch_size), fg)
+        else:
+            per_column[method] = explain.feature_ablation(model, X, target, fg, batch_size=settings.batch_size)
+        seconds[method] = time.perf_counter() - start
+    return per_column, ig_summary, seconds
+
+
+def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSettings, threshold: float) -> dict:
+    """Association of each input with each sensitive column, attribution share on proxies, flips."""
+    meta = inputs.meta
+    categorical = meta.get("encoder_state", {}).get("categorical", {})
+    decoded = proxies.decode_columns(inputs.X, meta["feature_groups"], categorical)
+    computed = proxies.associations(decoded, inputs.groups, meta["sensitive"])
+    from_audit = proxies.proxies_from_data_audit(inputs.data_metrics, meta["sensitive"])
+    out = {"source": "data audit (reports/metrics/data.json)" if from_audit else f"Cramér's V on the test split, threshold {settings.proxy_threshold}",
+           "associations": computed, "by_sensitive": {}}  # fmt: skip
+    for s in meta["sensitive"]:
+        listed = (
+            sorted(from_audit.get(s, {}))
+            if from_audit
+            else [c for c, v in computed[s].items() if v >= settings.proxy_threshold]
+        )
+        listed = [c for c in listed if c in meta["feature_groups"] and c != s]
+        shares = {m: proxies.attribution_share(imp, listed) for m, imp in importances.items()}
+        is_input = s in meta["feature_groups"]
+        flip_column = s if is_input else next(iter(computed[s]), None)
+        block = {"proxies": listed, "attribution_share": shares, "is_model_input": is_input,
+                 "flip_on": "the sensitive attribute itself" if is_input else f"its strongest proxy '{flip_column}' (Cramér's V {computed[s].get(flip_column, 0):.3f})"}  # fmt: skip
+        if flip_column is not None:
+            block["flip"] = proxies.flip_test(
+                model, inputs.X, inputs.groups[s].to_numpy().astype("U"), column=flip_column,
+                idx=meta["feature_groups"][flip_column], levels=categorical.get(flip_column),
+                decoded=None if is_input else decoded, favourable_index=meta["favourable_index"], threshold=threshold,
+            )  # fmt: skip
+        out["by_sensitive"][s] = block
+    return out
+
+
+def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float, seed: int) -> dict:
+    """Everything ``reports/metrics/explain.json`` holds (see the stage's docstring for keys)."""
+    meta = inputs.meta
+    missing = [s for s in meta["sensitive"] if s not in inputs.groups.columns]
+    if missing:
+        raise BadInputError(f"groups_test.csv lacks sensitive column(s) {missing} named in meta.json")
+    if len(inputs.groups) != len(inputs.X):
+        raise BadInputError(
+            f"groups_test.csv has {len(inputs.groups)} rows, test.npz has {len(inputs.X)}; expected them row-aligned"
+        )
+    columns = list(meta["feature_groups"])
+    per_column, ig_summary, seconds = attribute_all(model, inputs.X, meta, settings)
+    result: dict = {"target_class": meta["favourable"], "n_rows": len(inputs.X), "seconds": seconds}
+    importances = {}
+    for method, values in per_column.items():
+        table = explain.importance_table(values, columns, n_boot=settings.n_boot, ci=settings.ci, seed=seed)
+        importances[method] = {c: v["mean_abs"] for c, v in table.items()}
+        result[method] = {"importance": importances[method], "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
+                          "share": {c: v["share"] for c, v in table.items()}}  # fmt: skip
+    if "integrated_gradients" in result:
+        result["integrated_gradients"].update(ig_summary, n_steps=ig_summary["n_steps_max_used"])
+    result["agreement"] = explain.agreement(importances, settings.top_k)
+    primary = settings.methods[0]
+    result["by_group"] = {"method": primary, "by_sensitive": {
+        s: explain_groups.by_group(per_column[primary], columns, inputs.groups[s], k=settings.top_k, n_boot=settings.n_boot,
+                                   ci=settings.ci, seed=seed, min_group_size=settings.min_group_size)
+        for s in meta["sensitive"]}}  # fmt: skip
+    result["proxies"] = _proxy_block(model, inputs, importances, settings, threshold)
+    if inputs.predictions is not None and settings.local_examples:
+        if len(inputs.predictions) != len(inputs.X):
+            raise BadInputError(
+                f"predictions_test.csv has {len(inputs.predictions)} rows, test.npz {len(inputs.X)}; rerun evaluate"
+            )
+        examples = []
+        for s in meta["sensitive"]:
+            labels = inputs.groups[s].to_numpy().astype("U")
+            picks = explain_groups.pick_errors(
+                inputs.predictions, meta["favourable_index"], labels, settings.local_examples
+            )
+            examples += [
+                {"sensitive": s, **e}
+                for e in explain_groups.local_explanations(picks, per_column[primary], columns, settings.top_k)
+            ]
+        result["local"] = {"method": primary, "examples": examples}
+    return result

@@ -1,0 +1,194 @@
+"""Proxies and counterfactual flips: does the model use a sensitive attribute, directly or not?
+
+Dropping ``sex`` from the inputs does not stop a model using it through ``relationship``
+('Husband'/'Wife'). Two checks:
+
+* the share of attribution on columns associated with a sensitive attribute (Cramér's V on the
+  test split, or the data audit's own proxy list where it has one);
+* a counterfactual flip: change the sensitive attribute of every test row to each other group
+  (when it is a model input) and count the decisions that change. When it is not an input the
+  same test runs on its strongest proxy, set to that proxy's typical value in the other group
+  (modal level for a categorical column, same within-group quantile for a numeric one).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def decode_columns(
+    X: np.ndarray, feature_groups: dict[str, list[int]], categorical: dict[str, list[str]], bins: int = 5
+) -> pd.DataFrame:
+    """Original columns back from the encoded matrix: one-hot argmax (all zeros -> '<unseen>'),
+    numeric columns cut into ``bins`` quantile bins (enough for an association measure)."""
+    decoded = {}
+    for column, idx in feature_groups.items():
+        block = X[:, idx]
+        if column in categorical:
+            levels = np.asarray(categorical[column] + ["<unseen>"], dtype=object)
+            hot = np.where(block.max(axis=1) > 0, block.argmax(axis=1), len(idx))
+            decoded[column] = levels[hot]
+        else:
+            values = block[:, 0]
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+            decoded[column] = np.searchsorted(edges, values, side="right")
+    return pd.DataFrame(decoded)
+
+
+def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
+    """Cramér's V between two categorical arrays (0 = independent, 1 = one determines the other)."""
+    from scipy.stats import chi2_contingency
+
+    table = pd.crosstab(pd.Series(a, dtype=str), pd.Series(b, dtype=str)).to_numpy()
+    if min(table.shape) < 2:
+        return 0.0
+    chi2 = chi2_contingency(table, correction=False)[0]
+    return float(np.sqrt(chi2 / (table.sum() * (min(table.shape) - 1))))
+
+
+def associations(decoded: pd.DataFrame, groups: pd.DataFrame, sensitive: list[str]) -> dict[str, dict[str, float]]:
+    """``{sensitive: {input column: Cramér's V}}``, strongest first."""
+    out = {}
+    for s in sensitive:
+        values = {c: cramers_v(decoded[c].to_numpy(), groups[s].to_numpy()) for c in decoded.columns if c != s}
+        out[s] = dict(sorted(values.items(), key=lambda item: -item[1]))
+    return out
+
+
+def proxies_from_data_audit(
+    data_metrics: dict | None, sensitive: list[str]
+) -> dict[str, dict[str, float | None]] | None:
+    """The data audit's proxy list normalised to ``{sensitive: {column: strength or None}}``.
+
+    Read defensively: the data stage may write ``proxies`` as a list of records, as a mapping
+    from sensitive column to columns, or not at all (then ``None`` and we compute our own).
+    """
+    raw = (data_metrics or {}).get("proxies")
+    if raw is None and isinstance((data_metrics or {}).get("audit"), dict):
+        raw = data_metrics["audit"].get("proxies")
+    if not raw:
+        return None
+    out: dict[str, dict[str, float | None]] = {s: {} for s in sensitive}
+    if isinstance(raw, dict):
+        for s, cols in raw.items():
+            if s not in out:
+                continue
+            if isinstance(cols, dict):
+                out[s].update({c: _strength(v) for c, v in cols.items()})
+            elif isinstance(cols, list):
+                for item in cols:
+                    if isinstance(item, str):
+                        out[s][item] = None
+                    elif isinstance(item, dict) and (col := item.get("column") or item.get("feature")):
+                        out[s][col] = _strength(item)
+    elif isinstance(raw, list):
+        for item in raw:
+            if not isinstance(item, dict):
+                continue
+            s, col = item.get("sensitive") or item.get("attribute"), item.get("column") or item.get("feature")
+            if s in out and col:
+                out[s][col] = _strength(item)
+    return out if any(out.values()) else None
+
+
+def _strength(value) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        for key in ("cramers_v", "association", "strength", "value", "score", "mutual_information"):
+            if isinstance(value.get(key), (int, float)):
+                return float(value[key])
+    return None
+
+
+def attribution_share(importance: dict[str, float], columns: list[str]) -> float | None:
+    """Share of the total mean |attribution| that falls on ``columns``."""
+    total = sum(importance.values())
+    return sum(importance.get(c, 0.0) for c in columns) / total if total > 0 else None
+
+
+def _decisions(model, X: np.ndarray, favourable_index: int, threshold: float) -> np.ndarray:
+    from pipeline.audit.performance import predict_labels
+    from pipeline.models.predict import predict_proba
+
+    return predict_labels(predict_proba(model, X), favourable_index, threshold) == favourable_index
+
+
+def _set_level(X: np.ndarray, idx: list[int], position: int) -> np.ndarray:
+    flipped = X.copy()
+    flipped[:, idx] = 0.0
+    flipped[:, idx[position]] = 1.0
+    return flipped
+
+
+def _counterfactual(X, column, idx, levels, decoded, labels, source, target) -> np.ndarray | None:
+    """Rows of group ``source`` moved to group ``target`` on ``column`` (None if not possible)."""
+    rows = X[labels == source]
+    if levels is not None:  # categorical
+        if decoded is None:  # the sensitive attribute itself: switch its one-hot to the other group
+            return _set_level(rows, idx, levels.index(target)) if target in levels else None
+        target_levels = decoded.loc[labels == target, column]
+        if target_levels.empty:
+            return None
+        mode = str(target_levels.value_counts().index[0])
+        return _set_level(rows, idx, levels.index(mode)) if mode in levels else None
+    source_values, target_values = rows[:, idx[0]], X[labels == target, idx[0]]
+    if len(target_values) == 0:
+        return None
+    ranks = (np.argsort(np.argsort(source_values, kind="stable"), kind="stable") + 0.5) / len(source_values)
+    moved = rows.copy()
+    moved[:, idx[0]] = np.quantile(target_values, ranks)
+    return moved
+
+
+def flip_test(
+    model,
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    column: str,
+    idx: list[int],
+    levels: list[str] | None,
+    decoded: pd.DataFrame | None,
+    favourable_index: int,
+    threshold: float,
+) -> dict:
+    """Share of decisions that change when each row is moved to each other group on ``column``.
+
+    ``decoded`` is None when ``column`` is the sensitive attribute itself (its one-hot is set to
+    the other group's level); otherwise ``column`` is a proxy and ``decoded`` holds the decoded
+    inputs used to find the other group's typical value.
+    """
+    base = _decisions(model, X, favourable_index, threshold)
+    groups = sorted(set(labels.tolist()))
+    out = {}
+    for source in groups:
+        in_source = labels == source
+        changed_any = np.zeros(int(in_source.sum()), dtype=bool)
+        to = {}
+        for target in groups:
+            if target == source:
+                continue
+            moved = _counterfactual(X, column, idx, levels, decoded, labels, source, target)
+            if moved is None:
+                to[str(target)] = None
+                continue
+            changed = _decisions(model, moved, favourable_index, threshold) != base[in_source]
+            changed_any |= changed
+            to[str(target)] = {
+                "changed_share": float(changed.mean()) if len(changed) else None,
+                "to_favourable": int((changed & ~base[in_source]).sum()),
+                "to_unfavourable": int((changed & base[in_source]).sum()),
+            }
+        out[str(source)] = {
+            "count": int(in_source.sum()),
+            "changed_share_any": float(changed_any.mean()) if len(changed_any) else None,
+            "to": to,
+        }
+    overall = [v["changed_share_any"] * v["count"] for v in out.values() if v["changed_share_any"] is not None]
+    return {
+        "column": column,
+        "groups": out,
+        "changed_share_overall": sum(overall) / len(labels) if len(labels) else None,
+    }

@@ -1,0 +1,51 @@
+"""Stage ``privacy``: a membership-inference attack on the trained model, and DP-SGD's (ε, δ).
+
+Writes ``reports/metrics/privacy.json``: ``membership_inference`` (AUC, TPR at 1% FPR, by group)
+and ``dp`` (the (ε, δ) spent when ``train.dp.enabled``, with this run's accuracy and demographic
+parity differences beside it, read from the evaluate and fairness outputs when they exist).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline import io, paths
+from pipeline.audit import privacy
+from pipeline.config import Config
+
+
+def _read(split: str):
+    arrays = io.read_npz(paths.split_arrays(split))
+    groups = pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    return (arrays["X"], arrays["y"]), groups
+
+
+def _dp_summary() -> dict | None:
+    """The DP accounting from train.json, with this run's accuracy and fairness beside it."""
+    train = io.read_json(paths.TRAIN_METRICS) if paths.TRAIN_METRICS.is_file() else {}
+    dp = (train.get("cost") or {}).get("dp")
+    if not dp:
+        return None
+    evaluate = io.read_json(paths.EVALUATE_METRICS) if paths.EVALUATE_METRICS.is_file() else {}
+    fairness = io.read_json(paths.FAIRNESS_METRICS) if paths.FAIRNESS_METRICS.is_file() else {}
+    gaps = {f: b.get("demographic_parity_difference") for f, b in (fairness.get("features") or {}).items()}
+    return {**dp, "accuracy": evaluate.get("accuracy"), "demographic_parity_difference": gaps}
+
+
+def main(cfg: Config) -> None:
+    from pipeline.models.predict import load_trained
+
+    meta = io.read_json(paths.PREPARED_META)
+    result = {"enabled": cfg.privacy.enabled, "dp": _dp_summary()}
+    if cfg.privacy.enabled:
+        (members, member_groups), (non_members, non_member_groups) = _read("train"), _read("test")
+        result["membership_inference"] = privacy.membership_inference(
+            load_trained(), members, non_members, member_groups=member_groups, non_member_groups=non_member_groups,
+            sensitive=meta["sensitive"], max_rows=cfg.privacy.max_rows, seed=cfg.seed,
+            min_group_size=cfg.privacy.min_group_size, n_boot=cfg.privacy.n_boot, ci=cfg.privacy.ci,
+        )  # fmt: skip
+        mia = result["membership_inference"]
+        print(
+            f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} ({mia['rows_per_side']} rows a side)"
+        )
+    io.write_json(paths.PRIVACY_METRICS, result)
