@@ -82,7 +82,6 @@ def test_killed_training_resumes_and_completes(prepared):
 
     killed_at = torch.load(ckpt, weights_only=True)["epoch"]
     assert 1 <= killed_at < epochs
-    assert not list(ckpt.parent.glob(".last.pt.*.tmp")) or True  # stray temp files are harmless; last.pt is whole
     done = subprocess.run(
         [sys.executable, "-m", "pipeline", "train"], cwd=prepared, env=env, capture_output=True, text=True
     )

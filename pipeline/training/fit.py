@@ -65,6 +65,16 @@ def build_trainer(settings: TrainSettings, callbacks: list, max_epochs: int | No
     )
 
 
+def _fit_keeping_interrupts(trainer, module, train_batches, val_batches) -> None:
+    """Lightning turns KeyboardInterrupt (our SIGTERM too) into ``sys.exit(1)``; give the CLI its 130 back."""
+    try:
+        trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt("training interrupted; the last completed epoch's checkpoint is kept") from None
+        raise
+
+
 def _restore(state: dict, module, batches, epoch_state) -> None:
     """Put model, RNGs, history and best weights back as they were after the checkpointed epoch."""
     import torch
@@ -129,7 +139,7 @@ def fit(
     with cost.Meter() as meter:
         if remaining > 0:
             trainer = build_trainer(settings, callbacks, max_epochs=remaining)
-            trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+            _fit_keeping_interrupts(trainer, module, train_batches, val_batches)
             device = str(trainer.strategy.root_device)
             global_zero = trainer.is_global_zero
         else:
