@@ -86,6 +86,13 @@ class DpSettings(_Section):
     delta: float = Field(1e-5, gt=0, lt=1)
 
 
+class EnergySettings(_Section):
+    """Energy/CO2 of training via CodeCarbon offline; only where power counters exist."""
+
+    enabled: bool = True
+    country_iso_code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
 class TrainSettings(_Section):
     hidden: list[int] = Field(default_factory=lambda: [64, 64])
     lr: float = Field(1e-3, gt=0)
@@ -101,6 +108,8 @@ class TrainSettings(_Section):
     num_nodes: int = Field(1, ge=1)
     resume: bool = False
     deterministic: bool = True
+    num_threads: int | None = Field(None, ge=1)
+    energy: EnergySettings = Field(default_factory=EnergySettings)
     dp: DpSettings = Field(default_factory=DpSettings)
 
     @field_validator("hidden")

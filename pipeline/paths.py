@@ -37,10 +37,12 @@ MODEL_WEIGHTS = MODEL_DIR / "model.pt"
 MODEL_SPEC = MODEL_DIR / "model.json"
 CHECKPOINT_DIR = MODEL_DIR / "checkpoints"
 TRAIN_METRICS = METRICS_DIR / "train.json"
-COMPUTE_DIR = REPORTS_DIR / "compute"
-TRAIN_COST = COMPUTE_DIR / "train_cost.json"
 LAST_CHECKPOINT = CHECKPOINT_DIR / "last.pt"
 TRAIN_CURVES = PLOTS_DIR / "training_curves.csv"
+#: Measured cost of the last training run (wall time, throughput, memory, energy). Differs on
+#: every run, so it is kept out of the metrics files and is not a DVC output (see dvc.yaml).
+COMPUTE_DIR = REPORTS_DIR / "compute"
+TRAIN_COST = COMPUTE_DIR / "train_cost.json"
 
 # evaluate
 PREDICTIONS = OUTPUTS_DIR / "predictions_test.csv"

@@ -1,7 +1,12 @@
-"""Report section "Training and compute cost": deterministic figures only.
+"""Report section: how training went (curves, early stopping) and what it cost.
 
-Wall time, throughput, peak memory and energy vary run to run, so they would break the report's
-byte-for-byte reproducibility; they live in reports/compute/train_cost.json and the MLflow run.
+Two tables of cost, deliberately apart:
+
+* **Work done** comes from ``reports/metrics/train.json`` (parameters, FLOPs, samples seen,
+  epochs): it follows from params and data and is identical on every rerun.
+* **Measured on this run** comes from ``reports/compute/train_cost.json`` (wall time,
+  throughput, peak memory, device, energy): it differs on every run, even with identical
+  params, data and results. It is the one part of the report that does; the table says so.
 """
 
 from __future__ import annotations
@@ -9,36 +14,115 @@ from __future__ import annotations
 from pipeline.report.render import Section, Table, not_run
 from pipeline.report.safe import fmt
 
-TITLE = "Training and compute cost"
-ROWS = [
-    ("epochs_run", "Epochs run"), ("epochs_max", "Epochs allowed"), ("stopped_early", "Stopped early"),
-    ("best_epoch", "Best epoch (restored weights)"), ("parameters", "Trainable parameters"),
-    ("flops_per_sample_forward", "FLOPs per sample (forward)"), ("flops_per_sample_train", "FLOPs per sample (training step, ~3x forward)"),
-    ("train_samples", "Training rows"), ("device", "Device type"), ("world_size", "Processes (DDP world size)"),
-    ("precision", "Precision"),
-]  # fmt: skip
+KEY, TITLE = "training", "Training and compute cost"
+#: Longest curve table; longer histories are thinned to evenly spaced epochs plus the last.
+MAX_CURVE_ROWS = 12
+CURVE_COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
+def _bytes(value) -> str:
+    return "undefined" if value is None else f"{value / 2**20:.0f} MiB"
+
+
+def _thin(rows: list[dict], limit: int = MAX_CURVE_ROWS) -> list[dict]:
+    if len(rows) <= limit:
+        return rows
+    step = -(-len(rows) // (limit - 1))
+    return rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
+
+
+def _outcome(train: dict) -> str:
+    final, best = train.get("final") or {}, train.get("best")
+    text = f"Trained {train['epochs_run']} epochs; last epoch: validation loss {fmt(final.get('val_loss'), 4)}, validation accuracy {fmt(final.get('val_accuracy'))}."
+    if train.get("stopped_early"):
+        text += " Early stopping ended training: validation loss had not improved for train.patience epochs."
+    if train.get("restored_best_weights") and best:
+        text += f" The saved weights are those of the best epoch ({best['epoch']}, validation loss {fmt(best.get('val_loss'), 4)})."
+    return text
+
+
+def _curves(ctx: dict, train: dict) -> tuple[list, list]:
+    from pipeline.report import plots
+
+    curves = ctx.get("curves")
+    if curves is None or curves.empty:
+        return [], []
+    rows = curves.to_dict("records")
+    present = [c for c in CURVE_COLUMNS if c in curves.columns]
+    table = Table(["epoch", *present], [[fmt(int(r["epoch"])), *(fmt(r[c], 4) for c in present)] for r in _thin(rows)])
+    series = {
+        c: (curves["epoch"].tolist(), curves[c].tolist()) for c in ("train_loss", "val_loss") if c in curves.columns
+    }
+    figure = plots.lines(series, "Loss per epoch", "epoch", "cross-entropy")
+    return [("Training curves (thinned to at most 12 epochs)", table)], [("Training and validation loss", figure)]
+
+
+def _work_table(work: dict) -> Table:
+    rows = [
+        ["Parameters", fmt(work.get("parameters"))],
+        ["Forward FLOPs per sample", fmt(work.get("flops_per_sample_forward"))],
+        ["Training FLOPs (estimate: 3 x forward x samples seen)", f"{work['training_flops_estimate']:.3e}" if work.get("training_flops_estimate") else "undefined"],
+        ["Samples seen (all epochs, all processes)", fmt(work.get("samples_seen"))],
+        ["Epochs run", fmt(work.get("epochs_run"))],
+    ]  # fmt: skip
+    return Table(["Item", "Value"], rows)
+
+
+def _energy_rows(energy: dict) -> list[list[str]]:
+    if energy.get("status") != "measured":
+        return [["Energy and CO2", f"unavailable: {energy.get('reason', 'not recorded')}"]]
+    parts = ", ".join(energy.get("measured_components") or [])
+    rows = [["Energy, measured components (" + parts + ")", f"{fmt(energy.get('energy_kwh_measured'), 6)} kWh"]]
+    co2 = energy.get("co2_kg_measured_energy")
+    rows.append(
+        [
+            "CO2 of the measured energy",
+            f"{fmt(co2, 6)} kg ({energy.get('co2_note')})"
+            if co2 is not None
+            else f"unavailable: {energy.get('co2_note')}",
+        ]
+    )
+    return rows
+
+
+def _measured_table(cost: dict) -> Table:
+    device, memory = cost.get("device") or {}, cost.get("memory") or {}
+    rows = [
+        ["Device", f"{device.get('type', '?')}: {device.get('name', '?')}" + (f", {device['torch_threads']} torch threads" if device.get("torch_threads") else "")],
+        ["Processes x precision", f"{cost.get('world_size')} x {cost.get('precision')} (strategy {cost.get('strategy')})"],
+        ["Epochs trained in this invocation", fmt(cost.get("epochs_this_run")) + (f" (resumed after epoch {cost['resumed_after_epoch']})" if cost.get("resumed_after_epoch") is not None else "")],
+        ["Wall time per epoch", f"{fmt(cost.get('wall_time_per_epoch_s'))} s"],
+        ["Throughput", f"{fmt(cost.get('samples_per_s'), 0)} samples/s"],
+        ["Peak resident memory (training process)", _bytes(memory.get("process_peak_rss_bytes"))],
+    ]  # fmt: skip
+    if memory.get("gpu_peak_allocated_bytes") is not None:
+        rows.append(["Peak GPU memory allocated", _bytes(memory["gpu_peak_allocated_bytes"])])
+    rows += _energy_rows(cost.get("energy") or {})
+    return Table(["Item", "Value"], rows)
 
 
 def build(ctx: dict) -> Section:
-    """Training summary table plus the final epoch's losses, from reports/metrics/train.json."""
     train = ctx.get("train")
-    if not train:
-        return not_run("training", TITLE, "train")
-    summary = train.get("cost", {})
-    rows = [[label, fmt(summary[key])] for key, label in ROWS if key in summary]
-    epochs = summary.get("epochs_run") or 0
-    flops = summary.get("flops_per_sample_train")
-    if flops and summary.get("train_samples"):
-        rows.append(["Training FLOPs (epochs x rows x per-sample)", f"{flops * summary['train_samples'] * epochs:.3e}"])
-    final = [[k, fmt(v)] for k, v in sorted(train.get("final", {}).items())]
-    paragraphs = [
-        "Figures here are deterministic: the same params and data give the same values on CPU.",
-        "Measured figures (wall time per epoch, samples per second, peak memory, device model, and energy/CO2 "
-        "where the machine exposes real power readings, otherwise marked unavailable) vary run to run; they are "
-        "in reports/compute/train_cost.json and the MLflow run, not here, so this report stays reproducible.",
-    ]
+    if not train or "epochs_run" not in train:
+        return not_run(KEY, TITLE, "train")
+    tables, figures = _curves(ctx, train)
+    tables.append(
+        ("Work done (follows from params and data; identical on every rerun)", _work_table(train.get("cost") or {}))
+    )
+    paragraphs = [_outcome(train)]
     cost = ctx.get("train_cost")
-    if cost and cost.get("energy_status") == "unavailable":
-        paragraphs.append(f"Energy/CO2 for this run: unavailable ({cost.get('energy_reason', 'no reason recorded')}).")
-    return Section("training", TITLE, paragraphs, [("Training summary", Table(["Item", "Value"], rows)),
-                                                   ("Final epoch", Table(["Metric", "Value"], final))])  # fmt: skip
+    if cost:
+        # Measured figures vary between runs; showing them would break the byte-identical report.
+        energy = cost.get("energy") or {}
+        paragraphs.append(
+            "Measured cost (wall time per epoch, samples/s, peak memory, device) differs between runs even when the "
+            "results are identical, so it is not printed here: it is in reports/compute/train_cost.json and in the "
+            "MLflow run (metrics compute/...). Energy and CO2: "
+            + (energy.get("status", "recorded") if energy.get("status") == "unavailable" else "measured, see the MLflow run")
+            + (f" ({energy['reason']})." if energy.get("reason") else ".")
+        )
+    else:
+        paragraphs.append(
+            "Measured cost (wall time, memory, energy) was not recorded: reports/compute/train_cost.json is missing."
+        )
+    return Section(KEY, TITLE, paragraphs, tables, figures)

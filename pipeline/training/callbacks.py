@@ -1,59 +1,91 @@
-"""Lightning callbacks: per-epoch checkpoint + best weights, and wall time per epoch."""
+"""End-of-epoch work: early stopping on validation loss and the ``last`` checkpoint.
+
+Both live in one callback because the checkpoint must hold the early-stopping state of the
+same epoch. It subclasses Lightning's ``Checkpoint`` so that Lightning runs it after the
+LightningModule's ``on_train_epoch_end`` (which computes the epoch's figures), as it does for
+its own ``ModelCheckpoint``.
+"""
 
 from __future__ import annotations
 
-import copy
-import time
 from pathlib import Path
 
-import pytorch_lightning as pl
-import torch
+from pytorch_lightning.callbacks import Checkpoint
 
 from pipeline.training import checkpoint
 
 
-class EpochState(pl.Callback):
-    """Keeps the best weights (lowest val loss) in memory and writes the ``last`` checkpoint.
+class EpochEnd(Checkpoint):
+    """Track the best validation loss, stop after ``patience`` epochs without improvement, and
+    write the ``last`` checkpoint (global rank 0 only) after every epoch.
 
-    Runs before the module's own ``on_train_epoch_end``, so it closes the epoch itself
-    (``close_epoch`` is idempotent) to checkpoint the finished epoch's history row.
+    ``patience == 0`` turns early stopping off; the best epoch is then not tracked and the
+    final weights are the last epoch's.
     """
 
-    def __init__(self, path: Path | None, fingerprint: str, batches, best: dict | None = None):
-        self.path, self.fingerprint, self.batches = path, fingerprint, batches
-        self.best = best or {"val_loss": None, "state": None}
-        self.optimizer_state: dict | None = None
-        self.epoch_seconds: list[float] = []
-        self._start = 0.0
+    def __init__(
+        self, path: Path, fingerprint: dict[str, str], *, patience: int, max_epochs: int, resumed: dict | None = None
+    ):
+        super().__init__()
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+        self.patience = patience
+        self.max_epochs = max_epochs
+        stop = (resumed or {}).get("early_stopping") or {}
+        self.best_loss: float | None = stop.get("best_loss")
+        self.best_epoch: int | None = stop.get("best_epoch")
+        self.bad_epochs: int = int(stop.get("bad_epochs", 0))
+        self.best_model: dict | None = stop.get("best_model")
+        self.writer: checkpoint.CheckpointWriter | None = None
 
-    def on_train_start(self, trainer, pl_module) -> None:
-        if self.optimizer_state is not None:
-            trainer.optimizers[0].load_state_dict(self.optimizer_state)
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.is_global_zero and self.writer is None:
+            self.writer = checkpoint.CheckpointWriter()
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.perf_counter()
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the last checkpoint write (also on interruption: it is the one to resume from)."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.close()
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.close()
+
+    def _update_early_stopping(self, row: dict, pl_module) -> bool:
+        """Record an improvement or count a bad epoch; return True when training should stop."""
+        if self.patience == 0 or row.get("val_loss") is None:
+            return False
+        if self.best_loss is None or row["val_loss"] < self.best_loss:
+            self.best_loss, self.best_epoch, self.bad_epochs = row["val_loss"], row["epoch"], 0
+            self.best_model = checkpoint.to_cpu(pl_module.model.state_dict())
+            return False
+        self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        row = pl_module.close_epoch()
-        self.epoch_seconds.append(time.perf_counter() - self._start)
-        loss = row.get("val_loss")
-        if loss is not None and (self.best["val_loss"] is None or loss < self.best["val_loss"]):
-            self.best = {"val_loss": loss, "state": copy.deepcopy(pl_module.model.state_dict())}
-        if self.path is not None and trainer.is_global_zero:
-            checkpoint.save(self.path, self.snapshot(trainer, pl_module))
-
-    def snapshot(self, trainer, pl_module) -> dict:
-        """Everything needed to continue exactly where this epoch ended, as plain tensors/primitives."""
-        stopper = next((cb for cb in trainer.callbacks if isinstance(cb, pl.callbacks.EarlyStopping)), None)
-        return {
-            "fingerprint": self.fingerprint,
-            "epoch": len(pl_module.history),
-            "model": {k: v.detach().cpu() for k, v in pl_module.model.state_dict().items()},
-            "optimizer": trainer.optimizers[0].state_dict(),
+        row = pl_module.history[-1]
+        if self._update_early_stopping(row, pl_module):
+            trainer.should_stop = True
+        finished = trainer.should_stop or row["epoch"] >= self.max_epochs - 1
+        if not trainer.is_global_zero:
+            return
+        state = {
+            **self.fingerprint,
+            "epoch": int(row["epoch"]),
+            "finished": bool(finished),
+            "stopped_early": bool(trainer.should_stop and row["epoch"] < self.max_epochs - 1),
+            "model": checkpoint.to_cpu(pl_module.model.state_dict()),
+            "optimizer": checkpoint.to_cpu(trainer.strategy.optimizer_state(trainer.optimizers[0])),
             "history": list(pl_module.history),
-            "best_val_loss": self.best["val_loss"],
-            "best_state": self.best["state"],
-            "early_stop_wait": int(stopper.wait_count) if stopper else 0,
-            "torch_rng": torch.get_rng_state(),
-            "batch_rng": self.batches.generator.get_state(),
+            "early_stopping": {
+                "patience": self.patience,
+                "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "best_model": self.best_model,
+            },
         }
+        self.writer.submit(self.path, checkpoint.serialise(state))

@@ -1,7 +1,23 @@
-"""The ``last`` checkpoint: a plain dict of tensors and primitives, written atomically each epoch.
+"""The ``last`` training checkpoint: what it holds, how it is written, and when it is refused.
 
-Plain data (no pickled classes) so it loads with ``torch.load(weights_only=True)``; a fingerprint
-of the train params, seed and data arrays guards against resuming someone else's training.
+Why our own format and not Lightning's ``.ckpt``:
+
+* It must load with ``torch.load(weights_only=True)``: it holds only tensors, numbers, strings,
+  lists and dicts (model and optimiser state, history, early-stopping state, fingerprint).
+  Nothing in it can run code when loaded.
+* It must never be half-written: bytes are serialised in memory and handed to
+  :func:`pipeline.io.write_bytes` (temporary file, fsync, rename). Lightning's own checkpoint
+  saving has lost atomicity before (Lightning #19970, #21253).
+* A resumed run must equal an uninterrupted one. Lightning's resume does not promise that
+  (#17543); here the data order is a function of the epoch number (``TensorBatches``), so model
+  and optimiser state plus the epoch number are the whole state of training.
+* It must be refused when it belongs to another training: it records a digest of the training
+  params and one of the data arrays, and :func:`load` compares both before anything is used.
+
+Writes go through one background thread so that the fsync (1 to 60 ms measured on a busy
+shared disk) overlaps the next epoch instead of stalling it; :meth:`CheckpointWriter.close`
+waits for the last write. A kill loses at most the write in flight: the previous checkpoint
+stays whole.
 """
 
 from __future__ import annotations
@@ -9,54 +25,127 @@ from __future__ import annotations
 import hashlib
 import io as _io
 import json
+import queue
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pipeline import io
 from pipeline.errors import IntegrityError
 
-#: Settings that do not change what is learned (where it runs, whether it resumes).
-NOT_FINGERPRINTED = {"resume", "accelerator", "devices", "strategy", "num_nodes"}
+#: Bumped whenever the content below changes meaning; older checkpoints are then refused.
+FORMAT = 1
+LAST_NAME = "last.pt"
+#: Settings that change where or how a run is recorded, not what it computes.
+NOT_FINGERPRINTED = frozenset({"resume", "energy"})
+RESUME_HINT = "delete it or set train.resume: false to start training from scratch"
 
 
-def fingerprint(settings, seed: int, arrays: dict[str, dict[str, np.ndarray]]) -> str:
-    """sha256 of the train params that shape the result, the seed and every data array's bytes."""
-    params = {k: v for k, v in settings.model_dump(mode="json").items() if k not in NOT_FINGERPRINTED}
-    digest = hashlib.sha256(json.dumps({"train": params, "seed": seed}, sort_keys=True).encode())
-    for split in sorted(arrays):
-        for name in sorted(arrays[split]):
+def params_digest(settings, seed: int) -> str:
+    """sha256 of every training setting that changes the result, plus the seed."""
+    payload = settings.model_dump(mode="json", exclude=set(NOT_FINGERPRINTED))
+    text = json.dumps({"seed": seed, "train": payload}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def data_digest(arrays: dict[str, dict[str, np.ndarray]]) -> str:
+    """sha256 over the train and validation arrays (name, dtype, shape and bytes of each)."""
+    digest = hashlib.sha256()
+    for split in ("train", "val"):
+        for name in ("X", "y"):
             array = np.ascontiguousarray(arrays[split][name])
-            digest.update(f"{split}/{name}/{array.dtype}/{array.shape}".encode())
-            digest.update(array.tobytes())
+            digest.update(f"{split}/{name}/{array.dtype.str}/{array.shape}".encode())
+            digest.update(memoryview(array).cast("B"))
     return digest.hexdigest()
 
 
-def save(path: Path, state: dict) -> None:
-    """Write ``state`` so that a kill leaves either the previous file or the new one, never half."""
+def fingerprint(settings, seed: int, arrays) -> dict[str, str]:
+    return {"params_sha256": params_digest(settings, seed), "data_sha256": data_digest(arrays)}
+
+
+def to_cpu(value: Any) -> Any:
+    """A copy of nested state with every tensor detached, cloned and moved to the CPU."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_cpu(v) for v in value)
+    return value
+
+
+def serialise(state: dict) -> bytes:
     import torch
 
     buffer = _io.BytesIO()
-    torch.save(state, buffer)
-    io.write_bytes(path, buffer.getvalue())
+    torch.save({"format": FORMAT, **state}, buffer)
+    return buffer.getvalue()
 
 
-def load(path: Path, expected_fingerprint: str) -> dict:
-    """Load a checkpoint made by :func:`save`; refuse corrupt files and foreign fingerprints."""
+def load(path: Path, expected: dict[str, str] | None = None) -> dict:
+    """Read a checkpoint as plain weights; refuse a corrupt one or one from another training.
+
+    Raises :class:`IntegrityError` naming the file, what differs, and how to proceed.
+    """
     import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on bad bytes
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError or EOFError
+        first = str(err).splitlines()[0] if str(err) else ""
         raise IntegrityError(
-            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}: {err}); delete it to start over"
+            f"{path}: cannot be loaded as a plain-weights checkpoint ({type(err).__name__}: {first}); "
+            f"it is truncated, corrupt, or carries a pickled object; {RESUME_HINT}"
         ) from err
-    if not isinstance(state, dict) or "fingerprint" not in state or "epoch" not in state:
-        raise IntegrityError(f"checkpoint {path} lacks 'fingerprint'/'epoch'; it was not written by this pipeline")
-    if state["fingerprint"] != expected_fingerprint:
-        raise IntegrityError(
-            f"checkpoint {path} was made with different train params, seed or data "
-            f"(fingerprint {state['fingerprint'][:12]}..., expected {expected_fingerprint[:12]}...); "
-            "delete it or set train.resume: false to start over"
-        )
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise IntegrityError(f"{path}: checkpoint format {found!r}, expected {FORMAT}; {RESUME_HINT}")
+    for key, what in (("params_sha256", "training params (train section or seed)"), ("data_sha256", "prepared data")):
+        if expected is not None and state.get(key) != expected[key]:
+            raise IntegrityError(
+                f"{path}: checkpoint was made with different {what}: "
+                f"{key} {str(state.get(key))[:12]}... in the checkpoint, {expected[key][:12]}... now; "
+                f"refusing to resume from it; {RESUME_HINT}"
+            )
     return state
+
+
+class CheckpointWriter:
+    """Writes serialised checkpoints atomically on one background thread, in order."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="checkpoint-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            path, data = item
+            try:
+                io.write_bytes(path, data)
+            except BaseException as err:  # reported by submit()/close() in the training thread
+                self._error = err
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise IntegrityError(f"writing the training checkpoint failed: {err}") from err
+
+    def submit(self, path: Path, data: bytes) -> None:
+        self._raise_pending()
+        self._queue.put((Path(path), data))
+
+    def close(self) -> None:
+        """Wait until every submitted checkpoint is on disk."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise_pending()

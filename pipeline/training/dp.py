@@ -48,7 +48,7 @@ def _make_private(engine, settings: TrainSettings, model, optimizer, loader, gen
     return engine.make_private(**common, noise_multiplier=dp.noise_multiplier)
 
 
-def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.ndarray]], n_classes: int) -> FitResult:
+def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.ndarray]], n_classes: int, **_ignored) -> FitResult:
     """Train with DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise, RDP accounting)."""
     import torch
     from opacus import PrivacyEngine
@@ -94,24 +94,28 @@ def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.nd
                         "val_loss": val_loss, "val_accuracy": val_acc, "epsilon": engine.get_epsilon(settings.dp.delta)})  # fmt: skip
     wall = time.perf_counter() - start
     model = model.to("cpu").eval()
-    cost = {
-        "wall_time_s": wall,
+    dp = {
+        "epsilon": engine.get_epsilon(settings.dp.delta),
+        "delta": settings.dp.delta,
+        "noise_multiplier": float(optimizer.noise_multiplier),
+        "max_grad_norm": settings.dp.max_grad_norm,
+        "target_epsilon": settings.dp.target_epsilon,
+        "accountant": "rdp",
+        "sample_rate": 1 / len(loader),
+        "steps": len(loader) * settings.epochs,
+        "trainer": "plain PyTorch loop with opacus.PrivacyEngine (not Lightning: see pipeline/training/dp.py)",
+    }
+    summary = {
+        "final": history[-1] if history else {},
         "epochs_run": settings.epochs,
+        "stopped_early": False,
+        "cost": {"parameters": count_parameters(model), "flops_per_sample_forward": flops_per_sample(spec), "dp": dp},
+    }
+    cost = {
+        "fit_wall_time_s": wall,
+        "epochs_this_run": settings.epochs,
         "wall_time_per_epoch_s": wall / settings.epochs,
         "samples_per_s": len(y_train) * settings.epochs / wall if wall > 0 else None,
-        "parameters": count_parameters(model),
-        "flops_per_sample_forward": flops_per_sample(spec),
         "device": "cpu",
-        "dp": {
-            "epsilon": engine.get_epsilon(settings.dp.delta),
-            "delta": settings.dp.delta,
-            "noise_multiplier": float(optimizer.noise_multiplier),
-            "max_grad_norm": settings.dp.max_grad_norm,
-            "target_epsilon": settings.dp.target_epsilon,
-            "accountant": "rdp",
-            "sample_rate": 1 / len(loader),
-            "steps": len(loader) * settings.epochs,
-            "trainer": "plain PyTorch loop with opacus.PrivacyEngine (not Lightning: see pipeline/training/dp.py)",
-        },
     }
-    return FitResult(model=model, history=history, cost=cost)
+    return FitResult(model=model, history=history, summary=summary, cost=cost, notes=["DP-SGD: no checkpoint/resume"])

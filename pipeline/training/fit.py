@@ -1,30 +1,33 @@
-"""Fit the MLP with Lightning and return the trained network, its curves and its cost.
+"""Fit the MLP with a Lightning Trainer: resumable, early-stopping, cost-accounted.
 
-Deterministic figures (history, parameters, FLOPs, epochs) go in ``FitResult.history`` /
-``FitResult.summary``; wall-clock figures (which vary run to run) go in ``FitResult.cost``.
+Importing this module is cheap (numpy and the config only); torch and Lightning are imported
+when :func:`fit` runs, so ``python -m pipeline --help`` does not pay for them.
+
+The ``last`` checkpoint (see :mod:`pipeline.training.checkpoint`) is the single source of truth
+for the outcome of a fit: after ``trainer.fit`` returns, the weights, history and early-stopping
+state are read back from it. That is the same in one process, under ``ddp`` and under
+``ddp_spawn`` (where training happens in child processes whose Python objects never come back).
 """
 
 from __future__ import annotations
 
-import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.config import TrainSettings
+from pipeline.errors import BadInputError
 
 
 @dataclass
 class FitResult:
-    model: object  # pipeline.models.mlp.MLP, on CPU, eval mode
+    model: object  # pipeline.models.mlp.MLP on the CPU, eval mode
     history: list[dict]
-    summary: dict  # deterministic: same params + data -> same values
-    cost: dict = field(default_factory=dict)  # measured: varies run to run
-    resumed_from_epoch: int = 0
-    is_global_zero: bool = True  # False in the extra DDP processes, which must not write outputs
+    summary: dict  # deterministic: goes into the metrics file
+    cost: dict  # measured on this run: goes into the compute-cost file
+    notes: list[str] = field(default_factory=list)
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> list[float]:
@@ -39,16 +42,31 @@ def seed_everything(seed: int) -> None:
     pl.seed_everything(seed, workers=True, verbose=False)
 
 
-def build_trainer(settings: TrainSettings, callbacks: list, max_epochs: int | None = None, enable_val: bool = True):
-    """Trainer with every per-step extra (progress bar, logger, checkpointing, summary) off: measured faster."""
-    import pytorch_lightning as pl
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up banners and known-harmless warnings out of the stage output."""
+    import logging
+    import warnings
 
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-    warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
+    warnings.filterwarnings("ignore", message=".*torch.use_deterministic_algorithms.*")
+
+
+def build_trainer(settings: TrainSettings, max_epochs: int, callbacks: list, *, validate: bool, root_dir: Path):
+    """A Trainer with every per-step extra off (logger, progress bar, model summary, sanity
+    validation, Lightning's ModelCheckpoint): on a small MLP each costs as much as a step.
+
+    ``callbacks`` must include an :class:`EpochEnd`; as a ``Checkpoint`` subclass it stands in
+    for Lightning's ModelCheckpoint.
+    """
+    import pytorch_lightning as pl
+
+    quiet_lightning()
     return pl.Trainer(
-        max_epochs=settings.epochs if max_epochs is None else max_epochs,
+        max_epochs=max_epochs,
         accelerator=settings.accelerator,
         devices=settings.devices,
         precision=settings.precision,
@@ -56,36 +74,51 @@ def build_trainer(settings: TrainSettings, callbacks: list, max_epochs: int | No
         num_nodes=settings.num_nodes,
         deterministic=settings.deterministic,
         logger=False,
-        enable_checkpointing=False,
+        enable_checkpointing=True,  # satisfied by our EpochEnd (a Checkpoint): Lightning adds no ModelCheckpoint
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        limit_val_batches=1.0 if validate else 0,
+        use_distributed_sampler=False,
+        default_root_dir=str(root_dir),
         callbacks=callbacks,
-        limit_val_batches=1.0 if enable_val else 0,
     )
 
 
-def _fit_keeping_interrupts(trainer, module, train_batches, val_batches) -> None:
-    """Lightning turns KeyboardInterrupt (our SIGTERM too) into ``sys.exit(1)``; give the CLI its 130 back."""
+def check_inputs(settings: TrainSettings, arrays: dict[str, dict[str, np.ndarray]], n_classes: int) -> None:
+    """Refuse inputs the fit cannot use, naming the setting or file to change."""
+    n_train, n_val = len(arrays["train"]["y"]), len(arrays["val"]["y"])
+    if n_train == 0:
+        raise BadInputError("data/prepared/train.npz: the training split has 0 rows; nothing to train on")
+    if settings.patience > 0 and n_val == 0:
+        raise BadInputError(
+            f"train.patience is {settings.patience} (early stopping on validation loss) but the validation split has 0 rows; "
+            "set data.val_size > 0 or train.patience: 0"
+        )
+    found = int(arrays["train"]["y"].max())
+    if found >= n_classes:
+        raise BadInputError(f"data/prepared/train.npz: label {found} found, but meta.json lists {n_classes} classes")
+
+
+def rows_per_epoch(n_train: int, world_size: int) -> int:
+    """Rows processed per epoch over all processes (DDP pads each shard to equal length)."""
+    return n_train if world_size == 1 else -(-n_train // world_size) * world_size
+
+
+def run_trainer(trainer, module, datamodule, epoch_end) -> None:
+    """``trainer.fit`` with Lightning's Ctrl-C/SIGTERM handling mapped back to KeyboardInterrupt.
+
+    Lightning catches KeyboardInterrupt, runs ``on_exception`` (our callback then waits for the
+    checkpoint write in flight) and calls ``sys.exit(1)``; the CLI should report exit 130.
+    """
     try:
-        trainer.fit(module, train_dataloaders=train_batches, val_dataloaders=val_batches)
+        trainer.fit(module, datamodule=datamodule)
     except SystemExit:
         if trainer.interrupted:
             raise KeyboardInterrupt("training interrupted; the last completed epoch's checkpoint is kept") from None
         raise
-
-
-def _restore(state: dict, module, batches, epoch_state) -> None:
-    """Put model, RNGs, history and best weights back as they were after the checkpointed epoch."""
-    import torch
-
-    module.model.load_state_dict(state["model"])
-    module.history = list(state["history"])
-    module.epoch_offset = int(state["epoch"])
-    epoch_state.optimizer_state = state["optimizer"]
-    epoch_state.best = {"val_loss": state["best_val_loss"], "state": state["best_state"]}
-    torch.set_rng_state(state["torch_rng"])
-    batches.generator.set_state(state["batch_rng"])
+    finally:
+        epoch_end.close()
 
 
 def fit(
@@ -93,92 +126,107 @@ def fit(
     seed: int,
     arrays: dict[str, dict[str, np.ndarray]],
     n_classes: int,
-    checkpoint_path: Path | None = None,
+    *,
+    checkpoint_dir: Path,
+    callbacks: list | None = None,
 ) -> FitResult:
-    """Train on ``arrays['train']``, validate each epoch on ``arrays['val']``; resume if asked."""
+    """Train on ``arrays['train']``, validate each epoch on ``arrays['val']``.
+
+    With ``settings.resume`` a ``last`` checkpoint in ``checkpoint_dir`` made with the same
+    params and data is continued from its last completed epoch; one made with other params or
+    data is refused (:class:`IntegrityError`). ``callbacks`` are extra Lightning callbacks.
+    """
     import torch
-    from pytorch_lightning.callbacks import EarlyStopping
 
-    from pipeline.models.batches import TensorBatches
+    from pipeline.models.datamodule import TensorDataModule
     from pipeline.models.lit import LitClassifier
-    from pipeline.models.mlp import MlpSpec, count_parameters, flops_per_sample
+    from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.training import checkpoint, cost
-    from pipeline.training.callbacks import EpochState
+    from pipeline.training.callbacks import EpochEnd
 
+    check_inputs(settings, arrays, n_classes)
+    checkpoint_dir = Path(checkpoint_dir)
+    last_path = checkpoint_dir / checkpoint.LAST_NAME
+    fingerprint = checkpoint.fingerprint(settings, seed, arrays)
+    resumed = checkpoint.load(last_path, fingerprint) if settings.resume and last_path.is_file() else None
+    start_epoch = resumed["epoch"] + 1 if resumed else 0
+    notes = [f"resumed after epoch {resumed['epoch']} from {last_path}"] if resumed else []
+
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
     seed_everything(seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    x_train = torch.from_numpy(arrays["train"]["X"])
-    y_train = torch.from_numpy(arrays["train"]["y"])
-    spec = MlpSpec(x_train.shape[1], tuple(settings.hidden), n_classes)
+    spec = MlpSpec(arrays["train"]["X"].shape[1], tuple(settings.hidden), n_classes)
     weights = class_weights(arrays["train"]["y"], n_classes) if settings.class_weights else None
-    module = LitClassifier(spec, lr=settings.lr, weight_decay=settings.weight_decay, class_weights=weights)
-    train_batches = TensorBatches(x_train, y_train, settings.batch_size, shuffle=True, seed=seed)
-    val_batches = TensorBatches(
-        torch.from_numpy(arrays["val"]["X"]), torch.from_numpy(arrays["val"]["y"]), 8192, shuffle=False
+    module = LitClassifier(
+        spec, settings.lr, settings.batch_size, settings.weight_decay, weights, epoch_offset=start_epoch
     )
-    print_fp = checkpoint.fingerprint(settings, seed, arrays)
-    epoch_state = EpochState(checkpoint_path, print_fp, train_batches)
-    done, wait = 0, 0
-    if settings.resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = checkpoint.load(Path(checkpoint_path), print_fp)
-        _restore(state, module, train_batches, epoch_state)
-        done, wait = int(state["epoch"]), int(state.get("early_stop_wait", 0))
-    callbacks: list = [epoch_state]
-    stopper = None
-    if settings.patience > 0:
-        stopper = EarlyStopping(
-            monitor="val_loss", patience=settings.patience, mode="min", check_on_train_epoch_end=False
+    if resumed:
+        module.model.load_state_dict(resumed["model"])
+        module.optimizer_state = resumed["optimizer"]
+        module.history = list(resumed["history"])
+
+    remaining = 0 if resumed and resumed["finished"] else settings.epochs - start_epoch
+    wall, world_size, root_device = 0.0, 1, torch.device("cpu")
+    meter = cost.EnergyMeter(enabled=False, uses_cuda=False, country_iso_code=None)
+    if remaining > 0:
+        datamodule = TensorDataModule(
+            arrays["train"]["X"], arrays["train"]["y"], arrays["val"]["X"], arrays["val"]["y"],
+            batch_size=settings.batch_size, seed=seed,
+        )  # fmt: skip
+        epoch_end = EpochEnd(
+            last_path, fingerprint, patience=settings.patience, max_epochs=settings.epochs, resumed=resumed
         )
-        if epoch_state.best["val_loss"] is not None:
-            stopper.best_score = torch.tensor(epoch_state.best["val_loss"])
-            stopper.wait_count = wait
-        callbacks.append(stopper)
-    stopped_before = stopper is not None and wait >= settings.patience
-    remaining = 0 if stopped_before else settings.epochs - done
-    start = time.perf_counter()
-    with cost.Meter() as meter:
-        if remaining > 0:
-            trainer = build_trainer(settings, callbacks, max_epochs=remaining)
-            _fit_keeping_interrupts(trainer, module, train_batches, val_batches)
-            device = str(trainer.strategy.root_device)
-            global_zero = trainer.is_global_zero
-        else:
-            device, global_zero = "cpu", True
-    wall = time.perf_counter() - start
-    best_epoch = None
-    if settings.patience > 0 and epoch_state.best["state"] is not None:
-        module.model.load_state_dict(epoch_state.best["state"])
-        best_epoch = min(module.history, key=lambda r: r.get("val_loss", float("inf")))["epoch"]
-    model = module.model.to("cpu").eval()
-    epochs_run = len(module.history)
+        trainer = build_trainer(
+            settings,
+            remaining,
+            [epoch_end, *(callbacks or [])],
+            validate=len(arrays["val"]["y"]) > 0,
+            root_dir=checkpoint_dir,
+        )
+        world_size, root_device = trainer.world_size, trainer.strategy.root_device
+        uses_cuda = root_device.type == "cuda"
+        if uses_cuda and world_size == 1:  # under DDP the peak belongs to the worker processes
+            torch.cuda.reset_peak_memory_stats(root_device)
+        meter = cost.EnergyMeter(
+            enabled=settings.energy.enabled, uses_cuda=uses_cuda, country_iso_code=settings.energy.country_iso_code
+        )
+        with meter:
+            started = time.perf_counter()
+            run_trainer(trainer, module, datamodule, epoch_end)
+            wall = time.perf_counter() - started
+        final = checkpoint.load(last_path, fingerprint)
+    else:
+        final = resumed
+        notes.append("the checkpoint already holds a finished training; nothing left to train")
+
+    stop = final["early_stopping"]
+    restore_best = settings.patience > 0 and stop["best_model"] is not None
+    model = MLP(spec)
+    model.load_state_dict(stop["best_model"] if restore_best else final["model"])
+    model.eval()
+    history = list(final["history"])
+    epochs_run = len(history)
+    per_epoch = rows_per_epoch(len(arrays["train"]["y"]), world_size)
+    trained_now = epochs_run - start_epoch
     summary = {
+        "final": history[-1] if history else {},
+        "best": next((row for row in history if row["epoch"] == stop["best_epoch"]), None),
         "epochs_run": epochs_run,
-        "epochs_max": settings.epochs,
-        "stopped_early": bool(settings.patience > 0 and epochs_run < settings.epochs),
-        "best_epoch": best_epoch,
-        "parameters": count_parameters(model),
-        "flops_per_sample_forward": flops_per_sample(spec),
-        "flops_per_sample_train": 3 * flops_per_sample(spec),
-        "train_samples": int(len(y_train)),
-        "device": device.split(":")[0],
-        "world_size": settings.num_nodes * (settings.devices if isinstance(settings.devices, int) else 1),
+        "stopped_early": bool(final["stopped_early"]),
+        "restored_best_weights": bool(restore_best),
+        "cost": cost.work_done(spec, samples_seen=per_epoch * epochs_run, epochs_run=epochs_run),
+    }
+    measured = {
+        "device": cost.device_description(root_device),
+        "world_size": world_size,
         "precision": settings.precision,
+        "strategy": settings.strategy,
+        "epochs_this_run": trained_now,
+        "resumed_after_epoch": resumed["epoch"] if resumed else None,
+        "fit_wall_time_s": wall,
+        "wall_time_per_epoch_s": wall / trained_now if trained_now else None,
+        "samples_per_s": per_epoch * trained_now / wall if wall > 0 else None,
+        "memory": cost.peak_memory(root_device),
+        "energy": meter.result or {"status": "unavailable", "reason": "no training ran in this invocation"},
     }
-    epochs_now = epochs_run - done
-    cost_figures = {
-        "wall_time_s": wall,
-        "epochs_timed": epochs_now,
-        "wall_time_per_epoch_s": (sum(epoch_state.epoch_seconds) / len(epoch_state.epoch_seconds))
-        if epoch_state.epoch_seconds
-        else None,
-        "samples_per_s": len(y_train) * epochs_now / wall if wall > 0 and epochs_now else None,
-        **meter.figures(),
-    }
-    return FitResult(
-        model=model,
-        history=module.history,
-        summary=summary,
-        cost=cost_figures,
-        resumed_from_epoch=done,
-        is_global_zero=global_zero,
-    )
+    return FitResult(model=model, history=history, summary=summary, cost=measured, notes=notes)
