@@ -69,6 +69,7 @@ def _ensure_sqlite_store(uri: str) -> None:
     from filelock import FileLock
 
     db_path = Path(uri[len("sqlite:///") :])
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(db_path) + ".lock", timeout=120):
         import mlflow
 
