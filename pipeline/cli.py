@@ -27,6 +27,9 @@ STAGES = {
     "log": "Log the run to MLflow and gate the model registry.",
 }
 
+#: Stages that talk to MLflow: the tracking server is probed before anything else happens.
+TRACKED_STAGES = frozenset({"log"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__.splitlines()[0])
@@ -66,8 +69,11 @@ def run(argv: list[str] | None = None) -> int:
         from pipeline import config, io
 
         io.set_write_root(Path.cwd())
-
         cfg = config.load(args.params)
+        if args.stage in TRACKED_STAGES:  # probe before the stage's heavy imports: fail in seconds, log nothing
+            from pipeline import tracking
+
+            tracking.check_reachable(tracking.resolve_uri(), cfg.tracking.timeout_s)
         module = importlib.import_module(f"pipeline.stages.{args.stage}")
         module.main(cfg)
     except errors.PipelineError as err:

@@ -106,6 +106,24 @@ def test_unreachable_tracking_uri_fails_fast_without_leaking_credentials(project
     assert not (project / "mlflow.db").exists()
 
 
+def test_tracking_uri_that_is_not_mlflow_exits_3(project):
+    """A live HTTP server that is not MLflow (404 on /health, like a proxy or a wrong port): exit 3, not a traceback."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(project / "data"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        done = run_stage("log", project, env={"MLFLOW_TRACKING_URI": uri})
+    finally:
+        server.shutdown()
+    assert done.returncode == errors.EXIT_TRACKING_UNAVAILABLE, done.stderr
+    assert f"{uri} answered HTTP 404 on /health (expected 200 from an MLflow server)" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("uri", "expected"),
     [
