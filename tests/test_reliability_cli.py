@@ -67,7 +67,9 @@ def test_write_outside_project_root_is_refused(tmp_path):
     outside.mkdir()
     io.set_write_root(root)
     try:
-        with pytest.raises(errors.BadInputError, match=r"refusing to write \.\./elsewhere/x\.json: .* outside the project root"):
+        with pytest.raises(
+            errors.BadInputError, match=r"refusing to write \.\./elsewhere/x\.json: .* outside the project root"
+        ):
             io.write_json("../elsewhere/x.json", {"a": 1})
         (root / "reports").symlink_to(outside, target_is_directory=True)
         with pytest.raises(errors.BadInputError, match="outside the project root"):

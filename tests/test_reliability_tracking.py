@@ -34,8 +34,14 @@ def test_parallel_connect_on_a_fresh_store_all_succeed(tmp_path):
     """Six processes create the same fresh SQLite store at once: all log a finished run into one experiment."""
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     procs = [
-        subprocess.Popen([sys.executable, "-c", CONNECT, str(i)], cwd=tmp_path, env=stage_env({"MLFLOW_TRACKING_URI": uri}),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", CONNECT, str(i)],
+            cwd=tmp_path,
+            env=stage_env({"MLFLOW_TRACKING_URI": uri}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
         for i in range(6)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
