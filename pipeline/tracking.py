@@ -210,8 +210,6 @@ def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], 
     if passed:
         client.set_registered_model_alias(name, alias, version.version)
     else:
-        client.set_model_version_tag(
-            name, version.version, "audit_failed_checks", ", ".join(failed_checks) or "unknown"
-        )
+        client.set_model_version_tag(name, version.version, "audit_failed_checks", ", ".join(failed_checks) or "unknown")
     client.set_model_version_tag(name, version.version, "audit_passed", str(passed).lower())
     return {"name": name, "version": int(version.version), "alias": alias if passed else None}
