@@ -49,8 +49,18 @@ class PiiSettings(_Section):
 
 
 class DataSettings(_Section):
+    """Which table to use and how to treat it.
+
+    ``sensitive: null`` means the source's own sensitive columns (adult: sex, race; german:
+    sex, age_band); a csv source must name them. ``dep`` is the file or folder DVC tracks as the
+    prepare stage's input (DVC cannot interpolate a null path): it must hold ``csv.path`` when
+    ``source`` is csv. ``favourable_label`` overrides the source's favourable class
+    (``csv.positive_label`` wins for csv).
+    """
+
     source: Literal["adult", "german", "csv"] = "adult"
-    sensitive: list[str] = Field(default_factory=lambda: ["sex", "race"])
+    sensitive: list[str] | None = None
+    dep: str = "data/raw"
     sensitive_as_features: bool = False
     favourable_label: str | None = None
     val_size: float = Field(0.1, gt=0, lt=1)
@@ -62,8 +72,8 @@ class DataSettings(_Section):
 
     @field_validator("sensitive")
     @classmethod
-    def _sensitive_not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
+    def _sensitive_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
             raise ValueError("name at least one sensitive column to audit")
         return value
 
@@ -117,6 +127,7 @@ class AuditSettings(_Section):
     max_difference: float = Field(0.1, gt=0)
     fail_on_violation: bool = False
     mitigation: bool = True
+    mitigation_max_rows: int = Field(3000, ge=100)
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> AuditSettings:
@@ -167,6 +178,14 @@ class Config(_Section):
             missing = [k for k in ("path", "target") if getattr(self.data.csv, k) is None]
             if missing:
                 raise ValueError(f"data.source is 'csv' but data.csv.{missing[0]} is not set")
+            if self.data.sensitive is None:
+                raise ValueError("data.source is 'csv': name its sensitive columns in data.sensitive")
+            inside = Path(self.data.csv.path) == Path(self.data.dep) or Path(self.data.dep) in Path(self.data.csv.path).parents
+            if not inside:
+                raise ValueError(
+                    f"data.dep ({self.data.dep!r}) must be data.csv.path ({self.data.csv.path!r}) or a folder holding it, "
+                    "so DVC reruns prepare when the file changes: set data.dep to the same path"
+                )
         if self.data.val_size + self.data.test_size >= 1:
             raise ValueError("data.val_size + data.test_size must be below 1")
         return self

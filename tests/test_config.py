@@ -12,7 +12,7 @@ def test_defaults_match_classic_recipe():
     assert cfg.train.hidden == [64, 64]
     assert cfg.train.lr == 1e-3
     assert cfg.train.epochs == 10
-    assert cfg.data.sensitive == ["sex", "race"]
+    assert cfg.data.sensitive is None  # the source's own sensitive columns (adult: sex, race)
     assert cfg.data.sensitive_as_features is False
 
 

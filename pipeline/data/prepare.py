@@ -53,6 +53,9 @@ def check_sensitive(table: RawTable, sensitive: list[str]) -> None:
 
 def prepare(table: RawTable, settings: DataSettings, seed: int, excluded: list[str] = ()) -> Prepared:
     """Split, fit encoders on the training rows, encode every split."""
+    from pipeline.data.sources import resolve
+
+    settings = resolve(settings)
     check_sensitive(table, settings.sensitive)
     rows = split.subsample(table, settings.max_rows, seed)
     labels = split.assign(table, rows, val_size=settings.val_size, test_size=settings.test_size, seed=seed)

@@ -33,6 +33,8 @@ class RawTable:
         or decision), keyed by role.
     notes:
         Human-readable remarks on what the loader did (rows dropped, groups created).
+    missing:
+        Column -> number of missing (empty or unknown) cells as read, before any filling.
     """
 
     features: pd.DataFrame
@@ -45,3 +47,4 @@ class RawTable:
     provenance: dict[str, str] = field(default_factory=dict)
     extra: dict[str, pd.Series] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    missing: dict[str, int] = field(default_factory=dict)

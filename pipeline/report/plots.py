@@ -49,3 +49,15 @@ def lines(series: dict[str, tuple[list[float], list[float]]], title: str, xlabel
     ax.set_ylabel(ylabel, fontsize=9)
     ax.legend(fontsize=8)
     return _svg(fig)
+
+
+def scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xlabel: str, ylabel: str) -> str:
+    """Labelled points (e.g. models on an accuracy/disparity plane)."""
+    fig, ax = _figure(6.0, 3.6)
+    ax.scatter(xs, ys, color="#4a78a8")
+    for x, y, label in zip(xs, ys, labels):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    return _svg(fig)

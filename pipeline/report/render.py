@@ -181,10 +181,18 @@ def verdict_summary(ctx: dict) -> list[str]:
     return lines
 
 
+def _fairness(ctx: dict) -> Section:
+    from pipeline.report import sections_fairness
+
+    return sections_fairness.build(ctx)
+
+
 def sections(ctx: dict) -> list[Section]:
+    from pipeline.report import sections_data  # here, not at the top: sections_data imports this module
+
     return [
-        model_details(ctx), intended_use(ctx), factors(ctx), metrics_section(ctx), data_section(ctx),
-        fairness_section(ctx), explain_section(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
+        model_details(ctx), intended_use(ctx), factors(ctx), metrics_section(ctx), data_section(ctx), sections_data.build(ctx),
+        _fairness(ctx), explain_section(ctx), ethics_section(ctx), caveats_section(ctx), manifest_section(ctx),
     ]  # fmt: skip
 
 

@@ -6,6 +6,7 @@ import pandas as pd
 
 from pipeline import io, paths
 from pipeline.audit import performance
+from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
 
 
@@ -28,6 +29,8 @@ def main(cfg: Config) -> None:
     calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
     metrics["expected_calibration_error"] = ece
     metrics["favourable_class"] = classes[fav]
+    test_groups = pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
+    metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
     with io.atomic_path(paths.PREDICTIONS) as tmp:
         predictions_frame(y, y_pred, proba, classes).to_csv(tmp, index=False, float_format="%.8g")
     for path, frame in (

@@ -1,0 +1,153 @@
+"""A user's own CSV file (``data.source: csv``), read once and never modified.
+
+Every cell is read as text with ``keep_default_na=False`` so that a literal ``NA`` (a real
+category in many tables) stays a value; only empty fields count as missing. Types are decided
+after validation: columns declared numeric, plus undeclared ones whose every value is a number.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import DataSettings
+from pipeline.data import validate
+from pipeline.data.table import RawTable
+from pipeline.errors import BadInputError
+
+MISSING_LEVEL = "<missing>"
+
+
+def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
+    """The raw table as strings (NaN only for empty fields), header validated."""
+    text = validate.read_text(path, encoding)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
+                            na_values=[""], skip_blank_lines=False, engine="c")  # fmt: skip
+    except pd.errors.ParserError as err:
+        detail = re.sub(r"\s+", " ", str(err)).strip()
+        validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
+    header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
+    problems = validate.structure(path, header, delimiter)
+    if len(frame) < 2 or frame.iloc[1:].isna().all(axis=None):
+        problems.append(validate.Problem(str(path), "has a header but no data rows"))
+    validate.raise_if_any(problems)
+    # Blank lines are read as empty rows and dropped here, keeping each row's index tied to its
+    # file line (row r is line r + 2), so messages point at the right line.
+    data = frame.iloc[1:]
+    data.index = data.index - 1
+    data = data[data.notna().any(axis=1)]
+    data.columns = header
+    return data.apply(lambda s: s.str.strip())
+
+
+def sort_labels(labels: list[str]) -> list[str]:
+    """Numeric-aware order ('2' before '10'), else lexical: the model's output order."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def decide_classes(target: pd.Series, settings: DataSettings) -> tuple[list[str], str, list[str]]:
+    """Class order and the favourable class; default favourable is the last class in that order."""
+    csv = settings.csv
+    classes = list(csv.classes) if csv.classes else sort_labels([str(v) for v in target.dropna().unique()])
+    wanted = csv.positive_label or settings.favourable_label
+    notes = []
+    if wanted is None:
+        wanted = classes[-1]
+        notes.append(f"favourable class not configured (data.csv.positive_label): using the last class '{wanted}'")
+    if wanted not in classes:
+        raise BadInputError(f"{csv.path}: data.csv.positive_label {wanted!r} is not one of the classes {classes}")
+    return classes, wanted, notes
+
+
+def column_types(frame: pd.DataFrame, declared: dict[str, str], skip: set[str]) -> tuple[list[str], list[str]]:
+    """Declared types win; an undeclared column is numeric when every non-empty value is a number."""
+    numeric, categorical = [], []
+    for name in frame.columns:
+        if name in skip:
+            continue
+        kind = declared.get(name)
+        if kind is None:
+            values = frame[name].dropna()
+            kind = "numeric" if len(values) and values.str.fullmatch(validate.NUMBER).all() else "categorical"
+        (numeric if kind == "numeric" else categorical).append(name)
+    return numeric, categorical
+
+
+def _configured(settings: DataSettings) -> dict[str, list[str]]:
+    csv = settings.csv
+    wanted = {"data.csv.target": [csv.target], "data.sensitive": list(settings.sensitive or [])}
+    wanted["data.csv.column_types"] = list(csv.column_types)
+    wanted["data.csv.drop"] = list(csv.drop)
+    for role in ("score", "decision"):
+        if getattr(csv, role):
+            wanted[f"data.csv.{role}"] = [getattr(csv, role)]
+    return wanted
+
+
+def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
+    """Read, validate (all problems at once) and type the user's table."""
+    csv = settings.csv
+    path = Path(csv.path)
+    frame = read_frame(path, csv.delimiter, csv.encoding)
+    validate.raise_if_any(validate.columns_exist(path, list(frame.columns), _configured(settings)))
+    frame = frame.drop(columns=list(csv.drop))
+    roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
+    skip = {csv.target, *roles.values()}
+    numeric, categorical = column_types(frame, dict(csv.column_types), skip)
+    sensitive = list(settings.sensitive)
+    problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
+                                  fail_on_missing_sensitive=settings.missing_sensitive == "fail",
+                                  classes=list(csv.classes) if csv.classes else None)  # fmt: skip
+    if not any(p.column == csv.target for p in problems):
+        problems += validate.label_rules(path, frame[csv.target], csv.target, val_size, test_size)
+    validate.raise_if_any(problems)
+    return _to_table(frame, settings, numeric, categorical, roles)
+
+
+def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str],
+              roles: dict[str, str]) -> RawTable:  # fmt: skip
+    """Apply the missing-value policy and build the :class:`RawTable`."""
+    csv, notes = settings.csv, []
+    missing = {c: int(frame[c].isna().sum()) for c in frame.columns}
+    gaps = frame[list(settings.sensitive)].isna().any(axis=1)
+    if gaps.any() and settings.missing_sensitive == "drop":
+        notes.append(f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)")
+        frame = frame[~gaps].reset_index(drop=True)
+    elif gaps.any():
+        notes.append(f"{int(gaps.sum())} rows with a missing sensitive value kept as the group '{MISSING_LEVEL}'")
+    classes, favourable, class_notes = decide_classes(frame[csv.target], settings)
+    notes += class_notes
+    for name in categorical:
+        frame[name] = frame[name].fillna(MISSING_LEVEL)
+    for name in numeric:
+        values = pd.to_numeric(frame[name]).astype("float64")
+        if values.isna().any():
+            notes.append(f"'{name}': {int(values.isna().sum())} missing numbers filled with the column median")
+            values = values.fillna(values.median())
+        frame[name] = values
+    extra = {}
+    if "score" in roles:
+        extra["score"] = pd.to_numeric(frame[roles["score"]], errors="coerce")
+    if "decision" in roles:
+        extra["decision"] = frame[roles["decision"]].astype(str)
+    from pipeline.io import sha256_file
+
+    return RawTable(
+        features=frame[numeric + categorical].reset_index(drop=True),
+        target=frame[csv.target].astype(str).reset_index(drop=True),
+        classes=classes,
+        favourable=favourable,
+        numeric=numeric,
+        categorical=categorical,
+        provenance={Path(csv.path).name: sha256_file(csv.path)},
+        extra=extra,
+        notes=notes,
+        missing=missing,
+    )

@@ -1,0 +1,145 @@
+"""Scan a table for direct identifiers and measure k-anonymity, without ever emitting a value.
+
+Direct identifiers (names, e-mail addresses, phone numbers, government ids, street addresses,
+dates of birth, and columns unique per row) let a reader single a person out; they rarely carry
+signal a model should learn and they turn a model file into a data-protection liability. A
+column is flagged by its *name* or by the share of its values matching a *pattern*; the result
+lists column, reason and match rate only. Numeric measurements (``age``, amounts) are never
+flagged for being unique, since continuous values are distinct by nature.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+#: Share of sampled non-missing values that must match a pattern to flag a column.
+MIN_MATCH_RATE = 0.6
+SAMPLE = 2000
+MIN_ROWS_FOR_UNIQUE = 20
+
+NAME_RULES = [
+    ("personal name", r"(^|_)(full_?name|first_?name|last_?name|given_?name|surname|family_?name|forename|name)($|_)"),
+    ("e-mail address", r"(^|_)e_?mail(_?address)?($|_)"),
+    ("phone number", r"(^|_)(phone|telephone_?number|mobile|cell_?phone|fax)(_?(number|no))?($|_)"),
+    ("government id", r"(^|_)(ssn|social_?security(_?number)?|national_?id|passport(_?(number|no))?|"
+                      r"tax_?id|nino|driver_?licen[cs]e|id_?card)($|_)"),
+    ("street address", r"(^|_)(street|address|addr|street_?address|home_?address)($|_)"),
+    ("date of birth", r"(^|_)(dob|date_?of_?birth|birth_?date|birthday|born)($|_)"),
+]  # fmt: skip
+
+#: Checked in this order, most specific first (a date or an id would also pass as a phone number).
+VALUE_RULES = [
+    ("e-mail address", r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
+    ("government id", r"\d{3}-\d{2}-\d{4}|[A-Z]{2}\d{6}[A-D]|[A-Z]{2}\d{2}[A-Z0-9]{11,30}"),
+    ("date of birth (date values)", r"(19|20)\d{2}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./](19|20)\d{2}"),
+    ("street address", r"\d{1,5}\s+([A-Za-z0-9.'-]+\s+){1,4}(street|st|avenue|ave|road|rd|lane|ln|drive|dr|"
+                       r"boulevard|blvd|way|court|ct|place|pl|strasse|straße|weg|gasse)\.?(,.*)?"),
+    ("phone number", r"(?=(?:\D*\d){7,15}\D*$)\+?\(?\d{1,4}\)?([\s.-]\(?\d{2,8}\)?){1,5}"),
+    ("personal name", r"[A-Z][a-z'-]+(\s+[A-Z]\.?)?(\s+[A-Z][a-z'-]+){1,2}"),
+]  # fmt: skip
+#: Personal names look like two capitalised words; so do city names. Require variety too.
+NAME_MIN_DISTINCT_SHARE = 0.5
+
+
+def _normalise(column: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", column.strip().lower()).strip("_")
+
+
+def by_name(column: str) -> str | None:
+    """The kind of identifier a column name announces, if any."""
+    name = _normalise(column)
+    for reason, pattern in NAME_RULES:
+        if re.search(pattern, name):
+            return reason
+    return None
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values)
+
+
+def by_value(values: pd.Series, seed: int) -> tuple[str, float] | None:
+    """The identifier kind most of the (sampled) values match, with its match rate."""
+    present = values.dropna()
+    if present.empty or _is_numeric(present):
+        return None
+    if len(present) > SAMPLE:
+        present = present.sample(SAMPLE, random_state=seed)
+    text = present.astype(str).str.strip()
+    for reason, pattern in VALUE_RULES:
+        rate = float(text.str.fullmatch(pattern, flags=re.IGNORECASE if reason != "personal name" else 0).mean())
+        if rate < MIN_MATCH_RATE:
+            continue
+        if reason == "personal name" and text.nunique() < NAME_MIN_DISTINCT_SHARE * len(text):
+            continue
+        return reason, rate
+    return None
+
+
+def unique_per_row(values: pd.Series) -> bool:
+    """Every row distinct: an identifier unless the column is a continuous measurement."""
+    present = values.dropna()
+    if len(values) < MIN_ROWS_FOR_UNIQUE or present.nunique() < len(values):
+        return False
+    if _is_numeric(present):
+        as_float = present.astype("float64")
+        return bool(np.all(np.mod(as_float, 1) == 0))  # integer keys (1, 2, 3, ...) are row ids
+    return True
+
+
+def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> list[dict]:
+    """One finding per flagged column: column, reason, match rate, how it was detected.
+
+    ``protected`` columns (the target, the sensitive attributes) are still reported but marked
+    as not excludable, because the audit needs them.
+    """
+    findings = []
+    for column in frame.columns:
+        reasons = []
+        kind = by_name(str(column))
+        if kind:
+            reasons.append({"reason": kind, "detected_by": "column name", "match_rate": None})
+        hit = by_value(frame[column], seed)
+        if hit:
+            reasons.append({"reason": hit[0], "detected_by": "value pattern", "match_rate": hit[1]})
+        if unique_per_row(frame[column]):
+            reasons.append({"reason": "unique per row", "detected_by": "distinct count", "match_rate": 1.0})
+        if reasons:
+            rates = [r["match_rate"] for r in reasons if r["match_rate"] is not None]
+            findings.append(
+                {
+                    "column": str(column),
+                    "reasons": reasons,
+                    "reason": "; ".join(f"{r['reason']} ({r['detected_by']})" for r in reasons),
+                    "match_rate": max(rates) if rates else None,
+                    "excludable": column not in protected,
+                }
+            )
+    return findings
+
+
+def k_anonymity(frame: pd.DataFrame, quasi_identifiers: list[str], k: int) -> dict:
+    """Smallest equivalence class over the quasi-identifiers and the share of rows under ``k``.
+
+    Only sizes are reported: which combination is rare would itself disclose a person.
+    """
+    present = [c for c in quasi_identifiers if c in frame.columns]
+    absent = [c for c in quasi_identifiers if c not in frame.columns]
+    result = {"quasi_identifiers": present, "missing_quasi_identifiers": absent, "k": k}
+    if not present:
+        return {**result, "smallest_class": None, "classes": 0, "rows_in_classes_under_k": 0,
+                "share_rows_under_k": None, "satisfied": None}  # fmt: skip
+    sizes = frame[present].astype(str).value_counts(dropna=False)
+    under = int(sizes[sizes < k].sum())
+    return {
+        **result,
+        "smallest_class": int(sizes.min()),
+        "classes": int(len(sizes)),
+        "classes_under_k": int((sizes < k).sum()),
+        "rows_in_classes_under_k": under,
+        "share_rows_under_k": under / int(sizes.sum()),
+        "satisfied": bool(sizes.min() >= k),
+    }

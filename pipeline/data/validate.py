@@ -1,0 +1,256 @@
+"""Validation of a user's table: every problem collected first, then one error listing them all.
+
+Structural problems (the file, its delimiter, its header) are checked by hand because they decide
+whether there is a table at all; row-level rules (numeric values, allowed labels, missing
+sensitive values, constant or empty columns) are a pandera schema validated lazily, so one run
+reports all failures. Each problem names the file, the column, how many rows fail and one example
+value, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import BadInputError
+
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+OTHER_DELIMITERS = (",", ";", "\t", "|")
+#: Lines of a CSV file: the header is line 1, so data row ``i`` (0-based) is line ``i + 2``.
+HEADER_LINES = 1
+MAX_LINES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, worded for the person who owns the file."""
+
+    file: str
+    message: str
+    column: str | None = None
+    rows: int | None = None
+    example: str | None = None
+    lines: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f"{self.file}: column '{self.column}'" if self.column is not None else self.file
+        detail = []
+        if self.rows is not None:
+            detail.append(f"{self.rows} row{'s' if self.rows != 1 else ''}")
+        if self.example is not None:
+            detail.append(f"e.g. {self.example!r}")
+        if self.lines:
+            more = "" if (self.rows or 0) <= len(self.lines) else ", ..."
+            detail.append(f"line{'s' if len(self.lines) > 1 else ''} {', '.join(map(str, self.lines))}{more}")
+        suffix = f" [{'; '.join(detail)}]" if detail else ""
+        return f"{where}: {self.message}{suffix}"
+
+
+def raise_if_any(problems: list[Problem]) -> None:
+    """One :class:`BadInputError` listing every problem (nothing is written before this)."""
+    if not problems:
+        return
+    if len(problems) == 1:
+        raise BadInputError(str(problems[0]))
+    lines = "\n".join(f"  - {p}" for p in problems)
+    raise BadInputError(f"{len(problems)} problems with the input data:\n{lines}")
+
+
+def line_numbers(index: pd.Index | list[int]) -> list[int]:
+    """File line numbers of data rows (header is line 1), the first few only."""
+    return [int(i) + HEADER_LINES + 1 for i in list(index)[:MAX_LINES_SHOWN]]
+
+
+def closest(name: str, columns: list[str]) -> str:
+    """'closest match: x' for a misspelt column name, or nothing when none is close."""
+    match = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
+    if not match:
+        lowered = {c.lower(): c for c in columns}
+        match = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f"closest match: '{match[0]}'; " if match else ""
+
+
+def read_text(path: Path, encoding: str) -> str:
+    """The file's text; missing, unreadable, empty or wrongly encoded files are named errors."""
+    if not path.exists():
+        raise_if_any([Problem(str(path), "file not found (data.csv.path)")])
+    if not path.is_file():
+        raise_if_any([Problem(str(path), "is not a regular file (data.csv.path must name a CSV file)")])
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise_if_any([Problem(str(path), f"cannot be read ({err.strerror or err})")])
+    if not raw.strip():
+        raise_if_any([Problem(str(path), "file is empty: expected a header line and data rows")])
+    try:
+        return raw.decode(encoding)
+    except LookupError:
+        raise_if_any([Problem(str(path), f"unknown encoding {encoding!r} (data.csv.encoding)")])
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        bad = raw[err.start : err.end + 3]
+        raise_if_any(
+            [
+                Problem(
+                    str(path),
+                    f"is not valid {encoding} text ({err.reason} at byte {err.start}); "
+                    "set data.csv.encoding (e.g. latin-1 or cp1252) to the file's encoding",
+                    example=repr(bad),
+                    lines=[line],
+                )
+            ]
+        )
+    raise AssertionError("unreachable")  # pragma: no cover - every branch above returns or raises
+
+
+def structure(path: Path, header: list[str], delimiter: str) -> list[Problem]:
+    """Problems with the header itself: one column (wrong delimiter) or duplicate names."""
+    problems = []
+    if len(header) == 1:
+        found = [d for d in OTHER_DELIMITERS if d != delimiter and d in header[0]]
+        if found:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"the header splits into one column with delimiter {delimiter!r} but contains {found[0]!r}: "
+                    f"set data.csv.delimiter to {found[0]!r}",
+                    column=header[0],
+                )
+            )
+    counts = pd.Series(header).value_counts()
+    for name, n in counts[counts > 1].items():
+        problems.append(
+            Problem(
+                str(path), f"duplicate column name, appears {n} times in the header; rename all but one", column=name
+            )
+        )
+    return problems
+
+
+def columns_exist(path: Path, columns: list[str], wanted: dict[str, list[str]]) -> list[Problem]:
+    """Every configured column must exist; name the closest match and list what exists."""
+    problems = []
+    for setting, names in wanted.items():
+        for name in names:
+            if name not in columns:
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"{setting} names column '{name}', which the file does not have; {closest(name, columns)}"
+                        f"columns are: {', '.join(columns)}",
+                        column=name,
+                    )
+                )
+    return problems
+
+
+def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]) -> dict[str, str]:
+    """The user-facing wording of each named pandera check."""
+    mapping = ", ".join(f"{c!r} -> {i}" for i, c in enumerate(classes or []))
+    seen = ", ".join(f"{k!r}: {v}" for k, v in found.items())
+    return {
+        "numeric": "non-numeric values in a column declared numeric (data.csv.column_types)",
+        "allowed_labels": f"labels outside data.csv.classes (configured mapping: {mapping}; labels found with counts: {seen})",
+        "all_missing": "every value is missing (empty field); remove it with data.csv.drop",
+        "constant": "the same value in every row, so it cannot inform the model; remove it with data.csv.drop",
+        "not_nullable": "missing values (empty fields)",
+        "target_missing": f"missing values in the target column '{target}'; fill or remove those rows",
+        "sensitive_missing": "missing values in a sensitive column and data.missing_sensitive is 'fail' "
+        "(use 'drop' to drop those rows or 'group' to keep them as the group '<missing>')",
+    }
+
+
+def _schema(frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: list[str],
+            fail_on_missing_sensitive: bool, classes: list[str] | None):  # fmt: skip
+    """A pandera schema of the raw string table: one named check per rule."""
+    import pandera.pandas as pa
+
+    columns = {}
+    for name in frame.columns:
+        checks = [
+            pa.Check(lambda s: bool(s.notna().any()), name="all_missing"),
+            pa.Check(lambda s: bool(s.isna().all() or s.nunique(dropna=False) > 1), name="constant"),
+        ]
+        if name in numeric:
+            checks.append(pa.Check(lambda s: s.str.fullmatch(NUMBER), name="numeric", ignore_na=True))
+        if name == target and classes:
+            checks.append(pa.Check(lambda s: s.isin(classes), name="allowed_labels", ignore_na=True))
+        if name == target:
+            checks.append(pa.Check(lambda s: s.notna(), name="target_missing", ignore_na=False))
+        if name in sensitive and fail_on_missing_sensitive:
+            checks.append(pa.Check(lambda s: s.notna(), name="sensitive_missing", ignore_na=False))
+        if name == target:
+            checks = [c for c in checks if c.name != "constant"]  # a one-class target has its own message
+        columns[name] = pa.Column(None, checks=checks, nullable=True)  # every cell is text; no dtype rule
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def row_rules(path: Path, frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: list[str],
+              fail_on_missing_sensitive: bool, classes: list[str] | None) -> list[Problem]:  # fmt: skip
+    """Validate the string table with pandera (lazily: all failures) and word each failure."""
+    import pandera.errors as pe
+
+    schema = _schema(frame, target=target, numeric=numeric, sensitive=sensitive,
+                     fail_on_missing_sensitive=fail_on_missing_sensitive, classes=classes)  # fmt: skip
+    try:
+        schema.validate(frame, lazy=True)
+        return []
+    except pe.SchemaErrors as err:
+        cases = err.failure_cases
+    found = frame[target].value_counts(dropna=True).to_dict() if target in frame else {}
+    words = _rule_messages(target, classes, {str(k): int(v) for k, v in found.items()})
+    problems = []
+    for (column, check), part in cases.groupby(["column", "check"], sort=False, dropna=False):
+        name = str(check).split("(")[0]
+        column = str(column)
+        rows = part[part["index"].notna()]
+        if name in ("all_missing", "constant"):
+            values = frame[column].dropna()
+            example = None if values.empty else str(values.iloc[0])
+            problems.append(Problem(str(path), words[name], column=column, rows=len(frame), example=example))
+            continue
+        index = sorted(int(i) for i in rows["index"])
+        example_rows = frame.loc[index[:1], column] if index else pd.Series(dtype=object)
+        example = None if example_rows.empty or pd.isna(example_rows.iloc[0]) else str(example_rows.iloc[0])
+        message = words.get(name, f"failed check {check}")
+        problems.append(
+            Problem(str(path), message, column=column, rows=len(index), example=example, lines=line_numbers(index))
+        )
+    return problems
+
+
+def label_rules(path: Path, target: pd.Series, column: str, val_size: float, test_size: float) -> list[Problem]:
+    """A target needs two classes, and each class enough rows for a stratified split."""
+    counts = target.dropna().value_counts()
+    if len(counts) < 2:
+        example = None if counts.empty else str(counts.index[0])
+        return [
+            Problem(
+                str(path),
+                "the target has a single class; a classifier needs at least two",
+                column=column,
+                rows=int(counts.sum()),
+                example=example,
+            )  # fmt: skip
+        ]
+    n = int(counts.sum())
+    n_classes = len(counts)
+    test_rows = int(n * test_size)
+    val_rows = int((n - test_rows) * val_size)
+    smallest = counts.idxmin()
+    if counts.min() < 3 or test_rows < n_classes or val_rows < n_classes:
+        return [
+            Problem(
+                str(path),
+                f"too few rows for the splits: {n} rows in {n_classes} classes (smallest '{smallest}' has "
+                f"{int(counts.min())}) give {test_rows} test and {val_rows} validation rows with data.test_size="
+                f"{test_size}, data.val_size={val_size}; every class needs at least 3 rows and each split one row per class",
+                column=column,
+                rows=n,
+                example=str(smallest),
+            )
+        ]
+    return []

@@ -1,0 +1,129 @@
+"""Report section: the data audit (who is in the data, base rates, proxies), the PII scan with
+why each flagged column was excluded, k-anonymity, and accuracy per group over all classes."""
+
+from __future__ import annotations
+
+from pipeline.report.render import Section, Table, not_run
+from pipeline.report.safe import fmt
+
+KEY, TITLE = "data-audit", "Data audit and personal data"
+
+
+def _group_tables(audit: dict) -> list[tuple[str, Table]]:
+    tables = []
+    for feature, block in audit["groups"].items():
+        rows = [
+            [g, fmt(v["count"]), fmt(v["share"]), fmt(v["base_rate"]), "yes" if v["small"] else "no"]
+            for g, v in block.items()
+        ]
+        header = [
+            "Group",
+            "Rows",
+            "Share",
+            f"Base rate of '{audit['favourable']}'",
+            f"Under {audit['min_group_size']} rows",
+        ]
+        tables.append((f"Groups by {feature}", Table(header, rows)))
+    return tables
+
+
+def _proxy_tables(audit: dict) -> list[tuple[str, Table]]:
+    tables = []
+    for attribute, block in audit["proxies"].items():
+        rows = [
+            [r["feature"], fmt(r["cramers_v"]), fmt(r["normalized_mutual_info"])] for r in block["associations"][:8]
+        ]
+        tables.append(
+            (
+                f"Strongest proxies for {attribute}",
+                Table(["Feature", "Cramér's V", "Normalised mutual information"], rows),
+            )
+        )
+    return tables
+
+
+def _pii_paragraphs(pii: dict) -> list[str]:
+    findings = pii["findings"]
+    if not findings:
+        return ["The PII scan flagged no column as a direct identifier (by column name or value pattern)."]
+    lines = []
+    for f in findings:
+        if f.get("excluded"):
+            why = "excluded from the model's inputs (data.pii.exclude) because it identifies people directly"
+        elif not f["excludable"]:
+            why = "kept because it is a configured sensitive column the audit needs; it is never a model input unless data.sensitive_as_features"
+        else:
+            why = "NOT excluded because data.pii.exclude is false"
+        lines.append(f"Column '{f['column']}' looks like {f['reason']}: {why}.")
+    return lines
+
+
+def _k_table(k: dict) -> Table:
+    rows = [
+        ["Quasi-identifiers", ", ".join(k["quasi_identifiers"]) or "none present"],
+        ["Not in the data", ", ".join(k["missing_quasi_identifiers"]) or "none"],
+        ["k", fmt(k["k"])],
+        ["Smallest equivalence class", fmt(k["smallest_class"])],
+        ["Rows in classes smaller than k", fmt(k["rows_in_classes_under_k"])],
+        ["Share of rows in classes smaller than k", fmt(k["share_rows_under_k"])],
+        ["k-anonymous", fmt(k["satisfied"])],
+    ]
+    return Table(["Item", "Value"], rows)
+
+
+def _accuracy_tables(evaluate: dict | None) -> list[tuple[str, Table]]:
+    if not evaluate or "group_accuracy" not in evaluate:
+        return []
+    return [
+        (f"Accuracy over all classes by {feature}", Table(["Group", "Test rows", "Accuracy"],
+                                                           [[g, fmt(v["count"]), fmt(v["accuracy"])] for g, v in block.items()]))
+        for feature, block in evaluate["group_accuracy"].items()
+    ]  # fmt: skip
+
+
+def build(ctx: dict) -> Section:
+    """The data audit section, or 'not run' when prepare has not written its audit."""
+    data = ctx.get("data")
+    if not data or "audit" not in data:
+        return not_run(KEY, TITLE, "prepare")
+    audit, pii = data["audit"], data["pii"]
+    classes = (ctx.get("meta") or {}).get("classes") or list(audit["class_counts"])
+    paragraphs = [
+        f"{audit['n_rows']} rows before splitting; favourable class '{audit['favourable']}' "
+        f"with base rate {fmt(audit['base_rate'])}."
+    ]
+    if len(classes) > 2:
+        paragraphs.append(
+            f"The target has {len(classes)} classes. Fairness metrics defined only for a binary outcome "
+            f"(selection rate, TPR, FPR, parity and odds differences) compare '{audit['favourable']}' against all "
+            "other classes; accuracy per group below counts every class."
+        )
+    small = audit["small_groups"]
+    if small:
+        paragraphs.append(
+            f"{len(small)} group(s) have fewer than {audit['min_group_size']} rows (audit.min_group_size); "
+            "their rates are too noisy to compare: "
+            + ", ".join(f"{s['feature']}={s['group']} ({s['count']})" for s in small)
+            + "."
+        )
+    paragraphs += _pii_paragraphs(pii)
+    missing = [[c, fmt(v["count"]), fmt(v["share"])] for c, v in audit["missing"].items() if v["count"]]
+    tables = [("Class counts", Table(["Class", "Rows"], [[c, fmt(n)] for c, n in audit["class_counts"].items()]))]
+    tables += _group_tables(audit) + _proxy_tables(audit)
+    tables.append(
+        ("Missing values per column", Table(["Column", "Missing", "Share"], missing or [["(none)", "0", fmt(0.0)]]))
+    )
+    if pii["findings"]:
+        rows = [
+            [f["column"], f["reason"], fmt(f["match_rate"]), "yes" if f.get("excluded") else "no"]
+            for f in pii["findings"]
+        ]
+        tables.append(
+            (
+                "Possible direct identifiers (values never shown)",
+                Table(["Column", "Why flagged", "Match rate", "Excluded"], rows),
+            )
+        )
+    tables.append(("k-anonymity over the quasi-identifiers", _k_table(pii["k_anonymity"])))
+    tables += _accuracy_tables(ctx.get("evaluate"))
+    return Section(KEY, TITLE, paragraphs, tables)
