@@ -39,7 +39,9 @@ def _without_timing(value):
 
 
 def _masked_lines(path: Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if not any(m in line for m in TIMING_MARKERS)]
+    """Lines without any timing marker (Markdown escapes ``_`` as ``\\_``, so unescape before matching)."""
+    lines = path.read_text().splitlines()
+    return [line for line in lines if not any(m in line.replace("\\_", "_") for m in TIMING_MARKERS)]
 
 
 def _repro_copy(root: Path, monkeypatch) -> Path:
