@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from pipeline import errors
 
@@ -23,6 +26,9 @@ STAGES = {
     "report": "Render reports/audit_report.html and reports/model_card.md.",
     "log": "Log the run to MLflow and gate the model registry.",
 }
+
+#: Stages that talk to MLflow: the tracking server is probed before anything else happens.
+TRACKED_STAGES = frozenset({"log"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +49,24 @@ def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _secrets() -> list[str]:
+    """Credentials that may sit in the tracking URI; they must never reach stderr or a log."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    parts = urlsplit(uri)
+    found = [s for s in (parts.password, parts.username) if s]
+    found += [os.environ[k] for k in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN") if os.environ.get(k)]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(message: str) -> str:
+    """Replace every known secret in ``message`` by ``***`` (belt and braces over ``tracking.redact``)."""
+    for secret in _secrets():
+        message = message.replace(secret, "***")
+    return message
+
+
 def run(argv: list[str] | None = None) -> int:
+    """Run one stage and map its outcome to the exit codes documented in :mod:`pipeline.errors`."""
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -51,15 +74,25 @@ def run(argv: list[str] | None = None) -> int:
             from pipeline import compare
 
             return compare.main(args.a, args.b, args.out)
-        from pipeline import config
+        from pipeline import config, io
 
+        io.set_write_root(Path.cwd())
         cfg = config.load(args.params)
+        if args.stage in TRACKED_STAGES:  # probe before the stage's heavy imports: fail in seconds, log nothing
+            from pipeline import tracking
+
+            tracking.check_reachable(tracking.resolve_uri(), cfg.tracking.timeout_s)
         module = importlib.import_module(f"pipeline.stages.{args.stage}")
         module.main(cfg)
     except errors.PipelineError as err:
-        print(f"error [{type(err).__name__}]: {err}", file=sys.stderr)
+        print(scrub(f"error [{type(err).__name__}]: {err}"), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(f"{args.stage}: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
+    except Exception:  # a bug, not bad input: keep the traceback, but never with a credential in it
+        import traceback
+
+        print(scrub(traceback.format_exc()), file=sys.stderr)
+        return errors.EXIT_UNEXPECTED
     return errors.EXIT_OK

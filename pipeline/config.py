@@ -232,8 +232,10 @@ def _describe(error: dict[str, Any], source: str) -> str:
         close = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6)
         hint = f"; did you mean '{'.'.join((*loc[:-1], close[0]))}'?" if close else ""
         return f"{source}: unknown setting '{key}'{hint} (valid here: {', '.join(sorted(candidates))})"
-    found = error.get("input")
-    return f"{source}: setting '{key}': {error['msg']} (found {found!r})"
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across sections: the input is the whole file, too long to echo back
+        return f"{source}: {message}"
+    return f"{source}: setting '{key}': {message} (found {error.get('input')!r})"
 
 
 def from_dict(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS) -> Config:

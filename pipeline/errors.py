@@ -8,10 +8,13 @@ from __future__ import annotations
 
 #: Exit codes of ``python -m pipeline <stage>`` (documented in README.md and docs/reliability.md).
 EXIT_OK = 0
+#: An unexpected exception (a bug): the traceback is printed with credentials scrubbed.
+EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_TRACKING_UNAVAILABLE = 3
 EXIT_INTEGRITY = 4
 EXIT_AUDIT_FAILED = 5
+#: SIGINT or SIGTERM: ``finally`` blocks ran and an open MLflow run was ended KILLED.
 EXIT_INTERRUPTED = 130
 
 

@@ -27,10 +27,38 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 
+#: When set (the CLI sets it to the project root), every write must land inside this folder.
+_WRITE_ROOT: Path | None = None
+
+
+def set_write_root(root: str | os.PathLike | None) -> None:
+    """Confine every later write to ``root`` (``None`` lifts the guard, for library use in tests).
+
+    Inputs may live anywhere (``data.csv.path`` is read, never written), but a stage must never
+    write outside the project: a configured path like ``../../etc/x`` or a symlinked output folder
+    pointing elsewhere would otherwise overwrite files DVC does not track and cannot restore.
+    """
+    global _WRITE_ROOT
+    _WRITE_ROOT = None if root is None else Path(root).resolve()
+
+
+def check_inside_root(target: str | os.PathLike) -> Path:
+    """Return ``target`` resolved (symlinks followed), or refuse it when it escapes the write root."""
+    from pipeline.errors import BadInputError
+
+    resolved = Path(target).resolve()
+    if _WRITE_ROOT is not None and not resolved.is_relative_to(_WRITE_ROOT):
+        raise BadInputError(
+            f"refusing to write {target}: it resolves to {resolved}, outside the project root {_WRITE_ROOT}; "
+            "outputs must stay inside the project (check the configured path and any symlinked folder)"
+        )
+    return resolved
+
 
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+    check_inside_root(target)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -58,8 +58,11 @@ def check_reachable(uri: str, timeout_s: float) -> None:
             f"MLflow tracking server {redact(uri)} is unreachable ({type(err).__name__}); "
             "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
         ) from None
-    if response.status_code >= 500:
-        raise TrackingUnavailableError(f"MLflow tracking server {redact(uri)} answered HTTP {response.status_code}")
+    if response.status_code != 200:  # a proxy, a wrong port or a wrong password: not a usable MLflow server
+        raise TrackingUnavailableError(
+            f"MLflow tracking server {redact(uri)} answered HTTP {response.status_code} on /health "
+            "(expected 200 from an MLflow server); check the URI, the port and the credentials"
+        )
 
 
 def _ensure_sqlite_store(uri: str) -> None:
@@ -69,6 +72,7 @@ def _ensure_sqlite_store(uri: str) -> None:
     from filelock import FileLock
 
     db_path = Path(uri[len("sqlite:///") :])
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(db_path) + ".lock", timeout=120):
         import mlflow
 
@@ -85,6 +89,19 @@ def connect(experiment: str, timeout_s: float) -> str:
     import mlflow
 
     mlflow.set_tracking_uri(uri)
+    try:
+        _select_experiment(mlflow, uri, experiment)
+    except Exception as err:  # MlflowException, or requests errors after MLflow's own retries
+        first = (str(err).splitlines() or [""])[0].replace(uri, redact(uri))[:300]
+        raise TrackingUnavailableError(
+            f"MLflow tracking store {redact(uri)} could not select experiment '{experiment}' "
+            f"({type(err).__name__}: {first})"
+        ) from None
+    return uri
+
+
+def _select_experiment(mlflow, uri: str, experiment: str) -> None:
+    """Create ``experiment`` if missing (tolerating a parallel creator) and make it the active one."""
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
         if uri.startswith("sqlite:///"):
@@ -95,7 +112,6 @@ def connect(experiment: str, timeout_s: float) -> str:
             if mlflow.get_experiment_by_name(experiment) is None:
                 raise
     mlflow.set_experiment(experiment)
-    return uri
 
 
 def connect_readonly() -> str:

@@ -56,6 +56,12 @@ def flops_per_sample(spec: MlpSpec) -> int:
     return sum(2 * a * b for a, b in zip(widths[:-1], widths[1:]))
 
 
+def _first_line(err: Exception) -> str:
+    """The first line of an error message; an empty file raises with no message at all."""
+    lines = str(err).splitlines()
+    return lines[0] if lines else "no message"
+
+
 def load_weights(weights_path, spec: MlpSpec) -> MLP:
     """Rebuild the network from a state_dict, refusing anything but plain tensors."""
     from pipeline.errors import IntegrityError
@@ -65,7 +71,7 @@ def load_weights(weights_path, spec: MlpSpec) -> MLP:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises UnpicklingError/RuntimeError/EOFError variously
         raise IntegrityError(
-            f"{weights_path}: cannot be loaded as plain weights ({type(err).__name__}: {str(err).splitlines()[0]}); "
+            f"{weights_path}: cannot be loaded as plain weights ({type(err).__name__}: {_first_line(err)}); "
             "it is truncated, corrupt, or carries a pickled object, which is refused"
         ) from err
     try:

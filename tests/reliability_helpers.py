@@ -1,0 +1,43 @@
+"""Helpers shared by the reliability tests: run the real CLI in a subprocess, find a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+
+def stage_env(extra: dict | None = None) -> dict:
+    """The environment of a CLI subprocess: this worktree's package first, no inherited tracking URI."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.update(extra or {})
+    return env
+
+
+def run_stage(stage: str, cwd: Path, *, params: dict | None = None, env: dict | None = None, timeout: float = 300):
+    """``python -m pipeline <stage>`` in ``cwd`` (optionally writing ``params.yaml`` first); returns the result
+    with the wall time in ``.elapsed``."""
+    if params is not None:
+        (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", stage], cwd=cwd, env=stage_env(env), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    done.elapsed = time.monotonic() - start
+    return done
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (bound then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
