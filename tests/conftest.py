@@ -101,3 +101,13 @@ def run_dvc(args: list[str], cwd: Path, env_extra: dict | None = None) -> subpro
     env.pop("MLFLOW_TRACKING_URI", None)
     env.update(env_extra or {})
     return subprocess.run([str(bin_dir / "dvc"), *args], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_write_root_leak():
+    """``python -m pipeline`` confines writes to its working directory; a test that calls the CLI
+    in-process must not leave that guard pointing at its own temporary project for later tests."""
+    yield
+    from pipeline import io
+
+    io.set_write_root(None)

@@ -36,6 +36,6 @@ def test_target_epsilon_is_met(tmp_path):
     cfg = config.from_dict({"train": {"epochs": 2, "batch_size": 32, "dp": {"enabled": True, "target_epsilon": 3.0}}})
     (x, y), (xv, yv) = random_rows(320, 0), random_rows(64, 1)
     result = fit_dp(cfg.train, 0, {"train": {"X": x, "y": y}, "val": {"X": xv, "y": yv}}, n_classes=2)
-    assert result.cost["dp"]["epsilon"] == pytest.approx(3.0, rel=0.05)
+    assert result.summary["cost"]["dp"]["epsilon"] == pytest.approx(3.0, rel=0.05)
     assert [row["epoch"] for row in result.history] == [0, 1]
     assert result.history[0]["epsilon"] < result.history[1]["epsilon"]

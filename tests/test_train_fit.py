@@ -154,7 +154,7 @@ def test_early_stopping_without_validation_rows_is_refused(prepared, tmp_path):
         fit(_settings(cfg, patience=3), cfg.seed, empty, n_classes, checkpoint_dir=tmp_path)
 
 
-def test_report_section_shows_curves_work_and_measured_cost(prepared):
+def test_report_section_shows_curves_and_work_and_points_to_measured_cost(prepared):
     from pipeline.report import sections_training
     from pipeline.report.context import collect
     from pipeline.training.cost import power_sources
@@ -170,11 +170,12 @@ def test_report_section_shows_curves_work_and_measured_cost(prepared):
     assert section.available and any(c.startswith("Training curves") for c in captions)
     work = dict(section.tables[captions.index(next(c for c in captions if c.startswith("Work done")))][1].rows)
     assert work["Parameters"] == str(ctx["train"]["cost"]["parameters"])
-    measured = dict(section.tables[captions.index(next(c for c in captions if c.startswith("Measured")))][1].rows)
+    # measured figures vary between runs: the report points to them instead of printing them
+    assert not any(c.startswith("Measured") for c in captions)
+    text = " ".join(section.paragraphs)
+    assert "reports/compute/train_cost.json" in text
     sources, _ = power_sources(uses_cuda=False)
-    if any(sources.values()):
-        assert any(item.startswith("Energy, measured components") for item in measured)
-    else:  # no power counters here: said so, with the reason, and no figure
-        assert measured["Energy and CO2"].startswith("unavailable: no readable RAPL counters")
+    if not any(sources.values()):  # no power counters here: said so, with the reason, and no figure
+        assert "Energy and CO2: unavailable (" in text
     assert section.figures and "<svg" in section.figures[0][1]
     assert not sections_training.build({**ctx, "train": None}).available

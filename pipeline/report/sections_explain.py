@@ -26,7 +26,7 @@ def _importance_table(ex: dict, methods: list[str]) -> Table:
         row = [c]
         for m in methods:
             low, high = (ex[m].get("interval") or {}).get(c, [None, None])
-            row.append(f"{fmt(ex[m]['importance'][c], 4)} [{fmt(low, 4)}, {fmt(high, 4)}]")
+            row.append(f"{fmt(ex[m]['importance'].get(c), 4)} [{fmt(low, 4)}, {fmt(high, 4)}]")
         rows.append(row)
     return Table(["Column", *(f"{METHOD_NAMES[m]} mean |attr| [interval]" for m in methods)], rows)
 
