@@ -111,7 +111,7 @@ def main() -> None:
         "",
         f"- All three methods (IG with refinement, DeepLift, FeatureAblation by original column) / hand-written IG: **{ratio:.2f}x** "
         f"({'within' if ratio <= 2 else 'NOT within'} the 2x target).",
-        f"- Per method in the last all-methods run: " + ", ".join(f"{k} {v:.2f} s" for k, v in per_method.items()) + ".",
+        "- Per method in the last all-methods run: " + ", ".join(f"{k} {v:.2f} s" for k, v in per_method.items()) + ".",
         f"- IG refinement: {ig_summary['rows_refined']} rows refined, max steps {ig_summary['n_steps_max_used']}, "
         f"max |delta| {ig_summary['convergence_delta_max_abs']:.4f}, converged: {ig_summary['converged']}.",
         f"- captum IG with the summed-target forward vs hand-written IG: max |difference| {max_diff:.2e}.",

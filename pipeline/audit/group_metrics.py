@@ -26,7 +26,7 @@ class Grouping:
     codes: np.ndarray
 
     @classmethod
-    def from_labels(cls, labels) -> "Grouping":
+    def from_labels(cls, labels) -> Grouping:
         names, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
         return cls([str(n) for n in names], codes.astype(np.int64))
 

@@ -12,7 +12,7 @@ from pipeline.config import Config
 
 def predictions_frame(y, y_pred, proba, classes) -> pd.DataFrame:
     frame = pd.DataFrame({"y_true": y, "y_pred": y_pred})
-    for i, name in enumerate(classes):
+    for i in range(len(classes)):
         frame[f"proba_{i}"] = proba[:, i]
     return frame
 
