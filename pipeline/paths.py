@@ -57,6 +57,7 @@ GROUP_RATES = PLOTS_DIR / "group_selection_rates.csv"
 
 # explain / privacy
 EXPLAIN_METRICS = METRICS_DIR / "explain.json"
+EXPLAIN_COST = COMPUTE_DIR / "explain_cost.json"  # seconds per method: measured, not a DVC output
 PRIVACY_METRICS = METRICS_DIR / "privacy.json"
 
 # report / log

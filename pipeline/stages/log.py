@@ -29,6 +29,7 @@ METRIC_FILES = {
     "explain": paths.EXPLAIN_METRICS,
     "privacy": paths.PRIVACY_METRICS,
     "compute": paths.TRAIN_COST,  # measured, varies run to run: logged, never part of the state hash
+    "compute_explain": paths.EXPLAIN_COST,
 }
 #: Levels dropped from metric names so the UI groups them as ``fairness/sex/demographic_parity_ratio``.
 COLLAPSE = {"fairness/features/": "fairness/", "explain/methods/": "explain/"}
