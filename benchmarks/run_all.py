@@ -209,7 +209,9 @@ def one_cold_repro(index: int, shim_dir: Path) -> dict:
     stage_log.unlink(missing_ok=True)
     env = base_env(BENCH_STAGE_LOG=str(stage_log))
     env["PATH"] = f"{shim_dir}:{env['PATH']}"
-    result = run_measured([str(BIN / "dvc"), "repro"], cwd=dest, env=env, log=WORK / "cold" / f"run{index}.log")
+    # --force: the clone carries dvc.lock and the git-tracked metrics, so a plain `dvc repro` would
+    # skip every stage whose outputs are committed; a cold run must run all of them.
+    result = run_measured([str(BIN / "dvc"), "repro", "--force"], cwd=dest, env=env, log=WORK / "cold" / f"run{index}.log")
     if result["rc"] != 0:
         raise RuntimeError(f"cold dvc repro failed (exit {result['rc']}):\n{tail(WORK / 'cold' / f'run{index}.log')}")
     result["stages"] = stage_records(stage_log)
