@@ -20,10 +20,6 @@ MAX_CURVE_ROWS = 12
 CURVE_COLUMNS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
-def _bytes(value) -> str:
-    return "undefined" if value is None else f"{value / 2**20:.0f} MiB"
-
-
 def _thin(rows: list[dict], limit: int = MAX_CURVE_ROWS) -> list[dict]:
     if len(rows) <= limit:
         return rows
@@ -65,39 +61,6 @@ def _work_table(work: dict) -> Table:
         ["Samples seen (all epochs, all processes)", fmt(work.get("samples_seen"))],
         ["Epochs run", fmt(work.get("epochs_run"))],
     ]  # fmt: skip
-    return Table(["Item", "Value"], rows)
-
-
-def _energy_rows(energy: dict) -> list[list[str]]:
-    if energy.get("status") != "measured":
-        return [["Energy and CO2", f"unavailable: {energy.get('reason', 'not recorded')}"]]
-    parts = ", ".join(energy.get("measured_components") or [])
-    rows = [["Energy, measured components (" + parts + ")", f"{fmt(energy.get('energy_kwh_measured'), 6)} kWh"]]
-    co2 = energy.get("co2_kg_measured_energy")
-    rows.append(
-        [
-            "CO2 of the measured energy",
-            f"{fmt(co2, 6)} kg ({energy.get('co2_note')})"
-            if co2 is not None
-            else f"unavailable: {energy.get('co2_note')}",
-        ]
-    )
-    return rows
-
-
-def _measured_table(cost: dict) -> Table:
-    device, memory = cost.get("device") or {}, cost.get("memory") or {}
-    rows = [
-        ["Device", f"{device.get('type', '?')}: {device.get('name', '?')}" + (f", {device['torch_threads']} torch threads" if device.get("torch_threads") else "")],
-        ["Processes x precision", f"{cost.get('world_size')} x {cost.get('precision')} (strategy {cost.get('strategy')})"],
-        ["Epochs trained in this invocation", fmt(cost.get("epochs_this_run")) + (f" (resumed after epoch {cost['resumed_after_epoch']})" if cost.get("resumed_after_epoch") is not None else "")],
-        ["Wall time per epoch", f"{fmt(cost.get('wall_time_per_epoch_s'))} s"],
-        ["Throughput", f"{fmt(cost.get('samples_per_s'), 0)} samples/s"],
-        ["Peak resident memory (training process)", _bytes(memory.get("process_peak_rss_bytes"))],
-    ]  # fmt: skip
-    if memory.get("gpu_peak_allocated_bytes") is not None:
-        rows.append(["Peak GPU memory allocated", _bytes(memory["gpu_peak_allocated_bytes"])])
-    rows += _energy_rows(cost.get("energy") or {})
     return Table(["Item", "Value"], rows)
 
 
