@@ -11,6 +11,7 @@ from typing import Any
 COLD_REPRO_MAX_S = 45.0
 NOOP_MAX_S = 3.0
 TRAINING_MAX_RATIO = 1.2
+TRAINING_VS_SKLEARN_MAX_RATIO = 1.0  # "faster than MLPClassifier"
 FAIRNESS_MAX_S = 3.0
 EXPLAIN_MAX_RATIO = 2.0
 LINEAR_MAX_RATIO = 1.5
@@ -19,7 +20,8 @@ MEMORY_MAX_MULTIPLE = 3.0
 # Key fragments that identify a figure in a helper's JSON (all fragments must occur in the
 # dotted key path, case-insensitive); the first match wins, in this order.
 SUB_FIGURES = {
-    "training": [("ratio", "plain"), ("ours_over_plain",), ("overhead", "plain")],
+    "training": [("worst", "ratio", "plain"), ("ratio", "plain"), ("ours_over_plain",), ("overhead", "plain")],
+    "training_vs_sklearn": [("worst", "ours_over_sklearn")],
     "fairness": [
         ("ours", "1000", "median"),
         ("ours", "median"),
@@ -68,14 +70,14 @@ def dvc_targets(results: dict) -> list[dict]:
 
 
 def training_worst_ratio(data: dict) -> tuple[str, float] | None:
-    """Worst (largest) wall-time ratio ours / plain loop over the batch sizes bench_training.py ran."""
+    """Worst (largest) wall-time ratio ours / fastest plain loop over the batch sizes bench_training.py ran."""
     rows = data.get("rows") or next((v.get("rows") for v in data.values() if isinstance(v, dict) and "rows" in v), [])
     ratios = {}
     for batch in {r["batch_size"] for r in rows}:
         ours = [r["wall_s_median"] for r in rows if r["batch_size"] == batch and r["method"].startswith("ours")]
         plain = [r["wall_s_median"] for r in rows if r["batch_size"] == batch and r["method"].startswith("plain")]
         if ours and plain:
-            ratios[batch] = ours[0] / plain[0]
+            ratios[batch] = ours[0] / min(plain)
     if not ratios:
         return None
     worst = max(ratios, key=ratios.get)
@@ -86,13 +88,24 @@ def training_worst_ratio(data: dict) -> tuple[str, float] | None:
 def sub_targets(results: dict) -> list[dict]:
     subs = results.get("subs") or {}
     spec = {
-        "training": ("training time vs plain PyTorch loop", f"<= {TRAINING_MAX_RATIO:g}x", TRAINING_MAX_RATIO, "x"),
+        "training": (
+            "training time vs fastest plain PyTorch loop",
+            f"<= {TRAINING_MAX_RATIO:g}x",
+            TRAINING_MAX_RATIO,
+            "x",
+        ),
+        "training_vs_sklearn": (
+            "training time vs sklearn MLPClassifier",
+            f"< {TRAINING_VS_SKLEARN_MAX_RATIO:g}x",
+            TRAINING_VS_SKLEARN_MAX_RATIO,
+            "x",
+        ),
         "fairness": ("fairness, 1,000 bootstrap resamples", f"<= {FAIRNESS_MAX_S:g} s", FAIRNESS_MAX_S, "s"),
         "explain": ("explain stage vs hand-written IG", f"<= {EXPLAIN_MAX_RATIO:g}x", EXPLAIN_MAX_RATIO, "x"),
     }
     rows = []
     for key, (name, text, limit, unit) in spec.items():
-        block = subs.get(key) or {}
+        block = subs.get("training" if key.startswith("training") else key) or {}
         found = find_figure(block.get("data") or {}, SUB_FIGURES[key]) if block.get("status") == "ok" else None
         if found is None and key == "training" and block.get("status") == "ok":
             found = training_worst_ratio(block.get("data") or {})

@@ -2,7 +2,9 @@
 
 A ``DataLoader(TensorDataset)`` indexes one row at a time and collates them back together; on
 Adult that costs more than the model's own forward and backward pass. Slicing a shuffled copy
-of the whole tensor costs one gather per epoch and one view per batch.
+of the whole tensor costs one gather per epoch and one view per batch. The copy goes into
+buffers kept from epoch to epoch: gathering Adult's 12 MB into fresh memory took 9 ms on 2
+cores (page faults), into the kept buffer 1.8 ms.
 
 Two more things live here because they decide which rows a step sees:
 
@@ -82,6 +84,7 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.pad = pad
         self.epoch = 0
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the row order of ``epoch`` (called at the start of every epoch)."""
@@ -102,12 +105,25 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-self.steps() // self.steps_per_item)
 
+    def _gather(self, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows ``order`` of x and y, copied into buffers reused by every epoch.
+
+        Safe because Lightning starts an epoch's iterator only after the previous epoch's items
+        are consumed; within an epoch the items are disjoint slices of the buffers.
+        """
+        n = len(order)
+        if self._buffers is None or len(self._buffers[1]) != n:
+            self._buffers = (self.x.new_empty((n, *self.x.shape[1:])), self.y.new_empty((n,)))
+        bx, by = self._buffers
+        torch.index_select(self.x, 0, order, out=bx)
+        torch.index_select(self.y, 0, order, out=by)
+        return bx, by
+
     def __iter__(self):
         x, y = self.x, self.y
         if self.shuffle or self.world_size > 1:
             order = epoch_order(len(y), self.seed, self.epoch) if self.shuffle else torch.arange(len(y))
-            order = shard(order, self.rank, self.world_size, pad=self.pad)
-            x, y = x[order], y[order]
+            x, y = self._gather(shard(order, self.rank, self.world_size, pad=self.pad))
         item = self.batch_size * self.steps_per_item
         for start in range(0, len(y), item):
             yield x[start : start + item], y[start : start + item]

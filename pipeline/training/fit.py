@@ -12,6 +12,7 @@ state are read back from it. That is the same in one process, under ``ddp`` and 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,33 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*torch.use_deterministic_algorithms.*")
+
+
+@contextmanager
+def torch_determinism_scope():
+    """Keep the global torch flags that ``Trainer(deterministic=True)`` sets from outliving the fit.
+
+    Inside, the deterministic algorithms stay on but the NaN fill of every fresh allocation
+    (``torch.utils.deterministic.fill_uninitialized_memory``) is off. The fill is a debugging
+    aid that makes reads of uninitialised memory visible; torch's own kernels write every
+    element they return, and no code of ours allocates without writing. It cost 8-9% of the
+    training time of the default MLP on CPU (benchmarks/TRAINING.md), and the determinism
+    test (two runs, byte-identical metrics) holds without it.
+    """
+    import torch
+    from torch.utils import deterministic
+
+    saved = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        deterministic.fill_uninitialized_memory,
+    )
+    deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        deterministic.fill_uninitialized_memory = saved[2]
 
 
 def build_trainer(settings: TrainSettings, max_epochs: int, callbacks: list, *, validate: bool, root_dir: Path):
@@ -121,6 +149,90 @@ def run_trainer(trainer, module, datamodule, epoch_end) -> None:
         epoch_end.close()
 
 
+@dataclass
+class _Run:
+    """What one invocation of the Trainer did (nothing when the checkpoint was already finished)."""
+
+    wall_s: float = 0.0
+    world_size: int = 1
+    root_device: object = None  # torch.device; None until a Trainer ran
+    energy: dict | None = None
+
+
+def _build_module(settings: TrainSettings, spec, arrays, n_classes: int, resumed: dict | None, start_epoch: int):
+    """The LightningModule, carrying a resumed run's weights, optimiser state and history."""
+    from pipeline.models.lit import LitClassifier
+
+    weights = class_weights(arrays["train"]["y"], n_classes) if settings.class_weights else None
+    module = LitClassifier(
+        spec, settings.lr, settings.batch_size, settings.weight_decay, weights, epoch_offset=start_epoch
+    )
+    if resumed:
+        module.model.load_state_dict(resumed["model"])
+        module.optimizer_state = resumed["optimizer"]
+        module.history = list(resumed["history"])
+    return module
+
+
+def _train(
+    settings: TrainSettings, seed: int, arrays, module, epochs: int, epoch_end, checkpoint_dir: Path, callbacks
+) -> _Run:
+    """Run the Trainer for ``epochs`` epochs, timing it and measuring energy where possible."""
+    import torch
+
+    from pipeline.models.datamodule import TensorDataModule
+    from pipeline.training import cost
+
+    datamodule = TensorDataModule(
+        arrays["train"]["X"], arrays["train"]["y"], arrays["val"]["X"], arrays["val"]["y"],
+        batch_size=settings.batch_size, seed=seed,
+    )  # fmt: skip
+    with torch_determinism_scope():
+        trainer = build_trainer(
+            settings,
+            epochs,
+            [epoch_end, *(callbacks or [])],
+            validate=len(arrays["val"]["y"]) > 0,
+            root_dir=checkpoint_dir,
+        )
+        run = _Run(world_size=trainer.world_size, root_device=trainer.strategy.root_device)
+        uses_cuda = run.root_device.type == "cuda"
+        if uses_cuda and run.world_size == 1:  # under DDP the peak belongs to the worker processes
+            torch.cuda.reset_peak_memory_stats(run.root_device)
+        meter = cost.EnergyMeter(
+            enabled=settings.energy.enabled, uses_cuda=uses_cuda, country_iso_code=settings.energy.country_iso_code
+        )
+        with meter:
+            started = time.perf_counter()
+            run_trainer(trainer, module, datamodule, epoch_end)
+            run.wall_s = time.perf_counter() - started
+    run.energy = meter.result
+    return run
+
+
+def _measured_cost(settings: TrainSettings, run: _Run, per_epoch: int, trained_now: int, resumed: dict | None) -> dict:
+    """The run's measured compute cost (differs on every run: goes to reports/compute/)."""
+    import torch
+
+    from pipeline.training import cost
+
+    device = run.root_device if run.root_device is not None else torch.device("cpu")
+    wall = run.wall_s
+    return {
+        "device": cost.device_description(device),
+        "world_size": run.world_size,
+        "precision": settings.precision,
+        "strategy": settings.strategy,
+        "epochs_this_run": trained_now,
+        "resumed_after_epoch": resumed["epoch"] if resumed else None,
+        "fit_wall_time_s": wall,
+        "wall_time_per_epoch_s": wall / trained_now if trained_now else None,
+        "samples_per_s": per_epoch * trained_now / wall if wall > 0 else None,
+        "memory": cost.peak_memory(device),
+        "energy": run.energy or {"status": "unavailable", "reason": "no training ran in this invocation"},
+    }
+
+
 def fit(
     settings: TrainSettings,
     seed: int,
@@ -138,8 +250,6 @@ def fit(
     """
     import torch
 
-    from pipeline.models.datamodule import TensorDataModule
-    from pipeline.models.lit import LitClassifier
     from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.training import checkpoint, cost
     from pipeline.training.callbacks import EpochEnd
@@ -156,44 +266,15 @@ def fit(
         torch.set_num_threads(settings.num_threads)
     seed_everything(seed)
     spec = MlpSpec(arrays["train"]["X"].shape[1], tuple(settings.hidden), n_classes)
-    weights = class_weights(arrays["train"]["y"], n_classes) if settings.class_weights else None
-    module = LitClassifier(
-        spec, settings.lr, settings.batch_size, settings.weight_decay, weights, epoch_offset=start_epoch
-    )
-    if resumed:
-        module.model.load_state_dict(resumed["model"])
-        module.optimizer_state = resumed["optimizer"]
-        module.history = list(resumed["history"])
+    module = _build_module(settings, spec, arrays, n_classes, resumed, start_epoch)
 
     remaining = 0 if resumed and resumed["finished"] else settings.epochs - start_epoch
-    wall, world_size, root_device = 0.0, 1, torch.device("cpu")
-    meter = cost.EnergyMeter(enabled=False, uses_cuda=False, country_iso_code=None)
+    run = _Run()
     if remaining > 0:
-        datamodule = TensorDataModule(
-            arrays["train"]["X"], arrays["train"]["y"], arrays["val"]["X"], arrays["val"]["y"],
-            batch_size=settings.batch_size, seed=seed,
-        )  # fmt: skip
         epoch_end = EpochEnd(
             last_path, fingerprint, patience=settings.patience, max_epochs=settings.epochs, resumed=resumed
         )
-        trainer = build_trainer(
-            settings,
-            remaining,
-            [epoch_end, *(callbacks or [])],
-            validate=len(arrays["val"]["y"]) > 0,
-            root_dir=checkpoint_dir,
-        )
-        world_size, root_device = trainer.world_size, trainer.strategy.root_device
-        uses_cuda = root_device.type == "cuda"
-        if uses_cuda and world_size == 1:  # under DDP the peak belongs to the worker processes
-            torch.cuda.reset_peak_memory_stats(root_device)
-        meter = cost.EnergyMeter(
-            enabled=settings.energy.enabled, uses_cuda=uses_cuda, country_iso_code=settings.energy.country_iso_code
-        )
-        with meter:
-            started = time.perf_counter()
-            run_trainer(trainer, module, datamodule, epoch_end)
-            wall = time.perf_counter() - started
+        run = _train(settings, seed, arrays, module, remaining, epoch_end, checkpoint_dir, callbacks)
         final = checkpoint.load(last_path, fingerprint)
     else:
         final = resumed
@@ -206,8 +287,7 @@ def fit(
     model.eval()
     history = list(final["history"])
     epochs_run = len(history)
-    per_epoch = rows_per_epoch(len(arrays["train"]["y"]), world_size)
-    trained_now = epochs_run - start_epoch
+    per_epoch = rows_per_epoch(len(arrays["train"]["y"]), run.world_size)
     summary = {
         "final": history[-1] if history else {},
         "best": next((row for row in history if row["epoch"] == stop["best_epoch"]), None),
@@ -216,17 +296,5 @@ def fit(
         "restored_best_weights": bool(restore_best),
         "cost": cost.work_done(spec, samples_seen=per_epoch * epochs_run, epochs_run=epochs_run),
     }
-    measured = {
-        "device": cost.device_description(root_device),
-        "world_size": world_size,
-        "precision": settings.precision,
-        "strategy": settings.strategy,
-        "epochs_this_run": trained_now,
-        "resumed_after_epoch": resumed["epoch"] if resumed else None,
-        "fit_wall_time_s": wall,
-        "wall_time_per_epoch_s": wall / trained_now if trained_now else None,
-        "samples_per_s": per_epoch * trained_now / wall if wall > 0 else None,
-        "memory": cost.peak_memory(root_device),
-        "energy": meter.result or {"status": "unavailable", "reason": "no training ran in this invocation"},
-    }
+    measured = _measured_cost(settings, run, per_epoch, epochs_run - start_epoch, resumed)
     return FitResult(model=model, history=history, summary=summary, cost=measured, notes=notes)
