@@ -71,6 +71,8 @@ def test_review_contents_of_a_run(cfg):
     assert {"report/audit_report.html", "report/model_card.md"} <= artifacts
     info = mlflow.models.get_model_info(summary["model_uri"])
     assert info.signature is not None and info.saved_input_example_info is not None
+    linked = {m.key: m.value for m in client.get_logged_model(info.model_id).metrics}
+    assert linked["evaluate/accuracy"] == metrics["evaluate/accuracy"]  # the model page shows the audit figures
     model = mlflow.pytorch.load_model(summary["model_uri"])
     x = io.read_npz(paths.split_arrays("test"))["X"][:7]
     from pipeline.models.predict import load_trained
@@ -125,3 +127,18 @@ def test_tightened_thresholds_withhold_the_alias(cfg):
     summary = _log(tight)
     assert summary["registry"]["alias"] is None
     assert client.get_model_version_by_alias(tight.tracking.model_name, "audited").version == before["audited"]
+
+
+def test_mlflow_pytorch_import_leaves_lightning_out_and_importable():
+    """The log stage imports mlflow.pytorch without Lightning (5-7 s), and Lightning still imports after."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pipeline import tracking; m = tracking.import_mlflow_pytorch(); "
+        "assert hasattr(m, 'log_model'); assert 'pytorch_lightning' not in sys.modules; "
+        "import pytorch_lightning; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ok")

@@ -96,11 +96,14 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     from pipeline.models.predict import load_trained
 
     tracking.log_params({k: str(v) for k, v in flatten(cfg.model_dump(mode="json"), sep=".").items()})
+    test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
+    model_info = tracking.log_model(load_trained(), test_x, requirements())  # before the metrics: see log_model
+    tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
     flat: dict[str, float] = verdict_metrics(metrics.get("fairness"))
     for name, payload in metrics.items():
         if payload is not None:
             flat.update(numeric_metrics(name, payload))
-    tracking.log_metrics(flat)
+    tracking.log_metrics(flat, model_id=model_info.model_id)
     curves = pd.read_csv(paths.TRAIN_CURVES) if paths.TRAIN_CURVES.is_file() else pd.DataFrame()
     tracking.log_curves(curves.to_dict("records"))
     log_datasets(meta)
@@ -115,9 +118,6 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     for folder, target in ((paths.METRICS_DIR, "metrics"), (paths.PLOTS_DIR, "plots")):
         if folder.is_dir():
             tracking.log_artifacts(folder, target)
-    test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
-    model_info = tracking.log_model(load_trained(), test_x, requirements())
-    tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
     result = {"model_uri": model_info.model_uri}
     if cfg.tracking.register_model:
         g = verdicts.gate(metrics.get("fairness"))
