@@ -9,7 +9,7 @@ There are two plain loops. One uses ``torch.optim.Adam`` as most hand-written lo
 other uses the fused Adam our stage uses. The framework-overhead target compares ours with the
 faster of the two, so that a faster optimiser cannot hide framework overhead.
 
-    python benchmarks/bench_training.py [--epochs 10] [--repeats 5] [--batch-sizes 64 256 512] [--threads N]
+    python benchmarks/bench_training.py [--epochs 10] [--repeats 7] [--batch-sizes 64 256 512] [--threads N]
 
 "Ours" is :func:`pipeline.training.fit.fit` exactly as the train stage calls it (Lightning
 Trainer, validation every epoch, train metrics, the atomic ``last`` checkpoint every epoch,
@@ -86,11 +86,19 @@ def run_plain(arrays, n_classes, bs, epochs, seed, fused=None):
 
 
 def run_sklearn(arrays, n_classes, bs, epochs, seed):
+    """MLPClassifier with its BLAS limited to torch's thread count, for that run only.
+
+    The limit is not held around the torch runs: threadpoolctl also resets torch's own OpenMP
+    and MKL pools while it is active, and the training stage never runs under it (measured:
+    ours/plain 1.01x without it, 1.18x inside it, at batch 512).
+    """
+    import torch
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     clf = MLPClassifier((64, 64), batch_size=bs, max_iter=epochs, learning_rate_init=1e-3, random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=torch.get_num_threads()):
         warnings.simplefilter("ignore", ConvergenceWarning)
         wall, cpu = time.perf_counter(), time.process_time()
         clf.fit(arrays["train"]["X"], arrays["train"]["y"])
@@ -125,6 +133,10 @@ def summarise(rows: list[dict]) -> dict:
             "ours_over_plain_ratio": ours["wall_s_median"] / plain["wall_s_median"],
             "ours_over_sklearn_ratio": ours["wall_s_median"] / sk["wall_s_median"],
             "accuracy_points_ours_minus_sklearn": 100 * (ours["test_accuracy_median"] - sk["test_accuracy_median"]),
+            # the fastest run of each: noise on a shared machine only adds time (timeit's reasoning)
+            "fastest_runs_ours_over_plain": ours["wall_s_min"]
+            / min(r["wall_s_min"] for n, r in at.items() if n.startswith("plain")),
+            "fastest_runs_ours_over_sklearn": ours["wall_s_min"] / sk["wall_s_min"],
         }
     return {
         "worst_ours_over_plain_ratio": max(b["ours_over_plain_ratio"] for b in per_batch.values()),
@@ -137,8 +149,12 @@ def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed) -> list[dict]
     rows = []
     for bs in batch_sizes:
         runs = {name: [] for name in METHODS}
-        for _ in range(repeats):  # interleaved, so drifting load hits every method alike
-            for name, fn in METHODS.items():
+        names = list(METHODS)
+        for rep in range(repeats):  # interleaved, so drifting load hits every method alike;
+            for name in (
+                names[rep % len(names) :] + names[: rep % len(names)]
+            ):  # rotated, so no method always goes first
+                fn = METHODS[name]
                 runs[name].append(fn(arrays, n_classes, bs, epochs, seed))
                 print(
                     f"batch {bs} {name}: wall {runs[name][-1][0]:.3f}s cpu {runs[name][-1][1]:.3f}s acc {runs[name][-1][2]:.4f}",
@@ -146,7 +162,7 @@ def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed) -> list[dict]
                 )
         for name, values in runs.items():
             walls, cpus, accs = zip(*values)
-            rows.append({"batch_size": bs, "method": name, "wall_s_median": statistics.median(walls), "cpu_s_median": statistics.median(cpus),
+            rows.append({"batch_size": bs, "method": name, "wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "cpu_s_median": statistics.median(cpus),
                          "wall_s_runs": list(walls), "cpu_s_runs": list(cpus), "test_accuracy_median": statistics.median(accs)})  # fmt: skip
     return rows
 
@@ -173,12 +189,16 @@ def markdown(rows, meta, summary) -> str:
         )
     lines += [
         "",
+        "Targets, from the medians; in brackets the same ratio between each method's fastest run (noise on a "
+        "shared machine only adds time).",
+        "",
         "| batch | ours / fastest plain loop (target <= 1.2x) | ours / MLPClassifier (target < 1x) | accuracy, ours minus MLPClassifier |",
         "|---|---|---|---|",
     ]
     for bs, b in summary["per_batch"].items():
         lines.append(
-            f"| {bs} | {b['ours_over_plain_ratio']:.2f}x ({b['fastest_plain']}) | {b['ours_over_sklearn_ratio']:.2f}x | "
+            f"| {bs} | {b['ours_over_plain_ratio']:.2f}x [{b['fastest_runs_ours_over_plain']:.2f}x] ({b['fastest_plain']}) | "
+            f"{b['ours_over_sklearn_ratio']:.2f}x [{b['fastest_runs_ours_over_sklearn']:.2f}x] | "
             f"{b['accuracy_points_ours_minus_sklearn']:+.2f} points |"
         )
     lines += [
@@ -193,7 +213,7 @@ def markdown(rows, meta, summary) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512])
     parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: torch's default)")
     parser.add_argument("--seed", type=int, default=42)
@@ -205,14 +225,12 @@ def main() -> None:
 
     lightning_import = time.perf_counter() - started
     import torch
-    from threadpoolctl import threadpool_limits
 
     if args.threads:
         torch.set_num_threads(args.threads)
     arrays, n_classes = load()
     load_before = os.getloadavg()
-    with threadpool_limits(limits=torch.get_num_threads()):
-        rows = measure(arrays, n_classes, args.batch_sizes, args.epochs, args.repeats, args.seed)
+    rows = measure(arrays, n_classes, args.batch_sizes, args.epochs, args.repeats, args.seed)
     from pipeline.training.cost import cpu_name
 
     meta = {

@@ -181,6 +181,12 @@ def subs_section(r: dict) -> list[str]:
             if block.get("log_tail"):
                 lines += ["```", block["log_tail"], "```", ""]
             continue
+        if block.get("remeasured_utc"):
+            lines += [
+                f"Re-measured on its own at {block['remeasured_utc']} (`python benchmarks/run_all.py --update-subs {key}`), "
+                "after a change that only this benchmark measures; the rest of this file is from the run above.",
+                "",
+            ]
         lines.append(
             f"Ran in {block['wall_s']:.0f} s; wrote {', '.join(block['json_files']) or 'no JSON file'}. "
             "Numeric figures from its JSON:"

@@ -211,7 +211,9 @@ def one_cold_repro(index: int, shim_dir: Path) -> dict:
     env["PATH"] = f"{shim_dir}:{env['PATH']}"
     # --force: the clone carries dvc.lock and the git-tracked metrics, so a plain `dvc repro` would
     # skip every stage whose outputs are committed; a cold run must run all of them.
-    result = run_measured([str(BIN / "dvc"), "repro", "--force"], cwd=dest, env=env, log=WORK / "cold" / f"run{index}.log")
+    result = run_measured(
+        [str(BIN / "dvc"), "repro", "--force"], cwd=dest, env=env, log=WORK / "cold" / f"run{index}.log"
+    )
     if result["rc"] != 0:
         raise RuntimeError(f"cold dvc repro failed (exit {result['rc']}):\n{tail(WORK / 'cold' / f'run{index}.log')}")
     result["stages"] = stage_records(stage_log)
@@ -285,13 +287,15 @@ def pipeline_outputs() -> Path:
     return dest
 
 
-def bench_subscripts(quick: bool) -> dict:
+def bench_subscripts(quick: bool, keys: list[str] | None = None) -> dict:
     """Run each helper's benchmark script if it exists (in a clone holding the pipeline's outputs,
-    so it reads real prepared data and a trained model) and read the JSON file(s) it wrote."""
+    so it reads real prepared data and a trained model) and read the JSON file(s) it wrote.
+    ``keys`` limits the run to some of them."""
     results = {}
-    present = {k: BENCH / n for k, n in SUB_BENCHES.items() if (BENCH / n).is_file()}
+    chosen = {k: n for k, n in SUB_BENCHES.items() if keys is None or k in keys}
+    present = {k: BENCH / n for k, n in chosen.items() if (BENCH / n).is_file()}
     cwd = pipeline_outputs() if present else ROOT
-    for key, name in SUB_BENCHES.items():
+    for key, name in chosen.items():
         script = BENCH / name
         if key not in present:
             results[key] = {"status": "absent", "script": f"benchmarks/{name}"}
@@ -431,11 +435,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", help="scaling sizes (default 50000 200000 1000000)")
     parser.add_argument("--stages", nargs="+", help=f"scaling stages (default {' '.join(DEFAULT_SCALING_STAGES)})")
     parser.add_argument("--out", type=Path, default=BENCH, help="folder for RESULTS.md and results.json")
+    parser.add_argument(
+        "--update-subs",
+        nargs="+",
+        choices=sorted(SUB_BENCHES),
+        help="re-run only these sub-benchmarks and merge them into the existing results.json (marked as re-measured)",
+    )
     return parser.parse_args(argv)
+
+
+def update_subs(args: argparse.Namespace) -> int:
+    """Re-measure some sub-benchmarks after a change that only they measure; everything else in
+    results.json stays as measured, and RESULTS.md says which parts were re-measured when."""
+    results = json.loads((args.out / "results.json").read_text())
+    fresh = bench_subscripts(args.quick, args.update_subs)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    for key, block in fresh.items():
+        block["remeasured_utc"] = stamp
+        results.setdefault("subs", {})[key] = block
+    results["targets"] = targets.evaluate(results)
+    io.write_json(args.out / "results.json", results)
+    io.write_text(args.out / "RESULTS.md", report_md.render(results))
+    log(f"re-measured {', '.join(args.update_subs)}; wrote {args.out / 'RESULTS.md'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.update_subs:
+        return update_subs(args)
     sections = set(args.only or ["help", "imports", "dvc", "subs", "scaling"])
     quick = args.quick
     WORK.mkdir(parents=True, exist_ok=True)
