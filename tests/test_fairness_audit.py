@@ -158,3 +158,15 @@ def test_exponentiated_gradient_reduces_demographic_parity_gap():
     fair = mitigation.exponentiated_gradient("demographic_parity", x, y, groups["s"], x, seed=0, max_rows=3000)
     gap = lambda d: audit_decisions(y, d, None, groups, ["s"], TINY)["features"]["s"]["demographic_parity_difference"]  # noqa: E731
     assert gap(fair) < gap(base)
+
+
+def test_resamples_are_compact_counts_independent_of_chunking():
+    """Counts are stored as small integers (the audit keeps every resample) and the draws do not
+    depend on the chunk size, so the memory bound never changes an interval."""
+    from pipeline.audit.group_metrics import resample_weights
+
+    by_seven = np.concatenate(list(resample_weights(1_000, 53, seed=3, chunk=7)))
+    at_once = np.concatenate(list(resample_weights(1_000, 53, seed=3, chunk=53)))
+    assert by_seven.dtype == np.uint8
+    np.testing.assert_array_equal(by_seven, at_once)
+    assert (by_seven.sum(axis=1) == 1_000).all()  # each resample draws n rows

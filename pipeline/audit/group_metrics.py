@@ -31,20 +31,31 @@ class Grouping:
         return cls([str(n) for n in names], codes.astype(np.int64))
 
 
+#: Draws generated at once while resampling (int64): bounds the generator's temporaries to
+#: about 2 x 8 bytes x this many, whatever the number of rows.
+DRAWS_PER_CHUNK = 5_000_000
+
+
 def resample_weights(n_rows: int, n_boot: int, seed: int, chunk: int | None = None):
-    """Yield (chunk x n_rows) float32 matrices: how often each row is drawn in each resample.
+    """Yield (chunk x n_rows) matrices of counts: how often each row is drawn in each resample.
 
     Drawing ``n_rows`` row indices with replacement and counting them is exactly the classic
-    bootstrap; chunks keep memory at ``chunk * n_rows`` floats whatever ``n_boot`` is.
+    bootstrap; chunks keep memory at ``chunk * n_rows`` counts whatever ``n_boot`` is. Counts
+    come in the smallest unsigned type that holds them (uint8 in practice: a row drawn 256
+    times is vanishingly rare), a quarter of float32, because the fairness audit keeps every
+    resample for reuse across its sensitive views; :func:`group_table` converts a chunk to
+    float32 when it uses it. The draws do not depend on the chunk size (the generator is read
+    in the same order), so neither do the intervals.
     """
     rng = np.random.default_rng(seed)
-    chunk = chunk or max(1, min(100, 20_000_000 // max(n_rows, 1)))
+    chunk = chunk or max(1, min(100, DRAWS_PER_CHUNK // max(n_rows, 1)))
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
         draws = rng.integers(0, n_rows, size=(size, n_rows))
-        offsets = (np.arange(size) * n_rows)[:, None]
-        counts = np.bincount((draws + offsets).ravel(), minlength=size * n_rows)
-        yield counts.reshape(size, n_rows).astype(np.float32)
+        draws += (np.arange(size) * n_rows)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=size * n_rows)
+        del draws
+        yield counts.reshape(size, n_rows).astype(np.min_scalar_type(int(counts.max(initial=0))))
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -133,8 +144,11 @@ def _auc_per_group(y_true, score, codes, n_groups, weights) -> np.ndarray:
     return out
 
 
-def group_table(y_true, y_pred, score, grouping: Grouping, weights: np.ndarray, bins: int = 10) -> dict[str, np.ndarray]:
+def group_table(
+    y_true, y_pred, score, grouping: Grouping, weights: np.ndarray, bins: int = 10
+) -> dict[str, np.ndarray]:
     """Every metric for every group under each weight vector: arrays of shape (resamples, groups)."""
+    weights = np.asarray(weights, dtype=np.float32)  # resample counts arrive as small integers
     n_groups = len(grouping.names)
     cells = _project(weights, _cell_matrix(y_true, y_pred, grouping.codes, n_groups))
     cells = cells.reshape(weights.shape[0], n_groups, 4)
