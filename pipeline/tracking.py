@@ -229,7 +229,7 @@ def log_model(model, input_example, requirements: list[str]):
     pt2 loads without unpickling code (pickle would be ~3 s faster but lets a tampered artifact run
     code on load); ``pip_requirements`` is passed because inferring it costs 6-7 s. Log the model
     before the run's metrics: ``log_model`` links every metric already in the run to the model by
-    reading each one's history back (1,200 queries, ~5 s on Adult); metrics logged afterwards
+    reading each one's history back (1,238 queries on Adult, 3-5 s under cProfile); metrics logged afterwards
     carry the model id instead (:func:`log_metrics`).
     """
     import torch

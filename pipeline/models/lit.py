@@ -45,7 +45,7 @@ def lightning_wrappers_are_noops(trainer) -> bool:
     strategy (FSDP, DeepSpeed). On one device without a scaler they only add the
     ``on_before_backward``/``on_after_backward``/``on_before_optimizer_step`` hooks, which no
     callback of ours uses, and the ``global_step`` count (it then stays 0; nothing here reads
-    it). Measured at about 100 us per step together.
+    it).
     """
     from pytorch_lightning.strategies import SingleDeviceStrategy
 
