@@ -5,9 +5,15 @@ size, same epochs, same thread count. Reports the median of ``--repeats`` runs, 
 CPU time (CPU time is less disturbed by other processes on a shared machine), with test
 accuracy beside each. Writes ``benchmarks/TRAINING.md`` and ``benchmarks/training.json``.
 
-There are two plain loops. One uses ``torch.optim.Adam`` as most hand-written loops do; the
-other uses the fused Adam our stage uses. The framework-overhead target compares ours with the
-faster of the two, so that a faster optimiser cannot hide framework overhead.
+There are three plain loops. One uses autograd and ``torch.optim.Adam`` as most hand-written
+loops do; one uses autograd and the fused Adam; one runs exactly our stage's step (hand-derived
+gradients from ``pipeline.models.backprop``, fused Adam over one flat parameter) without
+Lightning. The framework-overhead target compares ours with the fastest of them, so that a
+faster step cannot hide framework overhead.
+
+Every method of a batch size runs with the same number of threads: the count our stage picks
+for that batch size (``pipeline.training.threads``: one thread for small steps), or
+``--threads``. For sklearn that limit is set with threadpoolctl around its own run only.
 
     python benchmarks/bench_training.py [--epochs 10] [--repeats 7] [--batch-sizes 64 256 512] [--threads N]
 
@@ -50,11 +56,11 @@ def accuracy(model, X, y) -> float:
     return float((predict_proba(model, X).argmax(1) == y).mean())
 
 
-def run_ours(arrays, n_classes, bs, epochs, seed):
+def run_ours(arrays, n_classes, bs, epochs, seed, threads):
     from pipeline.config import TrainSettings
     from pipeline.training.fit import fit
 
-    settings = TrainSettings(epochs=epochs, batch_size=bs, accelerator="cpu", devices=1)
+    settings = TrainSettings(epochs=epochs, batch_size=bs, accelerator="cpu", devices=1, num_threads=threads)
     with tempfile.TemporaryDirectory() as tmp:
         wall, cpu = time.perf_counter(), time.process_time()
         result = fit(settings, seed, {s: arrays[s] for s in ("train", "val")}, n_classes, checkpoint_dir=Path(tmp))
@@ -62,31 +68,60 @@ def run_ours(arrays, n_classes, bs, epochs, seed):
     return wall, cpu, accuracy(result.model, arrays["test"]["X"], arrays["test"]["y"])
 
 
-def run_plain(arrays, n_classes, bs, epochs, seed, fused=None):
+def run_plain(arrays, n_classes, bs, epochs, seed, threads, fused=None):
     import torch
     from torch import nn
 
     from pipeline.models.mlp import MLP, MlpSpec
+    from pipeline.training.threads import thread_scope
 
     torch.manual_seed(seed)
     X, Y = torch.from_numpy(arrays["train"]["X"]), torch.from_numpy(arrays["train"]["y"])
     model = MLP(MlpSpec(X.shape[1], (64, 64), n_classes))
     opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused), nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(epochs):
-        order = torch.randperm(len(Y), generator=gen)
-        x, y = X[order], Y[order]
-        for s in range(0, len(y), bs):
-            opt.zero_grad()
-            loss_fn(model(x[s : s + bs]), y[s : s + bs]).backward()
-            opt.step()
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    with thread_scope(threads):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(epochs):
+            order = torch.randperm(len(Y), generator=gen)
+            x, y = X[order], Y[order]
+            for s in range(0, len(y), bs):
+                opt.zero_grad()
+                loss_fn(model(x[s : s + bs]), y[s : s + bs]).backward()
+                opt.step()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall, cpu, accuracy(model.eval(), arrays["test"]["X"], arrays["test"]["y"])
 
 
-def run_sklearn(arrays, n_classes, bs, epochs, seed):
-    """MLPClassifier with its BLAS limited to torch's thread count, for that run only.
+def run_plain_hand_gradients(arrays, n_classes, bs, epochs, seed, threads):
+    """Our stage's step (hand-derived gradients, fused Adam on one flat parameter), no Lightning."""
+    import torch
+
+    from pipeline.models.backprop import MlpGradients, batch_targets, flatten_parameters
+    from pipeline.models.mlp import MLP, MlpSpec
+    from pipeline.training.threads import thread_scope
+
+    torch.manual_seed(seed)
+    X, Y = torch.from_numpy(arrays["train"]["X"]), torch.from_numpy(arrays["train"]["y"])
+    model = MLP(MlpSpec(X.shape[1], (64, 64), n_classes))
+    opt = torch.optim.Adam([flatten_parameters(model)], lr=1e-3, fused=True)
+    gradients = MlpGradients(model)
+    gen = torch.Generator().manual_seed(seed)
+    with thread_scope(threads):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(epochs):
+            order = torch.randperm(len(Y), generator=gen)
+            x, y = X[order], Y[order]
+            one_hot, share = batch_targets(y, n_classes, bs, None)
+            for s in range(0, len(y), bs):
+                gradients.step(x[s : s + bs], one_hot[s : s + bs], share[s : s + bs])
+                opt.step()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, accuracy(model.eval(), arrays["test"]["X"], arrays["test"]["y"])
+
+
+def run_sklearn(arrays, n_classes, bs, epochs, seed, threads):
+    """MLPClassifier with its BLAS limited to the torch methods' thread count, for that run only.
 
     The limit is not held around the torch runs: threadpoolctl also resets torch's own OpenMP
     and MKL pools while it is active, and the training stage never runs under it (measured:
@@ -98,7 +133,7 @@ def run_sklearn(arrays, n_classes, bs, epochs, seed):
     from threadpoolctl import threadpool_limits
 
     clf = MLPClassifier((64, 64), batch_size=bs, max_iter=epochs, learning_rate_init=1e-3, random_state=seed)
-    with warnings.catch_warnings(), threadpool_limits(limits=torch.get_num_threads()):
+    with warnings.catch_warnings(), threadpool_limits(limits=threads or torch.get_num_threads()):
         warnings.simplefilter("ignore", ConvergenceWarning)
         wall, cpu = time.perf_counter(), time.process_time()
         clf.fit(arrays["train"]["X"], arrays["train"]["y"])
@@ -106,16 +141,17 @@ def run_sklearn(arrays, n_classes, bs, epochs, seed):
     return wall, cpu, float(clf.score(arrays["test"]["X"], arrays["test"]["y"]))
 
 
-def run_plain_fused(arrays, n_classes, bs, epochs, seed):
-    return run_plain(arrays, n_classes, bs, epochs, seed, fused=True)
+def run_plain_fused(arrays, n_classes, bs, epochs, seed, threads):
+    return run_plain(arrays, n_classes, bs, epochs, seed, threads, fused=True)
 
 
 OURS = "ours (stage code path: Lightning)"
 SKLEARN = "sklearn MLPClassifier"
 METHODS = {
     OURS: run_ours,
-    "plain PyTorch loop, default Adam": run_plain,
-    "plain PyTorch loop, fused Adam (as ours)": run_plain_fused,
+    "plain PyTorch loop, autograd, default Adam": run_plain,
+    "plain PyTorch loop, autograd, fused Adam": run_plain_fused,
+    "plain PyTorch loop, our step (hand gradients, flat fused Adam)": run_plain_hand_gradients,
     SKLEARN: run_sklearn,
 }
 
@@ -145,9 +181,20 @@ def summarise(rows: list[dict]) -> dict:
     }
 
 
-def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed) -> list[dict]:
+def threads_for(arrays, n_classes, bs, requested):
+    """The thread count our stage uses at this batch size (None: torch's default)."""
+    from pipeline.models.mlp import MlpSpec
+    from pipeline.training.threads import step_threads
+
+    return step_threads(MlpSpec(arrays["train"]["X"].shape[1], (64, 64), n_classes), bs, "cpu", requested)
+
+
+def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed, requested_threads) -> list[dict]:
+    import torch
+
     rows = []
     for bs in batch_sizes:
+        threads = threads_for(arrays, n_classes, bs, requested_threads)
         runs = {name: [] for name in METHODS}
         names = list(METHODS)
         for rep in range(repeats):  # interleaved, so drifting load hits every method alike;
@@ -155,14 +202,14 @@ def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed) -> list[dict]
                 names[rep % len(names) :] + names[: rep % len(names)]
             ):  # rotated, so no method always goes first
                 fn = METHODS[name]
-                runs[name].append(fn(arrays, n_classes, bs, epochs, seed))
+                runs[name].append(fn(arrays, n_classes, bs, epochs, seed, threads))
                 print(
                     f"batch {bs} {name}: wall {runs[name][-1][0]:.3f}s cpu {runs[name][-1][1]:.3f}s acc {runs[name][-1][2]:.4f}",
                     flush=True,
                 )
         for name, values in runs.items():
             walls, cpus, accs = zip(*values)
-            rows.append({"batch_size": bs, "method": name, "wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "cpu_s_median": statistics.median(cpus),
+            rows.append({"batch_size": bs, "threads": threads or torch.get_num_threads(), "method": name, "wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "cpu_s_median": statistics.median(cpus),
                          "wall_s_runs": list(walls), "cpu_s_runs": list(cpus), "test_accuracy_median": statistics.median(accs)})  # fmt: skip
     return rows
 
@@ -172,19 +219,19 @@ def markdown(rows, meta, summary) -> str:
         "# Training speed (written by benchmarks/bench_training.py)",
         "",
         f"Command: `{meta['command']}`  ",
-        f"When: {meta['when']} UTC; machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, torch threads {meta['threads']}; "
+        f"When: {meta['when']} UTC; machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, torch's default threads {meta['threads']}; "
         f"load average before/after: {meta['load_before']} / {meta['load_after']}.  ",
         f"Data: Adult `data/prepared` ({meta['rows_train']} training rows), MLP 64-64, {meta['epochs']} epochs, median of {meta['repeats']} runs. "
         f"`import pytorch_lightning` took {meta['lightning_import_s']:.2f} s in this process (paid once per process, not included below).",
         "",
-        "| batch | method | wall s (median) | CPU s (median) | wall vs fastest plain | CPU vs fastest plain | test accuracy |",
-        "|---|---|---|---|---|---|---|",
+        "| batch | threads | method | wall s (median) | CPU s (median) | wall vs fastest plain | CPU vs fastest plain | test accuracy |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         plain_name = summary["per_batch"][str(row["batch_size"])]["fastest_plain"]
         plain = next(r for r in rows if r["batch_size"] == row["batch_size"] and r["method"] == plain_name)
         lines.append(
-            f"| {row['batch_size']} | {row['method']} | {row['wall_s_median']:.3f} | {row['cpu_s_median']:.3f} | "
+            f"| {row['batch_size']} | {row['threads']} | {row['method']} | {row['wall_s_median']:.3f} | {row['cpu_s_median']:.3f} | "
             f"{row['wall_s_median'] / plain['wall_s_median']:.2f}x | {row['cpu_s_median'] / plain['cpu_s_median']:.2f}x | {row['test_accuracy_median']:.4f} |"
         )
     lines += [
@@ -215,7 +262,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512])
-    parser.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: torch's default)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for every method (default: what our stage picks)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
     args = parser.parse_args()
@@ -226,11 +273,9 @@ def main() -> None:
     lightning_import = time.perf_counter() - started
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     arrays, n_classes = load()
     load_before = os.getloadavg()
-    rows = measure(arrays, n_classes, args.batch_sizes, args.epochs, args.repeats, args.seed)
+    rows = measure(arrays, n_classes, args.batch_sizes, args.epochs, args.repeats, args.seed, args.threads)
     from pipeline.training.cost import cpu_name
 
     meta = {

@@ -67,6 +67,19 @@ def module_project(tmp_path_factory):
     mp.undo()
 
 
+@pytest.fixture(scope="module")
+def prepared(module_project):
+    """The tiny project's data, prepared once per test module: ``(cfg, arrays, n_classes)``
+    with the train and validation arrays (cwd is the project)."""
+    from pipeline import config, io, paths
+    from pipeline.stages import prepare
+
+    cfg = config.load(module_project / "params.yaml")
+    prepare.main(cfg)
+    arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
+    return cfg, arrays, len(io.read_json(paths.PREPARED_META)["classes"])
+
+
 @pytest.fixture
 def cfg(project):
     from pipeline import config

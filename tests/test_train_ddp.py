@@ -12,21 +12,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from pipeline import io, paths
 from pipeline.training.fit import fit
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def prepared(module_project):
-    from pipeline import config
-    from pipeline.stages import prepare
-
-    cfg = config.load(module_project / "params.yaml")
-    prepare.main(cfg)
-    arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
-    return cfg, arrays, len(io.read_json(paths.PREPARED_META)["classes"])
 
 
 def test_two_process_ddp_on_cpu(prepared, tmp_path):

@@ -16,19 +16,6 @@ from pipeline.training import checkpoint
 from pipeline.training.fit import class_weights, fit
 
 
-@pytest.fixture(scope="module")
-def prepared(module_project):
-    """The tiny project's data, prepared once for this module (cwd is the project)."""
-    from pipeline import config
-    from pipeline.stages import prepare
-
-    cfg = config.load(module_project / "params.yaml")
-    prepare.main(cfg)
-    meta = io.read_json(paths.PREPARED_META)
-    arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
-    return cfg, arrays, len(meta["classes"])
-
-
 def _settings(cfg, **changes):
     return cfg.train.model_copy(update={"accelerator": "cpu", "devices": 1, **changes})
 
@@ -145,6 +132,21 @@ def test_resume_refuses_a_checkpoint_from_other_params_or_data(prepared, tmp_pat
     other["train"]["X"][0, 0] += 1
     with pytest.raises(IntegrityError, match="different prepared data"):
         fit(settings.model_copy(update={"resume": True}), cfg.seed, other, n_classes, checkpoint_dir=tmp_path)
+
+
+def test_resume_refuses_an_optimiser_state_of_another_layout(prepared, tmp_path, keep_sigint, monkeypatch):
+    """A checkpoint written on the autograd path (Adam over each layer, as before the flat
+    parameter existed) cannot continue on the hand-gradient path: a clear refusal, not a crash."""
+    from pipeline.models import lit
+
+    cfg, arrays, n_classes = prepared
+    settings = _settings(cfg, epochs=3, batch_size=32)
+    with monkeypatch.context() as patch:
+        patch.setattr(lit, "uses_hand_gradients", lambda trainer: False)
+        with pytest.raises(KeyboardInterrupt):
+            fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path, callbacks=[InterruptAt(1)])
+    with pytest.raises(IntegrityError, match="optimiser state does not fit.*train.resume: false"):
+        fit(settings.model_copy(update={"resume": True}), cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
 
 
 def test_early_stopping_without_validation_rows_is_refused(prepared, tmp_path):

@@ -10,18 +10,24 @@ benchmarks/TRAINING.md, the single-choice figures were measured while building i
   :func:`lightning_wrappers_are_noops`), the step calls torch directly, like a hand-written
   loop; otherwise it goes through ``manual_backward`` and Lightning's optimiser wrapper, which
   keep the precision plugin, the gradient scaler and DDP's gradient sync in the loop.
+* Hand-derived gradients (:mod:`pipeline.models.backprop`) where the wrappers are no-ops and
+  the precision is ``32-true``: the step writes the loss gradients of the MLP straight into
+  one flat gradient tensor and Adam updates one flat parameter tensor. Autograd's per-op
+  bookkeeping and the optimiser's per-tensor Python cost were a third of a batch-64 step.
+  Everywhere else (DDP, mixed precision) the step uses autograd.
 * Fused Adam (one kernel for every parameter's update instead of a dozen ops per parameter)
   where the parameters' device supports it: the same algorithm; a plain loop at batch 64
-  takes 4.4 s with it and 6.7 s with torch's default Adam (TRAINING.md).
+  took 4.4 s with it and 6.7 s with torch's default Adam (2 threads, measured while building
+  benchmarks/TRAINING.md).
 * Several mini-batches per Lightning item (``TensorBatches.steps_per_item``). Lightning's
   per-item bookkeeping (fetching, hooks, progress counters) is paid once per item; the
   module loops over the mini-batches inside. The sequence of mini-batches and optimiser steps
   is exactly the one of a plain loop. Going from 8 items per epoch to 1 took batch 512 from
   1.23-1.28 s to 1.03-1.06 s (one thread). Under DDP an item is one mini-batch, because DDP
   expects one backward pass per forward call of the wrapped module.
-* No ``self.log`` and no metric arithmetic per step: the step keeps its (detached) loss and
-  logits, and the item's loss sum and correct count are computed once per item, in a handful
-  of tensor ops; they become numbers once per epoch. Under DDP they are all-gathered so the
+* No ``self.log`` and no metric arithmetic per step: the step keeps its (detached) logits,
+  and the item's loss sum and correct count are computed from them once per item, in a
+  handful of tensor ops; they become numbers once per epoch. Under DDP they are all-gathered so the
   epoch figures cover every process's rows.
 """
 
@@ -31,6 +37,8 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
+from pipeline.errors import IntegrityError
+from pipeline.models.backprop import MlpGradients, batch_targets, flatten_parameters
 from pipeline.models.mlp import MLP, MlpSpec
 
 #: Order of the per-split running sums: weighted loss sum, weight sum, correct count, rows.
@@ -51,6 +59,15 @@ def lightning_wrappers_are_noops(trainer) -> bool:
 
     single = type(trainer.strategy) is SingleDeviceStrategy
     return single and getattr(trainer.precision_plugin, "scaler", None) is None
+
+
+def uses_hand_gradients(trainer) -> bool:
+    """Whether the step may compute gradients by hand: no-op wrappers and plain float32 math.
+
+    Under ``bf16-mixed`` the wrappers are no-ops too, but autocast changes the dtypes of the
+    matrix products, which only autograd follows.
+    """
+    return lightning_wrappers_are_noops(trainer) and str(trainer.precision) == "32-true"
 
 
 def adam(params, lr: float, weight_decay: float) -> torch.optim.Adam:
@@ -87,6 +104,8 @@ class LitClassifier(pl.LightningModule):
         self.history: list[dict] = []
         self._sums: dict[str, torch.Tensor] = {}
         self._pending_val: dict[str, float] = {}
+        self._direct = False  # configure_optimizers: call torch's backward and step without Lightning's wrappers
+        self._gradients: MlpGradients | None = None  # configure_optimizers: the hand-gradient path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -111,20 +130,6 @@ class LitClassifier(pl.LightningModule):
         sums[:3] += terms
         sums[3] += len(y)
 
-    def _step_weights(self, y: torch.Tensor, n_steps: int) -> torch.Tensor:
-        """The weight sum of each mini-batch of an item: rows, or class weights summed per batch.
-
-        Summed by padding to ``n_steps`` full batches and reshaping, which is deterministic on
-        every device (``index_add_`` is not on CUDA).
-        """
-        size = self.batch_size
-        if self.class_weight is None:
-            weights = torch.ones(len(y), device=y.device)
-        else:
-            weights = self.class_weight[y]
-        weights = F.pad(weights, (0, n_steps * size - len(y)))
-        return weights.view(n_steps, size).sum(1)
-
     def _epoch_means(self, split: str) -> dict[str, float]:
         """Epoch loss and accuracy over every process's rows (all processes must call this)."""
         sums = self._sums.pop(split, None)
@@ -137,28 +142,42 @@ class LitClassifier(pl.LightningModule):
             return {}
         return {f"{split}_loss": loss / weight, f"{split}_accuracy": correct / n}
 
-    def on_train_start(self) -> None:
-        self._direct = lightning_wrappers_are_noops(self.trainer)
-
     def training_step(self, batch, batch_idx):
         """Take one optimiser step per mini-batch of the item, exactly as a plain loop would."""
         x, y = batch
-        direct = getattr(self, "_direct", False)
+        if self._gradients is not None:
+            logits = self._hand_gradient_steps(x, y)
+        else:
+            logits = self._autograd_steps(x, y)
+        self._accumulate("train", logits, y, *self._loss_terms(logits, y))
+
+    def _hand_gradient_steps(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Steps with :class:`MlpGradients`; returns the logits each row had before its step."""
+        optimizer = self.optimizers(use_pl_optimizer=False)
+        size = self.batch_size
+        one_hot, share = batch_targets(y, self.model.spec.n_classes, size, self.class_weight)
+        outputs = []
+        for start in range(0, len(y), size):
+            end = start + size
+            outputs.append(self._gradients.step(x[start:end], one_hot[start:end], share[start:end]))
+            optimizer.step()
+        return torch.cat(outputs)
+
+    def _autograd_steps(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Steps with autograd, through Lightning's wrappers unless they are no-ops."""
+        direct = self._direct
         optimizer = self.optimizers(use_pl_optimizer=not direct)
         backward = torch.Tensor.backward if direct else self.manual_backward
         model, weight, size = self.model, self.class_weight, self.batch_size
-        losses, outputs = [], []
+        outputs = []
         for start in range(0, len(y), size):
             logits = model(x[start : start + size])
             loss = F.cross_entropy(logits.float(), y[start : start + size], weight=weight)
             optimizer.zero_grad()
             backward(loss)
             optimizer.step()
-            losses.append(loss.detach())
             outputs.append(logits.detach())
-        step_weights = self._step_weights(y, len(losses))
-        loss_sum = (torch.stack(losses) * step_weights).sum()
-        self._accumulate("train", torch.cat(outputs), y, loss_sum, step_weights.sum())
+        return torch.cat(outputs)
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
@@ -180,7 +199,24 @@ class LitClassifier(pl.LightningModule):
         self.history.append(row)
 
     def configure_optimizers(self):
-        optimizer = adam(self.parameters(), self.lr, self.weight_decay)
+        """Adam over one flat parameter on the hand-gradient path, over the layers otherwise.
+
+        Lightning calls this after moving the module to its device, so the flat tensor lives
+        there too.
+        """
+        self._direct = lightning_wrappers_are_noops(self.trainer)
+        if uses_hand_gradients(self.trainer):
+            optimizer = adam([flatten_parameters(self.model)], self.lr, self.weight_decay)
+            self._gradients = MlpGradients(self.model)
+        else:
+            optimizer = adam(self.parameters(), self.lr, self.weight_decay)
         if self.optimizer_state is not None:
-            optimizer.load_state_dict(self.optimizer_state)
+            try:
+                optimizer.load_state_dict(self.optimizer_state)
+            except ValueError as err:
+                raise IntegrityError(
+                    f"the checkpoint's optimiser state does not fit this training ({err}); it was written by "
+                    "another version of the training code or another kind of device setup. Delete it or set "
+                    "train.resume: false to start training from scratch"
+                ) from err
         return optimizer

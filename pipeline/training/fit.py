@@ -158,6 +158,7 @@ class _Run:
     world_size: int = 1
     root_device: object = None  # torch.device; None until a Trainer ran
     energy: dict | None = None
+    cpu_threads: int | None = None  # intra-op threads the steps ran with
 
 
 def _build_module(settings: TrainSettings, spec, arrays, n_classes: int, resumed: dict | None, start_epoch: int):
@@ -183,6 +184,7 @@ def _train(
 
     from pipeline.models.datamodule import TensorDataModule
     from pipeline.training import cost
+    from pipeline.training.threads import step_threads, thread_scope
 
     datamodule = TensorDataModule(
         arrays["train"]["X"], arrays["train"]["y"], arrays["val"]["X"], arrays["val"]["y"],
@@ -197,13 +199,15 @@ def _train(
             root_dir=checkpoint_dir,
         )
         run = _Run(world_size=trainer.world_size, root_device=trainer.strategy.root_device)
+        threads = step_threads(module.model.spec, settings.batch_size, run.root_device.type, settings.num_threads)
         uses_cuda = run.root_device.type == "cuda"
         if uses_cuda and run.world_size == 1:  # under DDP the peak belongs to the worker processes
             torch.cuda.reset_peak_memory_stats(run.root_device)
         meter = cost.EnergyMeter(
             enabled=settings.energy.enabled, uses_cuda=uses_cuda, country_iso_code=settings.energy.country_iso_code
         )
-        with meter:
+        with meter, thread_scope(threads):
+            run.cpu_threads = torch.get_num_threads()
             started = time.perf_counter()
             run_trainer(trainer, module, datamodule, epoch_end)
             run.wall_s = time.perf_counter() - started
@@ -222,6 +226,7 @@ def _measured_cost(settings: TrainSettings, run: _Run, per_epoch: int, trained_n
     return {
         "device": cost.device_description(device),
         "world_size": run.world_size,
+        "cpu_threads": run.cpu_threads,
         "precision": settings.precision,
         "strategy": settings.strategy,
         "epochs_this_run": trained_now,
@@ -249,7 +254,6 @@ def fit(
     params and data is continued from its last completed epoch; one made with other params or
     data is refused (:class:`IntegrityError`). ``callbacks`` are extra Lightning callbacks.
     """
-    import torch
 
     from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.training import checkpoint, cost
@@ -263,8 +267,6 @@ def fit(
     start_epoch = resumed["epoch"] + 1 if resumed else 0
     notes = [f"resumed after epoch {resumed['epoch']} from {last_path}"] if resumed else []
 
-    if settings.num_threads:
-        torch.set_num_threads(settings.num_threads)
     seed_everything(seed)
     spec = MlpSpec(arrays["train"]["X"].shape[1], tuple(settings.hidden), n_classes)
     module = _build_module(settings, spec, arrays, n_classes, resumed, start_epoch)
