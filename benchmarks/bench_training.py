@@ -147,38 +147,45 @@ def run_plain_fused(arrays, n_classes, bs, epochs, seed, threads):
 
 OURS = "ours (stage code path: Lightning)"
 SKLEARN = "sklearn MLPClassifier"
+SAME_STEP = "plain PyTorch loop, our step (hand gradients, flat fused Adam)"
 METHODS = {
     OURS: run_ours,
     "plain PyTorch loop, autograd, default Adam": run_plain,
     "plain PyTorch loop, autograd, fused Adam": run_plain_fused,
-    "plain PyTorch loop, our step (hand gradients, flat fused Adam)": run_plain_hand_gradients,
+    SAME_STEP: run_plain_hand_gradients,
     SKLEARN: run_sklearn,
 }
 
 
 def summarise(rows: list[dict]) -> dict:
-    """The target figures: ours over the fastest plain loop, and ours over MLPClassifier, per batch
-    size and at the worst batch size; test accuracy of ours minus MLPClassifier's (points)."""
+    """The target figures per batch size and at the worst batch size:
+
+    * ours over the fastest autograd plain loop (the loop a user writes: issue 4's comparator);
+    * ours over the same step in a bare loop (Lightning's own overhead: validation, checkpoints
+      and the Trainer are all that differ), also as seconds;
+    * ours over MLPClassifier, and test accuracy of ours minus MLPClassifier's (points).
+    """
     per_batch = {}
     for bs in sorted({r["batch_size"] for r in rows}):
         at = {r["method"]: r for r in rows if r["batch_size"] == bs}
-        plain = min((r for name, r in at.items() if name.startswith("plain")), key=lambda r: r["wall_s_median"])
-        ours, sk = at[OURS], at[SKLEARN]
+        autograd = [r for name, r in at.items() if name.startswith("plain") and name != SAME_STEP]
+        plain = min(autograd, key=lambda r: r["wall_s_median"])
+        ours, same, sk = at[OURS], at[SAME_STEP], at[SKLEARN]
         per_batch[str(bs)] = {
-            "fastest_plain": plain["method"],
-            "ours_over_plain_ratio": ours["wall_s_median"] / plain["wall_s_median"],
+            "fastest_autograd_plain": plain["method"],
+            "ours_over_autograd_plain_ratio": ours["wall_s_median"] / plain["wall_s_median"],
+            "ours_over_same_step_loop_ratio": ours["wall_s_median"] / same["wall_s_median"],
+            "lightning_overhead_s": ours["wall_s_median"] - same["wall_s_median"],
             "ours_over_sklearn_ratio": ours["wall_s_median"] / sk["wall_s_median"],
             "accuracy_points_ours_minus_sklearn": 100 * (ours["test_accuracy_median"] - sk["test_accuracy_median"]),
             # the fastest run of each: noise on a shared machine only adds time (timeit's reasoning)
-            "fastest_runs_ours_over_plain": ours["wall_s_min"]
-            / min(r["wall_s_min"] for n, r in at.items() if n.startswith("plain")),
+            "fastest_runs_ours_over_autograd_plain": ours["wall_s_min"] / min(r["wall_s_min"] for r in autograd),
+            "fastest_runs_ours_over_same_step_loop": ours["wall_s_min"] / same["wall_s_min"],
             "fastest_runs_ours_over_sklearn": ours["wall_s_min"] / sk["wall_s_min"],
         }
-    return {
-        "worst_ours_over_plain_ratio": max(b["ours_over_plain_ratio"] for b in per_batch.values()),
-        "worst_ours_over_sklearn_ratio": max(b["ours_over_sklearn_ratio"] for b in per_batch.values()),
-        "per_batch": per_batch,
-    }
+    worst = {key: max(b[key] for b in per_batch.values()) for key in (
+        "ours_over_autograd_plain_ratio", "ours_over_same_step_loop_ratio", "ours_over_sklearn_ratio")}  # fmt: skip
+    return {**{f"worst_{key}": value for key, value in worst.items()}, "per_batch": per_batch}
 
 
 def threads_for(arrays, n_classes, bs, requested):
@@ -224,34 +231,38 @@ def markdown(rows, meta, summary) -> str:
         f"Data: Adult `data/prepared` ({meta['rows_train']} training rows), MLP 64-64, {meta['epochs']} epochs, median of {meta['repeats']} runs. "
         f"`import pytorch_lightning` took {meta['lightning_import_s']:.2f} s in this process (paid once per process, not included below).",
         "",
-        "| batch | threads | method | wall s (median) | CPU s (median) | wall vs fastest plain | CPU vs fastest plain | test accuracy |",
+        "| batch | threads | method | wall s (median) | CPU s (median) | wall vs same-step loop | CPU vs same-step loop | test accuracy |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        plain_name = summary["per_batch"][str(row["batch_size"])]["fastest_plain"]
-        plain = next(r for r in rows if r["batch_size"] == row["batch_size"] and r["method"] == plain_name)
+        same = next(r for r in rows if r["batch_size"] == row["batch_size"] and r["method"] == SAME_STEP)
         lines.append(
             f"| {row['batch_size']} | {row['threads']} | {row['method']} | {row['wall_s_median']:.3f} | {row['cpu_s_median']:.3f} | "
-            f"{row['wall_s_median'] / plain['wall_s_median']:.2f}x | {row['cpu_s_median'] / plain['cpu_s_median']:.2f}x | {row['test_accuracy_median']:.4f} |"
+            f"{row['wall_s_median'] / same['wall_s_median']:.2f}x | {row['cpu_s_median'] / same['cpu_s_median']:.2f}x | {row['test_accuracy_median']:.4f} |"
         )
     lines += [
         "",
         "Targets, from the medians; in brackets the same ratio between each method's fastest run (noise on a "
         "shared machine only adds time).",
         "",
-        "| batch | ours / fastest plain loop (target <= 1.2x) | ours / MLPClassifier (target < 1x) | accuracy, ours minus MLPClassifier |",
-        "|---|---|---|---|",
+        "| batch | ours / fastest autograd plain loop (target <= 1.2x) | ours / same step in a bare loop (target <= 1.2x) | "
+        "ours / MLPClassifier (target < 1x) | accuracy, ours minus MLPClassifier |",
+        "|---|---|---|---|---|",
     ]
     for bs, b in summary["per_batch"].items():
         lines.append(
-            f"| {bs} | {b['ours_over_plain_ratio']:.2f}x [{b['fastest_runs_ours_over_plain']:.2f}x] ({b['fastest_plain']}) | "
+            f"| {bs} | {b['ours_over_autograd_plain_ratio']:.2f}x [{b['fastest_runs_ours_over_autograd_plain']:.2f}x] "
+            f"({b['fastest_autograd_plain']}) | {b['ours_over_same_step_loop_ratio']:.2f}x "
+            f"[{b['fastest_runs_ours_over_same_step_loop']:.2f}x] (+{b['lightning_overhead_s']:.3f} s) | "
             f"{b['ours_over_sklearn_ratio']:.2f}x [{b['fastest_runs_ours_over_sklearn']:.2f}x] | "
             f"{b['accuracy_points_ours_minus_sklearn']:+.2f} points |"
         )
     lines += [
         "",
-        "Ours includes validation every epoch, train metrics, an atomic checkpoint every epoch, the data fingerprint "
-        "that guards resumption, and reading the final weights back from the checkpoint; the plain loops do none of these.",
+        "The autograd plain loops are the loops a user writes (issue 4's comparator). The same-step loop runs our "
+        "stage's training step without Lightning, so ours over it is Lightning's overhead. Ours includes validation "
+        "every epoch, train metrics, an atomic checkpoint every epoch, the data fingerprint that guards resumption, "
+        "and reading the final weights back from the checkpoint; the plain loops do none of these.",
         "",
     ]
     return "\n".join(lines)

@@ -12,9 +12,10 @@ benchmarks/TRAINING.md, the single-choice figures were measured while building i
   keep the precision plugin, the gradient scaler and DDP's gradient sync in the loop.
 * Hand-derived gradients (:mod:`pipeline.models.backprop`) where the wrappers are no-ops and
   the precision is ``32-true``: the step writes the loss gradients of the MLP straight into
-  one flat gradient tensor and Adam updates one flat parameter tensor. Autograd's per-op
-  bookkeeping and the optimiser's per-tensor Python cost were a third of a batch-64 step.
-  Everywhere else (DDP, mixed precision) the step uses autograd.
+  one flat gradient tensor and Adam updates one flat parameter tensor, which saves autograd's
+  per-op bookkeeping and the optimiser's per-tensor Python cost: at batch 64 on one thread a
+  plain loop took 3.9 s with autograd and fused Adam, 2.2 s with this step (TRAINING.md, 00:26
+  UTC run). Everywhere else (DDP, mixed precision) the step uses autograd.
 * Fused Adam (one kernel for every parameter's update instead of a dozen ops per parameter)
   where the parameters' device supports it: the same algorithm; a plain loop at batch 64
   took 4.4 s with it and 6.7 s with torch's default Adam (2 threads, measured while building
@@ -27,8 +28,8 @@ benchmarks/TRAINING.md, the single-choice figures were measured while building i
   expects one backward pass per forward call of the wrapped module.
 * No ``self.log`` and no metric arithmetic per step: the step keeps its (detached) logits,
   and the item's loss sum and correct count are computed from them once per item, in a
-  handful of tensor ops; they become numbers once per epoch. Under DDP they are all-gathered so the
-  epoch figures cover every process's rows.
+  handful of tensor ops; they become numbers once per epoch. Under DDP they are all-gathered
+  so the epoch figures cover every process's rows.
 """
 
 from __future__ import annotations
