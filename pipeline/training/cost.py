@@ -52,15 +52,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_description(root_device) -> dict:
-    """Device type, human-readable name and thread count of the device training ran on."""
+def device_description(root_device, threads: int | None = None) -> dict:
+    """Device type, human-readable name and thread count of the device training ran on.
+
+    ``threads``: the intra-op threads training ran with (it sets its own count for the fit and
+    restores the default afterwards); torch's current count when not given.
+    """
     import torch
 
     kind = getattr(root_device, "type", str(root_device))
     if kind == "cuda":
         index = root_device.index or 0
         return {"type": "cuda", "name": torch.cuda.get_device_name(index), "count": torch.cuda.device_count()}
-    return {"type": kind, "name": cpu_name(), "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    return {"type": kind, "name": cpu_name(), "logical_cpus": os.cpu_count(), "torch_threads": threads or torch.get_num_threads()}
 
 
 def peak_memory(root_device) -> dict:

@@ -224,9 +224,8 @@ def _measured_cost(settings: TrainSettings, run: _Run, per_epoch: int, trained_n
     device = run.root_device if run.root_device is not None else torch.device("cpu")
     wall = run.wall_s
     return {
-        "device": cost.device_description(device),
+        "device": cost.device_description(device, run.cpu_threads),
         "world_size": run.world_size,
-        "cpu_threads": run.cpu_threads,
         "precision": settings.precision,
         "strategy": settings.strategy,
         "epochs_this_run": trained_now,
