@@ -14,8 +14,8 @@ benchmarks/TRAINING.md, the single-choice figures were measured while building i
   the precision is ``32-true``: the step writes the loss gradients of the MLP straight into
   one flat gradient tensor and Adam updates one flat parameter tensor, which saves autograd's
   per-op bookkeeping and the optimiser's per-tensor Python cost: at batch 64 on one thread a
-  plain loop took 3.9 s with autograd and fused Adam, 2.2 s with this step (TRAINING.md, 00:26
-  UTC run). Everywhere else (DDP, mixed precision) the step uses autograd.
+  plain loop took 4.1 s with autograd and fused Adam, 2.2 s with this step (TRAINING.md,
+  2026-11-29 01:17 UTC). Everywhere else (DDP, mixed precision) the step uses autograd.
 * Fused Adam (one kernel for every parameter's update instead of a dozen ops per parameter)
   where the parameters' device supports it: the same algorithm; a plain loop at batch 64
   took 4.4 s with it and 6.7 s with torch's default Adam (2 threads, measured while building
