@@ -68,9 +68,13 @@ def run_ours(arrays, n_classes, bs, epochs, seed, threads):
     return wall, cpu, accuracy(result.model, arrays["test"]["X"], arrays["test"]["y"])
 
 
-def run_plain(arrays, n_classes, bs, epochs, seed, threads, fused=None):
+def timed_plain_loop(arrays, n_classes, epochs, seed, threads, make_epoch):
+    """What every plain loop shares: seeded model, a reshuffle per epoch, timing, test accuracy.
+
+    ``make_epoch(model)`` sets up the optimiser and returns ``run_epoch(x, y)``, which trains
+    one epoch on the shuffled rows.
+    """
     import torch
-    from torch import nn
 
     from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.training.threads import thread_scope
@@ -78,19 +82,34 @@ def run_plain(arrays, n_classes, bs, epochs, seed, threads, fused=None):
     torch.manual_seed(seed)
     X, Y = torch.from_numpy(arrays["train"]["X"]), torch.from_numpy(arrays["train"]["y"])
     model = MLP(MlpSpec(X.shape[1], (64, 64), n_classes))
-    opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused), nn.CrossEntropyLoss()
+    run_epoch = make_epoch(model)
     gen = torch.Generator().manual_seed(seed)
     with thread_scope(threads):
         wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(epochs):
             order = torch.randperm(len(Y), generator=gen)
-            x, y = X[order], Y[order]
+            run_epoch(X[order], Y[order])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, accuracy(model.eval(), arrays["test"]["X"], arrays["test"]["y"])
+
+
+def run_plain(arrays, n_classes, bs, epochs, seed, threads, fused=None):
+    """Autograd and torch.optim.Adam: the loop a user writes."""
+    import torch
+    from torch import nn
+
+    def make_epoch(model):
+        opt, loss_fn = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused), nn.CrossEntropyLoss()
+
+        def run_epoch(x, y):
             for s in range(0, len(y), bs):
                 opt.zero_grad()
                 loss_fn(model(x[s : s + bs]), y[s : s + bs]).backward()
                 opt.step()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall, cpu, accuracy(model.eval(), arrays["test"]["X"], arrays["test"]["y"])
+
+        return run_epoch
+
+    return timed_plain_loop(arrays, n_classes, epochs, seed, threads, make_epoch)
 
 
 def run_plain_hand_gradients(arrays, n_classes, bs, epochs, seed, threads):
@@ -98,26 +117,20 @@ def run_plain_hand_gradients(arrays, n_classes, bs, epochs, seed, threads):
     import torch
 
     from pipeline.models.backprop import MlpGradients, batch_targets, flatten_parameters
-    from pipeline.models.mlp import MLP, MlpSpec
-    from pipeline.training.threads import thread_scope
 
-    torch.manual_seed(seed)
-    X, Y = torch.from_numpy(arrays["train"]["X"]), torch.from_numpy(arrays["train"]["y"])
-    model = MLP(MlpSpec(X.shape[1], (64, 64), n_classes))
-    opt = torch.optim.Adam([flatten_parameters(model)], lr=1e-3, fused=True)
-    gradients = MlpGradients(model)
-    gen = torch.Generator().manual_seed(seed)
-    with thread_scope(threads):
-        wall, cpu = time.perf_counter(), time.process_time()
-        for _ in range(epochs):
-            order = torch.randperm(len(Y), generator=gen)
-            x, y = X[order], Y[order]
+    def make_epoch(model):
+        opt = torch.optim.Adam([flatten_parameters(model)], lr=1e-3, fused=True)
+        gradients = MlpGradients(model)
+
+        def run_epoch(x, y):
             one_hot, share = batch_targets(y, n_classes, bs, None)
             for s in range(0, len(y), bs):
                 gradients.step(x[s : s + bs], one_hot[s : s + bs], share[s : s + bs])
                 opt.step()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall, cpu, accuracy(model.eval(), arrays["test"]["X"], arrays["test"]["y"])
+
+        return run_epoch
+
+    return timed_plain_loop(arrays, n_classes, epochs, seed, threads, make_epoch)
 
 
 def run_sklearn(arrays, n_classes, bs, epochs, seed, threads):

@@ -37,8 +37,8 @@ def flatten_parameters(module: nn.Module) -> nn.Parameter:
     Returns the flat parameter, whose ``.grad`` is the flat gradient; an optimiser given only
     it updates the whole module in one call. Why: ``torch.optim.Adam.step`` pays its Python
     cost (grouping, step counters) per parameter tensor; one tensor instead of six made a
-    batch-64 step 3-10% faster (four runs, one thread, 2 CPU cores). Values are unchanged; the module
-    still reports its parameters layer by layer (state_dict, captum, checkpoints).
+    batch-64 step 3-10% faster (four runs, one thread, 2 CPU cores). Values are unchanged; the
+    module still reports its parameters layer by layer (state_dict, captum, checkpoints).
     """
     params = list(module.parameters())
     flat = torch.cat([p.detach().reshape(-1) for p in params])

@@ -15,9 +15,9 @@ from pipeline.models.batches import TensorBatches
 #: Rows per Lightning item when several mini-batches are grouped (see ``TensorBatches``).
 #: Lightning's bookkeeping costs about 1-3 ms per item on 2 CPU cores (fetch, hooks, counters);
 #: at 8 items per epoch a batch-512 fit on Adult took 1.23-1.28 s, at one item 1.03-1.06 s (one
-#: thread). At this size Adult is one item per epoch and 1M rows sixteen. Nothing needs items to be short: a SIGTERM is
-#: turned into KeyboardInterrupt by the signal handler wherever the step is, and the
-#: checkpoint is written per epoch anyway.
+#: thread). At this size Adult is one item per epoch and 1M rows sixteen. Nothing needs items
+#: to be short: a SIGTERM is turned into KeyboardInterrupt by the signal handler wherever the
+#: step is, and the checkpoint is written per epoch anyway.
 ROWS_PER_ITEM = 65536
 #: Validation rows per batch (no gradients, so memory is the only limit).
 VAL_BATCH = 8192

@@ -158,7 +158,7 @@ class _Run:
     world_size: int = 1
     root_device: object = None  # torch.device; None until a Trainer ran
     energy: dict | None = None
-    cpu_threads: int | None = None  # intra-op threads the steps ran with
+    torch_threads: int | None = None  # intra-op threads the steps ran with
 
 
 def _build_module(settings: TrainSettings, spec, arrays, n_classes: int, resumed: dict | None, start_epoch: int):
@@ -207,7 +207,7 @@ def _train(
             enabled=settings.energy.enabled, uses_cuda=uses_cuda, country_iso_code=settings.energy.country_iso_code
         )
         with meter, thread_scope(threads):
-            run.cpu_threads = torch.get_num_threads()
+            run.torch_threads = torch.get_num_threads()
             started = time.perf_counter()
             run_trainer(trainer, module, datamodule, epoch_end)
             run.wall_s = time.perf_counter() - started
@@ -224,7 +224,7 @@ def _measured_cost(settings: TrainSettings, run: _Run, per_epoch: int, trained_n
     device = run.root_device if run.root_device is not None else torch.device("cpu")
     wall = run.wall_s
     return {
-        "device": cost.device_description(device, run.cpu_threads),
+        "device": cost.device_description(device, run.torch_threads),
         "world_size": run.world_size,
         "precision": settings.precision,
         "strategy": settings.strategy,
