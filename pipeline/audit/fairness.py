@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipeline.audit import disparity, policy as pol
+from pipeline.audit import disparity
+from pipeline.audit import policy as pol
 from pipeline.audit.group_metrics import Grouping, group_table, resample_weights
 from pipeline.errors import BadInputError
 from pipeline.stats import intervals
@@ -189,7 +190,8 @@ def _vs_reference(cells, g: int, ref: int, level: float) -> dict:
     """Information: each group against the reference (nominal level, no verdict)."""
     out = {}
     for key, (kind, rate) in _VS_REFERENCE.items():
-        (k1, n1), (k2, n2) = ((v[i] for v in _rate(cells, rate)) for i in (g, ref))
+        num, den = _rate(cells, rate)
+        k1, n1, k2, n2 = num[g], den[g], num[ref], den[ref]
         if kind == "ratio":
             value = k1 / n1 / (k2 / n2) if n1 and n2 and k2 else None
             low, high = intervals.katz_ratio(k1, n1, k2, n2, level)
