@@ -42,18 +42,18 @@ def _group_table(block: dict) -> Table:
 
 
 def _max_min_table(block: dict) -> Table:
-    rows = [[name, fmt(d["value"]) if d["value"] is not None else "undefined"] for name, d in block["disparities"].items()]
+    rows = [[name, fmt(d.get("value")) if d.get("value") is not None else "undefined"] for name, d in block.get("disparities", {}).items()]
     return Table(["fairlearn-style max-min over eligible groups (information, no interval)", "value"], rows)
 
 
 def _reference_table(block: dict) -> Table:
     rows = [[name, *(_with_ci(g["vs_reference"][k]["value"], g["vs_reference"][k]["ci"]) for k in REFERENCE_KEYS)]
-            for name, g in block["groups"].items() if "vs_reference" in g]  # fmt: skip
-    return Table([f"Group vs {block['reference']}", *REFERENCE_KEYS], rows)
+            for name, g in block["groups"].items() if all(k in g.get("vs_reference", {}) for k in REFERENCE_KEYS)]  # fmt: skip
+    return Table([f"Group vs {block.get('reference')}", *REFERENCE_KEYS], rows)
 
 
 def _checks_table(items: list[dict]) -> Table:
-    rows = [[v["check"], v["status"].upper() if v["gating"] else v["status"], _with_ci(v["value"], v["ci"]),
+    rows = [[v["check"], v["status"].upper() if v.get("gating", True) else v["status"], _with_ci(v.get("value"), v.get("ci")),
              str(v.get("group") or "-"), str(v.get("reference") or "-"), _bound(v), v.get("reason") or ""]
             for v in items]  # fmt: skip
     return Table(["Check", "status", "value [CI] (decisive group)", "group", "reference", "bound", "reason"], rows)
@@ -132,7 +132,7 @@ def build(ctx: dict) -> Section:
     tables = [("Gating checks (audit policy)", _checks_table(gating)), ("Other checks (information)", _checks_table(info))]
     figures = []
     for feature, block in fair["features"].items():
-        tables += [(f"By {feature} ({fair['settings']['ci']:.0%} intervals)", _group_table(block)),
+        tables += [(f"By {feature} ({(fair.get('settings') or {}).get('ci', 0.95):.0%} intervals)", _group_table(block)),
                    (f"By {feature}, against the reference group", _reference_table(block)),
                    (f"By {feature}, max-min", _max_min_table(block))]  # fmt: skip
         names = list(block["groups"])
@@ -164,7 +164,7 @@ def verdict_lines(ctx: dict) -> list[str]:
                  f"inconclusive or undefined, {counts['pass']} pass; {len(fair['verdicts']) - len(gating)} more checks are information.")  # fmt: skip
     fails = sorted((v for v in gating if v["status"] == "fail"), key=lambda v: -min(v.get("severity") or 0, 1e9))
     for v in fails[:3]:
-        lines.append(f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = {_with_ci(v['value'], v['ci'])} ({_bound(v)}).")
+        lines.append(f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = {_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)}).")
     mit = (fair.get("mitigation") or {}).get("models", {})
     best = mit.get("threshold_optimizer (demographic_parity)")
     base = mit.get("network (unmitigated)")
