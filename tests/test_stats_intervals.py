@@ -41,6 +41,20 @@ def test_katz_ratio_by_hand_and_its_edge_cases():
     assert all(np.isnan(intervals.katz_ratio(5, 50, 0, 50)))  # reference rate 0: undefined, not 0 or inf
 
 
+def test_mover_ratio_by_hand_from_scipy_wilson_limits():
+    # Donner & Zou (2012) MOVER-R, written out with scipy's Wilson limits
+    k1, n1, k2, n2 = 12, 40, 90, 300
+    a = binomtest(k1, n1).proportion_ci(method="wilson")
+    b = binomtest(k2, n2).proportion_ci(method="wilson")
+    p1, p2 = k1 / n1, k2 / n2
+    low = (p1 * p2 - math.sqrt((p1 * p2) ** 2 - a.low * b.high * (2 * p1 - a.low) * (2 * p2 - b.high))) / (b.high * (2 * p2 - b.high))
+    high = (p1 * p2 + math.sqrt((p1 * p2) ** 2 - a.high * b.low * (2 * p1 - a.high) * (2 * p2 - b.low))) / (b.low * (2 * p2 - b.low))
+    ours = intervals.mover_ratio(k1, n1, k2, n2)
+    assert float(ours[0]) == pytest.approx(low, rel=1e-9) and float(ours[1]) == pytest.approx(high, rel=1e-9)
+    assert float(intervals.mover_ratio(0, 50, 10, 50)[0]) == 0.0
+    assert all(np.isnan(intervals.mover_ratio(5, 50, 0, 50)))
+
+
 def test_every_interval_contains_its_estimate_on_a_grid():
     n1, n2 = np.meshgrid(np.arange(1, 40), np.arange(1, 40))
     for k_share in (0.0, 0.1, 0.5, 0.9, 1.0):
@@ -51,11 +65,11 @@ def test_every_interval_contains_its_estimate_on_a_grid():
             (*intervals.newcombe_difference(k1, n1, k2, n2), k1 / n1 - k2 / n2),
         ):
             assert np.all((lo <= est + 1e-12) & (est <= hi + 1e-12))
-        lo, hi = intervals.katz_ratio(k1, n1, k2, n2)
         with np.errstate(divide="ignore", invalid="ignore"):
             est = (k1 / n1) / (k2 / n2)
         defined = k2 > 0
-        assert np.all((lo[defined] <= est[defined] + 1e-12) & (est[defined] <= hi[defined] + 1e-12))
+        for lo, hi in (intervals.katz_ratio(k1, n1, k2, n2), intervals.mover_ratio(k1, n1, k2, n2)):
+            assert np.all((lo[defined] <= est[defined] + 1e-12) & (est[defined] <= hi[defined] + 1e-12))
 
 
 def test_coverage_at_nominal_95_for_small_groups():
@@ -69,8 +83,7 @@ def test_coverage_at_nominal_95_for_small_groups():
     assert cover(*intervals.wilson(k1, n1), p1) >= 0.92
     assert cover(*intervals.jeffreys(k1, n1), p1) >= 0.92
     assert cover(*intervals.newcombe_difference(k1, n1, k2, n2), p1 - p2) >= 0.92
-    lo, hi = intervals.katz_ratio(k1, n1, k2, n2)
-    assert cover(lo, hi, p1 / p2) >= 0.92
+    assert cover(*intervals.mover_ratio(k1, n1, k2, n2), p1 / p2) >= 0.92
 
 
 def test_bonferroni_level_and_absolute_interval():

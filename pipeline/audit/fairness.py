@@ -6,7 +6,7 @@ is computed: fairlearn silently returns 0 disparities for string labels. Multicl
 audited as the favourable class against the rest, plus per-group accuracy over all classes.
 
 Intervals are closed-form (:mod:`pipeline.stats.intervals`: Wilson per group, Newcombe for
-differences, Katz for ratios), so no verdict depends on the number of bootstrap resamples:
+differences, MOVER-R for ratios), so no verdict depends on the number of bootstrap resamples:
 ``n_boot`` only sizes the bootstrap of the per-group ROC AUC, which is information. The
 fairlearn-style max-minus-min disparities are kept as information without an interval: under
 resampling they are biased upwards and their percentile intervals can exclude the estimate.
@@ -194,7 +194,7 @@ def _vs_reference(cells, g: int, ref: int, level: float) -> dict:
         k1, n1, k2, n2 = num[g], den[g], num[ref], den[ref]
         if kind == "ratio":
             value = k1 / n1 / (k2 / n2) if n1 and n2 and k2 else None
-            low, high = intervals.katz_ratio(k1, n1, k2, n2, level)
+            low, high = intervals.mover_ratio(k1, n1, k2, n2, level)
         else:
             value = k1 / n1 - k2 / n2 if n1 and n2 else None
             low, high = intervals.newcombe_difference(k1, n1, k2, n2, level)

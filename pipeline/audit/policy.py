@@ -141,7 +141,7 @@ def compare_rates(criterion: Criterion, cells: dict, g: int, ref: int, names: li
             if reason is None and k2 == 0:
                 reason = f"{rate} ratio undefined: the reference group '{names[ref]}' has rate 0"
             value = k1 / n1 / (k2 / n2) if n1 and n2 and k2 else float("nan")
-            low, high = intervals.katz_ratio(k1, n1, k2, n2, level)
+            low, high = intervals.mover_ratio(k1, n1, k2, n2, level)
         else:
             value = k1 / n1 - k2 / n2 if n1 and n2 else float("nan")
             low, high = intervals.newcombe_difference(k1, n1, k2, n2, level)

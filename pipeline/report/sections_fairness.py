@@ -66,7 +66,7 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on {', '.join(p.get('attributes') or [])}: {crit}. "
         "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
         f"Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's rates, Newcombe for "
-        f"differences, Katz (log) for ratios, Student's t for calibration. The {p.get('family_size', '?')} gating comparisons are "
+        f"differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The {p.get('family_size', '?')} gating comparisons are "
         + (f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, so all hold together "
            f"with probability at least {fmt(p.get('ci'))}." if p.get("family") == "bonferroni"
            else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck.")

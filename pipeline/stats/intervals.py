@@ -10,9 +10,11 @@ The closed-form intervals below are the ones the literature recommends for small
   always contain the estimate;
 * difference of two independent rates: Newcombe's hybrid score interval (Newcombe 1998,
   method 10), built from the two Wilson intervals;
-* ratio of two independent rates: the Katz log interval (Katz et al. 1978), with 0.5 added to
-  each count when a numerator is zero (the usual correction), and the lower end set to 0 then,
-  so the interval contains the estimate 0;
+* ratio of two independent rates: MOVER-R (Donner & Zou 2012), built from the two Wilson
+  intervals like Newcombe's difference. The Katz log interval (Katz et al. 1978) is kept for
+  comparison: measured by simulation at the 99.5% level a Bonferroni family needs, Katz missed
+  the truth about twice as often as nominal for a 30-row group, MOVER-R held its level and was
+  narrower;
 * a mean (calibration in the large): Student's t interval.
 
 All functions are vectorised over numpy arrays and return ``(low, high)``; an undefined
@@ -103,6 +105,29 @@ def katz_ratio(k1, n1, k2, n2, level: float = 0.95) -> tuple[np.ndarray, np.ndar
         high = ratio * np.exp(z * se)
     bad = ~((n1 > 0) & (n2 > 0) & (k2 > 0))
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
+
+
+def mover_ratio(k1, n1, k2, n2, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """MOVER-R interval for ``(k1/n1) / (k2/n2)`` from Wilson limits; NaN when the denominator rate is 0.
+
+    Donner & Zou (2012), Statistical Methods in Medical Research 21:347-359, eq. for the ratio
+    of two independent proportions. When the reference is so uncertain that its upper limit
+    reaches twice its estimate the lower end is undefined by the formula and set to 0
+    (conservative).
+    """
+    k1, n1, k2, n2 = _arrays(k1, n1, k2, n2)
+    l1, u1 = wilson(k1, n1, level)
+    l2, u2 = wilson(k2, n2, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+        prod = p1 * p2
+        low_den = u2 * (2 * p2 - u2)
+        low = (prod - np.sqrt(np.maximum(prod**2 - l1 * u2 * (2 * p1 - l1) * (2 * p2 - u2), 0))) / low_den
+        low = np.where(low_den > 0, np.maximum(low, 0), 0.0)
+        high = (prod + np.sqrt(np.maximum(prod**2 - u1 * l2 * (2 * p1 - u1) * (2 * p2 - l2), 0))) / (l2 * (2 * p2 - l2))
+        ratio = p1 / p2
+    bad = ~((n1 > 0) & (n2 > 0) & (k2 > 0))
+    return np.where(bad, np.nan, np.minimum(low, ratio)), np.where(bad, np.nan, np.maximum(high, ratio))
 
 
 def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
