@@ -90,3 +90,10 @@ def test_bonferroni_level_and_absolute_interval():
     assert intervals.bonferroni_level(0.95, 5) == pytest.approx(0.99)
     assert [float(x) for x in intervals.absolute(-0.2, 0.1)] == [0.0, 0.2]
     assert [float(x) for x in intervals.absolute(-0.3, -0.1)] == [0.1, 0.3]
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.995, 0.9999])
+def test_z_value_equals_scipy_normal_quantile(level):
+    from scipy.stats import norm
+
+    assert intervals.z_value(level) == pytest.approx(norm.ppf(1 - (1 - level) / 2), abs=1e-9)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline.audit import disparity
 from pipeline.audit import policy as pol
-from pipeline.audit.group_metrics import Grouping, group_table, resample_weights
+from pipeline.audit.group_metrics import Grouping, _auc_per_group, group_table, resample_weights
 from pipeline.errors import BadInputError
 from pipeline.stats import intervals
 
@@ -139,11 +139,13 @@ def _pair(low, high) -> list | None:
 
 def _auc_intervals(y_true01, score, grouping, weights, level) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-group ROC AUC and its percentile bootstrap interval (information only)."""
-    ones = np.ones((1, len(y_true01)), np.float32)
-    point = group_table(y_true01, y_true01, score, grouping, ones)["roc_auc"][0]
+    n_groups = len(grouping.names)
+    def auc(w):
+        return _auc_per_group(y_true01, score, grouping.codes, n_groups, np.asarray(w, dtype=np.float32))
+    point = auc(np.ones((1, len(y_true01))))[0]
     if not weights:
         return point, None
-    samples = np.concatenate([group_table(y_true01, y_true01, score, grouping, w)["roc_auc"] for w in weights])
+    samples = np.concatenate([auc(w) for w in weights])
     alpha = (1 - level) / 2
     with disparity._quiet():
         bounds = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)
