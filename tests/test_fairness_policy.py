@@ -159,3 +159,14 @@ def test_unknown_reference_names_the_groups_per_attribute():
     with pytest.raises(BadInputError, match="not a group of 'race'"):
         check_reference({"race": "C"}, views)
     check_reference("M", views)  # exists for sex: used there, the largest group elsewhere
+
+
+def test_degeneracy_names_chance_level_and_one_class_models():
+    from pipeline.audit.performance import degeneracy
+
+    y = np.array([0] * 30 + [1] * 70)
+    everyone_good = degeneracy(y, np.ones(100, int), 2, 0.05, 0.98, ["bad", "good"])
+    assert everyone_good["degenerate"] and "balanced accuracy 0.500 is within 0.05 of chance" in everyone_good["reasons"][0]
+    assert "one class ('good') is predicted for 100.0%" in everyone_good["reasons"][1]
+    learned = degeneracy(y, np.array([0] * 25 + [1] * 5 + [0] * 10 + [1] * 60), 2, 0.05, 0.98)
+    assert not learned["degenerate"] and learned["balanced_accuracy"] == pytest.approx((25 / 30 + 60 / 70) / 2)
