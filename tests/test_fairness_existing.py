@@ -154,3 +154,15 @@ def test_gate_exit_code_follows_the_policy(risk_project, tmp_path):
     io.write_json(tmp_path / paths.FAIRNESS_METRICS, audit_decisions(y, p, None, g, ["g"], AuditSettings(n_boot=0)))
     done = cli(tmp_path, "gate")
     assert done.returncode == 5 and "audit gate failed: g: selection_rate_ratio" in done.stderr
+
+
+def test_report_states_the_policy_base_rates_and_the_existing_system(risk_project):
+    from pipeline.stages import report
+
+    root, _ = risk_project
+    report.main(config.load(root / "params.yaml"))
+    card = (root / paths.MODEL_CARD).read_text()
+    for text in ("Gating criteria (audit.policy), on race", "Why not every criterion at once", "Base rates (share with the favourable outcome) by race: A ",
+                 "controlled as a family (Bonferroni)", "Existing system (score): column 'decile\\_score'", "direction higher\\_is\\_unfavourable",
+                 "audited on 1000 rows", "refused the favourable decision"):  # fmt: skip
+        assert text in card, text
