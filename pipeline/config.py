@@ -181,7 +181,8 @@ class PolicySettings(_Section):
 class AuditSettings(_Section):
     min_group_size: int = Field(30, ge=1)
     n_boot: int = Field(1000, ge=0)
-    ci: float = Field(0.95, gt=0, lt=1)
+    #: at least 0.9: a narrow "interval" at a low level would let a verdict pass on noise
+    ci: float = Field(0.95, ge=0.9, lt=1)
     reference: str | dict[str, str] | None = None
     ratio_bounds: tuple[float, float] = (0.8, 1.25)
     max_difference: float = Field(0.1, gt=0)

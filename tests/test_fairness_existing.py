@@ -166,3 +166,29 @@ def test_report_states_the_policy_base_rates_and_the_existing_system(risk_projec
                  "controlled as a family (Bonferroni)", "Existing system (score): column 'decile\\_score'", "direction higher\\_is\\_unfavourable",
                  "audited on 1000 rows", "refused the favourable decision"):  # fmt: skip
         assert text in card, text
+
+
+def test_existing_rows_test_restricts_the_audit_and_leakage_blocks_the_gate(risk_project):
+    """``existing_rows: test`` audits the test split only; suspected leakage in data.json reaches
+    fairness.json's blockers, so the registry's ``gate(fairness)`` alone refuses the alias."""
+    from pipeline.report import verdicts
+    from pipeline.stages import fairness
+
+    root, _ = risk_project
+    data_file, fair_file = root / paths.DATA_METRICS, root / paths.FAIRNESS_METRICS
+    data_before, fair_before = data_file.read_bytes(), fair_file.read_bytes()
+    try:
+        raw = raw_params("risk.csv")
+        raw["data"]["csv"]["existing_rows"] = "test"
+        data = io.read_json(data_file)
+        io.write_json(data_file, {**data, "leakage": {"suspected": ["priors"]}})
+        fairness.main(config.from_dict(raw))
+        result = io.read_json(fair_file)
+        assert result["external"]["score"]["system"]["rows"] == 200
+        assert result["external"]["score"]["system"]["splits"] == ["test"]
+        assert result["blockers"] == ["suspected target leakage: priors"]
+        g = verdicts.gate(result)
+        assert not g.passed and g.failed[-1] == "suspected target leakage: priors"
+    finally:
+        data_file.write_bytes(data_before)
+        fair_file.write_bytes(fair_before)

@@ -170,3 +170,16 @@ def test_degeneracy_names_chance_level_and_one_class_models():
     assert "one class ('good') is predicted for 100.0%" in everyone_good["reasons"][1]
     learned = degeneracy(y, np.array([0] * 25 + [1] * 5 + [0] * 10 + [1] * 60), 2, 0.05, 0.98)
     assert not learned["degenerate"] and learned["balanced_accuracy"] == pytest.approx((25 / 30 + 60 / 70) / 2)
+
+
+def test_settings_that_remove_uncertainty_are_refused():
+    """A low confidence level would shrink every interval until verdicts pass on noise (issue 16.2)."""
+    from pipeline import config
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="setting 'audit.ci'"):
+        config.from_dict({"audit": {"ci": 0.5}})
+    with pytest.raises(ConfigError, match="selection_rate_ratio: a ratio band"):
+        config.from_dict({"audit": {"policy": {"criteria": {"selection_rate_ratio": [1.2, 1.5]}}}})
+    with pytest.raises(ConfigError, match="name at least one gating criterion"):
+        config.from_dict({"audit": {"policy": {"criteria": {}}}})

@@ -75,6 +75,11 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
         IMPOSSIBILITY,
     ]
+    if set(p.get("criteria") or {}) == {"selection_rate_ratio", "equal_opportunity"}:
+        out.insert(1, "This is the documented default policy: the four-fifths rule is the adverse-impact test regulators apply "
+                      "(US EEOC Uniform Guidelines, 1978), and equal opportunity asks that people who merit the favourable outcome "
+                      "get it at the same rate in every group (Hardt, Price & Srebro 2016); unlike parity with calibration, the two "
+                      "can hold together whatever the base rates. Choose other criteria in audit.policy when the use case calls for them.")
     return out
 
 
