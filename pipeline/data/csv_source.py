@@ -21,8 +21,31 @@ from pipeline.errors import BadInputError
 MISSING_LEVEL = "<missing>"
 
 
-def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
-    """The raw table as strings (NaN only for empty fields), header validated."""
+def rename_duplicates(header: list[str]) -> tuple[list[str], list[str]]:
+    """Second and later copies of a name become ``name.1``, ``name.2`` (pandas' convention)."""
+    seen: dict[str, int] = {}
+    out, renamed = [], []
+    for name in header:
+        if name in seen:
+            seen[name] += 1
+            new = f"{name}.{seen[name]}"
+            while new in header:
+                seen[name] += 1
+                new = f"{name}.{seen[name]}"
+            out.append(new)
+            renamed.append(f"duplicate column '{name}' renamed to '{new}' (data.csv.duplicate_columns: rename)")
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out, renamed
+
+
+def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "error") -> pd.DataFrame:
+    """The raw table as strings (NaN only for empty fields), header validated.
+
+    Renamed duplicate columns are listed in ``frame.attrs["renamed_columns"]``.
+    """
+    validate.raise_if_any(validate.inside_project(path))
     text = validate.read_text(path, encoding)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
@@ -31,7 +54,7 @@ def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
         detail = re.sub(r"\s+", " ", str(err)).strip()
         validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
     header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
-    problems = validate.structure(path, header, delimiter)
+    problems = validate.structure(path, header, delimiter, duplicates)
     if len(frame) < 2 or frame.iloc[1:].isna().all(axis=None):
         problems.append(validate.Problem(str(path), "has a header but no data rows"))
     validate.raise_if_any(problems)
@@ -40,8 +63,11 @@ def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     data = frame.iloc[1:]
     data.index = data.index - 1
     data = data[data.notna().any(axis=1)]
+    header, renamed = rename_duplicates(header)
     data.columns = header
-    return data.apply(lambda s: s.str.strip())
+    data = data.apply(lambda s: s.str.strip())
+    data.attrs["renamed_columns"] = renamed
+    return data
 
 
 def sort_labels(labels: list[str]) -> list[str]:
@@ -67,7 +93,8 @@ def decide_classes(target: pd.Series, settings: DataSettings) -> tuple[list[str]
 
 
 def column_types(frame: pd.DataFrame, declared: dict[str, str], skip: set[str]) -> tuple[list[str], list[str]]:
-    """Declared types win; an undeclared column is numeric when every non-empty value is a number."""
+    """Declared types win; an undeclared column is numeric when every non-empty value is a number
+    or a missing-value token (``NaN``, ``NA``, ``null``, ...) and at least one is a number."""
     numeric, categorical = [], []
     for name in frame.columns:
         if name in skip:
@@ -75,9 +102,23 @@ def column_types(frame: pd.DataFrame, declared: dict[str, str], skip: set[str]) 
         kind = declared.get(name)
         if kind is None:
             values = frame[name].dropna()
+            values = values[~values.isin(validate.MISSING_TOKENS)]
             kind = "numeric" if len(values) and values.str.fullmatch(validate.NUMBER).all() else "categorical"
         (numeric if kind == "numeric" else categorical).append(name)
     return numeric, categorical
+
+
+def blank_missing_tokens(frame: pd.DataFrame, numeric: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Missing-value tokens in numeric columns become empty cells, with a note per column saying so."""
+    notes = []
+    for name in numeric:
+        tokens = frame[name].isin(validate.MISSING_TOKENS)
+        if tokens.any():
+            found = sorted(frame.loc[tokens, name].unique())
+            notes.append(f"'{name}': {int(tokens.sum())} cells holding {', '.join(map(repr, found))} read as missing "
+                         "numbers (the column stays numeric)")  # fmt: skip
+            frame[name] = frame[name].mask(tokens)
+    return frame, notes
 
 
 def _configured(settings: DataSettings) -> dict[str, list[str]]:
@@ -95,12 +136,15 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     """Read, validate (all problems at once) and type the user's table."""
     csv = settings.csv
     path = Path(csv.path)
-    frame = read_frame(path, csv.delimiter, csv.encoding)
+    frame = read_frame(path, csv.delimiter, csv.encoding, csv.duplicate_columns)
+    renamed = list(frame.attrs.get("renamed_columns", []))
     validate.raise_if_any(validate.columns_exist(path, list(frame.columns), _configured(settings)))
     frame = frame.drop(columns=list(csv.drop))
     roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
     skip = {csv.target, *roles.values()}
     numeric, categorical = column_types(frame, dict(csv.column_types), skip)
+    # Inferred numerics only: in a column declared numeric a token is refused with its lines.
+    frame, token_notes = blank_missing_tokens(frame, [c for c in numeric if c not in csv.column_types])
     sensitive = list(settings.sensitive)
     problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
                                   fail_on_missing_sensitive=settings.missing_sensitive == "fail",
@@ -108,7 +152,9 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     if not any(p.column == csv.target for p in problems):
         problems += validate.label_rules(path, frame[csv.target], csv.target, val_size, test_size)
     validate.raise_if_any(problems)
-    return _to_table(frame, settings, numeric, categorical, roles)
+    table = _to_table(frame, settings, numeric, categorical, roles)
+    table.notes[:0] = renamed + token_notes
+    return table
 
 
 def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str],
