@@ -15,6 +15,9 @@ import re
 import numpy as np
 import pandas as pd
 
+from pipeline.data.validate import closest
+from pipeline.errors import BadInputError
+
 #: Share of sampled non-missing values that must match a pattern to flag a column.
 MIN_MATCH_RATE = 0.6
 SAMPLE = 2000
@@ -121,13 +124,32 @@ def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> l
     return findings
 
 
+def match_columns(wanted: list[str], columns: list[str]) -> tuple[list[str], list[str]]:
+    """Configured names matched to the data's columns ignoring case and surrounding spaces
+    (``age`` finds ``AGE``): ``(found column names, names with no match)``."""
+    by_key = {}
+    for column in columns:
+        by_key.setdefault(column.strip().lower(), column)
+    found, absent = [], []
+    for name in wanted:
+        column = name if name in columns else by_key.get(name.strip().lower())
+        (found.append(column) if column is not None else absent.append(name))
+    return found, absent
+
+
 def k_anonymity(frame: pd.DataFrame, quasi_identifiers: list[str], k: int) -> dict:
     """Smallest equivalence class over the quasi-identifiers and the share of rows under ``k``.
 
     Only sizes are reported: which combination is rare would itself disclose a person.
     """
-    present = [c for c in quasi_identifiers if c in frame.columns]
-    absent = [c for c in quasi_identifiers if c not in frame.columns]
+    present, absent = match_columns(quasi_identifiers, list(map(str, frame.columns)))
+    if absent and not present:
+        raise BadInputError(
+            "none of data.pii.quasi_identifiers is a column of the data: "
+            + "; ".join(f"'{c}' ({closest(c, list(map(str, frame.columns))) or 'no close match; '}".rstrip("; ") + ")"
+                        for c in absent)  # fmt: skip
+            + ". Name the columns that could single a person out together (e.g. age, sex, zip code)"
+        )
     result = {"quasi_identifiers": present, "missing_quasi_identifiers": absent, "k": k}
     if not present:
         return {**result, "smallest_class": None, "classes": 0, "rows_in_classes_under_k": 0,
