@@ -134,7 +134,8 @@ class DataSettings(_Section):
                     f"data.sensitive names the target column '{csv.target}' (data.csv.target); "
                     "a fairness audit compares groups on the outcome, so the groups cannot be the outcome"
                 )
-            dropped = sorted(sensitive & set(csv.drop))
+            encoded = {c for columns in self.sensitive_onehot.values() for c in columns}
+            dropped = sorted((sensitive | encoded) & set(csv.drop))
             if dropped:
                 raise ValueError(
                     f"column(s) {dropped} are both in data.sensitive and in data.csv.drop; "

@@ -121,9 +121,20 @@ def blank_missing_tokens(frame: pd.DataFrame, numeric: list[str]) -> tuple[pd.Da
     return frame, notes
 
 
+def sensitive_columns(settings: DataSettings) -> list[str]:
+    """The file's columns behind the sensitive attributes (a one-hot attribute is its columns)."""
+    out = []
+    for name in settings.sensitive or []:
+        out += list(settings.sensitive_onehot[name]) if name in settings.sensitive_onehot else [name]
+    return out
+
+
 def _configured(settings: DataSettings) -> dict[str, list[str]]:
     csv = settings.csv
-    wanted = {"data.csv.target": [csv.target], "data.sensitive": list(settings.sensitive or [])}
+    plain = [s for s in settings.sensitive or [] if s not in settings.sensitive_onehot]
+    wanted = {"data.csv.target": [csv.target], "data.sensitive": plain}
+    for name, columns in settings.sensitive_onehot.items():
+        wanted[f"data.sensitive_onehot.{name}"] = list(columns)
     wanted["data.csv.column_types"] = list(csv.column_types)
     wanted["data.csv.drop"] = list(csv.drop)
     for role in ("score", "decision"):
@@ -145,7 +156,7 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     numeric, categorical = column_types(frame, dict(csv.column_types), skip)
     # Inferred numerics only: in a column declared numeric a token is refused with its lines.
     frame, token_notes = blank_missing_tokens(frame, [c for c in numeric if c not in csv.column_types])
-    sensitive = list(settings.sensitive)
+    sensitive = sensitive_columns(settings)
     problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
                                   fail_on_missing_sensitive=settings.missing_sensitive == "fail",
                                   classes=list(csv.classes) if csv.classes else None)  # fmt: skip
@@ -162,7 +173,7 @@ def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], c
     """Apply the missing-value policy and build the :class:`RawTable`."""
     csv, notes = settings.csv, []
     missing = {c: int(frame[c].isna().sum()) for c in frame.columns}
-    gaps = frame[list(settings.sensitive)].isna().any(axis=1)
+    gaps = frame[sensitive_columns(settings)].isna().any(axis=1)
     if gaps.any() and settings.missing_sensitive == "drop":
         notes.append(f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)")
         frame = frame[~gaps].reset_index(drop=True)
