@@ -159,7 +159,7 @@ def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> l
         hit = by_value(frame[column], seed)
         if hit and hit[0] == "date":
             births = dates_are_births(frame[column], frame)
-            reason = births or ("date (a quasi-identifier; not a date of birth by its header or implied ages)")
+            reason = births or "date (a quasi-identifier; neither header nor implied ages indicate births)"
             if not (kind == "date of birth" and births):
                 reasons.append({"reason": reason, "detected_by": "value pattern", "match_rate": hit[1]})
         elif hit:
