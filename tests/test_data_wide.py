@@ -18,7 +18,7 @@ from pipeline.errors import BadInputError
 from tests.conftest import REPO
 from tests.data_helpers import csv_config, table, write
 
-WIDE = ("note", "street", "charge_desc")
+WIDE = ("note", "comment", "charge_desc")
 
 
 def wide_table(n: int, seed: int = 0) -> pd.DataFrame:

@@ -111,10 +111,12 @@ def _shape_paragraphs(data: dict) -> list[str]:
     rows = data.get("rows_quality")
     if rows:
         overlap = rows["train_test_overlap"]
-        out.append(f"{fmt(rows['duplicate_rows'])} rows duplicate an earlier row; {fmt(overlap['identical_rows'])} of "
-                   f"{fmt(overlap['test_rows'])} test rows also occur in the training rows "
-                   f"({fmt(overlap['identical_inputs'])} share their inputs with a training row), so test metrics on "
-                   "those rows are measured on data the model has seen.")  # fmt: skip
+        text = (f"{fmt(rows['duplicate_rows'])} rows duplicate an earlier row; {fmt(overlap['identical_rows'])} of "
+                f"{fmt(overlap['test_rows'])} test rows also occur in the training rows "
+                f"({fmt(overlap['identical_inputs'])} share their inputs with a training row).")  # fmt: skip
+        if overlap["identical_inputs"]:
+            text += " Test metrics on those rows are measured on inputs the model has seen."
+        out.append(text)
     encodings = {k: v for k, v in (data.get("sensitive_encodings") or {}).items() if v}
     for attribute, columns in encodings.items():
         out.append(f"Sensitive attribute '{attribute}' is encoded by column(s) {', '.join(columns)}.")
