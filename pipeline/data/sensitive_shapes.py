@@ -121,14 +121,17 @@ def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSetti
 def add_dependent_columns(table: RawTable, encodings: dict[str, list[str]]) -> None:
     """Any other column that is a function of a sensitive attribute encodes it (complement, recoding)."""
     numeric = set(table.numeric)
-    attributes = list(encodings)
-    for attribute in attributes:
+    candidates = [c for c in table.features.columns if c not in encodings]
+    categories: dict[str, np.ndarray] = {}
+    for attribute in list(encodings):
         groups = table.features[attribute].astype(str).to_numpy()
         if len(set(groups)) * MIN_ROWS_PER_GROUP > len(groups):
             continue  # too few rows per group: a column could look like a function of it by chance
-        for column in table.features.columns:
-            if column in encodings or column in encodings[attribute]:
+        for column in candidates:
+            if column in encodings[attribute]:
                 continue
-            values = as_categories(table.features[column], column in numeric)
-            if values.nunique() > 1 and determines(groups, values.to_numpy()):
+            if column not in categories:
+                categories[column] = as_categories(table.features[column], column in numeric).to_numpy()
+            values = categories[column]
+            if len(pd.unique(values)) > 1 and determines(groups, values):
                 encodings[attribute].append(str(column))

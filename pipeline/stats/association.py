@@ -23,23 +23,26 @@ NUMERIC_BINS = 5
 
 
 def as_categories(values: pd.Series | np.ndarray, numeric: bool | None = None) -> pd.Series:
-    """The column as string categories: few-valued numerics as their values, others as quantile bins.
+    """The column as categories: few-valued numerics as their values, other numerics as quantile-bin
+    numbers, anything else as strings. Only equality matters to the measures below.
 
     ``numeric=None`` decides from the dtype.
     """
     series = pd.Series(values).reset_index(drop=True)
     if numeric is None:
         numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-    if not numeric or series.nunique(dropna=False) <= MAX_NUMERIC_LEVELS:
+    if not numeric:
         return series.astype(str)
-    binned = pd.qcut(series.astype("float64"), q=NUMERIC_BINS, duplicates="drop")
-    return binned.astype(str)
+    as_float = series.astype("float64")
+    if as_float.nunique(dropna=False) <= MAX_NUMERIC_LEVELS:
+        return as_float
+    return pd.Series(pd.qcut(as_float, q=NUMERIC_BINS, labels=False, duplicates="drop"), dtype="float64")
 
 
 def contingency(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> np.ndarray:
     """Counts of each (a, b) pair via factorised codes (much faster than ``pd.crosstab``)."""
-    codes_a, levels_a = pd.factorize(np.asarray(a))
-    codes_b, levels_b = pd.factorize(np.asarray(b))
+    codes_a, levels_a = pd.factorize(np.asarray(a), use_na_sentinel=False)  # a missing value is a level
+    codes_b, levels_b = pd.factorize(np.asarray(b), use_na_sentinel=False)
     flat = np.bincount(codes_a * len(levels_b) + codes_b, minlength=len(levels_a) * len(levels_b))
     return flat.reshape(len(levels_a), len(levels_b))
 
@@ -58,7 +61,9 @@ def normalized_mutual_info(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray)
     """scikit-learn's normalised mutual information of two categorical columns."""
     from sklearn.metrics import normalized_mutual_info_score
 
-    return float(normalized_mutual_info_score(pd.factorize(np.asarray(a))[0], pd.factorize(np.asarray(b))[0]))
+    codes_a = pd.factorize(np.asarray(a), use_na_sentinel=False)[0]
+    codes_b = pd.factorize(np.asarray(b), use_na_sentinel=False)[0]
+    return float(normalized_mutual_info_score(codes_a, codes_b))
 
 
 def determines(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray) -> bool:
