@@ -136,3 +136,14 @@ def test_duplicate_columns_error_or_rename(tmp_path):
     loaded = load(path, csv={"duplicate_columns": "rename"})
     assert "region.1" in loaded.features.columns
     assert "duplicate column 'region' renamed to 'region.1' (data.csv.duplicate_columns: rename)" in loaded.notes
+
+
+def test_configured_names_match_the_file_ignoring_case(tmp_path):
+    frame = table(n=120).rename(columns={"sex": "SEX", "label": "Label", "region": "Region"})
+    path = write(frame, tmp_path / "loans.csv")
+    loaded = load(path, csv={"drop": ["region"]})
+    assert "sex" in loaded.features.columns and "Region" not in loaded.features.columns
+    assert "column 'SEX' matched the setting 'sex' ignoring case" in loaded.notes
+    misspelt = write(frame.rename(columns={"SEX": "gendr"}), tmp_path / "g.csv")
+    with pytest.raises(BadInputError, match=r"data.sensitive names column 'gender'.*closest match: 'gendr'"):
+        load(misspelt, sensitive=["gender"])

@@ -143,12 +143,32 @@ def _configured(settings: DataSettings) -> dict[str, list[str]]:
     return wanted
 
 
+def match_case(frame: pd.DataFrame, wanted: dict[str, list[str]]) -> tuple[pd.DataFrame, list[str]]:
+    """Columns named in another case than the settings (``SEX`` for ``sex``) take the settings'
+    spelling, when exactly one column matches; the rest stay for :func:`validate.columns_exist`."""
+    columns = list(frame.columns)
+    by_key: dict[str, list[str]] = {}
+    for column in columns:
+        by_key.setdefault(column.strip().lower(), []).append(column)
+    mapping, notes = {}, []
+    for names in wanted.values():
+        for name in names:
+            matches = by_key.get(name.strip().lower(), [])
+            if name in columns or len(matches) != 1 or matches[0] in mapping:
+                continue
+            mapping[matches[0]] = name
+            notes.append(f"column '{matches[0]}' matched the setting '{name}' ignoring case")
+    return (frame.rename(columns=mapping), notes) if mapping else (frame, [])
+
+
 def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     """Read, validate (all problems at once) and type the user's table."""
     csv = settings.csv
     path = Path(csv.path)
     frame = read_frame(path, csv.delimiter, csv.encoding, csv.duplicate_columns)
     renamed = list(frame.attrs.get("renamed_columns", []))
+    frame, case_notes = match_case(frame, _configured(settings))
+    renamed += case_notes
     validate.raise_if_any(validate.columns_exist(path, list(frame.columns), _configured(settings)))
     frame = frame.drop(columns=list(csv.drop))
     roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
