@@ -9,8 +9,8 @@ the model does. Association is the project's one Cramér's V and normalised mutu
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
 from pipeline.data.table import RawTable
 from pipeline.stats.association import as_categories, cramers_v, normalized_mutual_info
 

@@ -65,7 +65,9 @@ def _score(values: pd.Series, target: pd.Series, positive: np.ndarray, numeric: 
     reasons = []
     cats = as_categories(values, numeric)
     if cats.nunique() > 1 and determines(target.to_numpy(), cats.to_numpy()):
-        reasons.append({"reason": "a deterministic function of the target (a copy, recoding or complement)", "score": 1.0})
+        reasons.append(
+            {"reason": "a deterministic function of the target (a copy, recoding or complement)", "score": 1.0}
+        )
     auc = single_feature_auc(values, positive, numeric, seed)
     nmi = normalized_mutual_info(cats, target)
     reasons.append({"reason": "single-feature ROC AUC", "score": auc, "_kind": "auc"})

@@ -69,6 +69,7 @@ def collapse_onehot(frame: pd.DataFrame, columns: list[str], attribute: str) -> 
 
 def band(values: pd.Series, edges: list[float]) -> pd.Series:
     """Numeric values as readable bands ``[a, b)``; values outside the edges get open bands."""
+
     def edge(x: float) -> str:
         return f"{x:g}"
 
@@ -101,7 +102,9 @@ def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSetti
         elif name in settings.sensitive_bins:
             _require(table, [name], f"data.sensitive_bins.{name}")
             if name not in table.numeric:
-                raise BadInputError(f"data.sensitive_bins.{name}: column '{name}' is not numeric, so it cannot be banded")
+                raise BadInputError(
+                    f"data.sensitive_bins.{name}: column '{name}' is not numeric, so it cannot be banded"
+                )
             derived = f"{name}_band"
             features[derived] = band(features[name], settings.sensitive_bins[name])
             encodings[derived] = [name]
