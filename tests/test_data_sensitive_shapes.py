@@ -91,3 +91,26 @@ def test_bins_need_a_numeric_column_and_increasing_edges(workdir):
         csv_config(path, sensitive=["age"], sensitive_bins={"age": [40, 25]})
     with pytest.raises(ConfigError, match="data.sensitive does not list"):
         csv_config(path, sensitive=["sex"], sensitive_bins={"age": [25, 40]})
+
+
+def test_a_column_the_attribute_can_be_read_from_encodes_it(workdir):
+    """Like German 'status_sex' ('male: single', 'female: divorced', ...): sex is a function of it."""
+    rng = np.random.default_rng(6)
+    frame = shaped_table().drop(columns=["Sex_1"])
+    status = np.where(frame["sex"] == "male", rng.choice(["male: single", "male: married"], len(frame)),
+                      rng.choice(["female: single", "female: married"], len(frame)))  # fmt: skip
+    frame["status_sex"] = status
+    path = write(frame, workdir / "people.csv")
+    meta, _ = prepare_with(path, sensitive=["sex"])
+    assert meta["sensitive_encodings"]["sex"] == ["status_sex"]
+    assert "status_sex" not in meta["input_columns"] and "occupation" in meta["input_columns"]
+
+
+def test_german_sources_of_sex_and_age_band_are_not_inputs(project):
+    from pipeline import config
+    from pipeline.data import sensitive_shapes
+    from pipeline.data.sources import load_source, resolve
+
+    cfg = config.from_dict({"data": {"source": "german"}})
+    _, settings, encodings = sensitive_shapes.derive(load_source(cfg.data), resolve(cfg.data))
+    assert encodings == {"sex": ["status_sex"], "age_band": ["age"]}

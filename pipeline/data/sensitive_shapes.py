@@ -10,8 +10,9 @@ reader can use, so:
   is ``age_band`` with groups such as ``[25, 40)``.
 
 A model that reads ``Sex_2`` reads sex, whatever the card says. The columns an attribute was
-built from, and any other column that is a function of a sensitive attribute (a complement, a
-recoding, a one-hot sibling the user did not list), are its *encodings*: ``prepare`` keeps them
+built from, any other column that is a function of a sensitive attribute (a complement, a
+recoding, a one-hot sibling the user did not list), and any few-levelled column from which the
+attribute can be read exactly (German ``status_sex``) are its *encodings*: ``prepare`` keeps them
 out of the inputs unless ``data.sensitive_as_features`` is true, and ``meta.json`` records them
 so the card's statement about sensitive inputs is computed from what the model really reads.
 """
@@ -33,6 +34,10 @@ from pipeline.stats.association import as_categories, determines
 NO_GROUP, SEVERAL_GROUPS = "<none>", "<several>"
 #: Rows per group needed before "column X is a function of the attribute" is taken as encoding it.
 MIN_ROWS_PER_GROUP = 10
+#: A column with at most this many levels (each with ``MIN_ROWS_PER_GROUP`` rows) from which the
+#: attribute can be read exactly (``status_sex`` -> ``sex``) encodes it too; wider columns (ids,
+#: names) determine anything by having a level per row, which says nothing.
+MAX_ENCODING_LEVELS = 20
 
 
 def _require(table: RawTable, columns: list[str], setting: str) -> None:
@@ -111,7 +116,7 @@ def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSetti
             notes.append(f"sensitive attribute '{derived}' banded from '{name}' at {settings.sensitive_bins[name]}")
             name = derived
         else:
-            encodings[name] = []
+            encodings[name] = [c for c in table.derived_from.get(name, []) if c in features.columns]
         if name not in categorical and name not in table.numeric:
             categorical.append(name)
         names.append(name)
@@ -121,8 +126,14 @@ def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSetti
     return new_table, new_settings, encodings
 
 
+def _well_populated(values: np.ndarray) -> bool:
+    counts = pd.Series(values).value_counts(dropna=False)
+    return 1 < len(counts) <= MAX_ENCODING_LEVELS and counts.min() >= MIN_ROWS_PER_GROUP
+
+
 def add_dependent_columns(table: RawTable, encodings: dict[str, list[str]]) -> None:
-    """Any other column that is a function of a sensitive attribute encodes it (complement, recoding)."""
+    """Other columns that encode a sensitive attribute: a function of it (a complement, a recoding,
+    a one-hot sibling), or a few-levelled column the attribute can be read from exactly."""
     numeric = set(table.numeric)
     candidates = [c for c in table.features.columns if c not in encodings]
     categories: dict[str, np.ndarray] = {}
@@ -136,5 +147,7 @@ def add_dependent_columns(table: RawTable, encodings: dict[str, list[str]]) -> N
             if column not in categories:
                 categories[column] = as_categories(table.features[column], column in numeric).to_numpy()
             values = categories[column]
-            if len(pd.unique(values)) > 1 and determines(groups, values):
+            if len(pd.unique(values)) < 2:
+                continue
+            if determines(groups, values) or (_well_populated(values) and determines(values, groups)):
                 encodings[attribute].append(str(column))
