@@ -52,7 +52,12 @@ def test_complement_and_later_outcome_are_suspected_and_ids_are_not(workdir, cap
     assert leaks["action"] == "warn" and {"label_0", "days_later"} <= set(meta["input_columns"])
     assert leaks["scores"]["row_id"]["auc"] < 0.7 and leaks["scores"]["region"]["auc"] < 0.7
     out = capsys.readouterr().out
-    assert "SUSPECTED TARGET LEAKAGE: 'label_0'" in out and "'days_later'" in out and "STILL A MODEL INPUT" in out
+    assert (
+        "SUSPECTED TARGET LEAKAGE: 'label_0'" in out
+        and "'days_later'" in out
+        and "STILL A MODEL INPUT" in out
+        and "blocks the 'audited' alias" in out
+    )
 
 
 def test_exclude_removes_the_suspects_from_the_inputs(workdir):

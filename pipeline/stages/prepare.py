@@ -1,7 +1,9 @@
-"""Stage ``prepare``: load, validate, scan for PII, audit, split and encode the data.
+"""Stage ``prepare``: load, validate, shape the sensitive attributes, scan for PII and target
+leakage, audit, split and encode the data.
 
-Everything that can fail on bad input (reading, validation, the PII scan) runs before the first
-write, so a rejected file leaves earlier outputs untouched.
+Everything that can fail on bad input (reading, validation, the PII scan, ``data.leakage: fail``,
+the pre-flight memory estimate, a non-finite encoded value) runs before the first write, so a
+rejected file leaves earlier outputs untouched.
 """
 
 from __future__ import annotations
@@ -69,9 +71,13 @@ def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict) -
     print(f"prepare: {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} encoded features")
     for suspect in leaks["suspected"]:
         kept = "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
-        print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; the model cannot be audited")
+        print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
     for finding in privacy["findings"]:
         print(f"prepare: PII column '{finding['column']}': {finding['reason']}; excluded={finding['excluded']}")
+    absent = privacy["k_anonymity"]["missing_quasi_identifiers"]
+    if absent:
+        print(f"prepare: quasi-identifier(s) {absent} (data.pii.quasi_identifiers) are not columns of the data; "
+              "k-anonymity is measured without them")  # fmt: skip
     for capped in prepared.meta["capped_columns"]:
         print(f"prepare: column '{capped['column']}' capped at {capped['kept']} levels + '<other>' "
               f"({capped['folded_into_other']} rare levels folded; data.max_categories)")  # fmt: skip
