@@ -101,3 +101,17 @@ def test_report_section_names_suspects_first():
     [text] = leakage_paragraphs(data)
     assert text.startswith("SUSPECTED TARGET LEAKAGE in 1 column(s): 'PF_0'") and "STILL model inputs" in text
     assert "'audited' alias" in text
+
+
+@pytest.mark.slow
+def test_suspects_reach_the_model_card_and_the_html_report(project):
+    """Through every stage to the report: the leak is named in the card's data section."""
+    from tests.test_data_sources_e2e import run_stages
+
+    path = write(leaky_table(n=300), project / "loans.csv")
+    cfg = csv_config(path, pii={"quasi_identifiers": ["age", "sex"]})
+    run_stages(cfg)
+    card = paths.MODEL_CARD.read_text()
+    assert "SUSPECTED TARGET LEAKAGE in 2 column(s)" in card
+    assert "label\\_0" in card or "label_0" in card
+    assert "SUSPECTED TARGET LEAKAGE" in paths.REPORT_HTML.read_text()
