@@ -33,7 +33,7 @@ def _number_as_label(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        return repr(value)  # "1.0"; the loader also accepts a class equal as a number ("1")
     return value
 
 

@@ -147,3 +147,10 @@ def test_configured_names_match_the_file_ignoring_case(tmp_path):
     misspelt = write(frame.rename(columns={"SEX": "gendr"}), tmp_path / "g.csv")
     with pytest.raises(BadInputError, match=r"data.sensitive names column 'gender'.*closest match: 'gendr'"):
         load(misspelt, sensitive=["gender"])
+
+
+def test_a_float_label_finds_the_class_equal_as_a_number(tmp_path):
+    frame = table(n=120)
+    frame["label"] = np.where(frame["label"] == "approved", 1, 0)
+    path = write(frame, tmp_path / "loans.csv")
+    assert load(path, csv={"positive_label": 1.0}).favourable == "1"

@@ -78,6 +78,22 @@ def sort_labels(labels: list[str]) -> list[str]:
         return sorted(labels)
 
 
+def _same_number(label: str, classes: list[str]) -> str:
+    """The one class equal to ``label`` as a number (``1.0`` for ``1``), else ``label`` unchanged."""
+    try:
+        value = float(label)
+    except ValueError:
+        return label
+    matches = []
+    for c in classes:
+        try:
+            if float(c) == value:
+                matches.append(c)
+        except ValueError:
+            continue
+    return matches[0] if len(matches) == 1 else label
+
+
 def decide_classes(target: pd.Series, settings: DataSettings) -> tuple[list[str], str, list[str]]:
     """Class order and the favourable class; default favourable is the last class in that order."""
     csv = settings.csv
@@ -87,6 +103,8 @@ def decide_classes(target: pd.Series, settings: DataSettings) -> tuple[list[str]
     if wanted is None:
         wanted = classes[-1]
         notes.append(f"favourable class not configured (data.csv.positive_label): using the last class '{wanted}'")
+    if wanted not in classes:
+        wanted = _same_number(wanted, classes)
     if wanted not in classes:
         raise BadInputError(f"{csv.path}: data.csv.positive_label {wanted!r} is not one of the classes {classes}")
     return classes, wanted, notes
