@@ -55,6 +55,12 @@ CONFUSION = PLOTS_DIR / "confusion.csv"
 FAIRNESS_METRICS = METRICS_DIR / "fairness.json"
 GROUP_RATES = PLOTS_DIR / "group_selection_rates.csv"
 
+# mitigate
+MITIGATION_METRICS = METRICS_DIR / "mitigation.json"
+CANDIDATES_DIR = MODEL_DIR / "candidates"
+CANDIDATE_DECISIONS = OUTPUTS_DIR / "mitigation_decisions_test.csv"
+MITIGATION_COST = COMPUTE_DIR / "mitigation_cost.json"  # measured seconds and fits: not a DVC output
+
 # explain / privacy
 EXPLAIN_METRICS = METRICS_DIR / "explain.json"
 EXPLAIN_COST = COMPUTE_DIR / "explain_cost.json"  # seconds per method: measured, not a DVC output

@@ -1,18 +1,37 @@
-"""Bias mitigation with fairlearn, compared with the unmitigated network.
+"""Bias mitigation with fairlearn, producing deployable candidates of the network itself.
 
-- ``ThresholdOptimizer`` post-processes the network's own probabilities: the scores are passed
-  through a tiny prefit estimator whose ``predict_proba`` returns them, so fairlearn chooses
-  group-specific thresholds for *our* model (fitted on the validation split).
-- ``ExponentiatedGradient`` needs an estimator it can refit with sample weights dozens of times;
-  retraining the network that often is out of proportion for an audit stage, so a
-  scikit-learn ``LogisticRegression`` on the same encoded features stands in, and the report
-  says so.
+- ``ThresholdOptimizer`` post-processes the network's own probabilities (fitted on the
+  validation split): the scores pass through a tiny prefit estimator whose ``predict_proba``
+  returns them, so fairlearn chooses group-specific thresholds for *our* model.
+- ``ExponentiatedGradient`` and ``GridSearch`` refit the network itself, on every training row,
+  through :class:`pipeline.training.estimator.NetworkClassifier`; their cost is counted in
+  network fits and bounded by a shared :class:`FitBudget`.
+- A scikit-learn ``LogisticRegression`` on a sample of rows remains as a labelled comparison
+  (``logistic_stand_in``): never registered, never the answer.
+
+Every candidate becomes a :class:`pipeline.models.postprocessed.PostProcessedNetwork`, the
+object that is saved, served and audited, so the audit measures exactly what is deployed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+
+from pipeline.models.postprocessed import PostProcessedNetwork, network_entry, threshold_rule
+
+#: fairlearn's reductions moment for each constraint name (ThresholdOptimizer takes the name).
+MOMENTS = {
+    "demographic_parity": "DemographicParity",
+    "equalized_odds": "EqualizedOdds",
+    "true_positive_rate_parity": "TruePositiveRateParity",
+    "false_positive_rate_parity": "FalsePositiveRateParity",
+}
+ORIGINAL = "network (unmitigated)"
+STAND_IN = "logistic regression stand-in (comparison only)"
 
 
 class ScorePassthrough(ClassifierMixin, BaseEstimator):
@@ -30,39 +49,109 @@ class ScorePassthrough(ClassifierMixin, BaseEstimator):
         return (np.asarray(X, dtype=float)[:, 0] >= 0.5).astype(int)
 
 
-def threshold_optimizer(constraint: str, val_score, val_y, val_groups, test_score, test_groups, seed: int):
-    """Group-specific thresholds on the network's scores; returns test decisions (0/1)."""
+@dataclass
+class Candidate:
+    """One mitigated (or reference) model and what it cost."""
+
+    name: str
+    method: str
+    constraint: str | None
+    model: PostProcessedNetwork | None  # None only for the stand-in (not deployable)
+    fits: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def slug(name: str) -> str:
+    """A folder and MLflow-safe name for a candidate."""
+    out = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+    return "-".join(part for part in out.split("-") if part)
+
+
+def describe(feature_names, method: str, constraint: str | None, seed: int, networks: list[dict], **extra) -> dict:
+    return {"feature_names": list(feature_names), "method": method, "constraint": constraint, "seed": int(seed),
+            "networks": networks, "sensitive": extra.pop("sensitive", None), "thresholds": extra.pop("thresholds", None),
+            **extra}  # fmt: skip
+
+
+def original(network, favourable_index: int, cutoff: float, feature_names, seed: int) -> Candidate:
+    """The trained network as it is audited: favourable when its probability reaches ``cutoff``."""
+    entry = network_entry(network, favourable_index, cutoff=cutoff)
+    model = PostProcessedNetwork(describe(feature_names, "none", None, seed, [entry]), [network])
+    return Candidate(ORIGINAL, "none", None, model)
+
+
+def threshold_optimizer(
+    constraint: str, network, favourable_index: int, val_x, val_y01, val_groups, feature_names, attribute: str, seed: int
+) -> Candidate:
+    """Group-specific thresholds on the network's scores, fitted on the validation split."""
     from fairlearn.postprocessing import ThresholdOptimizer
 
-    optimizer = ThresholdOptimizer(
-        estimator=ScorePassthrough().fit(None),
-        constraints=constraint,
-        objective="accuracy_score",
-        prefit=True,
-        predict_method="predict_proba",
+    candidate = PostProcessedNetwork(
+        describe(feature_names, "threshold_optimizer", constraint, seed, [network_entry(network, favourable_index)]),
+        [network],
     )
-    optimizer.fit(val_score.reshape(-1, 1), val_y, sensitive_features=val_groups)
-    return optimizer.predict(test_score.reshape(-1, 1), sensitive_features=test_groups, random_state=seed).astype(int)
+    val_score = candidate.network_scores(val_x)[0]
+    optimizer = ThresholdOptimizer(estimator=ScorePassthrough().fit(None), constraints=constraint,
+                                   objective="accuracy_score", prefit=True, predict_method="predict_proba")  # fmt: skip
+    optimizer.fit(val_score.reshape(-1, 1), np.asarray(val_y01), sensitive_features=np.asarray(val_groups).astype(str))
+    candidate.description.update({"sensitive": attribute, "thresholds": threshold_rule(optimizer)})
+    return Candidate(f"threshold_optimizer ({constraint})", "threshold_optimizer", constraint, candidate,
+                     notes=["group-specific thresholds fitted on the validation split; input needs the sensitive column"])  # fmt: skip
 
 
-def exponentiated_gradient(constraint: str, train_x, train_y, train_groups, test_x, seed: int, max_rows: int):
-    """Reductions approach with a logistic-regression stand-in; returns test decisions (0/1)."""
-    from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+def reductions(method: str, constraint: str, settings, train_x, train_y01, train_groups, feature_names, *,
+               seed: int, budget, max_iter: int, grid_size: int, eps: float, weighting: str, workdir=None) -> Candidate:  # fmt: skip
+    """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows."""
+    from fairlearn import reductions as red
+
+    from pipeline.training.estimator import NetworkClassifier
+
+    estimator = NetworkClassifier(settings, seed=seed, weighting=weighting, budget=budget, workdir=workdir)
+    moment = getattr(red, MOMENTS[constraint])()
+    before = budget.used
+    groups = np.asarray(train_groups).astype(str)
+    if method == "exponentiated_gradient":
+        fitted = red.ExponentiatedGradient(estimator, constraints=moment, eps=eps, max_iter=max_iter)
+        fitted.fit(train_x, train_y01, sensitive_features=groups)
+        keep = [i for i, w in fitted.weights_.items() if w > 0]
+        nets = [fitted.predictors_[i] for i in keep]
+        entries = [network_entry(p.model_, 1, weight=float(fitted.weights_[i])) for p, i in zip(nets, keep)]
+        notes = [f"randomised mixture of {len(nets)} network(s) (fairlearn's weights), decided per row by a seeded hash"]
+    else:
+        fitted = red.GridSearch(estimator, constraints=moment, grid_size=grid_size)
+        fitted.fit(train_x, train_y01, sensitive_features=groups)
+        nets = [fitted.predictors_[fitted.best_idx_]]
+        entries = [network_entry(nets[0].model_, 1)]
+        notes = [f"the best of {grid_size} networks trained with different Lagrange multipliers"]
+    if any(not hasattr(p, "model_") for p in nets):  # fairlearn fits a constant when the reweighted labels are one class
+        raise ValueError(f"{method}: a constant classifier was selected (the reweighted labels held one class); no network to deploy")
+    model = PostProcessedNetwork(describe(feature_names, method, constraint, seed, entries), [p.model_ for p in nets])
+    notes.append(f"network trained on all {len(train_y01)} training rows, {estimator.weighting} weighting")
+    return Candidate(f"{method} ({constraint})", method, constraint, model, fits=budget.used - before, notes=notes)
+
+
+def logistic_stand_in(train_x, train_y01, test_x, seed: int, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The former stand-in (unmitigated logistic regression on a row sample): test decisions and scores."""
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(train_y), size=min(max_rows, len(train_y)), replace=False))
-    moment = DemographicParity() if constraint == "demographic_parity" else EqualizedOdds()
-    reduction = ExponentiatedGradient(LogisticRegression(max_iter=200), constraints=moment, max_iter=20)
-    reduction.fit(train_x[keep], train_y[keep], sensitive_features=np.asarray(train_groups)[keep])
-    return reduction.predict(test_x, random_state=seed).astype(int)
+    keep = np.sort(rng.choice(len(train_y01), size=min(max_rows, len(train_y01)), replace=False))
+    model = LogisticRegression(max_iter=200).fit(train_x[keep], train_y01[keep])
+    score = model.predict_proba(test_x)[:, 1]
+    return (score >= 0.5).astype(int), score
 
 
-def logistic_baseline(train_x, train_y, test_x, seed: int, max_rows: int):
-    """The unmitigated stand-in, so the reductions row is compared with its own baseline."""
-    from sklearn.linear_model import LogisticRegression
+def overall_performance(y01, decisions, score, settings, weights) -> dict:
+    """Accuracy and ROC AUC over all rows with bootstrap intervals (one 'group' holding every row),
+    from the same resamples and code as the group metrics."""
+    from pipeline.audit.fairness import audit_view
 
-    rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(train_y), size=min(max_rows, len(train_y)), replace=False))
-    model = LogisticRegression(max_iter=200).fit(train_x[keep], train_y[keep])
-    return model.predict(test_x).astype(int)
+    block = audit_view(y01, decisions, score, pd.Series(["all"] * len(y01)), settings, weights)
+    row = block["groups"]["all"]
+    return {k: {"value": row.get(k), "ci": row["ci"].get(k)} for k in ("accuracy", "roc_auc", "selection_rate")}
+
+
+def best_passing(rows: dict[str, dict]) -> str | None:
+    """The passing, deployable candidate with the highest accuracy (name order breaks exact ties)."""
+    passing = [(-(r["accuracy"]["value"] or 0.0), name) for name, r in rows.items() if r.get("passed") and r.get("deployable")]
+    return min(passing)[1] if passing else None
