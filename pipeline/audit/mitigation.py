@@ -141,14 +141,14 @@ def logistic_stand_in(train_x, train_y01, test_x, seed: int, max_rows: int) -> t
     return (score >= 0.5).astype(int), score
 
 
-def overall_performance(y01, decisions, score, settings, weights) -> dict:
-    """Accuracy and ROC AUC over all rows with bootstrap intervals (one 'group' holding every row),
-    from the same resamples and code as the group metrics."""
-    from pipeline.audit.fairness import audit_view
+def overall_performance(y01, decisions, score, settings) -> dict:
+    """Accuracy, ROC AUC and selection rate over all rows with their intervals: the group audit
+    run on one group holding every row, so they come from the same code as the group metrics."""
+    from pipeline.audit.fairness import audit_decisions
 
-    block = audit_view(y01, decisions, score, pd.Series(["all"] * len(y01)), settings, weights)
-    row = block["groups"]["all"]
-    return {k: {"value": row.get(k), "ci": row["ci"].get(k)} for k in ("accuracy", "roc_auc", "selection_rate")}
+    everyone = pd.DataFrame({"all rows": ["all"] * len(y01)})
+    row = audit_decisions(y01, decisions, score, everyone, ["all rows"], settings)["features"]["all rows"]["groups"]["all"]
+    return {k: {"value": row.get(k), "ci": (row.get("ci") or {}).get(k)} for k in ("accuracy", "roc_auc", "selection_rate")}
 
 
 def best_passing(rows: dict[str, dict]) -> str | None:

@@ -22,7 +22,7 @@ from pipeline.report import verdicts
 from pipeline.stages.fairness import settings as audit_settings
 
 #: How reductions hand their weights to the training loop (see pipeline.training.estimator).
-WEIGHTING = "resample"
+WEIGHTING = "loss"
 #: Each refit's temporary checkpoints (inside the project; removed after each method).
 REFIT_DIR = paths.MODEL_DIR / "refits.tmp"
 #: The disparity shown on the trade-off plot for each constraint (the one the constraint targets).
@@ -59,6 +59,9 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, attribute: str, budg
     train, val = splits["train"], splits["val"]
     for method in m.methods:
         name = f"{method} ({m.constraint})"
+        if method in ("exponentiated_gradient", "grid_search") and cfg.train.dp.enabled:
+            errors[name] = "skipped: train.dp.enabled is true and reductions would refit the network without DP-SGD"
+            continue
         try:
             if method == "threshold_optimizer":
                 built.append(mitigation.threshold_optimizer(
@@ -75,18 +78,21 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, attribute: str, budg
     return built, errors
 
 
-def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, weights) -> dict:
+def audit_candidate(decisions, score, test: dict, sensitive: list[str], s) -> dict:
     """The same audit as the fairness stage (every attribute and intersection), plus accuracy and AUC."""
     audited = fairness.audit_decisions(test["y01"], decisions, score, test["groups"], sensitive, s)
     g = verdicts.gate(audited)
-    return {**mitigation.overall_performance(test["y01"], decisions, score, s, weights), "audit": audited,
+    return {**mitigation.overall_performance(test["y01"], decisions, score, s), "audit": audited,
             "passed": g.passed, "failed_checks": g.failed, "check_counts": g.counts}  # fmt: skip
 
 
 def trade_off(row: dict, attribute: str, constraint: str) -> dict:
+    """The disparity the constraint targets on the mitigated attribute, and the gating checks there."""
     metric = TRADE_OFF_METRIC[constraint]
-    d = row["audit"]["features"][attribute]["disparities"][metric]
-    return {"metric": metric, "value": d["value"], "ci": d["ci"]}
+    d = row["audit"]["features"][attribute]["disparities"].get(metric) or {}
+    checks = [{k: v.get(k) for k in ("check", "metric", "value", "ci", "bound", "status")}
+              for v in row["audit"]["verdicts"] if v.get("feature") == attribute and v.get("gating", True)]  # fmt: skip
+    return {"metric": metric, "value": d.get("value"), "ci": d.get("ci"), "gating_checks": checks}
 
 
 def save_candidates(built: list) -> dict[str, str]:
@@ -114,20 +120,19 @@ def main(cfg: Config) -> None:
     budget = FitBudget(m.max_fits)
     built, errors = build_candidates(cfg, meta, splits, attribute, budget) if m.enabled else ([], {})
     s = audit_settings(cfg)
-    weights = list(fairness.resample_weights(len(splits["test"]["y01"]), s.n_boot, s.seed)) if s.n_boot else []
     test, rows, decided = splits["test"], {}, {}
     for c in built:
         groups = test["groups"][attribute].to_numpy() if c.model.sensitive else None
         decided[c.name] = c.model.decide(test["X"], groups)
         score = c.model.score(test["X"], groups)
         rows[c.name] = {"method": c.method, "constraint": c.constraint, "deployable": True, "fits": c.fits, "notes": c.notes,
-                        **audit_candidate(decided[c.name], score, test, sensitive, s, weights)}  # fmt: skip
+                        **audit_candidate(decided[c.name], score, test, sensitive, s)}  # fmt: skip
     if m.enabled and "logistic_stand_in" in m.methods:
         train = splits["train"]
         pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
         rows[mitigation.STAND_IN] = {"method": "logistic_stand_in", "constraint": None, "deployable": False, "fits": 0,
                                      "notes": [f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled rows, unmitigated: a comparison, never registered"],
-                                     **audit_candidate(pred, score, test, sensitive, s, weights)}  # fmt: skip
+                                     **audit_candidate(pred, score, test, sensitive, s)}  # fmt: skip
     for row in rows.values():
         row["trade_off"] = trade_off(row, attribute, m.constraint)
     folders = save_candidates(built)

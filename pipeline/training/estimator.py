@@ -92,7 +92,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         folder). A stage passes one inside the project: the CLI refuses writes outside it.
     """
 
-    def __init__(self, settings: TrainSettings | None = None, seed: int = 0, weighting: str = "resample", budget=None,
+    def __init__(self, settings: TrainSettings | None = None, seed: int = 0, weighting: str = "loss", budget=None,
                  workdir: str | None = None):  # fmt: skip
         self.settings = settings
         self.seed = seed
