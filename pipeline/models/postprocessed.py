@@ -115,7 +115,7 @@ class PostProcessedNetwork:
 
     def _thresholded(self, scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
         rule = self.description["thresholds"]
-        unknown = sorted(set(groups) - set(rule))
+        unknown = sorted({str(g) for g in groups} - set(rule))
         if unknown:
             raise BadInputError(
                 f"sensitive column '{self.description['sensitive']}': value(s) {unknown[:5]} were not seen when the "
