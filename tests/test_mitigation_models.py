@@ -117,8 +117,8 @@ def test_grid_search_candidate_is_one_network(data):
 
 
 @pytest.mark.parametrize("constraint", ["demographic_parity", "equalized_odds"])
-def test_threshold_candidate_equals_fairlearns_thresholder(data, constraint):
-    """The thresholds saved as plain numbers reproduce fairlearn's probabilities exactly."""
+def test_threshold_candidate_equals_fairlearns_thresholder(data, constraint, tmp_path):
+    """The thresholds saved as plain numbers (infinite ones included) reproduce fairlearn's probabilities exactly."""
     from fairlearn.postprocessing import ThresholdOptimizer
 
     x, y, group = data
@@ -130,6 +130,8 @@ def test_threshold_candidate_equals_fairlearns_thresholder(data, constraint):
     reference.fit(score.reshape(-1, 1), y, sensitive_features=group)
     expected = reference._pmf_predict(score.reshape(-1, 1), sensitive_features=group)[:, 1]
     np.testing.assert_allclose(candidate.model.favourable_probability(x, group), expected)
+    candidate.model.save(tmp_path / "to")
+    np.testing.assert_allclose(PostProcessedNetwork.load(tmp_path / "to").favourable_probability(x, group), expected)
 
 
 def test_decisions_depend_on_the_row_not_the_batch(data):

@@ -52,9 +52,9 @@ def threshold_rule(optimizer) -> dict[str, dict]:
     for group, bunch in thresholder.interpolation_dict.items():
         entry = {
             "p0": float(bunch.p0),
-            "operation0": [bunch.operation0.operator, float(bunch.operation0.threshold)],
+            "operation0": [bunch.operation0.operator, _plain_threshold(bunch.operation0.threshold)],
             "p1": float(bunch.p1),
-            "operation1": [bunch.operation1.operator, float(bunch.operation1.threshold)],
+            "operation1": [bunch.operation1.operator, _plain_threshold(bunch.operation1.threshold)],
         }
         if "p_ignore" in bunch:
             entry["p_ignore"] = float(bunch.p_ignore)
@@ -63,8 +63,14 @@ def threshold_rule(optimizer) -> dict[str, dict]:
     return rule
 
 
+def _plain_threshold(value) -> float | str:
+    """fairlearn uses -inf/inf for 'everyone'/'no one'; JSON has no infinity, so those are strings."""
+    value = float(value)
+    return value if np.isfinite(value) else ("inf" if value > 0 else "-inf")
+
+
 def _apply(operation: list, scores: np.ndarray) -> np.ndarray:
-    operator, threshold = operation
+    operator, threshold = operation[0], float(operation[1])
     return scores > threshold if operator == ">" else scores < threshold
 
 

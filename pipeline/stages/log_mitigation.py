@@ -42,13 +42,15 @@ def lineage_tags(name: str, row: dict, parent_run: str, attribute: str) -> dict[
 
 
 def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) -> dict | None:
-    """Log and register every deployable candidate; ``None`` when the mitigate stage has not run."""
+    """Log and register every deployable candidate; ``None`` when the mitigate stage has not run or is off."""
     from pipeline import tracking
     from pipeline.models.postprocessed import PostProcessedNetwork
 
     if not paths.MITIGATION_METRICS.is_file():
         return None
     result = io.read_json(paths.MITIGATION_METRICS)
+    if not result.get("enabled"):  # mitigation off: the network's own registration stands alone
+        return None
     example = input_frame(meta, rows=EXAMPLE_ROWS)
     requirements = [*requirements, *_versions("pandas")]
     entries = []
