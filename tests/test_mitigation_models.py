@@ -18,6 +18,7 @@ from pipeline.config import TrainSettings
 from pipeline.errors import BadInputError
 from pipeline.models.postprocessed import PostProcessedNetwork, row_uniforms
 from pipeline.training.estimator import FitBudget, FitBudgetExhausted, NetworkClassifier
+from pipeline.training.reductions import reductions
 
 SETTINGS = TrainSettings(hidden=[8], epochs=2, batch_size=64, lr=0.01, accelerator="cpu")
 NAMES = [f"f{i}" for i in range(4)]
@@ -89,7 +90,7 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
 
     x, y, group = data
     budget = FitBudget(40)
-    candidate = mitigation.reductions("exponentiated_gradient", "demographic_parity", SETTINGS, x, y, group, NAMES,
+    candidate = reductions("exponentiated_gradient", "demographic_parity", SETTINGS, x, y, group, NAMES,
                                       seed=0, budget=budget, max_iter=3, grid_size=2, eps=0.02, weighting="loss")  # fmt: skip
     assert candidate.fits == budget.used > 1
     again = ExponentiatedGradient(NetworkClassifier(SETTINGS, seed=0), DemographicParity(), eps=0.02, max_iter=3)
@@ -110,7 +111,7 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
 def test_grid_search_candidate_is_one_network(data):
     x, y, group = data
     budget = FitBudget(10)
-    candidate = mitigation.reductions("grid_search", "equalized_odds", SETTINGS, x, y, group, NAMES,
+    candidate = reductions("grid_search", "equalized_odds", SETTINGS, x, y, group, NAMES,
                                       seed=0, budget=budget, max_iter=3, grid_size=3, eps=0.02, weighting="loss")  # fmt: skip
     assert budget.used == 3 and len(candidate.model.networks) == 1
     assert set(np.unique(candidate.model.favourable_probability(x))) <= {0.0, 1.0}

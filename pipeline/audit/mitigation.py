@@ -3,9 +3,8 @@
 - ``ThresholdOptimizer`` post-processes the network's own probabilities (fitted on the
   validation split): the scores pass through a tiny prefit estimator whose ``predict_proba``
   returns them, so fairlearn chooses group-specific thresholds for *our* model.
-- ``ExponentiatedGradient`` and ``GridSearch`` refit the network itself, on every training row,
-  through :class:`pipeline.training.estimator.NetworkClassifier`; their cost is counted in
-  network fits and bounded by a shared :class:`FitBudget`.
+- ``ExponentiatedGradient`` and ``GridSearch`` refit the network itself, on every training row
+  (:mod:`pipeline.training.reductions`, kept with the training code because it trains).
 - A scikit-learn ``LogisticRegression`` on a sample of rows remains as a labelled comparison
   (``logistic_stand_in``): never registered, never the answer.
 
@@ -23,13 +22,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.models.postprocessed import PostProcessedNetwork, network_entry, threshold_rule
 
-#: fairlearn's reductions moment for each constraint name (ThresholdOptimizer takes the name).
-MOMENTS = {
-    "demographic_parity": "DemographicParity",
-    "equalized_odds": "EqualizedOdds",
-    "true_positive_rate_parity": "TruePositiveRateParity",
-    "false_positive_rate_parity": "FalsePositiveRateParity",
-}
 ORIGINAL = "network (unmitigated)"
 STAND_IN = "logistic regression stand-in (comparison only)"
 
@@ -97,37 +89,6 @@ def threshold_optimizer(
     candidate.description.update({"sensitive": attribute, "thresholds": threshold_rule(optimizer)})
     return Candidate(f"threshold_optimizer ({constraint})", "threshold_optimizer", constraint, candidate,
                      notes=["group-specific thresholds fitted on the validation split; input needs the sensitive column"])  # fmt: skip
-
-
-def reductions(method: str, constraint: str, settings, train_x, train_y01, train_groups, feature_names, *,
-               seed: int, budget, max_iter: int, grid_size: int, eps: float, weighting: str, workdir=None) -> Candidate:  # fmt: skip
-    """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows."""
-    from fairlearn import reductions as red
-
-    from pipeline.training.estimator import NetworkClassifier
-
-    estimator = NetworkClassifier(settings, seed=seed, weighting=weighting, budget=budget, workdir=workdir)
-    moment = getattr(red, MOMENTS[constraint])()
-    before = budget.used
-    groups = np.asarray(train_groups).astype(str)
-    if method == "exponentiated_gradient":
-        fitted = red.ExponentiatedGradient(estimator, constraints=moment, eps=eps, max_iter=max_iter)
-        fitted.fit(train_x, train_y01, sensitive_features=groups)
-        keep = [i for i, w in fitted.weights_.items() if w > 0]
-        nets = [fitted.predictors_[i] for i in keep]
-        entries = [network_entry(p.model_, 1, weight=float(fitted.weights_[i])) for p, i in zip(nets, keep)]
-        notes = [f"randomised mixture of {len(nets)} network(s) (fairlearn's weights), decided per row by a seeded hash"]
-    else:
-        fitted = red.GridSearch(estimator, constraints=moment, grid_size=grid_size)
-        fitted.fit(train_x, train_y01, sensitive_features=groups)
-        nets = [fitted.predictors_[fitted.best_idx_]]
-        entries = [network_entry(nets[0].model_, 1)]
-        notes = [f"the best of {grid_size} networks trained with different Lagrange multipliers"]
-    if any(not hasattr(p, "model_") for p in nets):  # fairlearn fits a constant when the reweighted labels are one class
-        raise ValueError(f"{method}: a constant classifier was selected (the reweighted labels held one class); no network to deploy")
-    model = PostProcessedNetwork(describe(feature_names, method, constraint, seed, entries), [p.model_ for p in nets])
-    notes.append(f"network trained on all {len(train_y01)} training rows, {estimator.weighting} weighting")
-    return Candidate(f"{method} ({constraint})", method, constraint, model, fits=budget.used - before, notes=notes)
 
 
 def logistic_stand_in(train_x, train_y01, test_x, seed: int, max_rows: int) -> tuple[np.ndarray, np.ndarray]:

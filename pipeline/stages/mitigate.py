@@ -50,6 +50,7 @@ def _attribute(cfg: Config, meta: dict) -> str:
 def build_candidates(cfg: Config, meta: dict, splits: dict, attribute: str, budget) -> tuple[list, dict]:
     """The unmitigated network plus one candidate per configured method; failures are recorded, not fatal."""
     from pipeline.models.predict import load_trained
+    from pipeline.training import reductions
     from pipeline.training.estimator import FitBudgetExhausted
 
     m, fav, names, seed = cfg.mitigation, meta["favourable_index"], meta["feature_names"], cfg.seed
@@ -67,7 +68,7 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, attribute: str, budg
                 built.append(mitigation.threshold_optimizer(
                     m.constraint, network, fav, val["X"], val["y01"], val["groups"][attribute], names, attribute, seed))  # fmt: skip
             elif method in ("exponentiated_gradient", "grid_search"):
-                built.append(mitigation.reductions(
+                built.append(reductions.reductions(
                     method, m.constraint, cfg.train, train["X"], train["y01"], train["groups"][attribute], names,
                     seed=seed, budget=budget, max_iter=m.max_iter, grid_size=m.grid_size, eps=m.eps, weighting=WEIGHTING,
                     workdir=str(REFIT_DIR)))  # fmt: skip
