@@ -59,7 +59,6 @@ def test_every_candidate_is_audited_like_the_network(logged):
 def test_registered_candidates_carry_lineage_and_reproduce_the_audited_decisions(logged):
     import mlflow
 
-    from pipeline.audit.mitigation import slug
     from pipeline.stages.log_mitigation import input_frame
 
     cfg, result, run = logged
@@ -76,7 +75,7 @@ def test_registered_candidates_carry_lineage_and_reproduce_the_audited_decisions
         assert tags["verdict"] == ("pass" if row["passed"] else "fail") and tags["parent_run"] == run["run_id"]
         model = mlflow.pyfunc.load_model(f"models:/{cfg.tracking.model_name}/{version}")
         served = model.predict(frame)
-        np.testing.assert_array_equal(served["decision"].to_numpy(), audited[slug(name)].to_numpy())
+        np.testing.assert_array_equal(served["decision"].to_numpy(), audited[paths.candidate_slug(name)].to_numpy())
         accuracy = (served["decision"].to_numpy() == (io.read_npz(paths.split_arrays("test"))["y"] == 1)).mean()
         assert accuracy == pytest.approx(row["accuracy"]["value"])
 

@@ -53,12 +53,6 @@ class Candidate:
     notes: list[str] = field(default_factory=list)
 
 
-def slug(name: str) -> str:
-    """A folder and MLflow-safe name for a candidate."""
-    out = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
-    return "-".join(part for part in out.split("-") if part)
-
-
 def describe(feature_names, method: str, constraint: str | None, seed: int, networks: list[dict], **extra) -> dict:
     return {"feature_names": list(feature_names), "method": method, "constraint": constraint, "seed": int(seed),
             "networks": networks, "sensitive": extra.pop("sensitive", None), "thresholds": extra.pop("thresholds", None),

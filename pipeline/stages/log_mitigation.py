@@ -11,7 +11,6 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import io, paths
-from pipeline.audit.mitigation import slug
 
 #: Rows of the test split used as the logged input example.
 EXAMPLE_ROWS = 5
@@ -57,9 +56,9 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
     for name, row in result["candidates"].items():
         if not row.get("deployable"):
             continue
-        folder = paths.CANDIDATES_DIR / slug(name)
+        folder = paths.candidate_dir(name)
         output = PostProcessedNetwork.load(folder).predict(example)
-        info = tracking.log_candidate_model(f"candidate-{slug(name)}", folder, example, output,
+        info = tracking.log_candidate_model(f"candidate-{paths.candidate_slug(name)}", folder, example, output,
                                             lineage_tags(name, row, parent_run, result["attribute"]), requirements)  # fmt: skip
         entries.append({"name": name, "model_uri": info.model_uri, "tags": lineage_tags(name, row, parent_run, result["attribute"])})
     registry = tracking.register_candidates(entries, cfg.tracking.model_name, result.get("best_passing"))

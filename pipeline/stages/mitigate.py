@@ -103,8 +103,8 @@ def save_candidates(built: list) -> dict[str, str]:
     folders = {}
     for c in built:
         if c.model is not None:
-            c.model.save(staging / mitigation.slug(c.name))
-            folders[c.name] = (paths.CANDIDATES_DIR / mitigation.slug(c.name)).as_posix()
+            c.model.save(staging / paths.candidate_slug(c.name))
+            folders[c.name] = paths.candidate_dir(c.name).as_posix()
     shutil.rmtree(paths.CANDIDATES_DIR, ignore_errors=True)
     staging.mkdir(parents=True, exist_ok=True)
     staging.rename(paths.CANDIDATES_DIR)
@@ -141,7 +141,7 @@ def main(cfg: Config) -> None:
     for name, folder in folders.items():
         rows[name]["folder"] = folder
     with io.atomic_path(paths.CANDIDATE_DECISIONS) as tmp:
-        pd.DataFrame({mitigation.slug(k): v for k, v in decided.items()}).to_csv(tmp, index=False)
+        pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}).to_csv(tmp, index=False)
     best = mitigation.best_passing(rows)
     result = {"enabled": m.enabled, "attribute": attribute, "constraint": m.constraint, "methods": list(m.methods),
               "fit_budget": m.max_fits, "fits_used": budget.used, "best_passing": best, "candidates": rows, "errors": errors,
