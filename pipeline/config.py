@@ -162,8 +162,8 @@ class MitigationSettings(_Section):
         "demographic_parity"
     )
     attribute: str | None = None
-    max_iter: int = Field(8, ge=1)
-    grid_size: int = Field(8, ge=2)
+    max_iter: int = Field(4, ge=1)
+    grid_size: int = Field(6, ge=2)
     eps: float = Field(0.02, gt=0, lt=1)
     max_fits: int = Field(40, ge=1)
     stand_in_max_rows: int = Field(3000, ge=100)
