@@ -47,7 +47,7 @@ def test_every_candidate_is_audited_like_the_network(logged):
         for key in ("accuracy", "roc_auc"):
             low, high = row[key]["ci"]
             assert low <= row[key]["value"] <= high, (name, key)
-        assert isinstance(row["passed"], bool) and row["trade_off"]["metric"] == "demographic_parity_difference"
+        assert isinstance(row["passed"], bool) and row["trade_off"]["value"] is not None
     assert not rows["logistic regression stand-in (comparison only)"]["deployable"]
     for name in ("grid_search (demographic_parity)", "exponentiated_gradient (demographic_parity)"):
         if name in rows:  # the network itself, on every training row

@@ -32,6 +32,13 @@ TRADE_OFF_METRIC = {
     "true_positive_rate_parity": "equal_opportunity_difference",
     "false_positive_rate_parity": "equalized_odds_difference",
 }
+#: Audit-policy criteria that measure what each constraint equalises (issue 15's policy names).
+POLICY_CRITERIA = {
+    "demographic_parity": ("selection_rate_ratio", "demographic_parity"),
+    "equalized_odds": ("equalized_odds",),
+    "true_positive_rate_parity": ("equal_opportunity",),
+    "false_positive_rate_parity": ("false_positive_rate_balance",),
+}
 
 
 def _read_split(split: str, fav: int) -> dict:
@@ -88,11 +95,18 @@ def audit_candidate(decisions, score, test: dict, sensitive: list[str], s) -> di
 
 
 def trade_off(row: dict, attribute: str, constraint: str) -> dict:
-    """The disparity the constraint targets on the mitigated attribute, and the gating checks there."""
+    """The disparity the constraint targets on the mitigated attribute, and the gating checks there.
+
+    When the audit gives that max-min disparity no interval, the gating check of the same
+    criterion (which has one) is plotted instead, so every point carries its uncertainty.
+    """
     metric = TRADE_OFF_METRIC[constraint]
     d = row["audit"]["features"][attribute]["disparities"].get(metric) or {}
     checks = [{k: v.get(k) for k in ("check", "metric", "value", "ci", "bound", "status")}
               for v in row["audit"]["verdicts"] if v.get("feature") == attribute and v.get("gating", True)]  # fmt: skip
+    same = [c for c in checks if c["metric"] in POLICY_CRITERIA[constraint] and c.get("ci")]
+    if not d.get("ci") and same:
+        return {"metric": same[0]["metric"], "value": same[0]["value"], "ci": same[0]["ci"], "gating_checks": checks}
     return {"metric": metric, "value": d.get("value"), "ci": d.get("ci"), "gating_checks": checks}
 
 
