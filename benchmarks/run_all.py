@@ -73,8 +73,9 @@ SUB_BENCHES = {
     "fairness": "bench_fairness.py",
     "explain": "bench_explain.py",
     "coverage": "bench_coverage.py",  # interval coverage by simulation (needs no pipeline outputs)
+    "mitigation": "bench_mitigation.py",  # mitigate stage as a multiple of one network fit (target <= 40)
 }
-STAGE_ORDER = ("prepare", "train", "evaluate", "fairness", "explain", "privacy", "report", "log")
+STAGE_ORDER = ("prepare", "train", "evaluate", "fairness", "mitigate", "explain", "privacy", "report", "log")
 STAGE_TIMEOUT_S = 900  # a scaling stage running longer is killed and reported (exit -9), not waited for
 DEFAULT_SCALING_STAGES = ("prepare", "train", "evaluate", "fairness", "explain", "privacy")
 

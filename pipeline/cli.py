@@ -21,6 +21,7 @@ STAGES = {
     "train": "Train the MLP with PyTorch Lightning.",
     "evaluate": "Accuracy, ROC AUC, calibration and test predictions.",
     "fairness": "Group metrics, disparities, intervals and verdicts (fairlearn).",
+    "mitigate": "Mitigated candidates of the network (fairlearn), each audited like the original.",
     "explain": "Attributions with captum, by column and by group.",
     "privacy": "Membership-inference attack on the trained model.",
     "report": "Render reports/audit_report.html and reports/model_card.md.",

@@ -269,8 +269,6 @@ class AuditSettings(_Section):
     ratio_bounds: tuple[float, float] = (0.8, 1.25)
     max_difference: float = Field(0.1, gt=0)
     policy: PolicySettings = Field(default_factory=PolicySettings)
-    mitigation: bool = True
-    mitigation_max_rows: int = Field(3000, ge=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -288,6 +286,38 @@ class AuditSettings(_Section):
         if not 0 < low < 1 < high:
             raise ValueError(f"ratio_bounds must satisfy 0 < low < 1 < high, got {list(self.ratio_bounds)}")
         return self
+
+
+MitigationMethod = Literal["threshold_optimizer", "exponentiated_gradient", "grid_search", "logistic_stand_in"]
+
+
+class MitigationSettings(_Section):
+    """The ``mitigate`` stage: which fairlearn methods produce candidates, under which constraint.
+
+    Reductions (``exponentiated_gradient``, ``grid_search``) refit the network itself on all
+    training rows, so their cost is counted in network fits and capped by ``max_fits``.
+    """
+
+    enabled: bool = True
+    methods: list[MitigationMethod] = Field(
+        default_factory=lambda: ["threshold_optimizer", "exponentiated_gradient", "grid_search"]
+    )
+    constraint: Literal["demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity"] = (
+        "demographic_parity"
+    )
+    attribute: str | None = None
+    max_iter: int = Field(4, ge=1)
+    grid_size: int = Field(6, ge=2)
+    eps: float = Field(0.02, gt=0, lt=1)
+    max_fits: int = Field(40, ge=1)
+    stand_in_max_rows: int = Field(3000, ge=100)
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"name each method once, got {value}")
+        return value
 
 
 class ExplainSettings(_Section):
@@ -335,6 +365,7 @@ class Config(_Section):
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    mitigation: MitigationSettings = Field(default_factory=MitigationSettings)
     explain: ExplainSettings = Field(default_factory=ExplainSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)

@@ -55,6 +55,23 @@ CONFUSION = PLOTS_DIR / "confusion.csv"
 FAIRNESS_METRICS = METRICS_DIR / "fairness.json"
 GROUP_RATES = PLOTS_DIR / "group_selection_rates.csv"
 
+# mitigate
+MITIGATION_METRICS = METRICS_DIR / "mitigation.json"
+CANDIDATES_DIR = MODEL_DIR / "candidates"
+CANDIDATE_DECISIONS = OUTPUTS_DIR / "mitigation_decisions_test.csv"
+MITIGATION_COST = COMPUTE_DIR / "mitigation_cost.json"  # measured seconds and fits: not a DVC output
+
+
+def candidate_slug(name: str) -> str:
+    """A candidate's folder, decision-column and MLflow name part, e.g. ``grid-search-demographic-parity``."""
+    out = "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+    return "-".join(part for part in out.split("-") if part)
+
+
+def candidate_dir(name: str) -> Path:
+    """Where the ``mitigate`` stage saves one candidate (weights and decision rule)."""
+    return CANDIDATES_DIR / candidate_slug(name)
+
 # explain / privacy
 EXPLAIN_METRICS = METRICS_DIR / "explain.json"
 EXPLAIN_COST = COMPUTE_DIR / "explain_cost.json"  # seconds per method: measured, not a DVC output

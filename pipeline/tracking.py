@@ -305,3 +305,59 @@ def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], 
         )
     client.set_model_version_tag(name, version.version, "audit_passed", str(passed).lower())
     return {"name": name, "version": int(version.version), "alias": alias if passed else None}
+
+
+# --- mitigation candidates (stage ``mitigate``; called by ``pipeline.stages.log_mitigation``) ---------
+
+
+def log_candidate_model(name: str, folder: Path, input_example, output_example, tags: dict[str, str], requirements: list[str]):
+    """Log one candidate as its own pyfunc model in the active run (see :mod:`pipeline.tracking_models`).
+
+    The package ``pipeline`` travels with the model (``code_paths``), so ``mlflow.pyfunc.load_model``
+    needs no checkout of this project; the weights travel as the artifact folder, never pickled.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from pipeline.tracking_models import CandidateModel
+
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=CandidateModel(),
+        artifacts={"candidate": str(folder)},
+        code_paths=[str(Path(__file__).parent)],
+        signature=infer_signature(input_example, output_example),
+        input_example=input_example,
+        pip_requirements=requirements,
+        tags=tags,
+    )
+
+
+def register_candidates(entries: list[dict], model_name: str, best: str | None, alias: str = "audited") -> dict:
+    """Register each logged candidate (version tags = its lineage tags) and point ``alias`` at ``best``.
+
+    ``entries``: ``{"name", "model_uri", "tags"}``. When ``best`` is None (no candidate passed) the
+    alias is removed, so it never names a model that failed its audit.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    versions = {}
+    for entry in entries:
+        version = mlflow.register_model(entry["model_uri"], model_name, tags=entry["tags"])
+        versions[entry["name"]] = int(version.version)
+    if best is not None and best in versions:
+        client.set_registered_model_alias(model_name, alias, str(versions[best]))
+    else:
+        try:
+            client.delete_registered_model_alias(model_name, alias)
+        except mlflow.exceptions.MlflowException:  # no such alias yet
+            pass
+    holder = versions.get(best) if best is not None else None
+    return {"name": model_name, "versions": versions, "alias": alias if holder else None, "alias_version": holder}
+
+
+def active_run_id() -> str:
+    import mlflow
+
+    return mlflow.active_run().info.run_id

@@ -23,6 +23,7 @@ TINY = {
     "train": {"epochs": 1, "batch_size": 64},
     "audit": {"n_boot": 50},
     "explain": {"n_steps": 8, "batch_size": 256},
+    "mitigation": {"max_iter": 2, "grid_size": 2},
 }
 
 

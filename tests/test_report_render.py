@@ -21,7 +21,8 @@ XSS = [
     "\"quoted' & $5$ [a](javascript:alert(2))",
 ]
 MODEL_CARD_TITLES = ["Model details", "Intended use", "Factors", "Metrics", "Evaluation data", "Training data",
-                     "Training and compute cost", "Quantitative analyses", "Interpretability", "Privacy", "Ethical considerations",
+                     "Training and compute cost", "Quantitative analyses", "Mitigation candidates", "Interpretability", "Privacy",
+                     "Ethical considerations",
                      "Caveats and recommendations", "Reproducibility manifest"]  # fmt: skip
 
 

@@ -71,12 +71,13 @@ class TensorBatches:
         rank: int = 0,
         world_size: int = 1,
         pad: bool = True,
+        w: torch.Tensor | None = None,
     ):
         if batch_size < 1 or steps_per_item < 1:
             raise ValueError(f"batch_size and steps_per_item must be >= 1, got {batch_size} and {steps_per_item}")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-        self.x, self.y = x, y
+        self.x, self.y, self.w = x, y, w
         self.batch_size = batch_size
         self.steps_per_item = steps_per_item
         self.shuffle = shuffle
@@ -84,7 +85,7 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.pad = pad
         self.epoch = 0
-        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._buffers: tuple[torch.Tensor, ...] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the row order of ``epoch`` (called at the start of every epoch)."""
@@ -105,25 +106,26 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-self.steps() // self.steps_per_item)
 
-    def _gather(self, order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The rows ``order`` of x and y, copied into buffers reused by every epoch.
+    def _gather(self, order: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The rows ``order`` of x, y (and w), copied into buffers reused by every epoch.
 
         Safe because Lightning starts an epoch's iterator only after the previous epoch's items
         are consumed; within an epoch the items are disjoint slices of the buffers.
         """
         n = len(order)
+        sources = (self.x, self.y) if self.w is None else (self.x, self.y, self.w)
         if self._buffers is None or len(self._buffers[1]) != n:
-            self._buffers = (self.x.new_empty((n, *self.x.shape[1:])), self.y.new_empty((n,)))
-        bx, by = self._buffers
-        torch.index_select(self.x, 0, order, out=bx)
-        torch.index_select(self.y, 0, order, out=by)
-        return bx, by
+            self._buffers = tuple(t.new_empty((n, *t.shape[1:])) for t in sources)
+        for source, buffer in zip(sources, self._buffers):
+            torch.index_select(source, 0, order, out=buffer)
+        return self._buffers
 
     def __iter__(self):
-        x, y = self.x, self.y
+        """Items ``(x, y)``, or ``(x, y, w)`` when per-row weights were given."""
+        tensors = (self.x, self.y) if self.w is None else (self.x, self.y, self.w)
         if self.shuffle or self.world_size > 1:
-            order = epoch_order(len(y), self.seed, self.epoch) if self.shuffle else torch.arange(len(y))
-            x, y = self._gather(shard(order, self.rank, self.world_size, pad=self.pad))
+            order = epoch_order(len(self.y), self.seed, self.epoch) if self.shuffle else torch.arange(len(self.y))
+            tensors = self._gather(shard(order, self.rank, self.world_size, pad=self.pad))
         item = self.batch_size * self.steps_per_item
-        for start in range(0, len(y), item):
-            yield x[start : start + item], y[start : start + item]
+        for start in range(0, len(tensors[1]), item):
+            yield tuple(t[start : start + item] for t in tensors)

@@ -26,9 +26,12 @@ VAL_BATCH = 8192
 class TensorDataModule(pl.LightningDataModule):
     """Train and validation tensors; training order seeded per epoch, validation in order."""
 
-    def __init__(self, x_train, y_train, x_val, y_val, *, batch_size: int, seed: int, group_steps: bool = True):
+    def __init__(
+        self, x_train, y_train, x_val, y_val, *, batch_size: int, seed: int, group_steps: bool = True, w_train=None
+    ):
         super().__init__()
         self.x_train, self.y_train = torch.as_tensor(x_train), torch.as_tensor(y_train)
+        self.w_train = None if w_train is None else torch.as_tensor(w_train)
         self.x_val, self.y_val = torch.as_tensor(x_val), torch.as_tensor(y_val)
         self.batch_size, self.seed, self.group_steps = batch_size, seed, group_steps
 
@@ -46,7 +49,7 @@ class TensorDataModule(pl.LightningDataModule):
         rank, world = self._placement()
         return TensorBatches(
             self.x_train, self.y_train, self.batch_size, shuffle=True, seed=self.seed,
-            steps_per_item=self.steps_per_item(world), rank=rank, world_size=world,
+            steps_per_item=self.steps_per_item(world), rank=rank, world_size=world, w=self.w_train,
         )  # fmt: skip
 
     def val_dataloader(self) -> TensorBatches:

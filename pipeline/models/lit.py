@@ -93,6 +93,7 @@ class LitClassifier(pl.LightningModule):
         weight_decay: float = 0.0,
         class_weights: list[float] | None = None,
         epoch_offset: int = 0,
+        row_weights: bool = False,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -101,6 +102,7 @@ class LitClassifier(pl.LightningModule):
         weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("class_weight", weight, persistent=False)
         self.epoch_offset = epoch_offset
+        self.row_weights = row_weights  # training items carry a third tensor: per-row loss weights
         self.optimizer_state: dict | None = None  # set by a resumed run before fit
         self.history: list[dict] = []
         self._sums: dict[str, torch.Tensor] = {}
@@ -145,6 +147,12 @@ class LitClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         """Take one optimiser step per mini-batch of the item, exactly as a plain loop would."""
+        if self.row_weights:
+            x, y, w = batch
+            logits = self._autograd_steps(x, y, w)
+            loss_sum = (F.cross_entropy(logits.float(), y, reduction="none") * w).sum()
+            self._accumulate("train", logits, y, loss_sum, w.sum())
+            return
         x, y = batch
         if self._gradients is not None:
             logits = self._hand_gradient_steps(x, y)
@@ -164,8 +172,12 @@ class LitClassifier(pl.LightningModule):
             optimizer.step()
         return torch.cat(outputs)
 
-    def _autograd_steps(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Steps with autograd, through Lightning's wrappers unless they are no-ops."""
+    def _autograd_steps(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """Steps with autograd, through Lightning's wrappers unless they are no-ops.
+
+        With per-row weights ``w`` (mean 1 over the split) a mini-batch's loss is the mean of
+        ``w * cross_entropy``; see :func:`pipeline.training.fit.row_weights`.
+        """
         direct = self._direct
         optimizer = self.optimizers(use_pl_optimizer=not direct)
         backward = torch.Tensor.backward if direct else self.manual_backward
@@ -173,7 +185,11 @@ class LitClassifier(pl.LightningModule):
         outputs = []
         for start in range(0, len(y), size):
             logits = model(x[start : start + size])
-            loss = F.cross_entropy(logits.float(), y[start : start + size], weight=weight)
+            if w is None:
+                loss = F.cross_entropy(logits.float(), y[start : start + size], weight=weight)
+            else:
+                rows = F.cross_entropy(logits.float(), y[start : start + size], reduction="none")
+                loss = (rows * w[start : start + size]).mean()
             optimizer.zero_grad()
             backward(loss)
             optimizer.step()
@@ -206,7 +222,7 @@ class LitClassifier(pl.LightningModule):
         there too.
         """
         self._direct = lightning_wrappers_are_noops(self.trainer)
-        if uses_hand_gradients(self.trainer):
+        if uses_hand_gradients(self.trainer) and not self.row_weights:
             optimizer = adam([flatten_parameters(self.model)], self.lr, self.weight_decay)
             self._gradients = MlpGradients(self.model)
         else:

@@ -136,6 +136,7 @@ def collect(cfg) -> dict:
         "calibration": _csv_or_none(paths.CALIBRATION_CURVE),
         "group_rates": _csv_or_none(paths.GROUP_RATES),
         "fairness": _json_or_none(paths.FAIRNESS_METRICS),
+        "mitigation": _json_or_none(paths.MITIGATION_METRICS),
         "explain": _json_or_none(paths.EXPLAIN_METRICS),
         "privacy": _json_or_none(paths.PRIVACY_METRICS),
         "manifest": {

@@ -80,3 +80,18 @@ def scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xla
     ax.set_xlabel(text(xlabel), fontsize=9)
     ax.set_ylabel(text(ylabel), fontsize=9)
     return _svg(fig)
+
+
+def scatter_intervals(points: list[dict], title: str, xlabel: str, ylabel: str) -> str:
+    """Labelled points with interval bars on both axes: ``{"label", "x", "x_ci", "y", "y_ci"}``
+    (a missing interval draws no bar)."""
+    fig, ax = _figure(6.4, 3.8)
+    for p in points:
+        xerr = [[p["x"] - p["x_ci"][0]], [p["x_ci"][1] - p["x"]]] if p.get("x_ci") else None
+        yerr = [[p["y"] - p["y_ci"][0]], [p["y_ci"][1] - p["y"]]] if p.get("y_ci") else None
+        ax.errorbar([p["x"]], [p["y"]], xerr=xerr, yerr=yerr, fmt="o", color=p.get("color", "#4a78a8"), capsize=3)
+        ax.annotate(text(p["label"]), (p["x"], p["y"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_title(text(title), fontsize=10)
+    ax.set_xlabel(text(xlabel), fontsize=9)
+    ax.set_ylabel(text(ylabel), fontsize=9)
+    return _svg(fig)

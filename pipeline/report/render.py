@@ -374,6 +374,7 @@ def sections(ctx: dict) -> list[Section]:
         plugin(ctx, "data", "training-data", "Training data", "prepare", training_data_basic),
         plugin(ctx, "training", "training", "Training and compute cost", "train"),
         plugin(ctx, "fairness", "quantitative-analyses", "Quantitative analyses", "fairness", fairness_basic),
+        plugin(ctx, "mitigation", "mitigation", "Mitigation candidates", "mitigate"),
         plugin(ctx, "explain", "interpretability", "Interpretability", "explain", explain_basic),
         plugin(ctx, "privacy", "privacy", "Privacy", "privacy"),
         ethics_section(ctx),

@@ -1,5 +1,5 @@
-"""Stage ``fairness``: group metrics with intervals, verdicts under the audit policy, mitigation
-and an existing system's decisions.
+"""Stage ``fairness``: group metrics with intervals, verdicts under the audit policy and an
+existing system's decisions (mitigation is the ``mitigate`` stage).
 
 The stage never fails because the audit did: a failing audit is evidence the report and the
 MLflow run must hold. ``python -m pipeline gate`` turns the verdicts into exit 5 afterwards.
@@ -16,12 +16,6 @@ from pipeline.audit.policy import Policy
 from pipeline.config import Config
 from pipeline.errors import BadInputError
 from pipeline.report import verdicts
-
-MITIGATIONS = (
-    ("threshold_optimizer", "demographic_parity"),
-    ("threshold_optimizer", "equalized_odds"),
-    ("exponentiated_gradient", "demographic_parity"),
-)
 
 
 def settings(cfg: Config) -> fairness.AuditSettings:
@@ -71,52 +65,6 @@ def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> di
     return out
 
 
-def summarise(audited: dict, y01, pred01) -> dict:
-    view = next(iter(audited["features"].values()))
-    return {"accuracy": float((y01 == pred01).mean()), "selection_rate": float(pred01.mean()),
-            "demographic_parity_difference": view["demographic_parity_difference"],
-            "equalized_odds_difference": view["equalized_odds_difference"]}  # fmt: skip
-
-
-def mitigate(cfg: Config, meta: dict, y01, score, test_groups: pd.DataFrame, s: fairness.AuditSettings) -> dict:
-    """Each mitigated model audited like the original on the primary sensitive attribute."""
-    from pipeline.audit import mitigation
-    from pipeline.models.predict import load_trained, predict_proba
-
-    fav, feature = meta["favourable_index"], meta["sensitive"][0]
-    model = load_trained()
-    val, train = io.read_npz(paths.split_arrays("val")), io.read_npz(paths.split_arrays("train"))
-    test_x = io.read_npz(paths.split_arrays("test"))["X"]
-    val_score = predict_proba(model, val["X"])[:, fav]
-    val_groups, train_groups = read_groups("val")[feature], read_groups("train")[feature]
-    rows, limit = {}, cfg.audit.mitigation_max_rows
-    candidates = {"network (unmitigated)": None}
-    for method, constraint in MITIGATIONS:
-        name = f"{method} ({constraint})"
-        try:
-            if method == "threshold_optimizer":
-                candidates[name] = mitigation.threshold_optimizer(
-                    constraint, val_score, (val["y"] == fav).astype(int), val_groups, score, test_groups[feature], cfg.seed)
-            else:
-                candidates[name] = mitigation.exponentiated_gradient(
-                    constraint, train["X"], (train["y"] == fav).astype(int), train_groups, test_x, cfg.seed, limit)
-        except ValueError as err:  # e.g. fairlearn's "Degenerate labels" for a one-class group
-            rows[name] = {"error": str(err).splitlines()[0]}
-    candidates["logistic regression stand-in (unmitigated)"] = mitigation.logistic_baseline(
-        train["X"], (train["y"] == fav).astype(int), test_x, cfg.seed, limit)
-    # The audits below need none of these; freeing them first took the stage's peak at 1M rows
-    # from 2,246 MiB to 970 MiB (with compact resample counts, group_metrics.resample_weights).
-    del model, val, train, test_x, val_score, val_groups, train_groups
-    one_view = test_groups[[feature]]
-    for name, decisions in candidates.items():
-        decisions = (score >= cfg.evaluate.threshold).astype(int) if decisions is None else decisions
-        audited = fairness.audit_decisions(y01, decisions, None, one_view, [feature], s)
-        rows[name] = {**summarise(audited, y01, decisions), "audit": audited}
-    return {"feature": feature, "fitted_on": "validation split (threshold optimizer); training split (reductions)",
-            "reductions_estimator": "sklearn LogisticRegression stands in for the network in ExponentiatedGradient",
-            "models": rows}  # fmt: skip
-
-
 def _optional(path) -> dict | None:
     return io.read_json(path) if path.is_file() else None
 
@@ -145,8 +93,6 @@ def main(cfg: Config) -> None:
         result["accuracy_all_classes"] = fairness.multiclass_accuracy(
             predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
     result["external"] = external_decisions(cfg, meta, s)
-    if cfg.audit.mitigation:
-        result["mitigation"] = mitigate(cfg, meta, y01, score, groups, s)
     with io.atomic_path(paths.GROUP_RATES) as tmp:
         fairness.selection_rate_rows(result["features"]).to_csv(tmp, index=False, float_format="%.6g")
     io.write_json(paths.FAIRNESS_METRICS, result)

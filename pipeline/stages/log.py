@@ -122,6 +122,9 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     if cfg.tracking.register_model:
         g = verdicts.gate(metrics.get("fairness"))
         result["registry"] = tracking.register(model_info.model_uri, cfg.tracking.model_name, g.passed, g.failed)
+        from pipeline.stages.log_mitigation import log_candidates  # mitigation candidates: their own models, the alias
+
+        result["candidates"] = log_candidates(cfg, meta, tracking.active_run_id(), requirements())
     return result
 
 

@@ -51,10 +51,16 @@ def params_digest(settings, seed: int) -> str:
 
 
 def data_digest(arrays: dict[str, dict[str, np.ndarray]]) -> str:
-    """sha256 over the train and validation arrays (name, dtype, shape and bytes of each)."""
+    """sha256 over the train and validation arrays (name, dtype, shape and bytes of each).
+
+    Training sample weights count when given (other weights train another model); without
+    them the digest is the one of ``X`` and ``y`` alone.
+    """
     digest = hashlib.sha256()
     for split in ("train", "val"):
-        for name in ("X", "y"):
+        for name in ("X", "y", "sample_weight"):
+            if name not in arrays[split]:
+                continue
             array = np.ascontiguousarray(arrays[split][name])
             digest.update(f"{split}/{name}/{array.dtype.str}/{array.shape}".encode())
             digest.update(memoryview(array).cast("B"))

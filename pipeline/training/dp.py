@@ -54,8 +54,11 @@ def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.nd
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
+    from pipeline.errors import BadInputError
     from pipeline.models.mlp import MLP, MlpSpec, count_parameters, flops_per_sample
 
+    if "sample_weight" in arrays["train"]:
+        raise BadInputError("sample_weight is not supported with train.dp.enabled: true (DP-SGD clips per-row gradients)")
     torch.manual_seed(seed)
     x_train, y_train = torch.from_numpy(arrays["train"]["X"]), torch.from_numpy(arrays["train"]["y"])
     x_val, y_val = torch.from_numpy(arrays["val"]["X"]), torch.from_numpy(arrays["val"]["y"])

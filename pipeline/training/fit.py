@@ -127,6 +127,46 @@ def check_inputs(settings: TrainSettings, arrays: dict[str, dict[str, np.ndarray
     found = int(arrays["train"]["y"].max())
     if found >= n_classes:
         raise BadInputError(f"data/prepared/train.npz: label {found} found, but meta.json lists {n_classes} classes")
+    if "sample_weight" in arrays["train"]:
+        check_sample_weight(arrays["train"]["sample_weight"], n_train)
+
+
+def check_sample_weight(weight, n_rows: int) -> None:
+    """Refuse per-row weights that would make the weighted loss undefined or silently wrong."""
+    where = 'arrays["train"]["sample_weight"]'
+    array = np.asarray(weight)
+    if array.ndim != 1 or len(array) != n_rows:
+        raise BadInputError(f"{where}: expected one weight per training row (shape ({n_rows},)), got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise BadInputError(f"{where}: expected real numbers, got dtype {array.dtype}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise BadInputError(f"{where}: {int(bad.sum())} non-finite weight(s) (NaN or inf), first at row {int(np.argmax(bad))}")
+    if (array < 0).any():
+        first = int(np.argmax(array < 0))
+        raise BadInputError(f"{where}: weights must be >= 0, row {first} has {array[first]!r}")
+    if not array.sum() > 0:
+        raise BadInputError(f"{where}: every weight is 0; at least one row must carry weight")
+
+
+def row_weights(settings: TrainSettings, arrays, n_classes: int) -> np.ndarray | None:
+    """Per-row loss weights for training when sample weights are given (None otherwise).
+
+    The weight of row i is ``sample_weight[i] * class_weight[y[i]]`` (class factor 1 when class
+    weights are off), scaled to mean 1 over the training split. A mini-batch's loss is then the
+    mean of ``weight * cross_entropy`` over its rows: in expectation the sample-weighted mean
+    loss of the whole split, and exactly it when the batch is the whole split. Normalising per
+    mini-batch instead (torch's ``weight=`` semantics) would inflate batches whose rows carry
+    little weight and is undefined for a batch of zero-weight rows, which reweighting schemes
+    such as fairlearn's ExponentiatedGradient produce.
+    """
+    train = arrays["train"]
+    if "sample_weight" not in train:
+        return None
+    weight = np.asarray(train["sample_weight"], dtype=np.float64)
+    if settings.class_weights:
+        weight = weight * np.asarray(class_weights(train["y"], n_classes))[train["y"]]
+    return (weight / weight.mean()).astype(np.float32)
 
 
 def rows_per_epoch(n_train: int, world_size: int) -> int:
@@ -167,8 +207,9 @@ def _build_module(settings: TrainSettings, spec, arrays, n_classes: int, resumed
 
     weights = class_weights(arrays["train"]["y"], n_classes) if settings.class_weights else None
     module = LitClassifier(
-        spec, settings.lr, settings.batch_size, settings.weight_decay, weights, epoch_offset=start_epoch
-    )
+        spec, settings.lr, settings.batch_size, settings.weight_decay, weights, epoch_offset=start_epoch,
+        row_weights="sample_weight" in arrays["train"],
+    )  # fmt: skip
     if resumed:
         module.model.load_state_dict(resumed["model"])
         module.optimizer_state = resumed["optimizer"]
@@ -188,7 +229,7 @@ def _train(
 
     datamodule = TensorDataModule(
         arrays["train"]["X"], arrays["train"]["y"], arrays["val"]["X"], arrays["val"]["y"],
-        batch_size=settings.batch_size, seed=seed,
+        batch_size=settings.batch_size, seed=seed, w_train=row_weights(settings, arrays, module.model.spec.n_classes),
     )  # fmt: skip
     with torch_determinism_scope():
         trainer = build_trainer(

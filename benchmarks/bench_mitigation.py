@@ -1,0 +1,148 @@
+"""The mitigation stage's cost as a multiple of one network fit, and what it achieves.
+
+Target (issue 19): the whole ``python -m pipeline mitigate`` command costs at most 40 fits of the
+network (``MAX_FIT_MULTIPLE``), so mitigating the actual network stays in proportion to training it.
+
+Measured, as the user meets it, in a scratch project (benchmarks/work/mitigation) holding this
+checkout's params and prepared data:
+
+* ``python -m pipeline train`` and ``python -m pipeline mitigate`` as whole processes (imports included);
+* one network fit in-process, with the settings each reduction refit uses (median of ``--repeats``
+  after one warm-up fit), the unit of the target;
+* from the stage's own outputs: the fits it ran, and each candidate's accuracy and disparity on
+  the mitigated attribute with their intervals, and its verdict.
+
+Usage: python benchmarks/bench_mitigation.py [--repeats 3]
+Needs data/raw (or data/prepared). Writes benchmarks/MITIGATION.md and benchmarks/mitigation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORK = ROOT / "benchmarks" / "work" / "mitigation"
+MAX_FIT_MULTIPLE = 40.0
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1"}
+
+
+def stage(name: str) -> float:
+    """Wall time of one stage as a whole process in the scratch project."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pipeline", name], cwd=WORK, env=_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"python -m pipeline {name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return wall
+
+
+def setup() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "data").mkdir(parents=True)
+    shutil.copy2(ROOT / "params.yaml", WORK / "params.yaml")
+    if (ROOT / "data" / "prepared" / "meta.json").is_file():
+        shutil.copytree(ROOT / "data" / "prepared", WORK / "data" / "prepared")
+    else:
+        shutil.copytree(ROOT / "data" / "raw", WORK / "data" / "raw")
+        stage("prepare")
+
+
+def one_fit_seconds(repeats: int) -> list[float]:
+    """In-process wall time of one refit on every training row (unit weights), after a warm-up."""
+    os.chdir(WORK)
+    from pipeline import config, io, paths
+    from pipeline.training.estimator import NetworkClassifier
+
+    cfg = config.load("params.yaml")
+    meta = io.read_json(paths.PREPARED_META)
+    train = io.read_npz(paths.split_arrays("train"))
+    y01 = (train["y"] == meta["favourable_index"]).astype(int)
+    weights = [1.0] * len(y01)
+    times = []
+    for i in range(repeats + 1):
+        started = time.perf_counter()
+        NetworkClassifier(cfg.train, seed=cfg.seed, workdir="models/refits.tmp").fit(train["X"], y01, sample_weight=weights)
+        if i:  # the first fit pays the imports
+            times.append(time.perf_counter() - started)
+    shutil.rmtree("models/refits.tmp", ignore_errors=True)
+    return times
+
+
+def candidates(result: dict) -> dict:
+    out = {}
+    for name, row in result["candidates"].items():
+        out[name] = {"accuracy": row["accuracy"], "disparity": {k: row["trade_off"][k] for k in ("metric", "value", "ci")},
+                     "passed": row["passed"], "fits": row["fits"], "deployable": row["deployable"]}  # fmt: skip
+    return out
+
+
+def markdown(figures: dict) -> str:
+    f = figures
+    met = "met" if f["fit_multiple"] <= MAX_FIT_MULTIPLE else "NOT met"
+    lines = [
+        "# Mitigation cost (benchmarks/bench_mitigation.py)", "",
+        f"Target: `python -m pipeline mitigate` at most {MAX_FIT_MULTIPLE:.0f} network fits -> **{met}** "
+        f"({f['fit_multiple']:.1f} fits).", "",
+        f"- mitigate stage (whole process): {f['mitigate_stage_s']:.1f} s; train stage (whole process): {f['train_stage_s']:.1f} s "
+        f"({f['stage_multiple']:.1f}x)",
+        f"- one network fit in-process (median of {len(f['one_fit_s'])}): {f['one_fit_median_s']:.2f} s",
+        f"- network fits run by the stage: {f['fits_used']} (budget {f['fit_budget']}), methods {', '.join(f['methods'])}, "
+        f"constraint {f['constraint']} on '{f['attribute']}'", "",
+        "| candidate | accuracy [CI] | disparity [CI] | passes policy | fits |", "| --- | --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for name, c in f["candidates"].items():
+        a, d = c["accuracy"], c["disparity"]
+        ci = lambda e: f"[{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]" if e.get("ci") else ""  # noqa: E731
+        value = f"{d['value']:.3f}" if d["value"] is not None else "undefined"
+        lines.append(f"| {name} | {a['value']:.3f} {ci(a)} | {d['metric']} {value} {ci(d)} | {c['passed']} | {c['fits']} |")
+    lines += ["", f"Machine: {f['machine']}", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    setup()
+    train_s = stage("train")
+    mitigate_s = stage("mitigate")
+    result = json.loads((WORK / "reports" / "metrics" / "mitigation.json").read_text())
+    fits = one_fit_seconds(args.repeats)
+    one = statistics.median(fits)
+    figures = {
+        "target_max_fit_multiple": MAX_FIT_MULTIPLE,
+        "mitigate_stage_s": mitigate_s,
+        "train_stage_s": train_s,
+        "stage_multiple": mitigate_s / train_s,
+        "one_fit_s": fits,
+        "one_fit_median_s": one,
+        "fit_multiple": mitigate_s / one,
+        "target_met": mitigate_s / one <= MAX_FIT_MULTIPLE,
+        "fits_used": result["fits_used"],
+        "fit_budget": result["fit_budget"],
+        "methods": result["methods"],
+        "constraint": result["constraint"],
+        "attribute": result["attribute"],
+        "best_passing": result["best_passing"],
+        "candidates": candidates(result),
+        "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, Python {sys.version.split()[0]}",
+    }
+    (ROOT / "benchmarks" / "mitigation.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    (ROOT / "benchmarks" / "MITIGATION.md").write_text(markdown(figures))
+    print(markdown(figures))
+
+
+if __name__ == "__main__":
+    main()

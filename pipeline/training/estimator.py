@@ -1,0 +1,153 @@
+"""The project's network as a scikit-learn classifier, so fairlearn's reductions can refit it.
+
+fairlearn's ``ExponentiatedGradient`` and ``GridSearch`` solve a constrained problem by
+refitting a classifier on reweighted labels (``fit(X, y, sample_weight=...)``) many times. This
+wrapper makes each of those refits the project's own Lightning training
+(:func:`pipeline.training.fit.fit`) on every row it is given, so the mitigated model is the
+network trained under the constraint, not a stand-in.
+
+Weights reach the loss as per-row sample weights (``arrays["train"]["sample_weight"]``) when the
+training loop honours them; with ``weighting="resample"`` they are honoured in expectation
+instead, by a seeded weighted draw of as many rows as given (for a loop without weights).
+
+Each refit is seeded with the same seed, trains without a validation split (no early stopping:
+the reduction, not the validation loss, chooses among fits), in a temporary checkpoint folder,
+and prints nothing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from pipeline.config import TrainSettings
+from pipeline.errors import BadInputError
+
+WEIGHTINGS = ("loss", "resample")
+
+
+class FitBudgetExhausted(RuntimeError):
+    """Raised by a refit once the shared fit budget is spent, so a reduction stops at its bound."""
+
+
+@dataclass
+class FitBudget:
+    """Fits allowed to all estimators sharing this object (one budget per mitigation stage)."""
+
+    limit: int
+    used: int = 0
+    seconds: list = field(default_factory=list)  # wall time of each fit, for the cost file
+
+    def __deepcopy__(self, memo):
+        """Shared, never copied: fairlearn's GridSearch deep-copies its estimator for each fit."""
+        return self
+
+    def take(self) -> None:
+        if self.used >= self.limit:
+            raise FitBudgetExhausted(
+                f"the mitigation fit budget (mitigation.max_fits = {self.limit}) is spent; "
+                "raise it or lower mitigation.max_iter / mitigation.grid_size"
+            )
+        self.used += 1
+
+
+def refit_settings(settings: TrainSettings) -> TrainSettings:
+    """The training settings for one refit: one process, no early stopping, no resume, no energy meter.
+
+    A reduction runs dozens of short fits in this process; DDP start-up, a validation split it
+    cannot use and CodeCarbon's meter would each cost more than the fit.
+    """
+    return settings.model_copy(
+        update={
+            "patience": 0,
+            "resume": False,
+            "devices": 1,
+            "strategy": "auto",
+            "num_nodes": 1,
+            "energy": settings.energy.model_copy(update={"enabled": False}),
+        }
+    )
+
+
+class NetworkClassifier(ClassifierMixin, BaseEstimator):
+    """Binary classifier (1 = favourable) trained by the project's Lightning loop.
+
+    Parameters
+    ----------
+    settings : TrainSettings
+        The network and optimiser settings of ``params.yaml``'s ``train`` section.
+    seed : int
+        Seed of every refit (same weights and data give the same network).
+    weighting : {"loss", "resample"}
+        How ``sample_weight`` is honoured (see the module docstring).
+    budget : FitBudget or None
+        Shared fit counter; ``None`` means unbounded.
+    workdir : str or None
+        Folder for each refit's temporary checkpoint folder (``None``: the system's temp
+        folder). A stage passes one inside the project: the CLI refuses writes outside it.
+    """
+
+    def __init__(self, settings: TrainSettings | None = None, seed: int = 0, weighting: str = "loss", budget=None,
+                 workdir: str | None = None):  # fmt: skip
+        self.settings = settings
+        self.seed = seed
+        self.weighting = weighting
+        self.budget = budget
+        self.workdir = workdir
+
+    def __sklearn_clone__(self):
+        """Clones share the fit budget (sklearn's clone would deep-copy it and lose the count)."""
+        return type(self)(self.settings, self.seed, self.weighting, self.budget, self.workdir)
+
+    def fit(self, X, y, sample_weight=None):
+        from pipeline.training.fit import fit
+
+        if self.weighting not in WEIGHTINGS:
+            raise BadInputError(f"NetworkClassifier.weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        X = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+        y = np.asarray(y).astype(np.int64).ravel()
+        if not set(np.unique(y)) <= {0, 1}:
+            raise BadInputError(f"NetworkClassifier expects 0/1 labels (1 = favourable), got {sorted(set(np.unique(y)))[:5]}")
+        train = self._weighted_rows(X, y, sample_weight)
+        if self.budget is not None:
+            self.budget.take()
+        # The loop wants a validation split; one training row keeps its per-epoch check negligible
+        # (nothing reads it: patience is 0 here).
+        val = {"X": X[:1], "y": y[:1]}
+        settings = refit_settings(self.settings or TrainSettings())
+        started = time.perf_counter()
+        if self.workdir is not None:
+            Path(self.workdir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="refit-", dir=self.workdir) as folder:
+            result = fit(settings, self.seed, {"train": train, "val": val}, 2, checkpoint_dir=folder)
+        if self.budget is not None:
+            self.budget.seconds.append(time.perf_counter() - started)
+        self.model_ = result.model
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _weighted_rows(self, X, y, sample_weight) -> dict[str, np.ndarray]:
+        """The training split for one refit, carrying the weights as the chosen weighting needs."""
+        if sample_weight is None:
+            return {"X": X, "y": y}
+        w = np.asarray(sample_weight, dtype=np.float64).ravel()
+        if len(w) != len(y) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+            raise BadInputError("sample_weight must hold one finite, non-negative weight per row, not all zero")
+        if self.weighting == "loss":
+            return {"X": X, "y": y, "sample_weight": (w * len(w) / w.sum()).astype(np.float32)}
+        rows = np.random.default_rng(self.seed).choice(len(y), size=len(y), replace=True, p=w / w.sum())
+        return {"X": X[rows], "y": y[rows]}
+
+    def predict_proba(self, X) -> np.ndarray:
+        from pipeline.models.predict import predict_proba
+
+        return predict_proba(self.model_, np.ascontiguousarray(np.asarray(X, dtype=np.float32)))
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
