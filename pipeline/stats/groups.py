@@ -49,11 +49,8 @@ def sensitive_views(groups: pd.DataFrame, sensitive: list[str]) -> dict[str, pd.
         raise BadInputError(f"the group table lacks sensitive column(s) {missing}; it has {list(groups.columns)}")
     views = {name: groups[name].astype(str) for name in sensitive}
     if len(sensitive) > 1:
-        name = intersection_name(sensitive)
-        if name in views:
-            raise BadInputError(f"a sensitive column is named {name!r}, the name of the intersection view; rename it")
         columns = [views[s] for s in sensitive]
         joined = columns[0].str.cat(columns[1:], sep=INTERSECTION_SEP)
         _check_unambiguous(columns, joined, sensitive)
-        views[name] = joined
+        views[intersection_name(sensitive)] = joined
     return views
