@@ -66,7 +66,9 @@ def test_ece_per_group_equals_ece_of_each_group_alone():
     codes = rng.integers(0, 3, 600)
     per_group = calibration.ece_by_group(y, score, codes, 4, 10)
     for g in range(3):
-        assert per_group[g] == pytest.approx(calibration.expected_calibration_error(y[codes == g], score[codes == g], 10))
+        assert per_group[g] == pytest.approx(
+            calibration.expected_calibration_error(y[codes == g], score[codes == g], 10)
+        )
     assert np.isnan(per_group[3])  # a group with no rows
 
 
