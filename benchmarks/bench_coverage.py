@@ -27,7 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.audit.fairness import AuditSettings, audit_decisions  # noqa: E402
+from pipeline.audit.fairness import FairnessSettings, audit_decisions  # noqa: E402
 from pipeline.audit.policy import CRITERIA, Policy  # noqa: E402
 
 #: group -> (rows, base rate, TPR, FPR); g0 is the reference
@@ -82,9 +82,9 @@ def _hit(ci, truth) -> bool:
 def simulate(reps: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     t = truths()
-    per_interval = AuditSettings(n_boot=0, ci=LEVEL, min_group_size=1, reference="g0",
+    per_interval = FairnessSettings(n_boot=0, ci=LEVEL, min_group_size=1, reference="g0",
                                  policy=Policy(criteria=ALL_RATE_CRITERIA, min_events=1, family="none"))  # fmt: skip
-    gated = AuditSettings(n_boot=0, ci=LEVEL, min_group_size=1, reference="g0", policy=Policy(min_events=1))
+    gated = FairnessSettings(n_boot=0, ci=LEVEL, min_group_size=1, reference="g0", policy=Policy(min_events=1))
     hits: dict[tuple[str, str], list[bool]] = {}
     simultaneous = []
     for _ in range(reps):

@@ -33,12 +33,12 @@ def load():
 
 
 def time_ours(y, p, score, groups, sensitive, n_boot, repeats):
-    from pipeline.audit.fairness import AuditSettings, audit_decisions
+    from pipeline.audit.fairness import FairnessSettings, audit_decisions
 
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        audit_decisions(y, p, score, groups, sensitive, AuditSettings(n_boot=n_boot, seed=0))
+        audit_decisions(y, p, score, groups, sensitive, FairnessSettings(n_boot=n_boot, seed=0))
         times.append(time.perf_counter() - start)
     return times
 

@@ -2,7 +2,7 @@
 
 It parses the CSV the way ``pipeline.data.adult`` parses the bundled files, builds the same
 :class:`RawTable` (without an official split, as a user's table would have), then calls the
-pipeline's own ``prepare()``, ``stages.prepare.write()`` and ``summarise()``: the encoding,
+pipeline's own ``prepare()``, ``stages.prepare.write()`` and ``split_counts()``: the encoding,
 splitting and writing measured are the pipeline's, only the loader is this file's.
 
     cd <workdir> && PYTHONPATH=<repo> python <repo>/benchmarks/synth_prepare.py FILE.csv
@@ -45,7 +45,7 @@ def main(path: str) -> int:
     cfg = config.load("params.yaml")
     prepared = prepare(load_csv(path), cfg.data, seed=cfg.seed)
     prepare_stage.write(prepared)
-    io.write_json(paths.DATA_METRICS, prepare_stage.summarise(prepared))
+    io.write_json(paths.DATA_METRICS, prepare_stage.split_counts(prepared))
     print(f"prepare (synthetic): {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} features")
     return 0
 

@@ -115,3 +115,23 @@ def test_bootstrap_interval_brackets_the_mean_and_agreement_of_identical_ranking
     importance = {c: v["mean_abs"] for c, v in table.items()}
     pairs = explain.agreement({"m1": importance, "m2": dict(reversed(list(importance.items())))}, k=2)
     assert pairs == [{"methods": ["m1", "m2"], "spearman": pytest.approx(1.0), "top_k_overlap": 1.0}]
+
+
+def test_group_difference_intervals_are_reproducible_and_ignore_other_groups():
+    """Each group resamples from its own named stream (pipeline.stats.bootstrap): the same seed
+    gives the same intervals, and removing a third group leaves the others' intervals alone."""
+    import pandas as pd
+
+    from pipeline.audit import explain_groups
+
+    rng = np.random.default_rng(4)
+    values = rng.normal(size=(300, 3))
+    labels = pd.Series(["a"] * 150 + ["b"] * 100 + ["c"] * 50, name="sex")
+    kwargs = dict(k=2, n_boot=80, ci=0.9, seed=7, min_group_size=30)
+    full = explain_groups.by_group(values, ["x", "y", "z"], labels, **kwargs)
+    again = explain_groups.by_group(values, ["x", "y", "z"], labels, **kwargs)
+    without_c = explain_groups.by_group(values[:250], ["x", "y", "z"], labels[:250], **kwargs)
+    assert full == again
+    assert full["reference"] == without_c["reference"] == "a"
+    assert full["groups"]["b"]["difference"] == without_c["groups"]["b"]["difference"]
+    assert all(d["low"] <= d["value"] <= d["high"] for d in full["groups"]["c"]["difference"].values())

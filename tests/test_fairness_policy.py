@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.audit.fairness import AuditSettings, audit_decisions, check_reference, sensitive_views
+from pipeline.audit.fairness import FairnessSettings, audit_decisions, check_reference, sensitive_views
 from pipeline.audit.policy import Policy
 from pipeline.errors import BadInputError
 from pipeline.report import verdicts
@@ -30,7 +30,7 @@ def _by_metric(result, feature="g"):
 
 def test_only_policy_criteria_gate_and_gating_checks_come_first():
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
-    s = AuditSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}))
+    s = FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}))
     result = audit_decisions(y, p, None, g, ["g"], s)
     gating = [v for v in result["verdicts"] if v["gating"]]
     assert [v["metric"] for v in gating] == ["equal_opportunity"]
@@ -41,7 +41,7 @@ def test_only_policy_criteria_gate_and_gating_checks_come_first():
 def test_policy_pass_and_fail_by_hand():
     # equal TPR (0.8 vs 0.8): equal opportunity passes; selection rates 0.25 vs 0.10: ratio 0.4 fails
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (400, 100, 100, 4400)})
-    result = audit_decisions(y, p, None, g, ["g"], AuditSettings(n_boot=0))
+    result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
     m = _by_metric(result)
     assert m["equal_opportunity"]["status"] == "pass" and m["equal_opportunity"]["value"] == pytest.approx(0.0)
     assert m["selection_rate_ratio"]["status"] == "fail"
@@ -50,14 +50,14 @@ def test_policy_pass_and_fail_by_hand():
     g_ = verdicts.gate(result)
     assert not g_.passed and g_.failed == ["g: selection_rate_ratio"]
     assert result["verdicts"][0]["metric"] == "selection_rate_ratio"  # the gating failure is the first headline
-    passing = audit_decisions(y, p, None, g, ["g"], AuditSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1})))
+    passing = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1})))
     assert verdicts.gate(passing).passed
 
 
 def test_zero_reference_rate_is_undefined_not_fail():
     # reference 'a' (largest) has no false positives: the FPR-based checks cannot be judged
     y, p, g = _cells({"a": (100, 0, 20, 300), "b": (40, 10, 10, 100)})
-    s = AuditSettings(n_boot=0, policy=Policy(criteria={"selection_rate_ratio": 0.8, "false_positive_rate_balance": 0.1}))
+    s = FairnessSettings(n_boot=0, policy=Policy(criteria={"selection_rate_ratio": 0.8, "false_positive_rate_balance": 0.1}))
     result = audit_decisions(y, p, None, g, ["g"], s)
     fpr = _by_metric(result)["false_positive_rate_balance"]
     assert fpr["status"] in ("pass", "fail", "inconclusive")  # a difference is defined even at rate 0
@@ -71,7 +71,7 @@ def test_zero_reference_rate_is_undefined_not_fail():
 def test_too_few_events_is_inconclusive_with_the_reason():
     # group b: 40 rows but only 5 people with the favourable truth -> its TPR carries no verdict
     y, p, g = _cells({"a": (200, 50, 50, 700), "b": (1, 5, 4, 30)})
-    s = AuditSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}, require_all_groups=True))
+    s = FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}, require_all_groups=True))
     eo = _by_metric(audit_decisions(y, p, None, g, ["g"], s))["equal_opportunity"]
     assert eo["status"] == "inconclusive"
     assert "rests on 5 people with the favourable outcome" in eo["comparisons"][0]["reason"]
@@ -80,14 +80,14 @@ def test_too_few_events_is_inconclusive_with_the_reason():
 
 def test_degenerate_model_verdicts_are_inconclusive_and_blocked():
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
-    result = audit_decisions(y, p, None, g, ["g"], AuditSettings(n_boot=0), inconclusive_reason="degenerate model: x")
+    result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0), inconclusive_reason="degenerate model: x")
     assert all(v["status"] == "inconclusive" and v["reason"].startswith("degenerate model") for v in result["verdicts"])
     assert not verdicts.gate(result).passed
 
 
 def test_gate_blocks_on_leakage_and_degenerate_evaluation():
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
-    result = audit_decisions(y, p, None, g, ["g"], AuditSettings(n_boot=0))
+    result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
     assert verdicts.gate(result).passed
     leak = verdicts.gate(result, data={"leakage": {"suspected": [{"column": "outcome_copy"}]}})
     assert not leak.passed and leak.failed == ["suspected target leakage: outcome_copy"]
@@ -107,8 +107,8 @@ def _synthetic(n=1200, seed=4):
 def test_n_boot_cannot_move_a_verdict():
     """Verdicts rest on closed-form intervals: n_boot 0 and 300 give the same statuses (issue 16.2)."""
     y, p, score, groups = _synthetic()
-    a = audit_decisions(y, p, score, groups, ["s", "t"], AuditSettings(n_boot=0))
-    b = audit_decisions(y, p, score, groups, ["s", "t"], AuditSettings(n_boot=300))
+    a = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=0))
+    b = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=300))
     assert [(v["check"], v["status"], v["ci"]) for v in a["verdicts"]] == [(v["check"], v["status"], v["ci"]) for v in b["verdicts"]]
     assert verdicts.gate(a) == verdicts.gate(b)
     assert a["features"]["s"]["groups"]["x"]["ci"]["roc_auc"] is None  # the only bootstrap interval is absent at 0
@@ -147,7 +147,7 @@ def test_every_interval_contains_its_estimate_with_many_small_groups():
     score = rng.random(n)
     y = (rng.random(n) < score).astype(int)
     groups = pd.DataFrame({"age": age, "sex": rng.choice(["F", "M"], n)})
-    result = audit_decisions(y, (score > 0.5).astype(int), score, groups, ["age", "sex"], AuditSettings(n_boot=100))
+    result = audit_decisions(y, (score > 0.5).astype(int), score, groups, ["age", "sex"], FairnessSettings(n_boot=100))
     assert assert_intervals_contain_estimates(result) > 1000
 
 

@@ -3,7 +3,8 @@
 A model can lean on different columns for different groups (for example on relationship status
 for women and on capital gain for men); the global ranking hides that. Differences carry a
 bootstrap interval, resampling rows within each group, so a gap in a group of 40 rows is not read
-as a finding.
+as a finding. Each group's resamples come from its own stream (:func:`pipeline.stats.bootstrap.stream_seed`
+keyed by the group's name), so a group's interval does not depend on which other groups exist.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.audit.explain import top_k
+from pipeline.stats import bootstrap
 
 
-def _boot_means(absolute: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` resampled column means of ``absolute`` (rows x columns)."""
-    n = len(absolute)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
-    return counts @ absolute / n
+def _boot_means(absolute: np.ndarray, n_boot: int, seed: int, key: str) -> np.ndarray:
+    """``n_boot`` resampled column means of one group's ``absolute`` (rows x columns), drawn from
+    the stream named ``key`` (attribute and group)."""
+    return bootstrap.bootstrap_means(absolute, n_boot, bootstrap.stream_seed(seed, key))
 
 
 def by_group(
@@ -41,11 +42,9 @@ def by_group(
     labels = groups.to_numpy().astype("U")
     counts = pd.Series(labels).value_counts()
     reference = str(counts.index[0])
-    rng = np.random.default_rng(seed)
-    alpha = (1 - ci) / 2
     ref_rows = absolute[labels == reference]
     ref_mean = ref_rows.mean(axis=0)
-    ref_boot = _boot_means(ref_rows, n_boot, rng) if n_boot else None
+    ref_boot = _boot_means(ref_rows, n_boot, seed, f"{groups.name}={reference}") if n_boot else None
     ref_top = top_k(dict(zip(columns, ref_mean)), k)
     out = {}
     for group in sorted(counts.index, key=str):
@@ -62,8 +61,7 @@ def by_group(
         if group != reference:
             diff = mean - ref_mean
             if n_boot:
-                boot = _boot_means(rows, n_boot, rng) - ref_boot
-                low, high = np.quantile(boot, alpha, axis=0), np.quantile(boot, 1 - alpha, axis=0)
+                low, high = bootstrap.percentile_interval(_boot_means(rows, n_boot, seed, f"{groups.name}={group}") - ref_boot, ci)
             else:
                 low = high = np.full_like(diff, np.nan)
             entry["difference"] = {

@@ -24,11 +24,11 @@ import pandas as pd
 
 from pipeline.audit import disparity
 from pipeline.audit import policy as pol
-from pipeline.audit.group_metrics import Grouping, _auc_per_group, group_table, resample_weights
+from pipeline.audit.group_metrics import Grouping, _auc_per_group
 from pipeline.errors import BadInputError
-from pipeline.stats import intervals
+from pipeline.stats import bootstrap, calibration, intervals
+from pipeline.stats.groups import sensitive_views
 
-INTERSECTION_SEP = " & "
 RATES = ("base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
 #: rate -> (numerator cells, denominator cells) over the confusion cells of a group
 _RATE_CELLS = {
@@ -44,8 +44,9 @@ _STATUS_ORDER = {pol.FAIL: 0, pol.INCONCLUSIVE: 1, pol.UNDEFINED: 2, pol.PASS: 3
 
 
 @dataclass(frozen=True)
-class AuditSettings:
-    """The subset of ``audit`` params the computation needs (kept plain for tests).
+class FairnessSettings:
+    """The subset of ``audit`` params the fairness computation needs (kept plain for tests);
+    not :class:`pipeline.config.AuditSettings`, the typed ``audit`` section it is built from.
 
     ``reference`` is one group name (used for every attribute that has it), a mapping
     ``{attribute: group}``, or None (the largest eligible group). ``ratio_bounds`` and
@@ -64,13 +65,9 @@ class AuditSettings:
     policy: pol.Policy = field(default_factory=pol.Policy)
 
 
-def sensitive_views(groups: pd.DataFrame, sensitive: list[str]) -> dict[str, pd.Series]:
-    """Each sensitive column, plus their intersection when there are several."""
-    views = {name: groups[name].astype(str) for name in sensitive}
-    if len(sensitive) > 1:
-        columns = [groups[name].astype(str) for name in sensitive]
-        views[" x ".join(sensitive)] = columns[0].str.cat(columns[1:], sep=INTERSECTION_SEP)
-    return views
+#: The former name, kept for callers in stages owned elsewhere (stages/fairness.py, stages/mitigate.py);
+#: new code uses :class:`FairnessSettings`.
+AuditSettings = FairnessSettings
 
 
 def _flags(count: float, positives: float, min_size: int) -> list[str]:
@@ -146,14 +143,11 @@ def _auc_intervals(y_true01, score, grouping, weights, level) -> tuple[np.ndarra
     if not weights:
         return point, None
     samples = np.concatenate([auc(w) for w in weights])
-    alpha = (1 - level) / 2
-    with disparity._quiet():
-        bounds = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)
-    return point, bounds
+    return point, np.stack(bootstrap.percentile_interval(samples, level, axis=0))
 
 
 def _ece(y_true01, score, grouping, bins) -> np.ndarray:
-    return group_table(y_true01, y_true01, score, grouping, np.ones((1, len(y_true01)), np.float32), bins)["ece"][0]
+    return calibration.ece_by_group(y_true01, score, grouping.codes, len(grouping.names), bins)
 
 
 def _groups(cells, grouping, settings, eligible, auc, ece) -> dict:
@@ -235,7 +229,7 @@ def _prepare_view(name, labels, y_true01, y_pred01, settings) -> _View:
     return _View(name, grouping, cells, ref, count >= settings.min_group_size)
 
 
-def _family_size(views: list[_View], settings: AuditSettings, sensitive: list[str], has_score: bool) -> int:
+def _family_size(views: list[_View], settings: FairnessSettings, sensitive: list[str], has_score: bool) -> int:
     m = 0
     for view in views:
         for name, criterion in pol.CRITERIA.items():
@@ -250,7 +244,7 @@ def _family_size(views: list[_View], settings: AuditSettings, sensitive: list[st
     return max(m, 1)
 
 
-def _bound(settings: AuditSettings, criterion: pol.Criterion):
+def _bound(settings: FairnessSettings, criterion: pol.Criterion):
     if criterion.name in settings.policy.criteria:
         return pol.normalise_bound(criterion.kind, settings.policy.criteria[criterion.name])
     return tuple(settings.ratio_bounds) if criterion.kind == "ratio" else settings.max_difference
@@ -335,7 +329,7 @@ def _order(checks: list[dict]) -> list[dict]:
     return sorted(checks, key=lambda v: (not v["gating"], _STATUS_ORDER.get(v["status"], 9), -min(v["severity"], 1e9)))
 
 
-def audit_decisions(y_true01, y_pred01, score, groups: pd.DataFrame, sensitive: list[str], settings: AuditSettings,
+def audit_decisions(y_true01, y_pred01, score, groups: pd.DataFrame, sensitive: list[str], settings: FairnessSettings,
                     *, inconclusive_reason: str | None = None) -> dict:  # fmt: skip
     """Audit binary decisions (1 = favourable) for every sensitive view under ``settings.policy``.
 
@@ -352,7 +346,7 @@ def audit_decisions(y_true01, y_pred01, score, groups: pd.DataFrame, sensitive: 
     family = settings.policy.family == "bonferroni"
     def level_for(gating):
         return intervals.bonferroni_level(settings.ci, m) if gating and family else settings.ci
-    weights = list(resample_weights(len(y_true01), settings.n_boot, settings.seed)) if settings.n_boot and score is not None else []
+    weights = list(bootstrap.resample_counts(len(y_true01), settings.n_boot, settings.seed)) if settings.n_boot and score is not None else []
     features, checks = {}, []
     for view in views:
         features[view.name] = _view_block(view, y_true01, score, settings, weights)
@@ -385,7 +379,7 @@ def _view_block(view: _View, y_true01, score, settings, weights) -> dict:
     return block
 
 
-def describe_policy(settings: AuditSettings, sensitive: list[str], family_size: int, gating_level: float) -> dict:
+def describe_policy(settings: FairnessSettings, sensitive: list[str], family_size: int, gating_level: float) -> dict:
     """What gates, with which bound and why, in the words the report prints."""
     p = settings.policy
     criteria = {name: {"bound": (list(b) if isinstance(b := pol.normalise_bound(pol.CRITERIA[name].kind, bound), tuple) else b),

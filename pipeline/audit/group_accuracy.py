@@ -10,17 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-INTERSECTION_SEP = " & "
+from pipeline.stats.groups import sensitive_views
 
 
 def group_accuracy(y: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, sensitive: list[str]) -> dict:
     """``{view: {group: {"count", "accuracy"}}}`` for each sensitive column and their intersection."""
-    views = {name: groups[name].astype(str) for name in sensitive}
-    if len(sensitive) > 1:
-        joined = views[sensitive[0]]
-        for name in sensitive[1:]:
-            joined = joined + INTERSECTION_SEP + views[name]
-        views[" x ".join(sensitive)] = joined
+    views = sensitive_views(groups, sensitive)
     correct = pd.Series(np.asarray(y) == np.asarray(y_pred), dtype=float)
     result = {}
     for name, view in views.items():

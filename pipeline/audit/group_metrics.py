@@ -3,7 +3,9 @@
 fairlearn's ``MetricFrame(n_boot=...)`` recomputes every metric in Python for each resample
 (about 3 minutes for 1,000 resamples on the Adult test split). Here one resample is a vector of
 row weights (how often each row was drawn), and every group's confusion counts, score sums and
-calibration bins for all resamples come out of one matrix product. The metric definitions are
+calibration bins for all resamples come out of one matrix product. Resampling, the weighted AUC
+and the calibration bins are the project's own (:mod:`pipeline.stats.bootstrap`,
+:mod:`pipeline.stats.calibration`). The metric definitions are
 fairlearn's (selection rate, TPR, FPR, ... on {0, 1} labels), except that a rate whose
 denominator is empty is undefined (NaN) instead of fairlearn's 0.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from pipeline.stats import bootstrap, calibration
 
 RATES = ("base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
 METRICS = ("count", *RATES, "roc_auc", "ece")
@@ -31,31 +35,8 @@ class Grouping:
         return cls([str(n) for n in names], codes.astype(np.int64))
 
 
-#: Draws generated at once while resampling (int64): bounds the generator's temporaries to
-#: about 2 x 8 bytes x this many, whatever the number of rows.
-DRAWS_PER_CHUNK = 5_000_000
-
-
-def resample_weights(n_rows: int, n_boot: int, seed: int, chunk: int | None = None):
-    """Yield (chunk x n_rows) matrices of counts: how often each row is drawn in each resample.
-
-    Drawing ``n_rows`` row indices with replacement and counting them is exactly the classic
-    bootstrap; chunks keep memory at ``chunk * n_rows`` counts whatever ``n_boot`` is. Counts
-    come in the smallest unsigned type that holds them (uint8 in practice: a row drawn 256
-    times is vanishingly rare), a quarter of float32, because the fairness audit keeps every
-    resample for reuse across its sensitive views; :func:`group_table` converts a chunk to
-    float32 when it uses it. The draws do not depend on the chunk size (the generator is read
-    in the same order), so neither do the intervals.
-    """
-    rng = np.random.default_rng(seed)
-    chunk = chunk or max(1, min(100, DRAWS_PER_CHUNK // max(n_rows, 1)))
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        draws = rng.integers(0, n_rows, size=(size, n_rows))
-        draws += (np.arange(size) * n_rows)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=size * n_rows)
-        del draws
-        yield counts.reshape(size, n_rows).astype(np.min_scalar_type(int(counts.max(initial=0))))
+#: The project's one resampler (:mod:`pipeline.stats.bootstrap`), under the name callers know.
+resample_weights = bootstrap.resample_counts
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -93,8 +74,8 @@ def _cell_matrix(y_true, y_pred, codes, n_groups):
 
 def _calibration_matrix(y_true, score, codes, n_groups, bins):
     """Sparse (rows x 3*groups*bins): weight, label and score of each row in its (group, bin) slot."""
-    which = np.clip((score * bins).astype(np.int64), 0, bins - 1)
-    slot = codes * bins + which
+    score = calibration.check_scores(score)
+    slot = codes * bins + calibration.bin_index(score, bins)
     width = n_groups * bins
     rows = np.arange(len(codes))
     return _sparse(
@@ -114,25 +95,7 @@ def _ece(sums: np.ndarray, n_groups: int, bins: int) -> np.ndarray:
     """Expected calibration error per group from (..., 3*groups*bins) bin sums."""
     shape = sums.shape[:-1] + (3, n_groups, bins)
     weight, label, score = np.moveaxis(sums.reshape(shape), -3, 0)
-    total = weight.sum(axis=-1)
-    return _divide(np.abs(label - score).sum(axis=-1), total)
-
-
-def _weighted_auc(y_true, score, weights) -> np.ndarray:
-    """ROC AUC for each row of ``weights`` (resamples x rows), ties counted half (Mann-Whitney).
-
-    Rows are sorted by score once; positive and negative weights are summed per block of tied
-    scores, so each resample costs two reductions and one cumulative sum.
-    """
-    order = np.argsort(score, kind="mergesort")
-    s, y = score[order], y_true[order]
-    w = weights[:, order]
-    _, block_start = np.unique(s, return_index=True)
-    pos = np.add.reduceat(w * (y == 1), block_start, axis=1)
-    neg = np.add.reduceat(w * (y == 0), block_start, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    wins = (pos * (below + 0.5 * neg)).sum(axis=1)
-    return _divide(wins, pos.sum(axis=1) * neg.sum(axis=1))
+    return calibration.ece_from_sums(weight, label, score)
 
 
 def _auc_per_group(y_true, score, codes, n_groups, weights) -> np.ndarray:
@@ -140,7 +103,7 @@ def _auc_per_group(y_true, score, codes, n_groups, weights) -> np.ndarray:
     for g in range(n_groups):
         mask = codes == g
         if mask.any() and 0 < y_true[mask].sum() < mask.sum():
-            out[:, g] = _weighted_auc(y_true[mask], score[mask], weights[:, mask])
+            out[:, g] = bootstrap.weighted_auc(y_true[mask], score[mask], weights[:, mask])
     return out
 
 

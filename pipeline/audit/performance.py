@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
-from sklearn.calibration import calibration_curve
+
+from pipeline.stats import calibration
 
 
 def predict_labels(proba: np.ndarray, favourable_index: int, threshold: float) -> np.ndarray:
@@ -49,17 +50,12 @@ def roc_points(y: np.ndarray, score: np.ndarray, positive: int, max_points: int 
 
 
 def calibration_points(y: np.ndarray, score: np.ndarray, positive: int, bins: int) -> tuple[pd.DataFrame, float]:
-    """Reliability curve and expected calibration error (uniform bins, weighted by bin size)."""
+    """Reliability curve and expected calibration error from the same bins
+    (:mod:`pipeline.stats.calibration`: uniform, right-closed, ECE weighted by bin size)."""
     truth = (y == positive).astype(int)
-    frac_pos, mean_pred = calibration_curve(truth, score, n_bins=bins, strategy="uniform")
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(score, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            ece += mask.mean() * abs(truth[mask].mean() - score[mask].mean())
-    return pd.DataFrame({"mean_predicted": mean_pred, "fraction_positive": frac_pos}), float(ece)
+    fraction_positive, mean_predicted, _ = calibration.reliability(truth, score, bins)
+    curve = pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction_positive})
+    return curve, calibration.expected_calibration_error(truth, score, bins)
 
 
 def confusion_long(matrix: list[list[int]], classes: list[str], y: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:

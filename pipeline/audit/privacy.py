@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import BadInputError
+from pipeline.stats import bootstrap
 
 
 def per_row_loss(model, X: np.ndarray, y: np.ndarray, batch_size: int = 65536) -> np.ndarray:
@@ -58,19 +59,12 @@ def attack_metrics(is_member: np.ndarray, score: np.ndarray) -> dict:
 
 
 def _auc_interval(is_member: np.ndarray, score: np.ndarray, n_boot: int, ci: float, seed: int) -> list[float | None]:
-    """Percentile bootstrap interval of the AUC (rank-based, resampling rows)."""
-    from sklearn.metrics import roc_auc_score
-
+    """Percentile bootstrap interval of the AUC, resampling rows (:mod:`pipeline.stats.bootstrap`);
+    a resample holding one side only is left out."""
     if n_boot == 0 or len(set(is_member.tolist())) < 2:
         return [None, None]
-    rng = np.random.default_rng(seed)
-    stats = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(score), len(score))
-        if len(set(is_member[idx].tolist())) == 2:
-            stats.append(roc_auc_score(is_member[idx], score[idx]))
-    alpha = (1 - ci) / 2
-    return [float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))] if stats else [None, None]
+    low, high = bootstrap.percentile_interval(bootstrap.bootstrap_auc(is_member, score, n_boot, seed), ci)
+    return [float(low), float(high)] if np.isfinite(low) and np.isfinite(high) else [None, None]
 
 
 def membership_inference(

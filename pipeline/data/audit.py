@@ -13,8 +13,8 @@ import pandas as pd
 
 from pipeline.data.table import RawTable
 from pipeline.stats.association import as_categories, cramers_v, normalized_mutual_info
+from pipeline.stats.groups import sensitive_views
 
-INTERSECTION_SEP = " & "
 MISSING_LEVEL = "<missing>"
 
 
@@ -36,12 +36,7 @@ def group_table(labels: pd.Series, favourable: pd.Series, min_size: int) -> dict
 def groups(table: RawTable, sensitive: list[str], min_size: int) -> dict:
     """Per sensitive column and their intersection, as in the fairness stage."""
     favourable = (table.target == table.favourable).astype(float)
-    views = {name: table.features[name].astype(str) for name in sensitive}
-    if len(sensitive) > 1:
-        joined = views[sensitive[0]]
-        for name in sensitive[1:]:
-            joined = joined + INTERSECTION_SEP + views[name]
-        views[" x ".join(sensitive)] = joined
+    views = sensitive_views(table.features, sensitive)
     return {name: group_table(view, favourable, min_size) for name, view in views.items()}
 
 

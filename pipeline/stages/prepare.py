@@ -17,7 +17,7 @@ from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
 from pipeline.data.sources import load_source, resolve
 
 
-def summarise(prepared: Prepared) -> dict:
+def split_counts(prepared: Prepared) -> dict:
     """Rows, class balance and group sizes per split (the data audit builds on this)."""
     summary: dict = {"rows": prepared.meta["rows"], "classes": prepared.meta["classes"], "splits": {}}
     for name, part in prepared.splits.items():
@@ -104,7 +104,7 @@ def main(cfg: Config) -> None:
     rows = quality.duplicates_and_overlap(raw.features, raw.target, split_labels(table, settings, cfg.seed))
     write(prepared)
     io.write_json(paths.DATA_METRICS, {
-        **summarise(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,
+        **split_counts(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,
         "capped_columns": prepared.meta["capped_columns"], "memory_estimate": sizes,
         "sensitive_encodings": prepared.meta["sensitive_encodings"], "sensitive_inputs": prepared.meta["sensitive_inputs"],
     })  # fmt: skip
