@@ -12,10 +12,11 @@ from __future__ import annotations
 import shutil
 import time
 
+import numpy as np
 import pandas as pd
 
 from pipeline import io, paths
-from pipeline.audit import fairness, mitigation
+from pipeline.audit import fairness, mitigation, performance
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.report import verdicts
@@ -86,12 +87,23 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, attribute: str, budg
     return built, errors
 
 
-def audit_candidate(decisions, score, test: dict, sensitive: list[str], s) -> dict:
-    """The same audit as the fairness stage (every attribute and intersection), plus accuracy and AUC."""
-    audited = fairness.audit_decisions(test["y01"], decisions, score, test["groups"], sensitive, s)
-    g = verdicts.gate(audited)
+def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cfg: Config, data: dict | None) -> dict:
+    """The same audit as the fairness stage (every attribute and intersection), plus accuracy and AUC.
+
+    The same blockers as the network's gate apply: suspected target leakage in the data, and a
+    candidate that is itself degenerate (a rule that accepts or refuses nearly everyone passes
+    parity checks trivially, so its verdicts say nothing).
+    """
+    evaluation = {"degenerate": performance.degeneracy(test["y01"], np.asarray(decisions, dtype=np.int64), 2,
+                                                       cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share,
+                                                       ["unfavourable", "favourable"])}  # fmt: skip
+    reason = "; ".join(evaluation["degenerate"]["reasons"]) if evaluation["degenerate"]["degenerate"] else None
+    audited = fairness.audit_decisions(test["y01"], decisions, score, test["groups"], sensitive, s,
+                                       inconclusive_reason=f"degenerate candidate: {reason}" if reason else None)  # fmt: skip
+    g = verdicts.gate(audited, data=data, evaluation=evaluation)
     return {**mitigation.overall_performance(test["y01"], decisions, score, s), "audit": audited,
-            "passed": g.passed, "failed_checks": g.failed, "check_counts": g.counts}  # fmt: skip
+            "degenerate": evaluation["degenerate"], "passed": g.passed, "failed_checks": g.failed,
+            "check_counts": g.counts}  # fmt: skip
 
 
 def trade_off(row: dict, attribute: str, constraint: str) -> dict:
@@ -136,19 +148,20 @@ def main(cfg: Config) -> None:
     built, errors = build_candidates(cfg, meta, splits, attribute, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
     s = audit_settings(cfg)
+    data = io.read_json(paths.DATA_METRICS) if paths.DATA_METRICS.is_file() else None
     test, rows, decided = splits["test"], {}, {}
     for c in built:
         groups = test["groups"][attribute].to_numpy() if c.model.sensitive else None
         decided[c.name] = c.model.decide(test["X"], groups)
         score = c.model.score(test["X"], groups)
         rows[c.name] = {"method": c.method, "constraint": c.constraint, "deployable": True, "fits": c.fits, "notes": c.notes,
-                        **audit_candidate(decided[c.name], score, test, sensitive, s)}  # fmt: skip
+                        **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data)}  # fmt: skip
     if m.enabled and "logistic_stand_in" in m.methods:
         train = splits["train"]
         pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
         rows[mitigation.STAND_IN] = {"method": "logistic_stand_in", "constraint": None, "deployable": False, "fits": 0,
                                      "notes": [f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled rows, unmitigated: a comparison, never registered"],
-                                     **audit_candidate(pred, score, test, sensitive, s)}  # fmt: skip
+                                     **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data)}  # fmt: skip
     for row in rows.values():
         row["trade_off"] = trade_off(row, attribute, m.constraint)
     folders = save_candidates(built)
