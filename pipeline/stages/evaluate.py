@@ -29,16 +29,14 @@ def main(cfg: Config) -> None:
     calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
     metrics["expected_calibration_error"] = ece
     metrics["favourable_class"] = classes[fav]
-    test_groups = pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
+    test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
-    with io.atomic_path(paths.PREDICTIONS) as tmp:
-        predictions_frame(y, y_pred, proba, classes).to_csv(tmp, index=False, float_format="%.8g")
+    io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")
     for path, frame in (
         (paths.ROC_CURVE, performance.roc_points(y, proba[:, fav], fav)),
         (paths.CALIBRATION_CURVE, calibration),
         (paths.CONFUSION, performance.confusion_long(metrics["confusion_matrix"], classes, y, y_pred)),
     ):
-        with io.atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.6g")
+        io.write_csv(path, frame, float_format="%.6g")
     io.write_json(paths.EVALUATE_METRICS, metrics)
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")

@@ -30,7 +30,7 @@ def settings(cfg: Config) -> fairness.AuditSettings:
 
 
 def read_groups(split: str) -> pd.DataFrame:
-    return pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    return io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
 
 
 def external_decisions(cfg: Config, groups: pd.DataFrame, favourable: str) -> dict[str, np.ndarray]:
@@ -92,7 +92,7 @@ def mitigate(cfg: Config, meta: dict, y01, score, test_groups: pd.DataFrame, s: 
 
 def main(cfg: Config) -> None:
     meta = io.read_json(paths.PREPARED_META)
-    predictions = pd.read_csv(paths.PREDICTIONS)
+    predictions = io.read_csv(paths.PREDICTIONS)
     groups = read_groups("test")
     fav = meta["favourable_index"]
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
@@ -110,8 +110,7 @@ def main(cfg: Config) -> None:
     result["external"] = {k: fairness.audit_decisions(y01, d, None, groups, meta["sensitive"], s) for k, d in external.items()}
     if cfg.audit.mitigation:
         result["mitigation"] = mitigate(cfg, meta, y01, score, groups, s)
-    with io.atomic_path(paths.GROUP_RATES) as tmp:
-        fairness.selection_rate_rows(result["features"]).to_csv(tmp, index=False, float_format="%.6g")
+    io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
     io.write_json(paths.FAIRNESS_METRICS, result)
     failed = [v["check"] for v in result["verdicts"] if v["status"] == "fail"]
     print(f"fairness: {len(result['verdicts'])} checks, {len(failed)} failed")
