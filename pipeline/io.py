@@ -189,26 +189,22 @@ def escape_cell(value: str) -> str:
 
     A cell starting with a formula character gets a leading ``'`` (the convention spreadsheets
     honour: the rest is shown as text), unless it is a plain number such as ``-3.5``. A cell that
-    could close DVC's ``<script>`` block (``</script>``, ``<!--``) is marked the same way and its
-    ``&`` and ``<`` written as ``&amp;`` and ``&lt;``. Other text, such as ``<=50K``, is untouched.
+    could close DVC's ``<script>`` block (``</script>``, ``<!--``) or holds a carriage return
+    (which the CSV writer leaves unquoted, so a reader splits the row there) is marked the same
+    way. In a marked cell ``&``, ``<`` and CR are written ``&amp;``, ``&lt;`` and ``&#13;``. Other
+    text, such as ``<=50K``, is untouched.
     """
-    breaks = bool(_SCRIPT_BREAK.search(value))
     formula = value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value)
-    if not (breaks or formula or value.startswith(ESCAPE_MARK)):
+    if not (formula or "\r" in value or value.startswith(ESCAPE_MARK) or _SCRIPT_BREAK.search(value)):
         return value
-    if breaks:
-        value = value.replace("&", "&amp;").replace("<", "&lt;")
-    return ESCAPE_MARK + value
+    return ESCAPE_MARK + value.replace("&", "&amp;").replace("<", "&lt;").replace("\r", "&#13;")
 
 
 def unescape_cell(value: str) -> str:
     """The inverse of :func:`escape_cell`."""
     if not value.startswith(ESCAPE_MARK):
         return value
-    value = value[len(ESCAPE_MARK) :]
-    if "&lt;" in value or "&amp;" in value:
-        value = value.replace("&lt;", "<").replace("&amp;", "&")
-    return value
+    return value[len(ESCAPE_MARK) :].replace("&#13;", "\r").replace("&lt;", "<").replace("&amp;", "&")
 
 
 def _is_text(series) -> bool:
