@@ -327,6 +327,13 @@ def registry_of(run_id: str) -> dict:
     return {"registry": {"name": newest.name, "version": int(newest.version), "alias": alias}}
 
 
+def download_artifacts(run_id: str, artifact_path: str, dst: Path) -> Path:
+    """Copy a run's artifact folder into ``dst`` (a temporary folder: never a project output)."""
+    import mlflow
+
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(dst)))
+
+
 def get_tags(run_id: str) -> dict[str, str]:
     import mlflow
 
