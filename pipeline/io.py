@@ -208,9 +208,11 @@ def unescape_cell(value: str) -> str:
 
 
 def _is_text(series) -> bool:
+    """Object, string or categorical columns: anything that can hold text from the data."""
     import pandas as pd
 
-    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+    kinds = pd.api.types
+    return kinds.is_object_dtype(series) or kinds.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)
 
 
 def write_csv(target: str | os.PathLike, frame, *, float_format: str | None = None, index: bool = False) -> None:
@@ -223,7 +225,7 @@ def write_csv(target: str | os.PathLike, frame, *, float_format: str | None = No
     out = frame.copy()
     for column in out.columns:
         if _is_text(out[column]):
-            out[column] = out[column].map(lambda v: escape_cell(v) if isinstance(v, str) else v)
+            out[column] = out[column].astype(object).map(lambda v: escape_cell(v) if isinstance(v, str) else v)
     out.columns = [escape_cell(c) if isinstance(c, str) else c for c in out.columns]
     if index and _is_text(out.index.to_series()):
         out.index = out.index.map(lambda v: escape_cell(v) if isinstance(v, str) else v)

@@ -34,9 +34,16 @@ def upstream(module_project):
 
 
 def _client(project):
+    """A client on the project's store, creating it under the store's lock if needed: the test polls while a
+    ``log`` subprocess may be creating it, and two creators at once corrupt a fresh SQLite store."""
+    from filelock import FileLock
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    with FileLock(str(project / "mlflow.db.lock"), timeout=120):
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+    return client
 
 
 def _runs(project, status: str | None = None):
@@ -63,6 +70,16 @@ def test_rerun_reuses_the_run_and_keeps_the_registry_entry(upstream):
     again_done, again = _log(upstream)
     assert "(existing)" in again_done.stdout
     assert again["run_id"] == first["run_id"] and again["registry"] == first["registry"]
+
+
+@pytest.mark.slow
+def test_compare_reads_a_logged_run_and_writes_inside_the_project(upstream):
+    """``compare <run id> workspace`` downloads the run's metrics through ``tracking`` into a temporary folder."""
+    _, summary = _log(upstream)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "compare", summary["run_id"], "workspace"], cwd=upstream,
+                          env=stage_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"MLflow run {summary['run_id']}" in (upstream / "reports" / "compare.md").read_text()
 
 
 @pytest.mark.slow

@@ -53,6 +53,12 @@ def test_write_csv_neutralises_formulas_and_script_breaks_and_reads_back_exactly
     assert list(back.columns) == ["group", "rate", "=bad header"]
 
 
+def test_write_csv_escapes_categorical_and_string_dtype_columns(tmp_path):
+    frame = pd.DataFrame({"g": pd.Categorical(["=1+1", "a"]), "s": pd.array(["@x", "b"], dtype="string")})
+    io.write_csv(tmp_path / "x.csv", frame)
+    assert (tmp_path / "x.csv").read_text() == "g,s\n'=1+1,'@x\na,b\n"
+
+
 def test_write_csv_is_atomic(tmp_path):
     target = tmp_path / "x.csv"
     io.write_csv(target, pd.DataFrame({"a": [1]}))
