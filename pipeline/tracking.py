@@ -163,6 +163,8 @@ def _ensure_sqlite_store(uri: str) -> None:
             mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
         except Exception as err:  # sqlite3/SQLAlchemy errors arrive wrapped in several MlflowException types
             first = (str(err).splitlines() or [""])[0][:200]
+            if "locked" in str(err).lower():  # busy, not broken: another process holds a write lock
+                raise TrackingUnavailableError(f"{db_path}: the MLflow store is busy ({first}); try again") from None
             raise IntegrityError(
                 f"{db_path}: not a usable MLflow store ({type(err).__name__}: {first}); it is corrupt or "
                 "not an MLflow database. Move it aside (a new store is created) or restore it from a backup"
