@@ -212,7 +212,9 @@ def _is_text(series) -> bool:
     import pandas as pd
 
     kinds = pd.api.types
-    return kinds.is_object_dtype(series) or kinds.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)
+    return (
+        kinds.is_object_dtype(series) or kinds.is_string_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)
+    )
 
 
 def write_csv(target: str | os.PathLike, frame, *, float_format: str | None = None, index: bool = False) -> None:

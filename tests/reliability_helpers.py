@@ -53,7 +53,9 @@ def full_disk_available() -> bool:
     return probe.returncode == 0
 
 
-def run_on_full_disk(folder: Path, script: str, size_kb: int = 256, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_on_full_disk(
+    folder: Path, script: str, size_kb: int = 256, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run ``python -c script`` (cwd ``folder``) with ``folder`` a private tmpfs of ``size_kb`` KiB: a real
     file system that really fills up (ENOSPC from the kernel), visible to that process only."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -224,7 +224,9 @@ def test_secret_query_and_fragment_parameters_are_hidden(monkeypatch, text, expe
 
 def test_unreachable_uri_with_a_token_in_its_query_never_prints_it(project):
     port = free_port()
-    done = run_stage("log", project, env={"MLFLOW_TRACKING_URI": f"http://u:pw@127.0.0.1:{port}/?access_token=SeCrEt99"})
+    done = run_stage(
+        "log", project, env={"MLFLOW_TRACKING_URI": f"http://u:pw@127.0.0.1:{port}/?access_token=SeCrEt99"}
+    )
     assert done.returncode == errors.EXIT_TRACKING_UNAVAILABLE, done.stderr
     assert "SeCrEt99" not in done.stdout + done.stderr
     assert "is unreachable" in done.stderr and "access_token=***" in done.stderr
@@ -249,9 +251,11 @@ def test_duplicate_keys_are_refused(tmp_path):
         config.load(tmp_path / "params.yaml")
 
 
-ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh")
-) + "train:\n  devices: [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+ALIAS_BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+    + "train:\n  devices: [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+)
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path):

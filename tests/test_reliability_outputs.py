@@ -18,7 +18,7 @@ from tests.conftest import REPO
 from tests.reliability_helpers import full_disk_available, run_on_full_disk
 
 HOSTILE = [
-    "=HYPERLINK(\"http://evil.example\",\"x\")",
+    '=HYPERLINK("http://evil.example","x")',
     "+cmd|' /C calc'!A0",
     "-2+3",
     "@SUM(A1:A9)",
@@ -47,7 +47,7 @@ def test_write_csv_neutralises_formulas_and_script_breaks_and_reads_back_exactly
             assert not cell.startswith("-") or io._PLAIN_NUMBER.fullmatch(cell), cell
     raw = pd.read_csv(target)  # genuine numbers stay numbers
     assert raw["rate"].dtype.kind == "f" and (raw["rate"] == -0.25).all()
-    assert list(cells["group"][len(HOSTILE):]) == HARMLESS  # harmless text untouched, "<=50K" and "-3.5" included
+    assert list(cells["group"][len(HOSTILE) :]) == HARMLESS  # harmless text untouched, "<=50K" and "-3.5" included
     back = io.read_csv(target, dtype={"group": str}, keep_default_na=False)
     assert list(back["group"]) == HOSTILE + HARMLESS
     assert list(back.columns) == ["group", "rate", "=bad header"]
