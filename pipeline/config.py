@@ -25,6 +25,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _number_as_label(value: Any) -> Any:
+    """A number written for a class label, as the text the file holds (``0`` -> ``"0"``, ``1.5`` -> ``"1.5"``)."""
+    if isinstance(value, bool):
+        return value  # a YAML 1.1 yes/no: refused by the str type rather than guessed
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # "1.0"; the loader also accepts a class equal as a number ("1")
+    return value
+
+
 class CsvSource(_Section):
     """A user's own table (``data.source: csv``). The file is read, never modified."""
 
@@ -39,6 +50,18 @@ class CsvSource(_Section):
     score: str | None = None
     score_threshold: float = 0.5
     decision: str | None = None
+    duplicate_columns: Literal["error", "rename"] = "error"
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> Any:
+        """``positive_label: 0`` means the label "0": labels are read from the file as text."""
+        return _number_as_label(value)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: Any) -> Any:
+        return [_number_as_label(v) for v in value] if isinstance(value, list) else value
 
 
 class PiiSettings(_Section):
@@ -68,6 +91,13 @@ class DataSettings(_Section):
     max_rows: int | None = Field(None, ge=10)
     csv: CsvSource = Field(default_factory=CsvSource)
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    leakage: Literal["warn", "exclude", "fail"] = "warn"
+    leakage_auc: float = Field(0.98, gt=0.5, le=1)
+    leakage_nmi: float = Field(0.8, gt=0, le=1)
+    max_categories: int | None = Field(50, ge=2)
+    memory_limit_mb: float | None = Field(None, gt=0)
+    sensitive_onehot: dict[str, list[str]] = Field(default_factory=dict)
+    sensitive_bins: dict[str, list[float]] = Field(default_factory=dict)
 
     @field_validator("sensitive")
     @classmethod
@@ -75,6 +105,53 @@ class DataSettings(_Section):
         if value is not None and not value:
             raise ValueError("name at least one sensitive column to audit")
         return value
+
+    @field_validator("sensitive_onehot")
+    @classmethod
+    def _onehot_groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, columns in value.items():
+            if len(columns) < 2:
+                raise ValueError(f"'{name}': a one-hot group needs at least two columns, got {columns}")
+        return value
+
+    @field_validator("sensitive_bins")
+    @classmethod
+    def _bins_increasing(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, edges in value.items():
+            if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+                raise ValueError(f"'{name}': bins need at least two strictly increasing edges, got {edges}")
+        return value
+
+    @model_validator(mode="after")
+    def _sensitive_roles_consistent(self) -> DataSettings:
+        """A sensitive column cannot also be the target, a dropped column or an existing system's output."""
+        sensitive = set(self.sensitive or [])
+        csv = self.csv
+        if self.source == "csv":
+            if csv.target in sensitive:
+                raise ValueError(
+                    f"data.sensitive names the target column '{csv.target}' (data.csv.target); "
+                    "a fairness audit compares groups on the outcome, so the groups cannot be the outcome"
+                )
+            encoded = {c for columns in self.sensitive_onehot.values() for c in columns}
+            dropped = sorted((sensitive | encoded) & set(csv.drop))
+            if dropped:
+                raise ValueError(
+                    f"column(s) {dropped} are both in data.sensitive and in data.csv.drop; "
+                    "remove them from one of the two lists"
+                )
+            for role in ("score", "decision"):
+                if getattr(csv, role) and getattr(csv, role) in sensitive:
+                    raise ValueError(f"data.sensitive names the data.csv.{role} column '{getattr(csv, role)}'")
+        unknown = sorted((set(self.sensitive_onehot) | set(self.sensitive_bins)) - sensitive) if self.sensitive else []
+        if unknown:
+            raise ValueError(
+                f"data.sensitive_onehot / data.sensitive_bins describe {unknown}, which data.sensitive does not list"
+            )
+        both = sorted(set(self.sensitive_onehot) & set(self.sensitive_bins))
+        if both:
+            raise ValueError(f"{both} appear in both data.sensitive_onehot and data.sensitive_bins; choose one")
+        return self
 
 
 class DpSettings(_Section):
