@@ -252,7 +252,8 @@ def exclusive(state_hash: str, timeout_s: float = 900.0) -> Iterator[None]:
     run. Every ``log`` takes the lock before it starts a run, so a run of this state still RUNNING
     while the lock is held has no living owner: it is ended KILLED (SIGKILL, OOM kill, power loss
     leave no chance to end it). The lock lives beside a SQLite store; for a server, at the
-    project root (it then serialises the ``log`` calls of this machine only).
+    project root (it then serialises the ``log`` calls of this machine only, so there only runs
+    older than ``SERVER_ORPHAN_AGE_S`` are ended).
     """
     from filelock import FileLock, Timeout
 
@@ -264,20 +265,32 @@ def exclusive(state_hash: str, timeout_s: float = 900.0) -> Iterator[None]:
             f"another `log` has held {lock.lock_file} for {timeout_s:g} s; wait for it or end it"
         ) from None
     try:
-        end_orphaned_runs(state_hash)
+        # a server may be shared with other machines, whose `log` this lock does not see: there only
+        # a run RUNNING for longer than any log takes is taken for an orphan
+        end_orphaned_runs(state_hash, min_age_s=0 if _sqlite_path(resolve_uri()) else SERVER_ORPHAN_AGE_S)
         yield
     finally:
         lock.release()
 
 
-def end_orphaned_runs(state_hash: str) -> list[str]:
-    """Mark the runs of ``state_hash`` still RUNNING as KILLED (call only while holding the lock)."""
+#: On a tracking server, a RUNNING run older than this is taken for the orphan of a killed ``log``.
+SERVER_ORPHAN_AGE_S = 3600
+
+
+def end_orphaned_runs(state_hash: str, min_age_s: float = 0) -> list[str]:
+    """Mark the runs of ``state_hash`` RUNNING for at least ``min_age_s`` as KILLED (call only while holding
+    the lock)."""
+    import time
+
     import mlflow
 
     client = mlflow.MlflowClient()
     query = f"tags.pipeline_state = '{state_hash}' and attributes.status = 'RUNNING'"
     ended = []
+    cutoff_ms = (time.time() - min_age_s) * 1000
     for found in mlflow.search_runs(filter_string=query, max_results=100, output_format="list"):
+        if found.info.start_time and found.info.start_time > cutoff_ms:
+            continue
         client.set_tag(found.info.run_id, "ended_by", "a later `log`: its process died while logging")
         client.set_terminated(found.info.run_id, status="KILLED")
         ended.append(found.info.run_id)

@@ -234,3 +234,23 @@ def test_trickling_server_hits_the_overall_probe_deadline(tmp_path):
     assert done.returncode == errors.EXIT_TRACKING_UNAVAILABLE, done.stderr[-2000:]
     assert "no complete answer within 2 s" in done.stderr
     assert done.elapsed < 30, f"took {done.elapsed:.1f}s"
+
+
+def test_only_old_running_runs_count_as_orphans_when_the_lock_may_not_see_their_owner(tmp_path, monkeypatch):
+    """On a tracking server other machines' ``log`` calls are outside our lock: a fresh RUNNING run of the
+    state is left alone there (``min_age_s``), and ended at once where the lock is authoritative (SQLite)."""
+    from pipeline import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    tracking.connect("orphans", 10)
+    import mlflow
+
+    live = mlflow.start_run(tags={"pipeline_state": "s1"}).info.run_id
+    try:
+        assert tracking.end_orphaned_runs("s1", min_age_s=tracking.SERVER_ORPHAN_AGE_S) == []
+        assert tracking.end_orphaned_runs("other-state") == []
+        assert tracking.end_orphaned_runs("s1") == [live]
+        assert mlflow.MlflowClient().get_run(live).info.status == "KILLED"
+    finally:
+        mlflow.end_run()
