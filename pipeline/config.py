@@ -50,7 +50,27 @@ class CsvSource(_Section):
     score: str | None = None
     score_threshold: float = 0.5
     decision: str | None = None
+    # An existing system's outputs (issue 15): a score has no default direction, a decision's
+    # favourable value is named when its values are not the target's labels, and the system is
+    # audited on every labelled row unless restricted to the test split.
+    score_direction: Literal["higher_is_favourable", "higher_is_unfavourable"] | None = None
+    favourable_decision: str | None = None
+    existing_rows: Literal["all", "test"] = "all"
     duplicate_columns: Literal["error", "rename"] = "error"
+
+    @model_validator(mode="after")
+    def _score_has_direction(self) -> CsvSource:
+        if self.score is not None and self.score_direction is None:
+            raise ValueError(
+                f"data.csv.score ({self.score!r}) needs data.csv.score_direction: higher_is_favourable "
+                "(e.g. a credit score) or higher_is_unfavourable (e.g. a risk score); there is no default"
+            )
+        return self
+
+    @field_validator("favourable_decision", mode="before")
+    @classmethod
+    def _decision_as_text(cls, value: Any) -> Any:
+        return _number_as_label(value)
 
     @field_validator("positive_label", mode="before")
     @classmethod
@@ -201,18 +221,65 @@ class TrainSettings(_Section):
 class EvaluateSettings(_Section):
     threshold: float = Field(0.5, gt=0, lt=1)
     calibration_bins: int = Field(10, ge=2)
+    #: a model is degenerate when its balanced accuracy is within this margin of chance ...
+    degenerate_margin: float = Field(0.05, ge=0, lt=0.5)
+    #: ... or when one class is predicted for at least this share of the test rows
+    degenerate_share: float = Field(0.98, gt=0.5, le=1)
+
+
+CRITERION_NAMES = Literal[
+    "selection_rate_ratio", "demographic_parity", "equal_opportunity", "equalized_odds",
+    "false_positive_rate_balance", "predictive_parity", "calibration_within_groups",
+]  # fmt: skip
+
+
+class PolicySettings(_Section):
+    """``audit.policy``: the fairness criteria that gate the ``audited`` alias (see README)."""
+
+    criteria: dict[CRITERION_NAMES, float | tuple[float, float]] = Field(
+        default_factory=lambda: {"selection_rate_ratio": (0.8, 1.25), "equal_opportunity": 0.1}
+    )
+    attributes: list[str] | None = None
+    min_events: int = Field(10, ge=1)
+    require_all_groups: bool = False
+    family: Literal["bonferroni", "none"] = "bonferroni"
+
+    @field_validator("criteria")
+    @classmethod
+    def _bounds_valid(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("name at least one gating criterion, e.g. {selection_rate_ratio: [0.8, 1.25]}")
+        for name, bound in value.items():
+            if name == "selection_rate_ratio":
+                low, high = (bound, 1 / bound) if isinstance(bound, (int, float)) else bound
+                if not 0 < low < 1 < high:
+                    raise ValueError(f"{name}: a ratio band [low, high] with 0 < low < 1 < high, got {bound}")
+            elif not isinstance(bound, (int, float)) or not 0 < bound < 1:
+                raise ValueError(f"{name}: a largest allowed absolute difference between 0 and 1, got {bound}")
+        return value
 
 
 class AuditSettings(_Section):
     min_group_size: int = Field(30, ge=1)
     n_boot: int = Field(1000, ge=0)
-    ci: float = Field(0.95, gt=0, lt=1)
-    reference: str | None = None
+    #: at least 0.9: a narrow "interval" at a low level would let a verdict pass on noise
+    ci: float = Field(0.95, ge=0.9, lt=1)
+    reference: str | dict[str, str] | None = None
     ratio_bounds: tuple[float, float] = (0.8, 1.25)
     max_difference: float = Field(0.1, gt=0)
-    fail_on_violation: bool = False
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     mitigation: bool = True
     mitigation_max_rows: int = Field(3000, ge=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_fail_on_violation(cls, data):
+        if isinstance(data, dict) and "fail_on_violation" in data:
+            raise ValueError(
+                "audit.fail_on_violation was removed: the fairness stage always completes so the report and the "
+                "MLflow run hold the evidence; gate CI with `dvc repro && python -m pipeline gate` (exit 5 on failure)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> AuditSettings:
