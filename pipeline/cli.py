@@ -7,12 +7,12 @@ well under a second instead of paying for torch, Lightning and MLflow.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import signal
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pipeline import errors
 
@@ -51,20 +51,47 @@ def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _secrets() -> list[str]:
-    """Credentials that may sit in the tracking URI; they must never reach stderr or a log."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    parts = urlsplit(uri)
-    found = [s for s in (parts.password, parts.username) if s]
-    found += [os.environ[k] for k in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN") if os.environ.get(k)]
-    return sorted(set(found), key=len, reverse=True)
-
-
 def scrub(message: str) -> str:
-    """Replace every known secret in ``message`` by ``***`` (belt and braces over ``tracking.redact``)."""
-    for secret in _secrets():
-        message = message.replace(secret, "***")
-    return message
+    """Hide credentials in any message (see :func:`pipeline.tracking.scrub_text`)."""
+    from pipeline.tracking import scrub_text
+
+    return scrub_text(message)
+
+
+def _producers() -> dict[Path, str]:
+    """Which stage writes each upstream file or folder (``paths`` is the one table of them)."""
+    from pipeline import paths
+
+    return {
+        paths.PREPARED_DIR: "prepare",
+        paths.MODEL_DIR: "train",
+        paths.TRAIN_METRICS: "train",
+        paths.TRAIN_CURVES: "train",
+        paths.PREDICTIONS: "evaluate",
+        paths.EVALUATE_METRICS: "evaluate",
+        paths.FAIRNESS_METRICS: "fairness",
+        paths.EXPLAIN_METRICS: "explain",
+        paths.PRIVACY_METRICS: "privacy",
+        paths.REPORT_HTML: "report",
+        paths.MODEL_CARD: "report",
+    }
+
+
+def missing_upstream(err: FileNotFoundError) -> errors.BadInputError | None:
+    """A missing file another stage writes: the user ran this stage too early; name the stage to run first."""
+    if not err.filename:
+        return None
+    try:
+        rel = Path(os.path.abspath(err.filename)).relative_to(Path.cwd())
+    except ValueError:
+        return None
+    for produced, stage in _producers().items():
+        if rel == produced or produced in rel.parents:
+            return errors.BadInputError(
+                f"{rel} does not exist: it is written by the '{stage}' stage; run "
+                f"`python -m pipeline {stage}` first (or `dvc repro`, which runs the stages in order)"
+            )
+    return None
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -72,13 +99,15 @@ def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        from pipeline import io
+
+        io.set_write_root(Path.cwd())  # before anything writes, `compare --out` included
         if args.stage == "compare":
             from pipeline import compare
 
             return compare.main(args.a, args.b, args.out)
-        from pipeline import config, io
+        from pipeline import config
 
-        io.set_write_root(Path.cwd())
         cfg = config.load(args.params)
         if args.stage in TRACKED_STAGES:  # probe before the stage's heavy imports: fail in seconds, log nothing
             from pipeline import tracking
@@ -92,9 +121,25 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{args.stage}: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
-    except Exception:  # a bug, not bad input: keep the traceback, but never with a credential in it
-        import traceback
-
-        print(scrub(traceback.format_exc()), file=sys.stderr)
-        return errors.EXIT_UNEXPECTED
+    except FileNotFoundError as err:
+        early = missing_upstream(err)
+        if early is None:
+            return _unexpected()
+        print(scrub(f"error [{type(early).__name__}]: {early}"), file=sys.stderr)
+        return early.exit_code
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):  # a full disk outside io.* (e.g. MLflow's store)
+            return _unexpected()
+        print(scrub(f"error [StorageError]: {err}; free some space and run the stage again"), file=sys.stderr)
+        return errors.EXIT_STORAGE
+    except Exception:
+        return _unexpected()
     return errors.EXIT_OK
+
+
+def _unexpected() -> int:
+    """A bug, not bad input: keep the traceback, but never with a credential in it."""
+    import traceback
+
+    print(scrub(traceback.format_exc()), file=sys.stderr)
+    return errors.EXIT_UNEXPECTED

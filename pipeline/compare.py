@@ -60,11 +60,9 @@ def _from_mlflow(run_id: str) -> Side:
     from pipeline import tracking
 
     tracking.connect_readonly()
-    import mlflow
-
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="metrics", dst_path=tmp))
+            local = tracking.download_artifacts(run_id, "metrics", Path(tmp))
         except Exception as err:  # mlflow raises several types for an unknown run
             raise BadInputError(
                 f"compare: '{run_id}' is neither a DVC experiment, a git revision nor a readable MLflow run ({type(err).__name__})"

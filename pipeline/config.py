@@ -12,7 +12,6 @@ import difflib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
@@ -353,14 +352,40 @@ class PrivacySettings(_Section):
 
 
 class TrackingSettings(_Section):
-    experiment: str = "ethics-audit"
+    """Where the ``log`` stage writes. Names are checked here, before anything is logged: MLflow
+    refuses a bad registered-model name only after the model is uploaded, leaving a FAILED run."""
+
+    experiment: str = Field("ethics-audit", max_length=500)
     register_model: bool = True
-    model_name: str = "audited-mlp"
+    model_name: str = Field("audited-mlp", max_length=256)
     timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("experiment")
+    @classmethod
+    def _experiment_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name the MLflow experiment, e.g. 'ethics-audit'")
+        return value
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name_valid(cls, value: str) -> str:
+        """MLflow's own rule (``_validate_model_name``): not blank, no ``/`` or ``:``, no path tricks."""
+        import posixpath
+
+        if not value.strip() or any(c in value for c in "/:"):
+            raise ValueError("a registered model name must be non-empty and hold no '/' or ':', e.g. 'audited-mlp'")
+        if posixpath.normpath(value) != value or value in {".", ".."}:
+            raise ValueError("a registered model name must not look like a path ('.', '..', '//'), e.g. 'audited-mlp'")
+        return value
+
+
+#: numpy's legacy seeding and scikit-learn's ``random_state`` take 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
 
 
 class Config(_Section):
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     data: DataSettings = Field(default_factory=DataSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
@@ -422,15 +447,67 @@ def from_dict(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS) -> Confi
         raise ConfigError("\n".join(problems)) from err
 
 
+#: A params file larger than this is refused unread: a real one is a few kilobytes.
+MAX_PARAMS_BYTES = 1 << 20
+#: Nodes a params file may expand to once aliases are followed (a "billion laughs" expands to 10**9).
+MAX_PARAMS_NODES = 100_000
+
+
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded, computed without expanding any.
+
+    Aliases load as shared references, so the document is small in memory; it explodes only when
+    something walks it (validation, ``model_dump``, hashing the config). Memoising by identity
+    keeps this count linear in the file's size.
+    """
+    if not isinstance(node, (dict, list)):
+        return 1
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_PARAMS_NODES + 1  # a self-referencing alias counts as too large
+    children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+    total = 1
+    for child in children:
+        total += _expanded_size(child, memo)
+        if total > MAX_PARAMS_NODES:
+            break
+    memo[id(node)] = total
+    return total
+
+
+def read_yaml(path: Path) -> Any:
+    """Read YAML as DVC does: the YAML 1.2 dialect (``yes`` stays the string "yes"), through
+    ruamel.yaml's safe loader, with the size of the file and of its alias expansion bounded.
+
+    DVC writes ``dvc exp run -S`` values in YAML 1.2 (``positive_label: yes`` unquoted); PyYAML reads
+    that as ``True``. Duplicate keys are refused (PyYAML kept the last one silently).
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    size = path.stat().st_size
+    if size > MAX_PARAMS_BYTES:
+        raise ConfigError(f"{path}: {size} bytes, more than the {MAX_PARAMS_BYTES} a params file may hold")
+    try:
+        raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (YAMLError, UnicodeDecodeError, RecursionError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {str(err)[:500]}") from None
+    if _expanded_size(raw, {}) > MAX_PARAMS_NODES:
+        raise ConfigError(
+            f"{path}: expands to more than {MAX_PARAMS_NODES} values once its aliases (*name) are followed; "
+            "an alias bomb or a runaway anchor: write the values out"
+        )
+    return raw
+
+
 def load(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Config:
-    """Read ``params.yaml`` and validate it."""
+    """Read ``params.yaml`` (see :func:`read_yaml`) and validate it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    raw = read_yaml(path)
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, found {type(raw).__name__}")
     for dotted, value in (overrides or {}).items():

@@ -14,6 +14,8 @@ EXIT_BAD_INPUT = 2
 EXIT_TRACKING_UNAVAILABLE = 3
 EXIT_INTEGRITY = 4
 EXIT_AUDIT_FAILED = 5
+#: An output could not be written: disk full or quota exhausted (the previous file is kept).
+EXIT_STORAGE = 6
 #: SIGINT or SIGTERM: ``finally`` blocks ran and an open MLflow run was ended KILLED.
 EXIT_INTERRUPTED = 130
 
@@ -50,3 +52,9 @@ class AuditFailedError(PipelineError):
     """``python -m pipeline gate``: the audit policy did not pass (every output is already written)."""
 
     exit_code = EXIT_AUDIT_FAILED
+
+
+class StorageError(PipelineError):
+    """An output could not be written for lack of space; the previous version is unchanged."""
+
+    exit_code = EXIT_STORAGE

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pipeline.errors import TrackingUnavailableError
 
@@ -31,14 +31,44 @@ def project_root(cwd: Path | None = None) -> Path:
     return cwd
 
 
+#: Query or fragment parameters whose value is a credential (``?access_token=...``, ``#key=...``).
+SECRET_PARAMS = re.compile(
+    r"(?i)([?&#;](?:[\w.-]*(?:token|secret|password|passwd|pwd|key|signature|sig|credential|auth)[\w.-]*)=)[^&#\s'\"]*"
+)
+#: ``scheme://userinfo@`` in any text: the userinfo is replaced as a whole, whatever it holds.
+URI_USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/\s@'\"]+@")
+#: Credentials known from the environment are also hidden outside URIs, but only when long enough
+#: that hiding them cannot mangle ordinary words (a short username is never searched for).
+MIN_SECRET_LENGTH = 6
+
+
 def redact(uri: str) -> str:
-    """Hide credentials in a URI (``https://user:secret@host`` -> ``https://***@host``)."""
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return re.sub(r"//[^/@]+@", "//***@", uri)
+    """Hide credentials in a URI: its userinfo (``https://user:secret@host`` -> ``https://***@host``)
+    and secret-looking query or fragment parameters (``?access_token=***``)."""
+    return SECRET_PARAMS.sub(r"\1***", URI_USERINFO.sub(r"\1***@", uri))
+
+
+def _known_secrets() -> list[str]:
+    """The tracking password and token, from the URI or the environment (never the username)."""
+    from urllib.parse import unquote
+
+    found = [urlsplit(os.environ.get("MLFLOW_TRACKING_URI", "")).password or ""]
+    found += [os.environ.get(k, "") for k in ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")]
+    found += [unquote(f) for f in found]
+    return sorted({f for f in found if len(f) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def scrub_text(message: str) -> str:
+    """Hide credentials in any message or traceback before it is printed.
+
+    Every URI's userinfo and secret-looking parameters go (:func:`redact`); the password and token
+    are also hidden where they appear on their own. Plain substrings equal to a username are left
+    alone: replacing them would mangle words ("is ***nreachable") and reveal the name.
+    """
+    message = redact(message)
+    for secret in _known_secrets():
+        message = message.replace(secret, "***")
+    return message
 
 
 def resolve_uri() -> str:
@@ -46,37 +76,99 @@ def resolve_uri() -> str:
 
 
 def check_reachable(uri: str, timeout_s: float) -> None:
-    """Fail fast, naming the (redacted) URI, when an HTTP tracking server does not answer."""
+    """Fail fast, naming the (redacted) URI, when an HTTP tracking server does not answer.
+
+    ``timeout_s`` bounds the whole probe, not each read: ``requests`` applies its timeout per
+    socket read, so a server trickling one byte a second would otherwise hold the stage forever.
+    The request runs in a daemon thread that is abandoned when the deadline passes.
+    """
     if not uri.startswith(("http://", "https://")):
         return
+    import threading
+
     import requests
 
-    try:
-        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout_s)
-    except requests.RequestException as err:
+    outcome: dict[str, object] = {}
+
+    def probe() -> None:
+        try:
+            outcome["status"] = requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).status_code
+        except requests.RequestException as err:
+            outcome["error"] = type(err).__name__
+
+    worker = threading.Thread(target=probe, name="mlflow-probe", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        outcome["error"] = f"no complete answer within {timeout_s:g} s, tracking.timeout_s"
+    if "error" in outcome or "status" not in outcome:
         raise TrackingUnavailableError(
-            f"MLflow tracking server {redact(uri)} is unreachable ({type(err).__name__}); "
+            f"MLflow tracking server {redact(uri)} is unreachable ({outcome.get('error', 'no answer')}); "
             "start it or unset MLFLOW_TRACKING_URI to use the local sqlite store"
         ) from None
-    if response.status_code != 200:  # a proxy, a wrong port or a wrong password: not a usable MLflow server
+    if outcome["status"] != 200:  # a proxy, a wrong port or a wrong password: not a usable MLflow server
         raise TrackingUnavailableError(
-            f"MLflow tracking server {redact(uri)} answered HTTP {response.status_code} on /health "
+            f"MLflow tracking server {redact(uri)} answered HTTP {outcome['status']} on /health "
             "(expected 200 from an MLflow server); check the URI, the port and the credentials"
         )
 
 
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+
+
+def _local_path(location: str | None) -> Path | None:
+    """The folder behind a local artifact location (``file:///...`` or a plain path), else None."""
+    if not location:
+        return None
+    if location.startswith("file:"):
+        from urllib.parse import unquote
+
+        return Path(unquote(urlsplit(location).path))
+    return None if "://" in location else Path(location)
+
+
+def guard_local_store(uri: str) -> None:
+    """Refuse a store or artifact folder named inside the project that a symlink carries outside.
+
+    Checked before MLflow writes anything: MLflow writes artifacts with its own file calls, which the
+    guard of :mod:`pipeline.io` does not see.
+    """
+    from pipeline import io
+
+    db_path = _sqlite_path(uri)
+    if db_path is not None:
+        io.check_stays_inside(db_path, project_root(), "use the MLflow store")
+        io.check_stays_inside(db_path.parent / ARTIFACTS_NAME, project_root(), "write MLflow artifacts to")
+
+
 def _ensure_sqlite_store(uri: str) -> None:
-    """Create a fresh SQLite store once, under a file lock: concurrent first writers corrupt it."""
-    if not uri.startswith("sqlite:///"):
+    """Create a fresh SQLite store once, under a file lock: concurrent first writers corrupt it.
+
+    A file that is not a usable MLflow store (corrupt, truncated, another program's database) is an
+    integrity error naming the file, not a traceback.
+    """
+    db_path = _sqlite_path(uri)
+    if db_path is None:
         return
     from filelock import FileLock
 
-    db_path = Path(uri[len("sqlite:///") :])
+    from pipeline.errors import IntegrityError
+
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(db_path) + ".lock", timeout=120):
         import mlflow
 
-        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        try:
+            mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as err:  # sqlite3/SQLAlchemy errors arrive wrapped in several MlflowException types
+            first = (str(err).splitlines() or [""])[0][:200]
+            if "locked" in str(err).lower():  # busy, not broken: another process holds a write lock
+                raise TrackingUnavailableError(f"{db_path}: the MLflow store is busy ({first}); try again") from None
+            raise IntegrityError(
+                f"{db_path}: not a usable MLflow store ({type(err).__name__}: {first}); it is corrupt or "
+                "not an MLflow database. Move it aside (a new store is created) or restore it from a backup"
+            ) from None
 
 
 def connect(experiment: str, timeout_s: float) -> str:
@@ -85,14 +177,19 @@ def connect(experiment: str, timeout_s: float) -> str:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(timeout_s, 1))))
     uri = resolve_uri()
     check_reachable(uri, timeout_s)
+    guard_local_store(uri)
     _ensure_sqlite_store(uri)
     import mlflow
+
+    from pipeline.errors import PipelineError
 
     mlflow.set_tracking_uri(uri)
     try:
         _select_experiment(mlflow, uri, experiment)
+    except PipelineError:
+        raise
     except Exception as err:  # MlflowException, or requests errors after MLflow's own retries
-        first = (str(err).splitlines() or [""])[0].replace(uri, redact(uri))[:300]
+        first = redact((str(err).splitlines() or [""])[0])[:300]
         raise TrackingUnavailableError(
             f"MLflow tracking store {redact(uri)} could not select experiment '{experiment}' "
             f"({type(err).__name__}: {first})"
@@ -101,16 +198,28 @@ def connect(experiment: str, timeout_s: float) -> str:
 
 
 def _select_experiment(mlflow, uri: str, experiment: str) -> None:
-    """Create ``experiment`` if missing (tolerating a parallel creator) and make it the active one."""
-    if mlflow.get_experiment_by_name(experiment) is None:
+    """Create ``experiment`` if missing (tolerating a parallel creator) and make it the active one.
+
+    Its artifact folder is checked first: an existing experiment may point at a folder that has
+    since been replaced by a symlink leading out of the project.
+    """
+    from pipeline import io
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
         location = None
-        if uri.startswith("sqlite:///"):
-            location = (Path(uri[len("sqlite:///") :]).parent / ARTIFACTS_NAME).as_uri()
+        db_path = _sqlite_path(uri)
+        if db_path is not None:
+            location = (db_path.parent / ARTIFACTS_NAME).as_uri()
         try:
             mlflow.create_experiment(experiment, artifact_location=location)
         except Exception:  # another process created it first
             if mlflow.get_experiment_by_name(experiment) is None:
                 raise
+    else:
+        local = _local_path(found.artifact_location)
+        if local is not None:
+            io.check_stays_inside(local, project_root(), "write MLflow artifacts to")
     mlflow.set_experiment(experiment)
 
 
@@ -122,21 +231,122 @@ def connect_readonly() -> str:
             f"no MLflow store at {redact(uri)}: run the pipeline first or set MLFLOW_TRACKING_URI"
         )
     check_reachable(uri, 10.0)
+    _ensure_sqlite_store(uri)  # an existing file: only checked, so a corrupt store is exit 4, not a traceback
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     return uri
 
 
+def _lock_path(uri: str) -> Path:
+    db_path = _sqlite_path(uri)
+    return Path(str(db_path) + ".log.lock") if db_path is not None else project_root() / "mlflow.db.log.lock"
+
+
+@contextmanager
+def exclusive(state_hash: str, timeout_s: float = 900.0) -> Iterator[None]:
+    """Hold the store's log lock, then end runs of ``state_hash`` that a killed ``log`` left RUNNING.
+
+    Without the lock two concurrent ``log`` calls on one new state both find no run and each log
+    one (two runs, two model versions). With it, the second waits and then reuses the first's
+    run. Every ``log`` takes the lock before it starts a run, so a run of this state still RUNNING
+    while the lock is held has no living owner: it is ended KILLED (SIGKILL, OOM kill, power loss
+    leave no chance to end it). The lock lives beside a SQLite store; for a server, at the
+    project root (it then serialises the ``log`` calls of this machine only, so there only runs
+    older than ``SERVER_ORPHAN_AGE_S`` are ended).
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(_lock_path(resolve_uri())))
+    try:
+        lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise TrackingUnavailableError(
+            f"another `log` has held {lock.lock_file} for {timeout_s:g} s; wait for it or end it"
+        ) from None
+    try:
+        # a server may be shared with other machines, whose `log` this lock does not see: there only
+        # a run RUNNING for longer than any log takes is taken for an orphan
+        end_orphaned_runs(state_hash, min_age_s=0 if _sqlite_path(resolve_uri()) else SERVER_ORPHAN_AGE_S)
+        yield
+    finally:
+        lock.release()
+
+
+#: On a tracking server, a RUNNING run older than this is taken for the orphan of a killed ``log``.
+SERVER_ORPHAN_AGE_S = 3600
+
+
+def end_orphaned_runs(state_hash: str, min_age_s: float = 0) -> list[str]:
+    """Mark the runs of ``state_hash`` RUNNING for at least ``min_age_s`` as KILLED (call only while holding
+    the lock)."""
+    import time
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    query = f"tags.pipeline_state = '{state_hash}' and attributes.status = 'RUNNING'"
+    ended = []
+    cutoff_ms = (time.time() - min_age_s) * 1000
+    for found in mlflow.search_runs(filter_string=query, max_results=100, output_format="list"):
+        if found.info.start_time and found.info.start_time > cutoff_ms:
+            continue
+        client.set_tag(found.info.run_id, "ended_by", "a later `log`: its process died while logging")
+        client.set_terminated(found.info.run_id, status="KILLED")
+        ended.append(found.info.run_id)
+    return ended
+
+
+def artifacts_intact(run_id: str) -> bool:
+    """Whether the run's logged files and model can still be read (``mlartifacts/`` may be deleted)."""
+    import mlflow
+
+    try:
+        if not mlflow.MlflowClient().list_artifacts(run_id, "metrics"):
+            return False
+        model_uri = get_tags(run_id).get("model_uri")
+        return not model_uri or bool(mlflow.artifacts.list_artifacts(artifact_uri=model_uri))
+    except Exception:  # a missing folder or model raises in the artifact repository
+        return False
+
+
 def find_run(state_hash: str, report_sha256: str | None = None) -> str | None:
-    """A finished run already logged for this exact pipeline state (and report file), if any."""
+    """A finished run already logged for this exact pipeline state (and report file) whose artifacts
+    still exist, if any; runs whose artifacts are gone are tagged ``artifacts_missing`` and skipped."""
     import mlflow
 
     query = f"tags.pipeline_state = '{state_hash}' and attributes.status = 'FINISHED'"
     if report_sha256:
         query += f" and tags.report_sha256 = '{report_sha256}'"
-    runs = mlflow.search_runs(filter_string=query, max_results=1, output_format="list")
-    return runs[0].info.run_id if runs else None
+    for found in mlflow.search_runs(filter_string=query, max_results=20, output_format="list"):
+        if artifacts_intact(found.info.run_id):
+            return found.info.run_id
+        mlflow.MlflowClient().set_tag(found.info.run_id, "artifacts_missing", "true")
+    return None
+
+
+def registry_of(run_id: str) -> dict:
+    """``{"registry": {...}}`` as :func:`register` returned it for ``run_id``'s newest model version, or ``{}``."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"run_id = '{run_id}'")
+    except Exception:  # a store without a registry
+        return {}
+    if not versions:
+        return {}
+    newest = max(versions, key=lambda v: int(v.version))
+    aliases = client.get_registered_model(newest.name).aliases or {}
+    alias = next((a for a, v in sorted(aliases.items()) if str(v) == str(newest.version)), None)
+    return {"registry": {"name": newest.name, "version": int(newest.version), "alias": alias}}
+
+
+def download_artifacts(run_id: str, artifact_path: str, dst: Path) -> Path:
+    """Copy a run's artifact folder into ``dst`` (a temporary folder: never a project output)."""
+    import mlflow
+
+    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(dst)))
 
 
 def get_tags(run_id: str) -> dict[str, str]:

@@ -41,3 +41,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def full_disk_available() -> bool:
+    """Whether this machine lets a test mount a tiny private tmpfs (``unshare -m``, needs root or user namespaces)."""
+    import shutil
+
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=16k tmpfs /mnt"], capture_output=True)
+    return probe.returncode == 0
+
+
+def run_on_full_disk(
+    folder: Path, script: str, size_kb: int = 256, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Run ``python -c script`` (cwd ``folder``) with ``folder`` a private tmpfs of ``size_kb`` KiB: a real
+    file system that really fills up (ENOSPC from the kernel), visible to that process only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", f'mount -t tmpfs -o size={size_kb}k tmpfs "$0" && cd "$0" && exec "$@"',
+         str(folder), sys.executable, "-c", script],
+        env=stage_env(), capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip

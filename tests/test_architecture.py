@@ -125,3 +125,20 @@ def test_layering_contracts_hold():
     assert exe, "lint-imports (import-linter) is not installed: run `make setup`"
     done = subprocess.run([exe, str(REPO / ".importlinter")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_every_project_csv_goes_through_the_escaping_writer_and_reader():
+    """``io.write_csv``/``io.read_csv`` are the one place CSV cells are escaped and restored
+    (spreadsheet formulas, ``</script>`` in ``dvc plots show``); a stray ``to_csv`` bypasses it.
+    Raw-data loaders (``pipeline/data``) read the user's own files and are exempt from reading."""
+    offenders = []
+    for path in sorted((REPO / "pipeline").rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if rel == "pipeline/io.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        if ".to_csv(" in text:
+            offenders.append(f"{rel}: to_csv")
+        if "pd.read_csv(" in text and not rel.startswith("pipeline/data/"):
+            offenders.append(f"{rel}: pd.read_csv")
+    assert not offenders, offenders

@@ -5,11 +5,16 @@ Each case asserts the documented exit code and that the message names the settin
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from pipeline import errors, io
 from tests.conftest import tiny_params
-from tests.reliability_helpers import free_port, run_stage
+from tests.reliability_helpers import free_port, run_stage, stage_env
 
 BAD_SETTINGS = [
     ({"train": {"epoch": 1}}, "unknown setting 'train.epoch'; did you mean 'train.epochs'?"),
@@ -22,6 +27,13 @@ BAD_SETTINGS = [
     ({"data": {"val_size": 1.0}}, "setting 'data.val_size': Input should be less than 1 (found 1.0)"),
     ({"data": {"val_size": 0.5, "test_size": 0.5}}, "params.yaml: data.val_size + data.test_size must be below 1\n"),
     ({"data": {"sensitive": []}}, "name at least one sensitive column"),
+    # issue 16, item 7: these exited 1 with a traceback (2**70), 2 blaming "too few rows" (-1) and 3 "unreachable" ("")
+    ({"seed": 2**70}, "setting 'seed': Input should be less than or equal to 4294967295"),
+    ({"seed": -1}, "setting 'seed': Input should be greater than or equal to 0 (found -1)"),
+    ({"tracking": {"experiment": ""}}, "setting 'tracking.experiment': name the MLflow experiment"),
+    # item 6: MLflow refused these only after uploading the model, leaving a FAILED run per try
+    ({"tracking": {"model_name": ""}}, "setting 'tracking.model_name': a registered model name must be non-empty"),
+    ({"tracking": {"model_name": "a/b"}}, "hold no '/' or ':'"),
 ]
 
 
@@ -52,12 +64,44 @@ def test_missing_and_malformed_params_file(tmp_path):
     assert listed.returncode == errors.EXIT_BAD_INPUT and "expected a mapping of sections, found list" in listed.stderr
 
 
-def test_missing_upstream_output_is_a_bug_exit_1_with_traceback(tmp_path):
-    """Running a stage before its inputs exist is not hidden: exit 1 and the traceback names the file."""
+@pytest.mark.parametrize(
+    ("stage", "produced_by", "missing"),
+    [("train", "prepare", "data/prepared"), ("evaluate", "prepare", "data/prepared/meta.json")],
+)
+def test_stage_before_its_inputs_exits_2_naming_the_stage_to_run_first(tmp_path, stage, produced_by, missing):
+    """Running a stage before its inputs exist: exit 2 naming the missing file and the stage that writes it
+    (issue 16; before, exit 1 with a FileNotFoundError traceback)."""
     (tmp_path / "params.yaml").write_text("{}\n")
-    done = run_stage("evaluate", tmp_path)
-    assert done.returncode == errors.EXIT_UNEXPECTED
-    assert "Traceback" in done.stderr and "data/prepared/meta.json" in done.stderr
+    done = run_stage(stage, tmp_path)
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "Traceback" not in done.stderr
+    assert missing in done.stderr and f"run `python -m pipeline {produced_by}` first" in done.stderr
+
+
+def test_evaluate_without_a_model_names_train(prepared_project):
+    done = run_stage("evaluate", prepared_project)
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "models/" in done.stderr and "run `python -m pipeline train` first" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def prepared_project(tmp_path_factory):
+    """A tiny project after the real ``prepare`` stage only."""
+    from tests.conftest import make_project
+
+    project = make_project(tmp_path_factory.mktemp("prep") / "project")
+    done = run_stage("prepare", project)
+    assert done.returncode == 0, done.stderr
+    return project
+
+
+def test_compare_out_outside_the_project_is_refused(prepared_project):
+    """``compare --out ../x.md`` is refused like any stage output (it returned before the guard was set)."""
+    done = subprocess.run([sys.executable, "-m", "pipeline", "compare", "workspace", "workspace", "--out", "../x.md"],
+                          cwd=prepared_project, env=stage_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "refusing to write ../x.md" in done.stderr and "outside the project root" in done.stderr
+    assert not (prepared_project.parent / "x.md").exists()
 
 
 def test_write_outside_project_root_is_refused(tmp_path):
@@ -147,9 +191,100 @@ def test_cli_scrub_hides_password_from_any_message(monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://bob:pa55word@mlflow.example.org")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-123")
-    assert scrub("GET https://bob:pa55word@mlflow.example.org failed; token tok-123") == (
-        "GET https://***:***@mlflow.example.org failed; token ***"
+    assert scrub("GET https://bob:pa55word@mlflow.example.org failed; token tok-123; pa55word again") == (
+        "GET https://***@mlflow.example.org failed; token ***; *** again"
     )
+
+
+def test_scrub_leaves_words_that_contain_a_short_username_alone(monkeypatch):
+    """Issue 16, item 10: a username 'u' turned 'unreachable' into '***nreachable' (and so revealed it)."""
+    from pipeline.cli import scrub
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://u:pw@127.0.0.1:5000")
+    message = "MLflow tracking server http://u:pw@127.0.0.1:5000 is unreachable; user u"
+    assert scrub(message) == "MLflow tracking server http://***@127.0.0.1:5000 is unreachable; user u"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://h/api?access_token=abc123&x=1", "https://h/api?access_token=***&x=1"),
+        ("https://h/api?x=1&api_key=K3y#token=zz", "https://h/api?x=1&api_key=***#token=***"),
+        ("see http://h/p?password=hunter2 now", "see http://h/p?password=*** now"),
+        ("https://h/p?user=ann&page=2", "https://h/p?user=ann&page=2"),
+    ],
+)
+def test_secret_query_and_fragment_parameters_are_hidden(monkeypatch, text, expected):
+    """Issue 16, item 10: ``?access_token=...`` was printed in clear."""
+    from pipeline.cli import scrub
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert scrub(text) == expected
+
+
+def test_unreachable_uri_with_a_token_in_its_query_never_prints_it(project):
+    port = free_port()
+    done = run_stage(
+        "log", project, env={"MLFLOW_TRACKING_URI": f"http://u:pw@127.0.0.1:{port}/?access_token=SeCrEt99"}
+    )
+    assert done.returncode == errors.EXIT_TRACKING_UNAVAILABLE, done.stderr
+    assert "SeCrEt99" not in done.stdout + done.stderr
+    assert "is unreachable" in done.stderr and "access_token=***" in done.stderr
+
+
+def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path):
+    """Issue 16, item 8: ``dvc exp run -S`` writes ``positive_label: yes`` unquoted; YAML 1.1 read it as True."""
+    from pipeline import config
+
+    (tmp_path / "params.yaml").write_text("data:\n  csv:\n    positive_label: yes\n    classes: [no, yes]\n")
+    cfg = config.load(tmp_path / "params.yaml")
+    assert cfg.data.csv.positive_label == "yes"
+    assert cfg.data.csv.classes == ["no", "yes"]
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    """A key given twice (YAML 1.1 readers keep the last one silently) is refused, naming the key."""
+    from pipeline import config
+
+    (tmp_path / "params.yaml").write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(errors.ConfigError, match='duplicate key "seed"'):
+        config.load(tmp_path / "params.yaml")
+
+
+ALIAS_BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+    + "train:\n  devices: [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+)
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    """Issue 16, item 8: 9**9 values behind aliases under ``train.devices`` (typed Any) made ``report`` grow to
+    the memory limit. Now exit 2 naming the file, in seconds, and nothing is written."""
+    (tmp_path / "params.yaml").write_text(ALIAS_BOMB)
+    done = run_stage("report", tmp_path, timeout=60)
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "params.yaml: expands to more than 100000 values once its aliases" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_oversized_params_file_is_refused(tmp_path):
+    from pipeline import config
+
+    (tmp_path / "params.yaml").write_text("# " + "x" * (2 << 20) + "\nseed: 1\n")
+    with pytest.raises(errors.ConfigError, match="more than the 1048576 a params file may hold"):
+        config.load(tmp_path / "params.yaml")
+
+
+def test_sigterm_during_a_stage_exits_130(prepared_project):
+    """SIGTERM while a stage runs (here: while ``train`` imports Lightning and fits) ends it with 130, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train"], cwd=prepared_project, env=stage_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == errors.EXIT_INTERRUPTED, err[-2000:]
+    assert "train: interrupted" in err and "Traceback" not in err
 
 
 def test_exit_codes_are_distinct():

@@ -14,7 +14,6 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from pipeline import io, paths
@@ -40,7 +39,7 @@ def _json_or_none(path: Path):
 
 
 def _csv_or_none(path: Path):
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
+    return io.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
 
 
 def git_commit() -> dict:

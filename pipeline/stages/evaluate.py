@@ -31,17 +31,15 @@ def main(cfg: Config) -> None:
     metrics["favourable_class"] = classes[fav]
     metrics["degenerate"] = performance.degeneracy(
         y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes)
-    test_groups = pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
+    test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
-    with io.atomic_path(paths.PREDICTIONS) as tmp:
-        predictions_frame(y, y_pred, proba, classes).to_csv(tmp, index=False, float_format="%.8g")
+    io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")
     for path, frame in (
         (paths.ROC_CURVE, performance.roc_points(y, proba[:, fav], fav)),
         (paths.CALIBRATION_CURVE, calibration),
         (paths.CONFUSION, performance.confusion_long(metrics["confusion_matrix"], classes, y, y_pred)),
     ):
-        with io.atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False, float_format="%.6g")
+        io.write_csv(path, frame, float_format="%.6g")
     io.write_json(paths.EVALUATE_METRICS, metrics)
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")
     if metrics["degenerate"]["degenerate"]:

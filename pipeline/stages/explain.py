@@ -9,8 +9,6 @@ flip test); ``local`` (top columns of the most confident errors per group); ``se
 
 from __future__ import annotations
 
-import pandas as pd
-
 from pipeline import io, paths
 from pipeline.audit import explain_audit
 from pipeline.config import Config
@@ -22,8 +20,8 @@ def main(cfg: Config) -> None:
     inputs = explain_audit.Inputs(
         X=io.read_npz(paths.split_arrays("test"))["X"],
         meta=io.read_json(paths.PREPARED_META),
-        groups=pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False),
-        predictions=pd.read_csv(paths.PREDICTIONS) if paths.PREDICTIONS.is_file() else None,
+        groups=io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False),
+        predictions=io.read_csv(paths.PREDICTIONS) if paths.PREDICTIONS.is_file() else None,
         data_metrics=io.read_json(paths.DATA_METRICS) if paths.DATA_METRICS.is_file() else None,
     )
     result = explain_audit.audit(load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed)

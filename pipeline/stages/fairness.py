@@ -31,7 +31,7 @@ def settings(cfg: Config) -> fairness.AuditSettings:
 
 
 def read_groups(split: str) -> pd.DataFrame:
-    return pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    return io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
 
 
 def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
@@ -71,7 +71,7 @@ def _optional(path) -> dict | None:
 
 def main(cfg: Config) -> None:
     meta = io.read_json(paths.PREPARED_META)
-    predictions = pd.read_csv(paths.PREDICTIONS)
+    predictions = io.read_csv(paths.PREDICTIONS)
     groups = read_groups("test")
     fav = meta["favourable_index"]
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
@@ -93,8 +93,7 @@ def main(cfg: Config) -> None:
         result["accuracy_all_classes"] = fairness.multiclass_accuracy(
             predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
     result["external"] = external_decisions(cfg, meta, s)
-    with io.atomic_path(paths.GROUP_RATES) as tmp:
-        fairness.selection_rate_rows(result["features"]).to_csv(tmp, index=False, float_format="%.6g")
+    io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
     io.write_json(paths.FAIRNESS_METRICS, result)
     g = verdicts.gate(result)
     gating = [v for v in result["verdicts"] if v["gating"]]

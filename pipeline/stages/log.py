@@ -104,7 +104,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
         if payload is not None:
             flat.update(numeric_metrics(name, payload))
     tracking.log_metrics(flat, model_id=model_info.model_id)
-    curves = pd.read_csv(paths.TRAIN_CURVES) if paths.TRAIN_CURVES.is_file() else pd.DataFrame()
+    curves = io.read_csv(paths.TRAIN_CURVES) if paths.TRAIN_CURVES.is_file() else pd.DataFrame()
     tracking.log_curves(curves.to_dict("records"))
     log_datasets(meta)
     for path, folder in (
@@ -153,13 +153,15 @@ def main(cfg: Config) -> None:
     metrics = {name: io.read_json(p) if p.is_file() else None for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)
     report_sha = io.sha256_file(paths.REPORT_HTML) if paths.REPORT_HTML.is_file() else None
-    existing = tracking.find_run(state, report_sha)
-    if existing:
-        summary = {"run_id": existing, "reused": True, "model_uri": tracking.get_tags(existing).get("model_uri")}
-    else:
-        tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
-        with tracking.run(run_name=f"{meta['source']}-{state[:8]}", tags=tags) as run_id:
-            summary = {"run_id": run_id, "reused": False, **log_everything(cfg, meta, metrics)}
+    with tracking.exclusive(state):  # one run per state under concurrent `log`s; ends runs a kill left RUNNING
+        existing = tracking.find_run(state, report_sha)  # only a run whose artifacts still exist
+        if existing:
+            model_uri = tracking.get_tags(existing).get("model_uri")
+            summary = {"run_id": existing, "reused": True, "model_uri": model_uri, **tracking.registry_of(existing)}
+        else:
+            tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
+            with tracking.run(run_name=f"{meta['source']}-{state[:8]}", tags=tags) as run_id:
+                summary = {"run_id": run_id, "reused": False, **log_everything(cfg, meta, metrics)}
     summary.update(
         {"tracking_uri": tracking.redact(uri), "experiment": cfg.tracking.experiment, "pipeline_state": state}
     )

@@ -20,7 +20,7 @@ def input_frame(meta: dict, split: str = "test", rows: int | None = None) -> pd.
     """A split as the candidates' serving input: encoded feature columns plus the raw sensitive columns."""
     X = io.read_npz(paths.split_arrays(split))["X"][:rows]
     frame = pd.DataFrame(X, columns=meta["feature_names"])
-    groups = pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
     for column in meta["sensitive"]:
         if column not in frame.columns:
             frame[column] = groups[column].to_numpy()[: len(frame)]

@@ -44,7 +44,7 @@ POLICY_CRITERIA = {
 
 def _read_split(split: str, fav: int) -> dict:
     arrays = io.read_npz(paths.split_arrays(split))
-    groups = pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
     return {"X": arrays["X"], "y01": (arrays["y"] == fav).astype(int), "groups": groups}
 
 
@@ -167,8 +167,7 @@ def main(cfg: Config) -> None:
     folders = save_candidates(built)
     for name, folder in folders.items():
         rows[name]["folder"] = folder
-    with io.atomic_path(paths.CANDIDATE_DECISIONS) as tmp:
-        pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}).to_csv(tmp, index=False)
+    io.write_csv(paths.CANDIDATE_DECISIONS, pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}))
     best = mitigation.best_passing(rows)
     result = {"enabled": m.enabled, "attribute": attribute, "constraint": m.constraint, "methods": list(m.methods),
               "fit_budget": m.max_fits, "fits_used": budget.used, "best_passing": best, "candidates": rows, "errors": errors,

@@ -51,8 +51,7 @@ def privacy_scan(table, cfg: Config, settings=None) -> dict:
 def write(prepared: Prepared) -> None:
     for name, part in prepared.splits.items():
         io.write_npz(paths.split_arrays(name), X=part.X, y=part.y)
-        with io.atomic_path(paths.split_groups(name)) as tmp:
-            part.groups.to_csv(tmp, index=False)
+        io.write_csv(paths.split_groups(name), part.groups)
     io.write_json(paths.PREPARED_META, prepared.meta)
 
 

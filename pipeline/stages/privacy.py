@@ -7,8 +7,6 @@ parity differences beside it, read from the evaluate and fairness outputs when t
 
 from __future__ import annotations
 
-import pandas as pd
-
 from pipeline import io, paths
 from pipeline.audit import privacy
 from pipeline.config import Config
@@ -16,7 +14,7 @@ from pipeline.config import Config
 
 def _read(split: str):
     arrays = io.read_npz(paths.split_arrays(split))
-    groups = pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
     return (arrays["X"], arrays["y"]), groups
 
 

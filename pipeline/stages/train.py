@@ -27,8 +27,7 @@ def save_model(model) -> None:
 
 
 def save_curves(history: list[dict]) -> None:
-    with io.atomic_path(paths.TRAIN_CURVES) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+    io.write_csv(paths.TRAIN_CURVES, pd.DataFrame(history), float_format="%.6g")
 
 
 def main(cfg: Config) -> None:
