@@ -134,18 +134,16 @@ def test_resume_refuses_a_checkpoint_from_other_params_or_data(prepared, tmp_pat
         fit(settings.model_copy(update={"resume": True}), cfg.seed, other, n_classes, checkpoint_dir=tmp_path)
 
 
-def test_resume_refuses_an_optimiser_state_of_another_layout(prepared, tmp_path, keep_sigint, monkeypatch):
-    """A checkpoint written on the autograd path (Adam over each layer, as before the flat
-    parameter existed) cannot continue on the hand-gradient path: a clear refusal, not a crash."""
-    from pipeline.models import lit
-
+def test_resume_refuses_a_checkpoint_of_the_previous_format(prepared, tmp_path):
+    """Checkpoints of the removed hand-gradient loop (format 1, one flat Adam parameter) cannot
+    continue on autograd's per-layer optimiser state: a clear refusal, not a crash."""
     cfg, arrays, n_classes = prepared
-    settings = _settings(cfg, epochs=3, batch_size=32)
-    with monkeypatch.context() as patch:
-        patch.setattr(lit, "uses_hand_gradients", lambda trainer: False)
-        with pytest.raises(KeyboardInterrupt):
-            fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path, callbacks=[InterruptAt(1)])
-    with pytest.raises(IntegrityError, match="optimiser state does not fit.*train.resume: false"):
+    settings = _settings(cfg, epochs=1)
+    fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
+    last = tmp_path / checkpoint.LAST_NAME
+    state = torch.load(last, weights_only=True)
+    last.write_bytes(checkpoint.serialise({**state, "format": 1}))  # the state's format wins
+    with pytest.raises(IntegrityError, match="format 1, expected 2.*train.resume: false"):
         fit(settings.model_copy(update={"resume": True}), cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
 
 

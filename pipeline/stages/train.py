@@ -18,10 +18,15 @@ from pipeline.config import Config
 
 
 def save_model(model) -> None:
+    """Write the weights and spec atomically; non-finite weights are refused, never written."""
     import torch
 
+    from pipeline.training.fit import check_finite_state
+
+    state = model.state_dict()
+    check_finite_state(state, f"{paths.MODEL_WEIGHTS} (not written)")
     buffer = _io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(state, buffer)
     io.write_bytes(paths.MODEL_WEIGHTS, buffer.getvalue())
     io.write_json(paths.MODEL_SPEC, model.spec.to_dict())
 

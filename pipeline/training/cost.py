@@ -40,6 +40,42 @@ def work_done(spec, *, samples_seen: int, epochs_run: int) -> dict:
     }
 
 
+def measured_cost(
+    root_device,
+    *,
+    threads: int | None,
+    world_size: int,
+    precision: str,
+    strategy: str,
+    epochs_this_run: int,
+    resumed_after_epoch: int | None,
+    wall_s: float,
+    samples_this_run: int,
+    energy: dict | None,
+) -> dict:
+    """The run's measured compute cost (differs on every run: goes to reports/compute/).
+
+    One schema for every training loop (the Lightning fit and DP-SGD), so reports and MLflow
+    read the same keys whichever trained the model.
+    """
+    import torch
+
+    device = root_device if root_device is not None else torch.device("cpu")
+    return {
+        "device": device_description(device, threads),
+        "world_size": world_size,
+        "precision": precision,
+        "strategy": strategy,
+        "epochs_this_run": epochs_this_run,
+        "resumed_after_epoch": resumed_after_epoch,
+        "fit_wall_time_s": wall_s,
+        "wall_time_per_epoch_s": wall_s / epochs_this_run if epochs_this_run else None,
+        "samples_per_s": samples_this_run / wall_s if wall_s > 0 else None,
+        "memory": peak_memory(device),
+        "energy": energy or {"status": "unavailable", "reason": "no training ran in this invocation"},
+    }
+
+
 def cpu_name() -> str:
     """The CPU model as the kernel reports it (``platform.processor()`` is often empty on Linux)."""
     try:
