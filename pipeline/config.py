@@ -9,6 +9,7 @@ common way an experiment does not test what its author thinks it tests.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -260,7 +261,7 @@ def _describe(error: dict[str, Any], source: str) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if not loc:  # a check across sections: the input is the whole file, too long to echo back
         return f"{source}: {message}"
-    return f"{source}: setting '{key}': {message} (found {error.get('input')!r})"
+    return f"{source}: setting '{key}': {message} (found {reprlib.repr(error.get('input'))})"  # bounded: YAML aliases
 
 
 def from_dict(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS) -> Config:
