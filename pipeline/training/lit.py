@@ -11,8 +11,9 @@ module; :meth:`LitClassifier.configure_optimizers` may return them in Lightning'
 and they are stepped as their ``interval`` says: after every optimiser step (``"step"``) or
 at the end of every epoch (``"epoch"``), each ``frequency`` times.
 
-Train metrics are kept per mini-batch (loss sum, weight sum, correct count) and reduced once
-per epoch, so the figures do not depend on how mini-batches are grouped into Lightning batches.
+Train metrics come from the logits each mini-batch had before its step, kept (detached) and
+reduced once per epoch: nothing is computed per step for them, and the figures do not depend
+on how mini-batches are grouped into Lightning batches.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class LitClassifier(pl.LightningModule):
         self.row_weights = row_weights
         self.optimizer_state: dict | None = None  # set by a resumed run before fit
         self.history: list[dict] = []
-        self._terms: dict[str, list[torch.Tensor]] = {}
+        self._outputs: dict[str, list[tuple]] = {}
         self._pending_val: dict[str, float] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -78,24 +79,40 @@ class LitClassifier(pl.LightningModule):
         """The epoch number counted from the very first run, resumed or not."""
         return self.epoch_offset + int(self.current_epoch)
 
-    def _loss(self, logits, y, w) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The mini-batch's mean loss (what is minimised), its weighted loss sum and weight sum."""
-        if w is not None:
-            rows = F.cross_entropy(logits.float(), y, reduction="none") * w
-            return rows.mean(), rows.sum(), w.sum()
-        loss = F.cross_entropy(logits.float(), y, weight=self.class_weight)
-        weight_sum = self.class_weight[y].sum() if self.class_weight is not None else logits.new_tensor(float(len(y)))
-        return loss, loss * weight_sum, weight_sum
+    def _loss(self, logits, y, w) -> torch.Tensor:
+        """The mini-batch's mean loss: torch's (class-weighted) mean, or mean(w * cross-entropy)."""
+        if w is None:
+            return F.cross_entropy(logits.float(), y, weight=self.class_weight)
+        return (F.cross_entropy(logits.float(), y, reduction="none") * w).mean()
 
-    def _record(self, split: str, logits, y, loss_sum, weight_sum) -> None:
-        correct = (logits.argmax(1) == y).sum().to(loss_sum.dtype)
-        rows = loss_sum.new_tensor(float(len(y)))
-        self._terms.setdefault(split, []).append(torch.stack([loss_sum.detach(), weight_sum.detach(), correct, rows]))
+    def _keep(self, split: str, logits, y, w) -> None:
+        """Keep a batch's (detached) logits, labels and row weights for the epoch's figures."""
+        self._outputs.setdefault(split, []).append((logits.detach(), y, w))
+
+    def _epoch_sums(self, split: str) -> torch.Tensor:
+        """Weighted loss sum, weight sum, correct count and rows of the epoch's kept batches.
+
+        Computed once per epoch over all kept rows, so the figures cost nothing per step and do
+        not depend on how mini-batches were grouped into Lightning batches.
+        """
+        kept = self._outputs.pop(split, [])
+        if not kept:
+            return torch.zeros(_SUMS, device=self.device)
+        logits = torch.cat([k[0] for k in kept]).float()
+        y = torch.cat([k[1] for k in kept])
+        losses = F.cross_entropy(logits, y, reduction="none")
+        if kept[0][2] is not None:
+            weights = torch.cat([k[2] for k in kept])
+        elif self.class_weight is not None:
+            weights = self.class_weight[y]
+        else:
+            weights = torch.ones_like(losses)
+        correct = (logits.argmax(1) == y).sum().to(losses.dtype)
+        return torch.stack([(losses * weights).sum(), weights.sum(), correct, losses.new_tensor(float(len(y)))])
 
     def _epoch_means(self, split: str) -> dict[str, float]:
         """Epoch loss and accuracy over every process's rows (all processes must call this)."""
-        terms = self._terms.pop(split, None)
-        sums = torch.stack(terms).sum(0) if terms else torch.zeros(_SUMS, device=self.device)
+        sums = self._epoch_sums(split)
         if self.trainer.world_size > 1:
             sums = self.all_gather(sums).reshape(-1, _SUMS).sum(0)
         loss, weight, correct, n = sums.tolist()
@@ -111,15 +128,16 @@ class LitClassifier(pl.LightningModule):
         size = self.batch_size
         for start in range(0, len(y), size):
             xb, yb = x[start : start + size], y[start : start + size]
+            wb = None if w is None else w[start : start + size]
             logits = self.model(xb)
-            loss, loss_sum, weight_sum = self._loss(logits, yb, None if w is None else w[start : start + size])
+            loss = self._loss(logits, yb, wb)
             optimizer.zero_grad()
             self.manual_backward(loss)
             optimizer.step()
             for config in step_schedulers:
                 if self.trainer.global_step % config.frequency == 0:
                     config.scheduler.step()
-            self._record("train", logits.detach(), yb, loss_sum, weight_sum)
+            self._keep("train", logits, yb, wb)
 
     def _scheduler_configs(self, interval: str) -> list:
         """Lightning's scheduler configs (from ``configure_optimizers``) with this interval."""
@@ -127,9 +145,7 @@ class LitClassifier(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        logits = self.model(x)
-        _, loss_sum, weight_sum = self._loss(logits, y, None)
-        self._record("val", logits, y, loss_sum, weight_sum)
+        self._keep("val", self.model(x), y, None)
 
     def on_train_epoch_start(self) -> None:
         loader = self.trainer.train_dataloader
