@@ -107,7 +107,7 @@ class TrainSettings(_Section):
     hidden: list[int] = Field(default_factory=lambda: [64, 64], max_length=MAX_HIDDEN_LAYERS)
     lr: float = Field(1e-3, gt=0)
     epochs: int = Field(10, ge=1, le=100_000)
-    min_steps: int = Field(1000, ge=0, le=10_000_000)
+    min_steps: int = Field(150, ge=0, le=10_000_000)
     batch_size: int = Field(256, ge=1)
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(0, ge=0)
