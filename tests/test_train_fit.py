@@ -179,3 +179,20 @@ def test_report_section_shows_curves_and_work_and_points_to_measured_cost(prepar
         assert "Energy and CO2: unavailable (" in text
     assert section.figures and "<svg" in section.figures[0][1]
     assert not sections_training.build({**ctx, "train": None}).available
+
+
+def test_min_steps_raises_the_epochs_of_a_small_data_set(prepared, tmp_path):
+    """A small split gets at least train.min_steps optimiser steps; a large one keeps its epochs."""
+    from pipeline.training.fit import planned_epochs, steps_per_epoch
+
+    cfg, arrays, n_classes = prepared
+    n_train = len(arrays["train"]["y"])
+    settings = _settings(cfg, epochs=2, batch_size=64, min_steps=40)
+    per_epoch = steps_per_epoch(n_train, 64)
+    expected = max(2, -(-40 // per_epoch))
+    assert expected > 2  # the tiny split needs more than 2 epochs for 40 steps
+    assert planned_epochs(settings, n_train) == expected
+    assert planned_epochs(settings, 40 * 64) == 2  # enough rows: train.epochs stands
+    result = fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
+    assert result.summary["epochs_run"] == expected and result.summary["optimizer_steps"] >= 40
+    assert any("train.min_steps 40" in note for note in result.notes)
