@@ -9,9 +9,8 @@ DVC output: DVC deletes outputs before it runs a stage, which would throw away t
 
 from __future__ import annotations
 
+import csv
 import io as _io
-
-import pandas as pd
 
 from pipeline import io, paths
 from pipeline.config import Config
@@ -31,9 +30,22 @@ def save_model(model) -> None:
     io.write_json(paths.MODEL_SPEC, model.spec.to_dict())
 
 
+def _cell(value) -> str:
+    """A curve value as pandas' ``to_csv(float_format="%.6g")`` writes it (empty when missing)."""
+    if value is None or value != value:  # None or NaN
+        return ""
+    return format(value, ".6g") if isinstance(value, float) else str(value)
+
+
 def save_curves(history: list[dict]) -> None:
-    with io.atomic_path(paths.TRAIN_CURVES) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+    """One row per epoch; the csv module, not pandas, whose import would cost this stage more
+    than its whole fit on small data."""
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in history)
+    io.write_text(paths.TRAIN_CURVES, buffer.getvalue())
 
 
 def main(cfg: Config) -> None:

@@ -178,7 +178,8 @@ class LitClassifier(pl.LightningModule):
         raise BadInputError(
             f"training diverged in epoch {row['epoch']}: training loss {loss}, "
             f"{'finite' if finite_weights else 'non-finite'} weights. Nothing is saved (the previous model and "
-            f"checkpoint stay as they were); lower train.lr (now {self.lr:g}) or check the prepared data for extreme values"
+            f"checkpoint stay as they were); lower train.lr (now {self.lr:g}), check the prepared data for extreme "
+            f"values, or train at a wider precision (train.precision is {self.trainer.precision})"
         )
 
     def configure_optimizers(self):
