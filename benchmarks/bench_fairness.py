@@ -1,4 +1,4 @@
-"""Fairness with bootstrap intervals: our vectorised audit vs fairlearn's MetricFrame(n_boot=...).
+"""The whole fairness audit (closed-form intervals, verdicts, bootstrap of ROC AUC) vs fairlearn's MetricFrame(n_boot=...).
 
 Usage: python benchmarks/bench_fairness.py [--fairlearn-boot 1000] [--repeats 3]
 Needs data/prepared and outputs/predictions_test.csv (run `dvc repro evaluate` first).
@@ -67,7 +67,7 @@ def main() -> None:
         "views": sensitive + ([" x ".join(sensitive)] if len(sensitive) > 1 else []),
         "ours_n_boot": 1000,
         "ours_seconds": {"median": statistics.median(ours), "min": min(ours), "max": max(ours), "runs": len(ours)},
-        "ours_scope": "10 group metrics incl. ROC AUC and ECE + 7 max-min and 7 vs-reference disparities, every view",
+        "ours_scope": "group rates with Wilson intervals, ROC AUC (bootstrap) and ECE, vs-reference comparisons, 7 criteria with verdicts, max-min values, every view",
         "fairlearn_n_boot": args.fairlearn_boot,
         "fairlearn_seconds": theirs,
         "fairlearn_scope": f"MetricFrame with selection rate, TPR, FPR by '{sensitive[0]}' only, plus difference_ci",

@@ -72,6 +72,7 @@ SUB_BENCHES = {
     "training": "bench_training.py",
     "fairness": "bench_fairness.py",
     "explain": "bench_explain.py",
+    "coverage": "bench_coverage.py",  # interval coverage by simulation (needs no pipeline outputs)
 }
 STAGE_ORDER = ("prepare", "train", "evaluate", "fairness", "explain", "privacy", "report", "log")
 STAGE_TIMEOUT_S = 900  # a scaling stage running longer is killed and reported (exit -9), not waited for

@@ -25,6 +25,7 @@ STAGES = {
     "privacy": "Membership-inference attack on the trained model.",
     "report": "Render reports/audit_report.html and reports/model_card.md.",
     "log": "Log the run to MLflow and gate the model registry.",
+    "gate": "Exit 5 naming the failed gating checks, 0 when the audit policy passes (run after dvc repro).",
 }
 
 #: Stages that talk to MLflow: the tracking server is probed before anything else happens.

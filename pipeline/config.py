@@ -27,6 +27,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _number_as_label(value: Any) -> Any:
+    """A number written for a class label, as the text the file holds (``0`` -> ``"0"``, ``1.5`` -> ``"1.5"``)."""
+    if isinstance(value, bool):
+        return value  # a YAML 1.1 yes/no: refused by the str type rather than guessed
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # "1.0"; the loader also accepts a class equal as a number ("1")
+    return value
+
+
 class CsvSource(_Section):
     """A user's own table (``data.source: csv``). The file is read, never modified."""
 
@@ -41,6 +52,38 @@ class CsvSource(_Section):
     score: str | None = None
     score_threshold: float = 0.5
     decision: str | None = None
+    # An existing system's outputs (issue 15): a score has no default direction, a decision's
+    # favourable value is named when its values are not the target's labels, and the system is
+    # audited on every labelled row unless restricted to the test split.
+    score_direction: Literal["higher_is_favourable", "higher_is_unfavourable"] | None = None
+    favourable_decision: str | None = None
+    existing_rows: Literal["all", "test"] = "all"
+    duplicate_columns: Literal["error", "rename"] = "error"
+
+    @model_validator(mode="after")
+    def _score_has_direction(self) -> CsvSource:
+        if self.score is not None and self.score_direction is None:
+            raise ValueError(
+                f"data.csv.score ({self.score!r}) needs data.csv.score_direction: higher_is_favourable "
+                "(e.g. a credit score) or higher_is_unfavourable (e.g. a risk score); there is no default"
+            )
+        return self
+
+    @field_validator("favourable_decision", mode="before")
+    @classmethod
+    def _decision_as_text(cls, value: Any) -> Any:
+        return _number_as_label(value)
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: Any) -> Any:
+        """``positive_label: 0`` means the label "0": labels are read from the file as text."""
+        return _number_as_label(value)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_as_text(cls, value: Any) -> Any:
+        return [_number_as_label(v) for v in value] if isinstance(value, list) else value
 
 
 class PiiSettings(_Section):
@@ -70,6 +113,13 @@ class DataSettings(_Section):
     max_rows: int | None = Field(None, ge=10)
     csv: CsvSource = Field(default_factory=CsvSource)
     pii: PiiSettings = Field(default_factory=PiiSettings)
+    leakage: Literal["warn", "exclude", "fail"] = "warn"
+    leakage_auc: float = Field(0.98, gt=0.5, le=1)
+    leakage_nmi: float = Field(0.8, gt=0, le=1)
+    max_categories: int | None = Field(50, ge=2)
+    memory_limit_mb: float | None = Field(None, gt=0)
+    sensitive_onehot: dict[str, list[str]] = Field(default_factory=dict)
+    sensitive_bins: dict[str, list[float]] = Field(default_factory=dict)
 
     @field_validator("sensitive")
     @classmethod
@@ -77,6 +127,53 @@ class DataSettings(_Section):
         if value is not None and not value:
             raise ValueError("name at least one sensitive column to audit")
         return value
+
+    @field_validator("sensitive_onehot")
+    @classmethod
+    def _onehot_groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, columns in value.items():
+            if len(columns) < 2:
+                raise ValueError(f"'{name}': a one-hot group needs at least two columns, got {columns}")
+        return value
+
+    @field_validator("sensitive_bins")
+    @classmethod
+    def _bins_increasing(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, edges in value.items():
+            if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+                raise ValueError(f"'{name}': bins need at least two strictly increasing edges, got {edges}")
+        return value
+
+    @model_validator(mode="after")
+    def _sensitive_roles_consistent(self) -> DataSettings:
+        """A sensitive column cannot also be the target, a dropped column or an existing system's output."""
+        sensitive = set(self.sensitive or [])
+        csv = self.csv
+        if self.source == "csv":
+            if csv.target in sensitive:
+                raise ValueError(
+                    f"data.sensitive names the target column '{csv.target}' (data.csv.target); "
+                    "a fairness audit compares groups on the outcome, so the groups cannot be the outcome"
+                )
+            encoded = {c for columns in self.sensitive_onehot.values() for c in columns}
+            dropped = sorted((sensitive | encoded) & set(csv.drop))
+            if dropped:
+                raise ValueError(
+                    f"column(s) {dropped} are both in data.sensitive and in data.csv.drop; "
+                    "remove them from one of the two lists"
+                )
+            for role in ("score", "decision"):
+                if getattr(csv, role) and getattr(csv, role) in sensitive:
+                    raise ValueError(f"data.sensitive names the data.csv.{role} column '{getattr(csv, role)}'")
+        unknown = sorted((set(self.sensitive_onehot) | set(self.sensitive_bins)) - sensitive) if self.sensitive else []
+        if unknown:
+            raise ValueError(
+                f"data.sensitive_onehot / data.sensitive_bins describe {unknown}, which data.sensitive does not list"
+            )
+        both = sorted(set(self.sensitive_onehot) & set(self.sensitive_bins))
+        if both:
+            raise ValueError(f"{both} appear in both data.sensitive_onehot and data.sensitive_bins; choose one")
+        return self
 
 
 class DpSettings(_Section):
@@ -151,18 +248,65 @@ class TrainSettings(_Section):
 class EvaluateSettings(_Section):
     threshold: float = Field(0.5, gt=0, lt=1)
     calibration_bins: int = Field(10, ge=2)
+    #: a model is degenerate when its balanced accuracy is within this margin of chance ...
+    degenerate_margin: float = Field(0.05, ge=0, lt=0.5)
+    #: ... or when one class is predicted for at least this share of the test rows
+    degenerate_share: float = Field(0.98, gt=0.5, le=1)
+
+
+CRITERION_NAMES = Literal[
+    "selection_rate_ratio", "demographic_parity", "equal_opportunity", "equalized_odds",
+    "false_positive_rate_balance", "predictive_parity", "calibration_within_groups",
+]  # fmt: skip
+
+
+class PolicySettings(_Section):
+    """``audit.policy``: the fairness criteria that gate the ``audited`` alias (see README)."""
+
+    criteria: dict[CRITERION_NAMES, float | tuple[float, float]] = Field(
+        default_factory=lambda: {"selection_rate_ratio": (0.8, 1.25), "equal_opportunity": 0.1}
+    )
+    attributes: list[str] | None = None
+    min_events: int = Field(10, ge=1)
+    require_all_groups: bool = False
+    family: Literal["bonferroni", "none"] = "bonferroni"
+
+    @field_validator("criteria")
+    @classmethod
+    def _bounds_valid(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("name at least one gating criterion, e.g. {selection_rate_ratio: [0.8, 1.25]}")
+        for name, bound in value.items():
+            if name == "selection_rate_ratio":
+                low, high = (bound, 1 / bound) if isinstance(bound, (int, float)) else bound
+                if not 0 < low < 1 < high:
+                    raise ValueError(f"{name}: a ratio band [low, high] with 0 < low < 1 < high, got {bound}")
+            elif not isinstance(bound, (int, float)) or not 0 < bound < 1:
+                raise ValueError(f"{name}: a largest allowed absolute difference between 0 and 1, got {bound}")
+        return value
 
 
 class AuditSettings(_Section):
     min_group_size: int = Field(30, ge=1)
     n_boot: int = Field(1000, ge=0)
-    ci: float = Field(0.95, gt=0, lt=1)
-    reference: str | None = None
+    #: at least 0.9: a narrow "interval" at a low level would let a verdict pass on noise
+    ci: float = Field(0.95, ge=0.9, lt=1)
+    reference: str | dict[str, str] | None = None
     ratio_bounds: tuple[float, float] = (0.8, 1.25)
     max_difference: float = Field(0.1, gt=0)
-    fail_on_violation: bool = False
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     mitigation: bool = True
     mitigation_max_rows: int = Field(3000, ge=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_fail_on_violation(cls, data):
+        if isinstance(data, dict) and "fail_on_violation" in data:
+            raise ValueError(
+                "audit.fail_on_violation was removed: the fairness stage always completes so the report and the "
+                "MLflow run hold the evidence; gate CI with `dvc repro && python -m pipeline gate` (exit 5 on failure)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> AuditSettings:

@@ -47,6 +47,6 @@ class IntegrityError(PipelineError):
 
 
 class AuditFailedError(PipelineError):
-    """The audit found violations and ``audit.fail_on_violation`` is true (outputs are written)."""
+    """``python -m pipeline gate``: the audit policy did not pass (every output is already written)."""
 
     exit_code = EXIT_AUDIT_FAILED

@@ -97,3 +97,23 @@ def test_data_audit_proxies_are_read_in_any_of_the_shapes_it_may_write(data_metr
 def test_no_proxy_list_means_we_compute_our_own():
     assert proxies.proxies_from_data_audit({"rows": {}}, ["sex"]) is None
     assert proxies.proxies_from_data_audit(None, ["sex"]) is None
+
+
+@pytest.mark.slow
+def test_adult_proxy_table_lists_relationship_for_sex_with_the_data_audits_value(project):
+    """The explain section reads the data audit's proxy list: relationship and marital_status are
+    proxies for sex with a non-zero attribution share, and every Cramér's V agrees with data.json."""
+    from pipeline import config, io, paths
+    from pipeline.stages import evaluate, explain, prepare, train
+
+    cfg = config.load(project / "params.yaml")
+    for stage in (prepare, train, evaluate, explain):
+        stage.main(cfg)
+    data, result = io.read_json(paths.DATA_METRICS), io.read_json(paths.EXPLAIN_METRICS)
+    block = result["proxies"]["by_sensitive"]["sex"]
+    assert {"relationship", "marital_status"} <= set(block["proxies"])
+    assert all(share > 0 for share in block["attribution_share"].values())
+    audit_v = {r["feature"]: r["cramers_v"] for r in data["audit"]["proxies"]["sex"]["associations"]}
+    for column, value in result["proxies"]["associations"]["sex"].items():
+        assert value == pytest.approx(audit_v[column]), column
+    assert f"(Cramér's V {audit_v['relationship']:.3f})" in block["flip_on"]

@@ -57,20 +57,22 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
     decoded = proxies.decode_columns(inputs.X, meta["feature_groups"], categorical)
     computed = proxies.associations(decoded, inputs.groups, meta["sensitive"])
     from_audit = proxies.proxies_from_data_audit(inputs.data_metrics, meta["sensitive"])
-    out = {"source": "data audit (reports/metrics/data.json)" if from_audit else f"Cramér's V on the test split, threshold {settings.proxy_threshold}",
-           "associations": computed, "by_sensitive": {}}  # fmt: skip
+    # One Cramér's V per pair in one report: the data audit's (whole table) wins where it has one.
+    strengths = {s: dict(computed[s]) for s in meta["sensitive"]}
+    for s, listed_by_audit in (from_audit or {}).items():
+        strengths[s].update({c: v for c, v in listed_by_audit.items() if v is not None})
+        strengths[s] = dict(sorted(strengths[s].items(), key=lambda item: -item[1]))
+    out = {"source": "data audit (reports/metrics/data.json)" if from_audit else "Cramér's V on the test split",
+           "threshold": settings.proxy_threshold, "associations": strengths, "by_sensitive": {}}  # fmt: skip
     for s in meta["sensitive"]:
-        listed = (
-            sorted(from_audit.get(s, {}))
-            if from_audit
-            else [c for c, v in computed[s].items() if v >= settings.proxy_threshold]
-        )
+        listed = [c for c, v in strengths[s].items() if v >= settings.proxy_threshold]
         listed = [c for c in listed if c in meta["feature_groups"] and c != s]
         shares = {m: proxies.attribution_share(imp, listed) for m, imp in importances.items()}
         is_input = s in meta["feature_groups"]
-        flip_column = s if is_input else next(iter(computed[s]), None)
+        candidates = [c for c in strengths[s] if c in meta["feature_groups"] and c != s]
+        flip_column = s if is_input else next(iter(candidates), None)
         block = {"proxies": listed, "attribution_share": shares, "is_model_input": is_input,
-                 "flip_on": "the sensitive attribute itself" if is_input else f"its strongest proxy '{flip_column}' (Cramér's V {computed[s].get(flip_column, 0):.3f})"}  # fmt: skip
+                 "flip_on": "the sensitive attribute itself" if is_input else f"its strongest proxy '{flip_column}' (Cramér's V {strengths[s].get(flip_column, 0):.3f})"}  # fmt: skip
         if flip_column is not None:
             block["flip"] = proxies.flip_test(
                 model, inputs.X, inputs.groups[s].to_numpy().astype("U"), column=flip_column,

@@ -66,3 +66,25 @@ def confusion_long(matrix: list[list[int]], classes: list[str], y: np.ndarray, y
     """One row per test example (actual, predicted), the format DVC's confusion template wants."""
     names = np.asarray(classes, dtype=object)
     return pd.DataFrame({"actual": names[y], "predicted": names[y_pred]})
+
+
+def degeneracy(y: np.ndarray, y_pred: np.ndarray, n_classes: int, margin: float, max_share: float,
+               classes: list[str] | None = None) -> dict:  # fmt: skip
+    """Whether the model is degenerate: balanced accuracy within ``margin`` of chance (1 / classes),
+    or one class predicted for at least ``max_share`` of the rows.
+
+    Such a model's parity checks pass trivially (nobody is refused, or everybody is), so its
+    fairness verdicts say nothing; the fairness stage turns them inconclusive and the gate blocks.
+    """
+    chance = 1 / n_classes
+    balanced = float(skm.balanced_accuracy_score(y, y_pred)) if len(np.unique(y)) > 1 else float("nan")
+    shares = np.bincount(np.asarray(y_pred), minlength=n_classes) / max(len(y_pred), 1)
+    top = int(shares.argmax())
+    reasons = []
+    if not balanced >= chance + margin:
+        reasons.append(f"balanced accuracy {balanced:.3f} is within {margin} of chance ({chance:.3f})")
+    if shares[top] >= max_share:
+        name = f"'{classes[top]}'" if classes else f"index {top}"
+        reasons.append(f"one class ({name}) is predicted for {shares[top]:.1%} of the test rows (limit {max_share:.0%})")
+    return {"degenerate": bool(reasons), "reasons": reasons, "balanced_accuracy": balanced, "chance": chance,
+            "margin": margin, "largest_predicted_share": float(shares[top]), "max_share": max_share}  # fmt: skip

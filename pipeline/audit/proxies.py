@@ -3,8 +3,9 @@
 Dropping ``sex`` from the inputs does not stop a model using it through ``relationship``
 ('Husband'/'Wife'). Two checks:
 
-* the share of attribution on columns associated with a sensitive attribute (Cramér's V on the
-  test split, or the data audit's own proxy list where it has one);
+* the share of attribution on columns associated with a sensitive attribute (the data audit's
+  Cramér's V on the whole table where it has one, so the report prints one value per pair; else
+  the same measure on the test split);
 * a counterfactual flip: change the sensitive attribute of every test row to each other group
   (when it is a model input) and count the decisions that change. When it is not an input the
   same test runs on its strongest proxy, set to that proxy's typical value in the other group
@@ -16,12 +17,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.stats import association
+
 
 def decode_columns(
-    X: np.ndarray, feature_groups: dict[str, list[int]], categorical: dict[str, list[str]], bins: int = 5
+    X: np.ndarray, feature_groups: dict[str, list[int]], categorical: dict[str, list[str]]
 ) -> pd.DataFrame:
     """Original columns back from the encoded matrix: one-hot argmax (all zeros -> '<unseen>'),
-    numeric columns cut into ``bins`` quantile bins (enough for an association measure)."""
+    numeric columns as their (scaled) values; :func:`associations` turns them into categories
+    the same way the data audit does."""
     decoded = {}
     for column, idx in feature_groups.items():
         block = X[:, idx]
@@ -30,28 +34,21 @@ def decode_columns(
             hot = np.where(block.max(axis=1) > 0, block.argmax(axis=1), len(idx))
             decoded[column] = levels[hot]
         else:
-            values = block[:, 0]
-            edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-            decoded[column] = np.searchsorted(edges, values, side="right")
+            decoded[column] = block[:, 0].astype("float64")
     return pd.DataFrame(decoded)
 
 
 def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
-    """Cramér's V between two categorical arrays (0 = independent, 1 = one determines the other)."""
-    from scipy.stats import chi2_contingency
-
-    table = pd.crosstab(pd.Series(a, dtype=str), pd.Series(b, dtype=str)).to_numpy()
-    if min(table.shape) < 2:
-        return 0.0
-    chi2 = chi2_contingency(table, correction=False)[0]
-    return float(np.sqrt(chi2 / (table.sum() * (min(table.shape) - 1))))
+    """The project's one Cramér's V (:mod:`pipeline.stats.association`) of two columns."""
+    return association.cramers_v(association.as_categories(a), association.as_categories(b))
 
 
 def associations(decoded: pd.DataFrame, groups: pd.DataFrame, sensitive: list[str]) -> dict[str, dict[str, float]]:
     """``{sensitive: {input column: Cramér's V}}``, strongest first."""
     out = {}
     for s in sensitive:
-        values = {c: cramers_v(decoded[c].to_numpy(), groups[s].to_numpy()) for c in decoded.columns if c != s}
+        target = groups[s].astype(str).to_numpy()
+        values = {c: cramers_v(decoded[c].to_numpy(), target) for c in decoded.columns if c != s}
         out[s] = dict(sorted(values.items(), key=lambda item: -item[1]))
     return out
 
@@ -74,6 +71,8 @@ def proxies_from_data_audit(
         for s, cols in raw.items():
             if s not in out:
                 continue
+            if isinstance(cols, dict) and isinstance(cols.get("associations"), list):
+                cols = cols["associations"]  # the data audit's own shape: {associations: [...], strongest: [...]}
             if isinstance(cols, dict):
                 out[s].update({c: _strength(v) for c, v in cols.items()})
             elif isinstance(cols, list):

@@ -3,53 +3,19 @@ for a sensitive attribute.
 
 Run before any model: a group too small to measure, a skewed base rate or a strong proxy (on
 Adult, ``relationship`` almost determines ``sex``) explains later fairness results better than
-the model does. Association is measured with Cramér's V (bias-corrected, Bergsma 2013) and
-normalised mutual information; numeric features are cut into quantile bins first.
+the model does. Association is the project's one Cramér's V and normalised mutual information
+(:mod:`pipeline.stats.association`); numeric features with many values are cut into quantile bins.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-from scipy.stats import chi2_contingency
-from sklearn.metrics import normalized_mutual_info_score
 
 from pipeline.data.table import RawTable
+from pipeline.stats.association import as_categories, cramers_v, normalized_mutual_info
 
 INTERSECTION_SEP = " & "
-NUMERIC_BINS = 5
 MISSING_LEVEL = "<missing>"
-
-
-def as_categories(values: pd.Series, numeric: bool) -> pd.Series:
-    """Numeric columns as quantile bins (ties merged), others as strings."""
-    if not numeric:
-        return values.astype(str)
-    binned = pd.qcut(values.astype("float64"), q=NUMERIC_BINS, duplicates="drop")
-    return binned.astype(str)
-
-
-def contingency(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Counts of each (a, b) pair via factorised codes (pd.crosstab is ~50x slower on 48k rows)."""
-    codes_a, levels_a = pd.factorize(a)
-    codes_b, levels_b = pd.factorize(b)
-    flat = np.bincount(codes_a * len(levels_b) + codes_b, minlength=len(levels_a) * len(levels_b))
-    return flat.reshape(len(levels_a), len(levels_b))
-
-
-def cramers_v(a: pd.Series, b: pd.Series) -> float:
-    """Bias-corrected Cramér's V in [0, 1]; 0 when either side has a single level."""
-    table = contingency(a, b)
-    if min(table.shape) < 2:
-        return 0.0
-    n = table.sum()
-    chi2 = chi2_contingency(table, correction=False)[0]
-    r, k = table.shape
-    phi2 = max(0.0, chi2 / n - (k - 1) * (r - 1) / (n - 1))
-    r_corr = r - (r - 1) ** 2 / (n - 1)
-    k_corr = k - (k - 1) ** 2 / (n - 1)
-    denom = min(k_corr - 1, r_corr - 1)
-    return float(np.sqrt(phi2 / denom)) if denom > 0 else 0.0
 
 
 def group_table(labels: pd.Series, favourable: pd.Series, min_size: int) -> dict:
@@ -93,22 +59,18 @@ def proxies(table: RawTable, sensitive: list[str], columns: list[str], top: int 
     """Association of every feature with every sensitive attribute, strongest first."""
     numeric = set(table.numeric)
     cats = {c: as_categories(table.features[c], c in numeric) for c in columns}
-    codes = {c: pd.factorize(v)[0] for c, v in cats.items()}
-    codes.update({a: pd.factorize(table.features[a].astype(str))[0] for a in sensitive})
     result = {}
     for attribute in sensitive:
-        target = table.features[attribute].astype(str)
-        rows = []
-        for column in columns:
-            if column == attribute:
-                continue
-            rows.append(
-                {
-                    "feature": column,
-                    "cramers_v": cramers_v(cats[column], target),
-                    "normalized_mutual_info": float(normalized_mutual_info_score(codes[attribute], codes[column])),
-                }
-            )
+        target = table.features[attribute].astype(str).reset_index(drop=True)
+        rows = [
+            {
+                "feature": column,
+                "cramers_v": cramers_v(cats[column], target),
+                "normalized_mutual_info": normalized_mutual_info(cats[column], target),
+            }
+            for column in columns
+            if column != attribute
+        ]
         rows.sort(key=lambda r: (-r["cramers_v"], r["feature"]))
         result[attribute] = {"associations": rows, "strongest": [r["feature"] for r in rows[:top]]}
     return result

@@ -21,8 +21,31 @@ from pipeline.errors import BadInputError
 MISSING_LEVEL = "<missing>"
 
 
-def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
-    """The raw table as strings (NaN only for empty fields), header validated."""
+def rename_duplicates(header: list[str]) -> tuple[list[str], list[str]]:
+    """Second and later copies of a name become ``name.1``, ``name.2`` (pandas' convention)."""
+    seen: dict[str, int] = {}
+    out, renamed = [], []
+    for name in header:
+        if name in seen:
+            seen[name] += 1
+            new = f"{name}.{seen[name]}"
+            while new in header:
+                seen[name] += 1
+                new = f"{name}.{seen[name]}"
+            out.append(new)
+            renamed.append(f"duplicate column '{name}' renamed to '{new}' (data.csv.duplicate_columns: rename)")
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out, renamed
+
+
+def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "error") -> pd.DataFrame:
+    """The raw table as strings (NaN only for empty fields), header validated.
+
+    Renamed duplicate columns are listed in ``frame.attrs["renamed_columns"]``.
+    """
+    validate.raise_if_any(validate.inside_project(path))
     text = validate.read_text(path, encoding)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
@@ -31,7 +54,7 @@ def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
         detail = re.sub(r"\s+", " ", str(err)).strip()
         validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
     header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
-    problems = validate.structure(path, header, delimiter)
+    problems = validate.structure(path, header, delimiter, duplicates)
     if len(frame) < 2 or frame.iloc[1:].isna().all(axis=None):
         problems.append(validate.Problem(str(path), "has a header but no data rows"))
     validate.raise_if_any(problems)
@@ -40,8 +63,11 @@ def read_frame(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     data = frame.iloc[1:]
     data.index = data.index - 1
     data = data[data.notna().any(axis=1)]
+    header, renamed = rename_duplicates(header)
     data.columns = header
-    return data.apply(lambda s: s.str.strip())
+    data = data.apply(lambda s: s.str.strip())
+    data.attrs["renamed_columns"] = renamed
+    return data
 
 
 def sort_labels(labels: list[str]) -> list[str]:
@@ -50,6 +76,22 @@ def sort_labels(labels: list[str]) -> list[str]:
         return sorted(labels, key=float)
     except ValueError:
         return sorted(labels)
+
+
+def _same_number(label: str, classes: list[str]) -> str:
+    """The one class equal to ``label`` as a number (``1.0`` for ``1``), else ``label`` unchanged."""
+    try:
+        value = float(label)
+    except ValueError:
+        return label
+    matches = []
+    for c in classes:
+        try:
+            if float(c) == value:
+                matches.append(c)
+        except ValueError:
+            continue
+    return matches[0] if len(matches) == 1 else label
 
 
 def decide_classes(target: pd.Series, settings: DataSettings) -> tuple[list[str], str, list[str]]:
@@ -62,12 +104,15 @@ def decide_classes(target: pd.Series, settings: DataSettings) -> tuple[list[str]
         wanted = classes[-1]
         notes.append(f"favourable class not configured (data.csv.positive_label): using the last class '{wanted}'")
     if wanted not in classes:
+        wanted = _same_number(wanted, classes)
+    if wanted not in classes:
         raise BadInputError(f"{csv.path}: data.csv.positive_label {wanted!r} is not one of the classes {classes}")
     return classes, wanted, notes
 
 
 def column_types(frame: pd.DataFrame, declared: dict[str, str], skip: set[str]) -> tuple[list[str], list[str]]:
-    """Declared types win; an undeclared column is numeric when every non-empty value is a number."""
+    """Declared types win; an undeclared column is numeric when every non-empty value is a number
+    or a missing-value token (``NaN``, ``NA``, ``null``, ...) and at least one is a number."""
     numeric, categorical = [], []
     for name in frame.columns:
         if name in skip:
@@ -75,14 +120,39 @@ def column_types(frame: pd.DataFrame, declared: dict[str, str], skip: set[str]) 
         kind = declared.get(name)
         if kind is None:
             values = frame[name].dropna()
+            values = values[~values.isin(validate.MISSING_TOKENS)]
             kind = "numeric" if len(values) and values.str.fullmatch(validate.NUMBER).all() else "categorical"
         (numeric if kind == "numeric" else categorical).append(name)
     return numeric, categorical
 
 
+def blank_missing_tokens(frame: pd.DataFrame, numeric: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Missing-value tokens in numeric columns become empty cells, with a note per column saying so."""
+    notes = []
+    for name in numeric:
+        tokens = frame[name].isin(validate.MISSING_TOKENS)
+        if tokens.any():
+            found = sorted(frame.loc[tokens, name].unique())
+            notes.append(f"'{name}': {int(tokens.sum())} cells holding {', '.join(map(repr, found))} read as missing "
+                         "numbers (the column stays numeric)")  # fmt: skip
+            frame[name] = frame[name].mask(tokens)
+    return frame, notes
+
+
+def sensitive_columns(settings: DataSettings) -> list[str]:
+    """The file's columns behind the sensitive attributes (a one-hot attribute is its columns)."""
+    out = []
+    for name in settings.sensitive or []:
+        out += list(settings.sensitive_onehot[name]) if name in settings.sensitive_onehot else [name]
+    return out
+
+
 def _configured(settings: DataSettings) -> dict[str, list[str]]:
     csv = settings.csv
-    wanted = {"data.csv.target": [csv.target], "data.sensitive": list(settings.sensitive or [])}
+    plain = [s for s in settings.sensitive or [] if s not in settings.sensitive_onehot]
+    wanted = {"data.csv.target": [csv.target], "data.sensitive": plain}
+    for name, columns in settings.sensitive_onehot.items():
+        wanted[f"data.sensitive_onehot.{name}"] = list(columns)
     wanted["data.csv.column_types"] = list(csv.column_types)
     wanted["data.csv.drop"] = list(csv.drop)
     for role in ("score", "decision"):
@@ -91,24 +161,49 @@ def _configured(settings: DataSettings) -> dict[str, list[str]]:
     return wanted
 
 
+def match_case(frame: pd.DataFrame, wanted: dict[str, list[str]]) -> tuple[pd.DataFrame, list[str]]:
+    """Columns named in another case than the settings (``SEX`` for ``sex``) take the settings'
+    spelling, when exactly one column matches; the rest stay for :func:`validate.columns_exist`."""
+    columns = list(frame.columns)
+    by_key: dict[str, list[str]] = {}
+    for column in columns:
+        by_key.setdefault(column.strip().lower(), []).append(column)
+    mapping, notes = {}, []
+    for names in wanted.values():
+        for name in names:
+            matches = by_key.get(name.strip().lower(), [])
+            if name in columns or len(matches) != 1 or matches[0] in mapping:
+                continue
+            mapping[matches[0]] = name
+            notes.append(f"column '{matches[0]}' matched the setting '{name}' ignoring case")
+    return (frame.rename(columns=mapping), notes) if mapping else (frame, [])
+
+
 def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     """Read, validate (all problems at once) and type the user's table."""
     csv = settings.csv
     path = Path(csv.path)
-    frame = read_frame(path, csv.delimiter, csv.encoding)
+    frame = read_frame(path, csv.delimiter, csv.encoding, csv.duplicate_columns)
+    renamed = list(frame.attrs.get("renamed_columns", []))
+    frame, case_notes = match_case(frame, _configured(settings))
+    renamed += case_notes
     validate.raise_if_any(validate.columns_exist(path, list(frame.columns), _configured(settings)))
     frame = frame.drop(columns=list(csv.drop))
     roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
     skip = {csv.target, *roles.values()}
     numeric, categorical = column_types(frame, dict(csv.column_types), skip)
-    sensitive = list(settings.sensitive)
+    # Inferred numerics only: in a column declared numeric a token is refused with its lines.
+    frame, token_notes = blank_missing_tokens(frame, [c for c in numeric if c not in csv.column_types])
+    sensitive = sensitive_columns(settings)
     problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
                                   fail_on_missing_sensitive=settings.missing_sensitive == "fail",
                                   classes=list(csv.classes) if csv.classes else None)  # fmt: skip
     if not any(p.column == csv.target for p in problems):
         problems += validate.label_rules(path, frame[csv.target], csv.target, val_size, test_size)
     validate.raise_if_any(problems)
-    return _to_table(frame, settings, numeric, categorical, roles)
+    table = _to_table(frame, settings, numeric, categorical, roles)
+    table.notes[:0] = renamed + token_notes
+    return table
 
 
 def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str],
@@ -116,7 +211,7 @@ def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], c
     """Apply the missing-value policy and build the :class:`RawTable`."""
     csv, notes = settings.csv, []
     missing = {c: int(frame[c].isna().sum()) for c in frame.columns}
-    gaps = frame[list(settings.sensitive)].isna().any(axis=1)
+    gaps = frame[sensitive_columns(settings)].isna().any(axis=1)
     if gaps.any() and settings.missing_sensitive == "drop":
         notes.append(f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)")
         frame = frame[~gaps].reset_index(drop=True)

@@ -36,14 +36,35 @@ class Encoding:
     feature_names: list[str]
     feature_groups: dict[str, list[int]]
     state: dict
+    capped: list[dict] = ()
 
 
-def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str]) -> Encoding:
-    """Fit on ``train``; categories unseen there encode as all zeros later."""
+#: Name of the column that holds a capped categorical's folded (infrequent) levels.
+OTHER_LEVEL = "<other>"
+
+
+def _levels(onehot: OneHotEncoder, i: int) -> tuple[list[str], int]:
+    """Output levels of column ``i`` in scikit-learn's column order (frequent, then ``<other>``)."""
+    categories = [str(v) for v in onehot.categories_[i]]
+    infrequent = getattr(onehot, "infrequent_categories_", [None] * len(categories))[i]
+    if infrequent is None:
+        return categories, 0
+    folded = {str(v) for v in infrequent}
+    return [c for c in categories if c not in folded] + [OTHER_LEVEL], len(folded)
+
+
+def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str], max_categories: int | None = None) -> Encoding:
+    """Fit on ``train``; categories unseen there encode as all zeros later (or as ``<other>`` for a
+    column capped at ``max_categories`` output columns, whose rarest levels are folded together)."""
     scaler = StandardScaler().fit(train[numeric]) if numeric else None
     onehot = None
+    capped = []
     if categorical:
-        onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32)
+        if max_categories is None:
+            onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32)
+        else:
+            onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False, dtype=np.float32,
+                                   max_categories=max_categories)  # fmt: skip
         onehot.fit(train[categorical])
     names, groups = list(numeric), {c: [i] for i, c in enumerate(numeric)}
     state = {"numeric": {}, "categorical": {}}
@@ -51,12 +72,16 @@ def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str]) -> Enco
         for column, mean, scale in zip(numeric, scaler.mean_, scaler.scale_):
             state["numeric"][column] = {"mean": float(mean), "scale": float(scale)}
     if onehot is not None:
-        for column, levels in zip(categorical, onehot.categories_):
+        for i, column in enumerate(categorical):
+            levels, folded = _levels(onehot, i)
+            if folded:
+                capped.append({"column": column, "levels_in_training": len(onehot.categories_[i]),
+                               "kept": len(levels) - 1, "folded_into_other": folded})  # fmt: skip
             start = len(names)
             names.extend(f"{column}={level}" for level in levels)
             groups[column] = list(range(start, len(names)))
             state["categorical"][column] = [str(v) for v in levels]
-    return Encoding(list(numeric), list(categorical), scaler, onehot, names, groups, state)
+    return Encoding(list(numeric), list(categorical), scaler, onehot, names, groups, state, capped)
 
 
 def transform(encoding: Encoding, frame: pd.DataFrame) -> np.ndarray:

@@ -104,6 +104,8 @@ def load(raw_dir: Path) -> RawTable:
         notes=[
             "codes decoded with german_values_maps.json; 'sex' derived from status_sex (which also "
             f"encodes marital status), 'age_band' splits age at {AGE_CUT} years",
-            "status_sex still carries sex; the data audit's proxy table shows how strongly",
+            "status_sex and age encode the sensitive sex and age_band: they are not model inputs unless "
+            "data.sensitive_as_features",
         ],
+        derived_from={"sex": ["status_sex"], "age_band": ["age"]},
     )

@@ -3,17 +3,24 @@
 Direct identifiers (names, e-mail addresses, phone numbers, government ids, street addresses,
 dates of birth, and columns unique per row) let a reader single a person out; they rarely carry
 signal a model should learn and they turn a model file into a data-protection liability. A
-column is flagged by its *name* or by the share of its values matching a *pattern*; the result
-lists column, reason and match rate only. Numeric measurements (``age``, amounts) are never
+column is flagged by its *name*, by the share of its values matching a *pattern*, or (names) by
+the share of its rows found in a list of common names (``names/``, provenance in its README); the
+result lists column, reason and match rate only. Dates are dates of birth only when the header or
+the implied ages say so; other dates (events) are reported as dates, a quasi-identifier. Numeric measurements (``age``, amounts) are never
 flagged for being unique, since continuous values are distinct by nature.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from pipeline.data.validate import closest
+from pipeline.errors import BadInputError
 
 #: Share of sampled non-missing values that must match a pattern to flag a column.
 MIN_MATCH_RATE = 0.6
@@ -28,13 +35,14 @@ NAME_RULES = [
                       r"tax_?id|nino|driver_?licen[cs]e|id_?card)($|_)"),
     ("street address", r"(^|_)(street|address|addr|street_?address|home_?address)($|_)"),
     ("date of birth", r"(^|_)(dob|date_?of_?birth|birth_?date|birthday|born)($|_)"),
+    ("personal name", r"^(first|last|fname|lname|given|middle|middle_?name|maiden_?name|firstname|lastname)$"),
 ]  # fmt: skip
 
 #: Checked in this order, most specific first (a date or an id would also pass as a phone number).
 VALUE_RULES = [
     ("e-mail address", r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
     ("government id", r"\d{3}-\d{2}-\d{4}|[A-Z]{2}\d{6}[A-D]|[A-Z]{2}\d{2}[A-Z0-9]{11,30}"),
-    ("date of birth (date values)", r"(19|20)\d{2}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./](19|20)\d{2}"),
+    ("date", r"(19|20)\d{2}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?|\d{1,2}[./]\d{1,2}[./](19|20)\d{2}"),
     ("street address", r"\d{1,5}\s+([A-Za-z0-9.'-]+\s+){1,4}(street|st|avenue|ave|road|rd|lane|ln|drive|dr|"
                        r"boulevard|blvd|way|court|ct|place|pl|strasse|straße|weg|gasse)\.?(,.*)?"),
     ("phone number", r"(?=(?:\D*\d){7,15}\D*$)\+?\(?\d{1,4}\)?([\s.-]\(?\d{2,8}\)?){1,5}"),
@@ -42,6 +50,49 @@ VALUE_RULES = [
 ]  # fmt: skip
 #: Personal names look like two capitalised words; so do city names. Require variety too.
 NAME_MIN_DISTINCT_SHARE = 0.5
+#: A column of single words is a name column when this share of its rows is a listed name
+#: (``names/``, any case) and it has at least ``NAMES_MIN_DISTINCT`` distinct values.
+NAMES_MIN_SHARE = 0.25
+NAMES_MIN_DISTINCT = 30
+WORD = r"[A-Za-z][A-Za-z'-]*"
+#: Dates are births when their 10th-90th percentile span is at least this many years (birth
+#: dates of a population span decades; event dates of one study rarely do) or when they track an
+#: ``age`` column of the same table.
+BIRTH_SPAN_YEARS = 20
+NAMES_DIR = Path(__file__).with_name("names")
+
+
+@functools.cache
+def known_names() -> frozenset[str]:
+    """Common given names and surnames, lower case (provenance: ``names/README.md``)."""
+    words = set()
+    for file in ("first_names.txt", "surnames.txt"):
+        words.update((NAMES_DIR / file).read_text(encoding="utf-8").split())
+    return frozenset(words)
+
+
+def by_names_list(text: pd.Series) -> float | None:
+    """Share of rows that are a listed name, when the column is single words of many values."""
+    if text.nunique() < NAMES_MIN_DISTINCT or text.str.fullmatch(WORD).mean() < 0.9:
+        return None
+    rate = float(text.str.lower().isin(known_names()).mean())
+    return rate if rate >= NAMES_MIN_SHARE else None
+
+
+def dates_are_births(values: pd.Series, frame: pd.DataFrame | None = None) -> str | None:
+    """Why a date column holds births ('implied ages'), or None for other dates (events)."""
+    dates = pd.to_datetime(values, errors="coerce", format="mixed")
+    years = (dates.dt.year + dates.dt.day_of_year / 366).dropna()
+    if len(years) < 2:
+        return None
+    if years.quantile(0.9) - years.quantile(0.1) >= BIRTH_SPAN_YEARS:
+        return f"date of birth (dates span {years.quantile(0.9) - years.quantile(0.1):.0f} years, as births do)"
+    for column in (frame.columns if frame is not None else []):
+        if str(column).strip().lower() == "age" and pd.api.types.is_numeric_dtype(frame[column]):
+            ages = frame.loc[years.index, column].astype("float64")
+            if len(ages) > 2 and ages.std() > 0 and years.corr(ages) < -0.9:
+                return f"date of birth (implied ages track the column '{column}')"
+    return None
 
 
 def _normalise(column: str) -> str:
@@ -69,6 +120,9 @@ def by_value(values: pd.Series, seed: int) -> tuple[str, float] | None:
     if len(present) > SAMPLE:
         present = present.sample(SAMPLE, random_state=seed)
     text = present.astype(str).str.strip()
+    listed = by_names_list(text)
+    if listed is not None:
+        return "personal name (common names list)", listed
     for reason, pattern in VALUE_RULES:
         rate = float(text.str.fullmatch(pattern, flags=re.IGNORECASE if reason != "personal name" else 0).mean())
         if rate < MIN_MATCH_RATE:
@@ -103,7 +157,12 @@ def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> l
         if kind:
             reasons.append({"reason": kind, "detected_by": "column name", "match_rate": None})
         hit = by_value(frame[column], seed)
-        if hit:
+        if hit and hit[0] == "date":
+            births = dates_are_births(frame[column], frame)
+            reason = births or "date (a quasi-identifier; neither header nor implied ages indicate births)"
+            if not (kind == "date of birth" and births):
+                reasons.append({"reason": reason, "detected_by": "value pattern", "match_rate": hit[1]})
+        elif hit:
             reasons.append({"reason": hit[0], "detected_by": "value pattern", "match_rate": hit[1]})
         if unique_per_row(frame[column]):
             reasons.append({"reason": "unique per row", "detected_by": "distinct count", "match_rate": 1.0})
@@ -121,13 +180,32 @@ def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> l
     return findings
 
 
+def match_columns(wanted: list[str], columns: list[str]) -> tuple[list[str], list[str]]:
+    """Configured names matched to the data's columns ignoring case and surrounding spaces
+    (``age`` finds ``AGE``): ``(found column names, names with no match)``."""
+    by_key = {}
+    for column in columns:
+        by_key.setdefault(column.strip().lower(), column)
+    found, absent = [], []
+    for name in wanted:
+        column = name if name in columns else by_key.get(name.strip().lower())
+        (found.append(column) if column is not None else absent.append(name))
+    return found, absent
+
+
 def k_anonymity(frame: pd.DataFrame, quasi_identifiers: list[str], k: int) -> dict:
     """Smallest equivalence class over the quasi-identifiers and the share of rows under ``k``.
 
     Only sizes are reported: which combination is rare would itself disclose a person.
     """
-    present = [c for c in quasi_identifiers if c in frame.columns]
-    absent = [c for c in quasi_identifiers if c not in frame.columns]
+    present, absent = match_columns(quasi_identifiers, list(map(str, frame.columns)))
+    if absent and not present:
+        raise BadInputError(
+            "none of data.pii.quasi_identifiers is a column of the data: "
+            + "; ".join(f"'{c}' ({closest(c, list(map(str, frame.columns))) or 'no close match; '}".rstrip("; ") + ")"
+                        for c in absent)  # fmt: skip
+            + ". Name the columns that could single a person out together (e.g. age, sex, zip code)"
+        )
     result = {"quasi_identifiers": present, "missing_quasi_identifiers": absent, "k": k}
     if not present:
         return {**result, "smallest_class": None, "classes": 0, "rows_in_classes_under_k": 0,

@@ -26,11 +26,15 @@ class Prepared:
     meta: dict
 
 
-def model_inputs(table: RawTable, settings: DataSettings, excluded: list[str]) -> tuple[list[str], list[str]]:
-    """Numeric and categorical columns the model sees: sensitive ones only if asked for."""
+def model_inputs(
+    table: RawTable, settings: DataSettings, excluded: list[str], encodings: dict[str, list[str]] | None = None
+) -> tuple[list[str], list[str]]:
+    """Numeric and categorical columns the model sees: sensitive ones, and every column that
+    encodes one (``encodings``), only if asked for."""
     drop = set(excluded)
     if not settings.sensitive_as_features:
         drop |= set(settings.sensitive)
+        drop |= {c for columns in (encodings or {}).values() for c in columns}
     numeric = [c for c in table.numeric if c not in drop]
     categorical = [c for c in table.categorical if c not in drop]
     if not numeric and not categorical:
@@ -51,18 +55,45 @@ def check_sensitive(table: RawTable, sensitive: list[str]) -> None:
         )
 
 
-def prepare(table: RawTable, settings: DataSettings, seed: int, excluded: list[str] = ()) -> Prepared:
-    """Split, fit encoders on the training rows, encode every split."""
+def split_labels(table: RawTable, settings: DataSettings, seed: int) -> pd.Series:
+    """``train``/``val``/``test`` for each kept row (seeded: every caller gets the same rows)."""
+    rows = split.subsample(table, settings.max_rows, seed)
+    return split.assign(table, rows, val_size=settings.val_size, test_size=settings.test_size, seed=seed)
+
+
+def check_finite(X: np.ndarray, feature_names: list[str], split_name: str) -> None:
+    """Refuse a non-finite encoded matrix (exit 2) naming the columns, before anything is written."""
+    bad = ~np.isfinite(X).all(axis=0)
+    if bad.any():
+        names = [feature_names[i] for i in np.flatnonzero(bad)[:10]]
+        raise BadInputError(
+            f"encoding the {split_name} split produced non-finite values (NaN or infinity) in column(s) {names}; "
+            "the input holds numbers too large to scale"
+        )
+
+
+def prepare(
+    table: RawTable,
+    settings: DataSettings,
+    seed: int,
+    excluded: list[str] = (),
+    *,
+    encodings: dict[str, list[str]] | None = None,
+    preflight=None,
+) -> Prepared:
+    """Split, fit encoders on the training rows, check the size (``preflight(n_rows, encoding)``),
+    encode every split and refuse non-finite values."""
     from pipeline.data.sources import resolve
 
     settings = resolve(settings)
     check_sensitive(table, settings.sensitive)
-    rows = split.subsample(table, settings.max_rows, seed)
-    labels = split.assign(table, rows, val_size=settings.val_size, test_size=settings.test_size, seed=seed)
-    numeric, categorical = model_inputs(table, settings, list(excluded))
+    labels = split_labels(table, settings, seed)
+    numeric, categorical = model_inputs(table, settings, list(excluded), encodings)
     class_index = {c: i for i, c in enumerate(table.classes)}
     train_rows = labels.index[labels == "train"].to_numpy()
-    encoding = encode.fit(table.features.iloc[train_rows], numeric, categorical)
+    encoding = encode.fit(table.features.iloc[train_rows], numeric, categorical, settings.max_categories)
+    if preflight is not None:
+        preflight(len(labels), encoding)
     splits = {}
     for name in ("train", "val", "test"):
         idx = labels.index[labels == name].to_numpy()
@@ -70,11 +101,15 @@ def prepare(table: RawTable, settings: DataSettings, seed: int, excluded: list[s
         groups = frame[settings.sensitive].astype(str).reset_index(drop=True)
         for role, series in table.extra.items():
             groups[f"__{role}"] = series.iloc[idx].to_numpy()
+        X = encode.transform(encoding, frame)
+        check_finite(X, encoding.feature_names, name)
         splits[name] = PreparedSplit(
-            X=encode.transform(encoding, frame),
+            X=X,
             y=table.target.iloc[idx].map(class_index).to_numpy(dtype=np.int64),
             groups=groups,
         )
+    encoded_by = {c for columns in (encodings or {}).values() for c in columns} | set(settings.sensitive)
+    sensitive_inputs = sorted(c for c in numeric + categorical if c in encoded_by)
     meta = {
         "classes": table.classes,
         "favourable": table.favourable,
@@ -84,7 +119,12 @@ def prepare(table: RawTable, settings: DataSettings, seed: int, excluded: list[s
         "encoder_state": encoding.state,
         "input_columns": numeric + categorical,
         "sensitive": list(settings.sensitive),
-        "sensitive_as_features": settings.sensitive_as_features,
+        # Computed from what the model reads, so the card's sentence about it cannot be wrong.
+        "sensitive_as_features": bool(sensitive_inputs),
+        "sensitive_as_features_setting": settings.sensitive_as_features,
+        "sensitive_encodings": {k: list(v) for k, v in (encodings or {}).items()},
+        "sensitive_inputs": sensitive_inputs,
+        "capped_columns": list(encoding.capped),
         "excluded_columns": sorted(excluded),
         "source": settings.source,
         "provenance": table.provenance,

@@ -35,6 +35,9 @@ class RawTable:
         Human-readable remarks on what the loader did (rows dropped, groups created).
     missing:
         Column -> number of missing (empty or unknown) cells as read, before any filling.
+    derived_from:
+        Sensitive column -> the columns the loader built it from (german: ``sex`` from
+        ``status_sex``): they encode it, so they are not inputs unless asked for.
     """
 
     features: pd.DataFrame
@@ -48,3 +51,4 @@ class RawTable:
     extra: dict[str, pd.Series] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     missing: dict[str, int] = field(default_factory=dict)
+    derived_from: dict[str, list[str]] = field(default_factory=dict)

@@ -19,6 +19,12 @@ from pipeline.errors import BadInputError
 
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 OTHER_DELIMITERS = (",", ";", "\t", "|")
+#: Largest magnitude accepted in a numeric cell: standardising squares values, and beyond about
+#: 1e154 a square overflows float64, turning the whole column into NaN. Real measurements stay
+#: far below this bound; bigger values are refused with their line.
+MAX_MAGNITUDE = 1e100
+#: Cells that mean "no number here" in a numeric column; read as missing (and said so in a note).
+MISSING_TOKENS = frozenset({"nan", "NaN", "NAN", "NA", "N/A", "n/a", "null", "NULL", "None", "none", "?"})
 #: Lines of a CSV file: the header is line 1, so data row ``i`` (0-based) is line ``i + 2``.
 HEADER_LINES = 1
 MAX_LINES_SHOWN = 5
@@ -73,6 +79,25 @@ def closest(name: str, columns: list[str]) -> str:
     return f"closest match: '{match[0]}'; " if match else ""
 
 
+def inside_project(path: Path, root: Path | None = None) -> list[Problem]:
+    """A relative ``data.csv.path`` must stay inside the project: ``../../etc/shadow`` is refused
+    before a byte is read, so no message can echo another file's contents."""
+    root = (root or Path.cwd()).resolve()
+    if path.is_absolute():
+        return []
+    resolved = (root / path).resolve()
+    if resolved == root or root in resolved.parents:
+        return []
+    return [Problem(str(path), "data.csv.path leads outside the project folder; copy the file into the project "
+                    "(e.g. data/raw/) or give an absolute path")]  # fmt: skip
+
+
+def finite_numbers(values: pd.Series) -> pd.Series:
+    """True where a numeric cell is a finite number of magnitude at most :data:`MAX_MAGNITUDE`."""
+    as_float = pd.to_numeric(values, errors="coerce").astype("float64")
+    return as_float.isna() | as_float.abs().le(MAX_MAGNITUDE)  # non-numbers have their own rule
+
+
 def read_text(path: Path, encoding: str) -> str:
     """The file's text; missing, unreadable, empty or wrongly encoded files are named errors."""
     if not path.exists():
@@ -106,8 +131,9 @@ def read_text(path: Path, encoding: str) -> str:
     raise AssertionError("unreachable")  # pragma: no cover - every branch above returns or raises
 
 
-def structure(path: Path, header: list[str], delimiter: str) -> list[Problem]:
-    """Problems with the header itself: one column (wrong delimiter) or duplicate names."""
+def structure(path: Path, header: list[str], delimiter: str, duplicates: str = "error") -> list[Problem]:
+    """Problems with the header itself: one column (wrong delimiter) or duplicate names
+    (unless ``data.csv.duplicate_columns`` is ``rename``)."""
     problems = []
     if len(header) == 1:
         found = [d for d in OTHER_DELIMITERS if d != delimiter and d in header[0]]
@@ -121,10 +147,11 @@ def structure(path: Path, header: list[str], delimiter: str) -> list[Problem]:
                 )
             )
     counts = pd.Series(header).value_counts()
-    for name, n in counts[counts > 1].items():
+    for name, n in counts[counts > 1].items() if duplicates == "error" else ():
         problems.append(
             Problem(
-                str(path), f"duplicate column name, appears {n} times in the header; rename all but one", column=name
+                str(path), f"duplicate column name, appears {n} times in the header; rename all but one "
+                "or set data.csv.duplicate_columns: rename", column=name
             )
         )
     return problems
@@ -133,6 +160,11 @@ def structure(path: Path, header: list[str], delimiter: str) -> list[Problem]:
 def columns_exist(path: Path, columns: list[str], wanted: dict[str, list[str]]) -> list[Problem]:
     """Every configured column must exist; name the closest match and list what exists."""
     problems = []
+    if len(columns) == 1:  # not a table (or the wrong delimiter): never echo what the line holds
+        missing = [f"{setting} ('{n}')" for setting, names in wanted.items() for n in names if n not in columns]
+        if missing:
+            return [Problem(str(path), f"the file reads as a single column, so {', '.join(missing)} cannot be found; "
+                            "is it a CSV file, and is data.csv.delimiter right?")]  # fmt: skip
     for setting, names in wanted.items():
         for name in names:
             if name not in columns:
@@ -153,6 +185,8 @@ def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]
     seen = ", ".join(f"{k!r}: {v}" for k, v in found.items())
     return {
         "numeric": "non-numeric values in a column declared numeric (data.csv.column_types)",
+        "finite": f"numbers that are infinite or larger than {MAX_MAGNITUDE:g} in magnitude, which cannot be scaled "
+        "without overflowing; fix or remove those rows",
         "allowed_labels": f"labels outside data.csv.classes (configured mapping: {mapping}; labels found with counts: {seen})",
         "all_missing": "every value is missing (empty field); remove it with data.csv.drop",
         "constant": "the same value in every row, so it cannot inform the model; remove it with data.csv.drop",
@@ -176,6 +210,7 @@ def _schema(frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: 
         ]
         if name in numeric:
             checks.append(pa.Check(lambda s: s.str.fullmatch(NUMBER), name="numeric", ignore_na=True))
+            checks.append(pa.Check(finite_numbers, name="finite", ignore_na=True))
         if name == target and classes:
             checks.append(pa.Check(lambda s: s.isin(classes), name="allowed_labels", ignore_na=True))
         if name == target:

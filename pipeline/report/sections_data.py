@@ -81,6 +81,51 @@ def _accuracy_tables(evaluate: dict | None) -> list[tuple[str, Table]]:
     ]  # fmt: skip
 
 
+def leakage_paragraphs(data: dict) -> list[str]:
+    """Suspected target leakage, first: every verdict after it is computed on a model that may cheat."""
+    leaks = data.get("leakage")
+    if not leaks:
+        return []
+    suspected = leaks.get("suspected") or []
+    if not suspected:
+        limits = leaks.get("thresholds", {})
+        return [f"Target leakage check: no input column predicts the target alone (single-feature ROC AUC below "
+                f"{fmt(limits.get('auc'))} and normalised mutual information below {fmt(limits.get('nmi'))} on the "
+                "training rows, and none is a function of the target)."]  # fmt: skip
+    what = {"exclude": "They were removed from the model's inputs (data.leakage: exclude).",
+            "warn": "They are STILL model inputs (data.leakage: warn): accuracy and every fairness verdict below "
+                    "describe a model that may read the answer."}.get(leaks.get("action"), "")  # fmt: skip
+    named = "; ".join(f"'{s['column']}' ({s['reason']}, {fmt(s['score'])})" for s in suspected)
+    return [f"SUSPECTED TARGET LEAKAGE in {len(suspected)} column(s): {named}. {what} While any column is "
+            "suspected the model is not given the 'audited' alias. If a column is known at decision time and "
+            "legitimately this predictive, keep it; otherwise remove it with data.csv.drop."]  # fmt: skip
+
+
+def _shape_paragraphs(data: dict) -> list[str]:
+    """Capped columns, duplicated rows and train/test overlap, and what encodes a sensitive attribute."""
+    out = []
+    for c in data.get("capped_columns") or []:
+        out.append(f"Column '{c['column']}' has {fmt(c['levels_in_training'])} levels in training: the "
+                   f"{fmt(c['kept'])} most frequent are kept and {fmt(c['folded_into_other'])} rarer ones share the "
+                   "level '<other>' (data.max_categories).")  # fmt: skip
+    rows = data.get("rows_quality")
+    if rows:
+        overlap = rows["train_test_overlap"]
+        text = (f"{fmt(rows['duplicate_rows'])} rows duplicate an earlier row; {fmt(overlap['identical_rows'])} of "
+                f"{fmt(overlap['test_rows'])} test rows also occur in the training rows "
+                f"({fmt(overlap['identical_inputs'])} share their inputs with a training row).")  # fmt: skip
+        if overlap["identical_inputs"]:
+            text += " Test metrics on those rows are measured on inputs the model has seen."
+        out.append(text)
+    encodings = {k: v for k, v in (data.get("sensitive_encodings") or {}).items() if v}
+    for attribute, columns in encodings.items():
+        out.append(f"Sensitive attribute '{attribute}' is encoded by column(s) {', '.join(columns)}.")
+    inputs = data.get("sensitive_inputs")
+    if inputs is not None:
+        out.append("Model inputs that are or encode a sensitive attribute: " + (", ".join(inputs) or "none") + ".")
+    return out
+
+
 def build(ctx: dict) -> Section:
     """The data audit section, or 'not run' when prepare has not written its audit."""
     data = ctx.get("data")
@@ -88,7 +133,7 @@ def build(ctx: dict) -> Section:
         return not_run(KEY, TITLE, "prepare")
     audit, pii = data["audit"], data["pii"]
     classes = (ctx.get("meta") or {}).get("classes") or list(audit["class_counts"])
-    paragraphs = [
+    paragraphs = leakage_paragraphs(data) + [
         f"{audit['n_rows']} rows before splitting; favourable class '{audit['favourable']}' "
         f"with base rate {fmt(audit['base_rate'])}."
     ]
@@ -106,6 +151,7 @@ def build(ctx: dict) -> Section:
             + ", ".join(f"{s['feature']}={s['group']} ({s['count']})" for s in small)
             + "."
         )
+    paragraphs += _shape_paragraphs(data)
     paragraphs += _pii_paragraphs(pii)
     missing = [[c, fmt(v["count"]), fmt(v["share"])] for c, v in audit["missing"].items() if v["count"]]
     tables = [("Class counts", Table(["Class", "Rows"], [[c, fmt(n)] for c, n in audit["class_counts"].items()]))]

@@ -1,4 +1,5 @@
-"""Report section: group tables with intervals, verdicts, intersections, mitigation, Pareto plot."""
+"""Report section: the audit policy in words, base rates, gating and informational checks, group
+tables with intervals, comparisons with the reference group, an existing system, mitigation."""
 
 from __future__ import annotations
 
@@ -7,35 +8,102 @@ from pipeline.report.render import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 GROUP_COLUMNS = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy", "roc_auc", "ece")
+REFERENCE_KEYS = ("selection_rate_ratio", "selection_rate_difference", "tpr_difference", "fpr_difference", "precision_difference")
+
+IMPOSSIBILITY = (
+    "Why not every criterion at once: when the share of people with the favourable outcome (the base rate) differs "
+    "between groups, a model that is calibrated within each group cannot also give every group equal false positive "
+    "and false negative rates, and equal selection rates then require unequal error rates (Kleinberg, Mullainathan & "
+    "Raghavan 2016; Chouldechova 2017). So the audit policy names the criteria that matter for this use; the others "
+    "are reported as information."
+)
 
 
 def _with_ci(value, ci) -> str:
     if value is None:
         return "undefined"
-    if not ci or ci[0] is None or ci[0] == ci[1] == value:
+    if not ci or ci[0] is None:
         return fmt(value)
     return f"{fmt(value)} [{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def _bound(v: dict) -> str:
+    b = v.get("bound")
+    return f"within [{fmt(b[0])}, {fmt(b[1])}]" if isinstance(b, list) else f"|d| <= {fmt(b)}"
 
 
 def _group_table(block: dict) -> Table:
     rows = []
     for name, g in block["groups"].items():
         label = f"{name} (reference)" if name == block["reference"] else name
-        cells = [_with_ci(g.get(m), g["ci"].get(m)) for m in GROUP_COLUMNS]
+        cells = [_with_ci(g.get(m), (g.get("ci") or {}).get(m)) for m in GROUP_COLUMNS]
         rows.append([label, str(g["count"]), *cells, "; ".join(g["flags"]) or "-"])
     return Table(["Group", "count", *GROUP_COLUMNS, "flags"], rows)
 
 
-def _disparity_table(block: dict, verdicts: dict) -> Table:
-    rows = [[name, _with_ci(d["value"], d["ci"]), verdicts.get(name, "-")] for name, d in block["disparities"].items()]
-    return Table(["Disparity (max-min over eligible groups)", "value [CI]", "verdict"], rows)
+def _max_min_table(block: dict) -> Table:
+    rows = [[name, fmt(d.get("value")) if d.get("value") is not None else "undefined"] for name, d in block.get("disparities", {}).items()]
+    return Table(["fairlearn-style max-min over eligible groups (information, no interval)", "value"], rows)
 
 
 def _reference_table(block: dict) -> Table:
-    keys = ("selection_rate_ratio", "selection_rate_difference", "tpr_difference", "fpr_difference", "fpr_ratio", "fnr_ratio")
-    rows = [[name, *(_with_ci(g["vs_reference"][k]["value"], g["vs_reference"][k]["ci"]) for k in keys)]
-            for name, g in block["groups"].items() if "vs_reference" in g]  # fmt: skip
-    return Table([f"Group vs {block['reference']}", *keys], rows)
+    rows = [[name, *(_with_ci(g["vs_reference"][k]["value"], g["vs_reference"][k]["ci"]) for k in REFERENCE_KEYS)]
+            for name, g in block["groups"].items() if all(k in g.get("vs_reference", {}) for k in REFERENCE_KEYS)]  # fmt: skip
+    return Table([f"Group vs {block.get('reference')}", *REFERENCE_KEYS], rows)
+
+
+def _checks_table(items: list[dict]) -> Table:
+    rows = [[v["check"], v["status"].upper() if v.get("gating", True) else v["status"], _with_ci(v.get("value"), v.get("ci")),
+             str(v.get("group") or "-"), str(v.get("reference") or "-"), _bound(v), v.get("reason") or ""]
+            for v in items]  # fmt: skip
+    return Table(["Check", "status", "value [CI] (decisive group)", "group", "reference", "bound", "reason"], rows)
+
+
+def _policy_paragraphs(fair: dict) -> list[str]:
+    p = fair.get("policy") or {}
+    crit = "; ".join(f"{name} ({_bound({'bound': c['bound']})}): {c['meaning']}" for name, c in (p.get("criteria") or {}).items())
+    out = [
+        f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on {', '.join(p.get('attributes') or [])}: {crit}. "
+        "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
+        f"Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's rates, Newcombe for "
+        f"differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The {p.get('family_size', '?')} gating comparisons are "
+        + (f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, so all hold together "
+           f"with probability at least {fmt(p.get('ci'))}." if p.get("family") == "bonferroni"
+           else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck.")
+        + " A check passes when its whole interval meets the bound, fails when none of it does, and is inconclusive otherwise.",
+        f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than {p.get('min_events')} people, are "
+        "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
+        IMPOSSIBILITY,
+    ]
+    if set(p.get("criteria") or {}) == {"selection_rate_ratio", "equal_opportunity"}:
+        out.insert(1, "This is the documented default policy: the four-fifths rule is the adverse-impact test regulators apply "
+                      "(US EEOC Uniform Guidelines, 1978), and equal opportunity asks that people who merit the favourable outcome "
+                      "get it at the same rate in every group (Hardt, Price & Srebro 2016); unlike parity with calibration, the two "
+                      "can hold together whatever the base rates. Choose other criteria in audit.policy when the use case calls for them.")
+    return out
+
+
+def _base_rates(fair: dict) -> list[str]:
+    lines = []
+    for feature, block in fair["features"].items():
+        rates = ", ".join(f"{g} {fmt(v.get('base_rate'))}" for g, v in block["groups"].items())
+        lines.append(f"Base rates (share with the favourable outcome) by {feature}: {rates}.")
+    return lines
+
+
+def _external(system: str, audited: dict) -> tuple[list[str], list[tuple[str, Table]]]:
+    d = audited.get("system") or {}
+    paragraphs = [
+        f"Existing system ({system}): column '{d.get('column')}', rule: {d.get('rule')}"
+        + (f", direction {d.get('direction')}, threshold {fmt(d.get('threshold'))}" if system == "score" else "")
+        + f"; audited on {d.get('rows')} rows ({'+'.join(d.get('splits') or [])} splits)"
+        + (f", {d['rows_without_value']} rows without a value left out" if d.get("rows_without_value") else "") + ".",
+        "Rates in words for this data: " + "; ".join(f"{k} = {v}" for k, v in (d.get("definitions") or {}).items()) + ".",
+    ]
+    tables = [(f"Existing system's {system}: checks", _checks_table(audited["verdicts"]))]
+    for feature, block in audited["features"].items():
+        tables.append((f"Existing system's {system} by {feature}", _group_table(block)))
+    return paragraphs, tables
 
 
 def _mitigation(m: dict) -> tuple[list[tuple[str, Table]], list[tuple[str, str]], list[str]]:
@@ -58,29 +126,29 @@ def build(ctx: dict) -> Section:
     fair = ctx.get("fairness")
     if not fair or "verdicts" not in fair:
         return not_run("quantitative-analyses", "Quantitative analyses", "fairness")
-    s = fair["settings"]
-    paragraphs = [
-        f"Favourable outcome: '{fair['favourable_class']}'. Intervals: {int(s['ci'] * 100)}% bootstrap, {s['n_boot']} resamples. "
-        f"Groups under {s['min_group_size']} rows, or without both outcomes in the truth, are flagged and left out of max-min disparities; "
-        "their undefined rates are shown as undefined, never as 0.",
-        f"Checks: ratios within {s['ratio_bounds']} (four-fifths rule), differences at most {s['max_difference']}; "
-        "'inconclusive' means the interval straddles the bound.",
-    ]
+    paragraphs = []
+    if fair.get("blockers"):
+        paragraphs.append("NO VERDICT CAN PASS: " + "; ".join(fair["blockers"]) + ".")
+    paragraphs += _policy_paragraphs(fair) + _base_rates(fair)
     if fair.get("binary_note"):
         paragraphs.append(fair["binary_note"] + ".")
-    tables, figures = [], []
+    gating = [v for v in fair["verdicts"] if v.get("gating", True)]
+    info = [v for v in fair["verdicts"] if not v.get("gating", True)]
+    tables = [("Gating checks (audit policy)", _checks_table(gating)), ("Other checks (information)", _checks_table(info))]
+    figures = []
     for feature, block in fair["features"].items():
-        verdicts = {v["metric"]: v["status"] for v in fair["verdicts"] if v["feature"] == feature}
-        tables += [(f"By {feature}", _group_table(block)), (f"Disparities by {feature}", _disparity_table(block, verdicts)),
-                   (f"By {feature}, against the reference group", _reference_table(block))]  # fmt: skip
+        tables += [(f"By {feature} ({(fair.get('settings') or {}).get('ci', 0.95):.0%} intervals)", _group_table(block)),
+                   (f"By {feature}, against the reference group", _reference_table(block)),
+                   (f"By {feature}, max-min", _max_min_table(block))]  # fmt: skip
         names = list(block["groups"])
         figures.append((f"Selection rate by {feature}", plots.barh(names, [block["groups"][g]["selection_rate"] or 0.0 for g in names],
                                                                      f"Selection rate by {feature}", "share predicted favourable")))  # fmt: skip
     for feature, per_group in (fair.get("accuracy_all_classes") or {}).items():
         tables.append((f"Accuracy over all classes by {feature}", Table(["Group", "accuracy"], [[g, fmt(v)] for g, v in per_group.items()])))
     for system, audited in (fair.get("external") or {}).items():
-        rows = [[v["check"], _with_ci(v["value"], v["ci"]), v["status"]] for v in audited["verdicts"]]
-        tables.append((f"Existing system's {system}: checks", Table(["Check", "value [CI]", "verdict"], rows)))
+        more_paragraphs, more_tables = _external(system, audited)
+        paragraphs += more_paragraphs
+        tables += more_tables
     if fair.get("mitigation"):
         more_tables, more_figures, notes = _mitigation(fair["mitigation"])
         tables += more_tables
@@ -90,14 +158,18 @@ def build(ctx: dict) -> Section:
 
 
 def verdict_lines(ctx: dict) -> list[str]:
-    """Ten-second summary: how many checks passed, failed or were inconclusive, and the worst ones."""
+    """Ten-second summary: blockers first, then gating failures (largest effect first), then counts."""
     fair = ctx.get("fairness")
     if not fair or "verdicts" not in fair:
         return ["Fairness: not audited in this run."]
-    counts = {k: sum(v["status"] == k for v in fair["verdicts"]) for k in ("pass", "fail", "inconclusive")}
-    lines = [f"Fairness: {counts['fail']} of {len(fair['verdicts'])} checks FAIL, {counts['inconclusive']} inconclusive, {counts['pass']} pass."]
-    for v in [v for v in fair["verdicts"] if v["status"] == "fail"][:3]:
-        lines.append(f"FAIL {v['check']} = {fmt(v['value'])} (bound {v['bound']}).")
+    lines = [f"BLOCKED: {b}." for b in fair.get("blockers") or []]
+    gating = [v for v in fair["verdicts"] if v.get("gating", True)]
+    counts = {k: sum(v["status"] == k for v in gating) for k in ("pass", "fail", "inconclusive", "undefined")}
+    lines.append(f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, {counts['inconclusive'] + counts['undefined']} "
+                 f"inconclusive or undefined, {counts['pass']} pass; {len(fair['verdicts']) - len(gating)} more checks are information.")  # fmt: skip
+    fails = sorted((v for v in gating if v["status"] == "fail"), key=lambda v: -min(v.get("severity") or 0, 1e9))
+    for v in fails[:3]:
+        lines.append(f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = {_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)}).")
     mit = (fair.get("mitigation") or {}).get("models", {})
     best = mit.get("threshold_optimizer (demographic_parity)")
     base = mit.get("network (unmitigated)")

@@ -1,7 +1,10 @@
-"""The audit gate, shared by the report's summary, the registry gate and ``compare``.
+"""The audit gate, shared by the report's summary, the registry gate, ``compare`` and
+``python -m pipeline gate``.
 
 One pure function decides whether an audit passed, so the headline a reviewer reads, the alias
-the registry moves and the comparison of two runs can never disagree.
+the registry moves, the comparison of two runs and the CI exit code can never disagree. Only
+the checks the audit policy marks ``gating`` count; the others are information. A degenerate
+model or suspected leakage blocks the gate whatever the checks say.
 """
 
 from __future__ import annotations
@@ -14,19 +17,26 @@ FAIL = "fail"
 
 @dataclass(frozen=True)
 class Gate:
-    """Outcome of the fairness verdicts: ``passed`` only when at least one check ran and all passed."""
+    """Outcome of the gating verdicts: ``passed`` only when at least one gating check ran, all
+    passed, and nothing blocks (degenerate model, suspected leakage)."""
 
     available: bool
     passed: bool
     counts: dict[str, int] = field(default_factory=dict)
-    failed: list[str] = field(default_factory=list)  # every check whose status is not "pass"
+    failed: list[str] = field(default_factory=list)  # every gating check not "pass", then each blocking reason
 
 
 def checks(fairness: dict | None) -> list[dict] | None:
-    """The verdict list of ``fairness.json`` ({check, feature, metric, value, ci, bound, status}), or None."""
+    """The verdict list of ``fairness.json`` ({check, feature, metric, value, ci, bound, status, gating}), or None."""
     if not fairness or not isinstance(fairness.get("verdicts"), list):
         return None
     return fairness["verdicts"]
+
+
+def gating_checks(fairness: dict | None) -> list[dict] | None:
+    """The checks that gate (files written before the policy existed: every check gates)."""
+    items = checks(fairness)
+    return None if items is None else [v for v in items if v.get("gating", True)]
 
 
 def label(verdict: dict) -> str:
@@ -37,14 +47,33 @@ def label(verdict: dict) -> str:
     return f"{feature}: {check}"
 
 
-def gate(fairness: dict | None) -> Gate:
-    """Pass only when verdicts exist, are non-empty and every status is ``pass``: missing evidence fails."""
-    items = checks(fairness)
+def blockers(fairness: dict | None, data: dict | None = None, evaluation: dict | None = None) -> list[str]:
+    """Reasons no verdict can pass: a degenerate model, suspected leakage (from any source given)."""
+    found = list((fairness or {}).get("blockers") or [])
+    degenerate = (evaluation or {}).get("degenerate") or {}
+    if degenerate.get("degenerate"):
+        found.append("degenerate model: " + "; ".join(degenerate.get("reasons") or []))
+    leakage = ((data or {}).get("leakage") or {}).get("suspected")
+    if leakage:
+        names = [str(x.get("column", x)) if isinstance(x, dict) else str(x) for x in leakage]
+        found.append("suspected target leakage: " + ", ".join(names))
+    return list(dict.fromkeys(found))
+
+
+def gate(fairness: dict | None, *, data: dict | None = None, evaluation: dict | None = None) -> Gate:
+    """Pass only when gating verdicts exist, every one is ``pass`` and nothing blocks: missing evidence fails.
+
+    ``data`` is ``reports/metrics/data.json`` (its ``leakage.suspected`` blocks) and ``evaluation``
+    is ``reports/metrics/evaluate.json`` (its ``degenerate`` flag blocks); the fairness stage
+    copies both into ``fairness["blockers"]``, so ``gate(fairness)`` alone already honours them.
+    """
+    items = gating_checks(fairness)
+    blocked = blockers(fairness, data, evaluation)
     if not items:
-        return Gate(available=False, passed=False, failed=["fairness verdicts unavailable"])
+        return Gate(available=False, passed=False, failed=["fairness verdicts unavailable", *blocked])
     counts: dict[str, int] = {}
     for item in items:
         status = str(item.get("status", "unknown"))
         counts[status] = counts.get(status, 0) + 1
-    failed = [label(v) for v in items if v.get("status") != PASS]
+    failed = [label(v) for v in items if v.get("status") != PASS] + blocked
     return Gate(available=True, passed=not failed, counts=dict(sorted(counts.items())), failed=failed)

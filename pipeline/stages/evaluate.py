@@ -29,6 +29,8 @@ def main(cfg: Config) -> None:
     calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
     metrics["expected_calibration_error"] = ece
     metrics["favourable_class"] = classes[fav]
+    metrics["degenerate"] = performance.degeneracy(
+        y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes)
     test_groups = pd.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
     with io.atomic_path(paths.PREDICTIONS) as tmp:
@@ -42,3 +44,5 @@ def main(cfg: Config) -> None:
             frame.to_csv(tmp, index=False, float_format="%.6g")
     io.write_json(paths.EVALUATE_METRICS, metrics)
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")
+    if metrics["degenerate"]["degenerate"]:
+        print(f"evaluate: DEGENERATE MODEL: {'; '.join(metrics['degenerate']['reasons'])}")

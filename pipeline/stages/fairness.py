@@ -1,7 +1,8 @@
-"""Stage ``fairness``: group metrics with intervals, verdicts, mitigation and external decisions.
+"""Stage ``fairness``: group metrics with intervals, verdicts under the audit policy, mitigation
+and an existing system's decisions.
 
-All outputs are written before a violation is raised, so ``audit.fail_on_violation`` can gate
-a CI job without losing the evidence.
+The stage never fails because the audit did: a failing audit is evidence the report and the
+MLflow run must hold. ``python -m pipeline gate`` turns the verdicts into exit 5 afterwards.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline import io, paths
-from pipeline.audit import fairness
+from pipeline.audit import existing, fairness
+from pipeline.audit.policy import Policy
 from pipeline.config import Config
-from pipeline.errors import AuditFailedError
+from pipeline.errors import BadInputError
+from pipeline.report import verdicts
 
 MITIGATIONS = (
     ("threshold_optimizer", "demographic_parity"),
@@ -22,10 +25,14 @@ MITIGATIONS = (
 
 
 def settings(cfg: Config) -> fairness.AuditSettings:
-    a = cfg.audit
+    a, p = cfg.audit, cfg.audit.policy
+    policy = Policy(criteria=dict(p.criteria), attributes=tuple(p.attributes) if p.attributes is not None else None,
+                    min_events=p.min_events, require_all_groups=p.require_all_groups, family=p.family)  # fmt: skip
+    reference = dict(a.reference) if isinstance(a.reference, dict) else a.reference
     return fairness.AuditSettings(
-        n_boot=a.n_boot, ci=a.ci, seed=cfg.seed, min_group_size=a.min_group_size, reference=a.reference,
+        n_boot=a.n_boot, ci=a.ci, seed=cfg.seed, min_group_size=a.min_group_size, reference=reference,
         ratio_bounds=tuple(a.ratio_bounds), max_difference=a.max_difference, calibration_bins=cfg.evaluate.calibration_bins,
+        policy=policy,
     )  # fmt: skip
 
 
@@ -33,15 +40,35 @@ def read_groups(split: str) -> pd.DataFrame:
     return pd.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
 
 
-def external_decisions(cfg: Config, groups: pd.DataFrame, favourable: str) -> dict[str, np.ndarray]:
-    """An existing system's decisions carried beside the data (never model inputs)."""
+def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
+    """Exit 2 for a reference group or a policy attribute that this data does not have."""
+    views = fairness.sensitive_views(groups, sensitive)
+    fairness.check_reference(s.reference, views)
+    unknown = [a for a in (s.policy.attributes or ()) if a not in views]
+    if unknown:
+        raise BadInputError(f"audit.policy.attributes names {unknown}, not audited here (attributes: {list(views)})")
+
+
+def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> dict:
+    """An existing system's decisions carried beside the data (never model inputs), audited on
+    every labelled row (``data.csv.existing_rows: all``) or the test split."""
+    csv = cfg.data.csv
+    splits = list(paths.SPLITS) if csv.existing_rows == "all" else ["test"]
+    groups = pd.concat([read_groups(sp) for sp in splits], ignore_index=True)
+    y01 = np.concatenate([io.read_npz(paths.split_arrays(sp))["y"] for sp in splits]) == meta["favourable_index"]
     found = {}
     if "__score" in groups:
-        score = pd.to_numeric(groups["__score"], errors="coerce").to_numpy()
-        found["score"] = (score >= cfg.data.csv.score_threshold).astype(int)
+        found["score"] = existing.decisions_from_score(groups["__score"], csv.score_threshold, csv.score_direction)
     if "__decision" in groups:
-        found["decision"] = (groups["__decision"].astype(str) == str(favourable)).astype(int).to_numpy()
-    return found
+        found["decision"] = existing.decisions_from_labels(groups["__decision"], meta["classes"], meta["favourable"],
+                                                           csv.favourable_decision, csv.decision)  # fmt: skip
+    out = {}
+    for role, (decided, usable) in found.items():
+        audited = fairness.audit_decisions(y01[usable].astype(int), decided[usable], None,
+                                           groups[usable].reset_index(drop=True), meta["sensitive"], s)  # fmt: skip
+        audited["system"] = existing.describe(csv, role, int(usable.sum()), int((~usable).sum()), splits, meta["favourable"], meta)
+        out[role] = audited
+    return out
 
 
 def summarise(audited: dict, y01, pred01) -> dict:
@@ -90,6 +117,10 @@ def mitigate(cfg: Config, meta: dict, y01, score, test_groups: pd.DataFrame, s: 
             "models": rows}  # fmt: skip
 
 
+def _optional(path) -> dict | None:
+    return io.read_json(path) if path.is_file() else None
+
+
 def main(cfg: Config) -> None:
     meta = io.read_json(paths.PREPARED_META)
     predictions = pd.read_csv(paths.PREDICTIONS)
@@ -99,21 +130,27 @@ def main(cfg: Config) -> None:
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
     score = predictions[f"proba_{fav}"].to_numpy()
     s = settings(cfg)
-    result = {"favourable_class": meta["favourable"], **fairness.audit_decisions(y01, pred01, score, groups, meta["sensitive"], s)}
+    check_settings(s, groups, meta["sensitive"])
+    evaluation = _optional(paths.EVALUATE_METRICS)
+    blocked = verdicts.blockers(None, _optional(paths.DATA_METRICS), evaluation)
+    degenerate = [b for b in blocked if b.startswith("degenerate model")]
+    audited = fairness.audit_decisions(y01, pred01, score, groups, meta["sensitive"], s,
+                                       inconclusive_reason="; ".join(degenerate) or None)  # fmt: skip
+    result = {"favourable_class": meta["favourable"], **audited, "blockers": blocked,
+              "degenerate": (evaluation or {}).get("degenerate")}  # fmt: skip
     result["settings"] = {"n_boot": s.n_boot, "ci": s.ci, "min_group_size": s.min_group_size,
                           "ratio_bounds": list(s.ratio_bounds), "max_difference": s.max_difference}  # fmt: skip
     if len(meta["classes"]) > 2:
         result["binary_note"] = f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
         result["accuracy_all_classes"] = fairness.multiclass_accuracy(
             predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
-    external = external_decisions(cfg, groups, meta["favourable"])
-    result["external"] = {k: fairness.audit_decisions(y01, d, None, groups, meta["sensitive"], s) for k, d in external.items()}
+    result["external"] = external_decisions(cfg, meta, s)
     if cfg.audit.mitigation:
         result["mitigation"] = mitigate(cfg, meta, y01, score, groups, s)
     with io.atomic_path(paths.GROUP_RATES) as tmp:
         fairness.selection_rate_rows(result["features"]).to_csv(tmp, index=False, float_format="%.6g")
     io.write_json(paths.FAIRNESS_METRICS, result)
-    failed = [v["check"] for v in result["verdicts"] if v["status"] == "fail"]
-    print(f"fairness: {len(result['verdicts'])} checks, {len(failed)} failed")
-    if failed and cfg.audit.fail_on_violation:
-        raise AuditFailedError(f"{len(failed)} fairness check(s) failed: {'; '.join(failed)} (outputs are written)")
+    g = verdicts.gate(result)
+    gating = [v for v in result["verdicts"] if v["gating"]]
+    print(f"fairness: {len(gating)} gating checks ({', '.join(f'{k} {n}' for k, n in g.counts.items())}), "
+          f"{len(result['verdicts']) - len(gating)} informational; policy {'passes' if g.passed else 'does not pass'}")  # fmt: skip

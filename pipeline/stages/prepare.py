@@ -1,7 +1,9 @@
-"""Stage ``prepare``: load, validate, scan for PII, audit, split and encode the data.
+"""Stage ``prepare``: load, validate, shape the sensitive attributes, scan for PII and target
+leakage, audit, split and encode the data.
 
-Everything that can fail on bad input (reading, validation, the PII scan) runs before the first
-write, so a rejected file leaves earlier outputs untouched.
+Everything that can fail on bad input (reading, validation, the PII scan, ``data.leakage: fail``,
+the pre-flight memory estimate, a non-finite encoded value) runs before the first write, so a
+rejected file leaves earlier outputs untouched.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import pandas as pd
 
 from pipeline import io, paths
 from pipeline.config import Config
-from pipeline.data import audit, pii
-from pipeline.data.prepare import Prepared, prepare
+from pipeline.data import audit, leakage, pii, preflight, quality, sensitive_shapes
+from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
 from pipeline.data.sources import load_source, resolve
 
 
@@ -30,9 +32,9 @@ def summarise(prepared: Prepared) -> dict:
     return summary
 
 
-def privacy_scan(table, cfg: Config) -> dict:
+def privacy_scan(table, cfg: Config, settings=None) -> dict:
     """PII findings and k-anonymity; which flagged columns leave the model's inputs and why."""
-    settings = resolve(cfg.data)
+    settings = settings or resolve(cfg.data)
     findings = pii.scan(table.features, cfg.seed, protected=set(settings.sensitive))
     excluded = [f["column"] for f in findings if f["excludable"]] if settings.pii.exclude else []
     for finding in findings:
@@ -54,13 +56,56 @@ def write(prepared: Prepared) -> None:
     io.write_json(paths.PREPARED_META, prepared.meta)
 
 
-def main(cfg: Config) -> None:
-    table = load_source(cfg.data)
-    privacy = privacy_scan(table, cfg)
-    data_audit = audit.audit(table, resolve(cfg.data).sensitive, cfg.audit.min_group_size, privacy["excluded"])
-    prepared = prepare(table, cfg.data, seed=cfg.seed, excluded=privacy["excluded"])
-    write(prepared)
-    io.write_json(paths.DATA_METRICS, {**summarise(prepared), "audit": data_audit, "pii": privacy})
+def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: dict) -> dict:
+    """Score every would-be input alone against the target on the training rows (data.leakage)."""
+    labels = split_labels(table, settings, cfg.seed)
+    numeric, categorical = model_inputs(table, settings, excluded, encodings)
+    return leakage.check(
+        table.features, table.target, table.favourable, numeric=numeric, columns=numeric + categorical,
+        train_rows=labels.index[labels == "train"].to_numpy(), action=settings.leakage,
+        auc_threshold=settings.leakage_auc, nmi_threshold=settings.leakage_nmi, seed=cfg.seed,
+    )  # fmt: skip
+
+
+def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict) -> None:
     print(f"prepare: {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} encoded features")
+    for suspect in leaks["suspected"]:
+        kept = "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
+        print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
     for finding in privacy["findings"]:
         print(f"prepare: PII column '{finding['column']}': {finding['reason']}; excluded={finding['excluded']}")
+    absent = privacy["k_anonymity"]["missing_quasi_identifiers"]
+    if absent:
+        print(f"prepare: quasi-identifier(s) {absent} (data.pii.quasi_identifiers) are not columns of the data; "
+              "k-anonymity is measured without them")  # fmt: skip
+    for capped in prepared.meta["capped_columns"]:
+        print(f"prepare: column '{capped['column']}' capped at {capped['kept']} levels + '<other>' "
+              f"({capped['folded_into_other']} rare levels folded; data.max_categories)")  # fmt: skip
+    overlap = rows["train_test_overlap"]
+    if rows["duplicate_rows"] or overlap["identical_rows"]:
+        print(f"prepare: {rows['duplicate_rows']} duplicated rows; {overlap['identical_rows']} of "
+              f"{overlap['test_rows']} test rows also occur in training")  # fmt: skip
+
+
+def main(cfg: Config) -> None:
+    raw = load_source(cfg.data)
+    table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
+    privacy = privacy_scan(table, cfg, settings)
+    leaks = leakage_check(table, settings, cfg, privacy["excluded"], encodings)
+    excluded = sorted(set(privacy["excluded"]) | set(leaks["excluded"]))
+    data_audit = audit.audit(table, settings.sensitive, cfg.audit.min_group_size, excluded)
+    sizes = {}
+
+    def check_size(n_rows, encoding):
+        sizes.update(preflight.check(n_rows, encoding.feature_groups, explain_batch=cfg.explain.batch_size,
+                                     limit_mb=settings.memory_limit_mb))  # fmt: skip
+
+    prepared = prepare(table, settings, seed=cfg.seed, excluded=excluded, encodings=encodings, preflight=check_size)
+    rows = quality.duplicates_and_overlap(raw.features, raw.target, split_labels(table, settings, cfg.seed))
+    write(prepared)
+    io.write_json(paths.DATA_METRICS, {
+        **summarise(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,
+        "capped_columns": prepared.meta["capped_columns"], "memory_estimate": sizes,
+        "sensitive_encodings": prepared.meta["sensitive_encodings"], "sensitive_inputs": prepared.meta["sensitive_inputs"],
+    })  # fmt: skip
+    report_console(prepared, privacy, leaks, rows)
