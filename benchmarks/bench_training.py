@@ -216,14 +216,29 @@ def measure_processes(bs: int, epochs: int, repeats: int, seed: int, threads: in
         work = Path(tmp)
         shutil.copytree(ROOT / paths.PREPARED_DIR, work / paths.PREPARED_DIR)
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        params["train"].update({"epochs": epochs, "batch_size": bs, "accelerator": "cpu", "devices": 1,
-                                "num_threads": threads, "resume": False})  # fmt: skip
+        params["train"].update(
+            {
+                "epochs": epochs,
+                "batch_size": bs,
+                "accelerator": "cpu",
+                "devices": 1,
+                "num_threads": threads,
+                "resume": False,
+            }
+        )
         (work / "params.yaml").write_text(yaml.safe_dump(params))
         (work / "plain_train.py").write_text(PLAIN_SCRIPT)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DVC_NO_ANALYTICS": "1"}
         commands = {
             "train stage (python -m pipeline train)": [sys.executable, "-m", "pipeline", "train"],
-            "plain PyTorch script, same fit": [sys.executable, "plain_train.py", str(epochs), str(bs), str(threads), str(seed)],
+            "plain PyTorch script, same fit": [
+                sys.executable,
+                "plain_train.py",
+                str(epochs),
+                str(bs),
+                str(threads),
+                str(seed),
+            ],
         }
         walls = {name: [] for name in commands}
         for rep in range(repeats):
@@ -272,8 +287,19 @@ def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed, requested_thr
                 )
         for name, values in runs.items():
             walls, cpus, accs = zip(*values)
-            rows.append({"batch_size": bs, "threads": threads or torch.get_num_threads(), "method": name, "wall_s_median": statistics.median(walls), "wall_s_min": min(walls), "cpu_s_median": statistics.median(cpus),
-                         "wall_s_runs": list(walls), "cpu_s_runs": list(cpus), "test_accuracy_median": statistics.median(accs)})  # fmt: skip
+            rows.append(
+                {
+                    "batch_size": bs,
+                    "threads": threads or torch.get_num_threads(),
+                    "method": name,
+                    "wall_s_median": statistics.median(walls),
+                    "wall_s_min": min(walls),
+                    "cpu_s_median": statistics.median(cpus),
+                    "wall_s_runs": list(walls),
+                    "cpu_s_runs": list(cpus),
+                    "test_accuracy_median": statistics.median(accs),
+                }
+            )
     return rows
 
 
@@ -335,7 +361,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 512])
-    parser.add_argument("--threads", type=int, default=None, help="threads for every method (default: what our stage picks)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads for every method (default: what our stage picks)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
     args = parser.parse_args()
@@ -359,10 +387,18 @@ def main() -> None:
     meta = {
         "command": "python benchmarks/bench_training.py " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "cpu": cpu_name(), "logical_cpus": os.cpu_count(), "threads": torch.get_num_threads(), "python": platform.python_version(),
-        "torch": torch.__version__, "load_before": [round(v, 1) for v in load_before], "load_after": [round(v, 1) for v in os.getloadavg()],
-        "epochs": args.epochs, "repeats": args.repeats, "rows_train": int(len(arrays["train"]["y"])), "lightning_import_s": lightning_import,
-    }  # fmt: skip
+        "cpu": cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "load_before": [round(v, 1) for v in load_before],
+        "load_after": [round(v, 1) for v in os.getloadavg()],
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "rows_train": int(len(arrays["train"]["y"])),
+        "lightning_import_s": lightning_import,
+    }
     summary = {**summarise(rows, default_batch), "process": process}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,14 @@ def _keys(value, prefix=""):
 
 def test_dp_and_lightning_fits_share_the_cost_and_summary_schema(tmp_path):
     arrays = {"train": _rows(256, 0), "val": _rows(64, 1)}
-    train = {"epochs": 2, "min_steps": 0, "batch_size": 64, "accelerator": "cpu", "devices": 1, "energy": {"enabled": False}}
+    train = {
+        "epochs": 2,
+        "min_steps": 0,
+        "batch_size": 64,
+        "accelerator": "cpu",
+        "devices": 1,
+        "energy": {"enabled": False},
+    }
     plain = fit(config.from_dict({"train": train}).train, 0, arrays, 2, checkpoint_dir=tmp_path)
     dp_settings = config.from_dict({"train": {**train, "dp": {"enabled": True, "noise_multiplier": 1.0}}}).train
     private = fit_dp(dp_settings, 0, arrays, 2, checkpoint_dir=tmp_path)

@@ -138,7 +138,11 @@ def test_gpu_accelerator_without_a_gpu_exits_2_naming_the_setting(prepared):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline", "--params", "params.gpu.yaml", "train"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == EXIT_BAD_INPUT, proc.stderr[-2000:]
     assert "train.accelerator: gpu" in proc.stderr and "Traceback" not in proc.stderr

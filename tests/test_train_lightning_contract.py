@@ -49,10 +49,18 @@ class Steps(pl.Callback):
 
 def _trainer(callbacks, tmp_path) -> pl.Trainer:
     return pl.Trainer(
-        max_epochs=EPOCHS, accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=tmp_path,
-        callbacks=callbacks, enable_checkpointing=False,
-    )  # fmt: skip
+        max_epochs=EPOCHS,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+    )
 
 
 @pytest.mark.parametrize("group_steps", [True, False])
@@ -60,7 +68,9 @@ def test_global_step_counts_every_optimiser_step_and_drives_a_step_scheduler(pre
     cfg, arrays, n_classes = prepared
     x, y = arrays["train"]["X"], arrays["train"]["y"]
     module = StepLrClassifier(MlpSpec(x.shape[1], (8,), n_classes), lr=0.01, batch_size=BATCH)
-    data = TensorDataModule(x, y, arrays["val"]["X"], arrays["val"]["y"], batch_size=BATCH, seed=0, group_steps=group_steps)
+    data = TensorDataModule(
+        x, y, arrays["val"]["X"], arrays["val"]["y"], batch_size=BATCH, seed=0, group_steps=group_steps
+    )
     steps = Steps()
     trainer = _trainer([steps], tmp_path)
     trainer.fit(module, datamodule=data)

@@ -54,7 +54,9 @@ class MlpSpec:
             raise ValueError(f"n_classes must be at least 2, got {raw['n_classes']}")
         spec = cls(raw["n_inputs"], tuple(hidden), raw["n_classes"])
         if spec.parameter_count() > MAX_PARAMETERS:
-            raise ValueError(f"describes {spec.parameter_count():,} parameters, more than the {MAX_PARAMETERS:,} allowed")
+            raise ValueError(
+                f"describes {spec.parameter_count():,} parameters, more than the {MAX_PARAMETERS:,} allowed"
+            )
         return spec
 
 

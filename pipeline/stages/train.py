@@ -64,4 +64,6 @@ def main(cfg: Config) -> None:
     for note in result.notes:
         print(f"train: {note}")
     wall = result.cost["fit_wall_time_s"]
-    print(f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last {result.summary['final']}")
+    print(
+        f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last {result.summary['final']}"
+    )

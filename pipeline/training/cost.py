@@ -100,7 +100,12 @@ def device_description(root_device, threads: int | None = None) -> dict:
     if kind == "cuda":
         index = root_device.index or 0
         return {"type": "cuda", "name": torch.cuda.get_device_name(index), "count": torch.cuda.device_count()}
-    return {"type": kind, "name": cpu_name(), "logical_cpus": os.cpu_count(), "torch_threads": threads or torch.get_num_threads()}
+    return {
+        "type": kind,
+        "name": cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": threads or torch.get_num_threads(),
+    }
 
 
 def peak_memory(root_device) -> dict:

@@ -49,9 +49,16 @@ class TensorDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         rank, world = self._placement()
         return TensorBatches(
-            self.x_train, self.y_train, self.batch_size, shuffle=True, seed=self.seed,
-            steps_per_item=self.steps_per_item(world), rank=rank, world_size=world, w=self.w_train,
-        )  # fmt: skip
+            self.x_train,
+            self.y_train,
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            steps_per_item=self.steps_per_item(world),
+            rank=rank,
+            world_size=world,
+            w=self.w_train,
+        )
 
     def val_dataloader(self) -> TensorBatches:
         rank, world = self._placement()

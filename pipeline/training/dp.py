@@ -55,7 +55,9 @@ def _make_private(engine, settings: TrainSettings, model, optimizer, loader, gen
     return engine.make_private(**common, noise_multiplier=dp.noise_multiplier)
 
 
-def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.ndarray]], n_classes: int, **_ignored) -> FitResult:
+def fit_dp(
+    settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.ndarray]], n_classes: int, **_ignored
+) -> FitResult:
     """Train with DP-SGD (Poisson sampling, per-sample clipping, Gaussian noise, RDP accounting)."""
     import torch
     from opacus import PrivacyEngine
@@ -64,7 +66,9 @@ def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.nd
     from pipeline.models.mlp import MLP, MlpSpec
 
     if "sample_weight" in arrays["train"]:
-        raise BadInputError("sample_weight is not supported with train.dp.enabled: true (DP-SGD clips per-row gradients)")
+        raise BadInputError(
+            "sample_weight is not supported with train.dp.enabled: true (DP-SGD clips per-row gradients)"
+        )
     check_finite_features(arrays)
     torch.manual_seed(seed)
     x_train, y_train = torch.from_numpy(arrays["train"]["X"]), torch.from_numpy(arrays["train"]["y"])
@@ -114,11 +118,20 @@ def fit_dp(settings: TrainSettings, seed: int, arrays: dict[str, dict[str, np.nd
         "cost": {**cost.work_done(spec, samples_seen=n_train * settings.epochs, epochs_run=settings.epochs), "dp": dp},
     }
     measured = cost.measured_cost(
-        torch.device("cpu"), threads=torch.get_num_threads(), world_size=1, precision="32-true", strategy="single process",
-        epochs_this_run=settings.epochs, resumed_after_epoch=None, wall_s=wall, samples_this_run=n_train * settings.epochs,
+        torch.device("cpu"),
+        threads=torch.get_num_threads(),
+        world_size=1,
+        precision="32-true",
+        strategy="single process",
+        epochs_this_run=settings.epochs,
+        resumed_after_epoch=None,
+        wall_s=wall,
+        samples_this_run=n_train * settings.epochs,
         energy={"status": "unavailable", "reason": "not measured for DP-SGD training"},
-    )  # fmt: skip
-    return FitResult(model=model, history=history, summary=summary, cost=measured, notes=["DP-SGD: no checkpoint/resume"])
+    )
+    return FitResult(
+        model=model, history=history, summary=summary, cost=measured, notes=["DP-SGD: no checkpoint/resume"]
+    )
 
 
 def _train_epoch(private_model, optimizer, loader, loss_fn) -> dict[str, float]:
@@ -132,7 +145,11 @@ def _train_epoch(private_model, optimizer, loader, loss_fn) -> dict[str, float]:
         loss = loss_fn(logits, yb)
         loss.backward()
         optimizer.step()
-        total, seen, correct = total + float(loss.detach()) * len(yb), seen + len(yb), correct + int((logits.argmax(1) == yb).sum())
+        total, seen, correct = (
+            total + float(loss.detach()) * len(yb),
+            seen + len(yb),
+            correct + int((logits.argmax(1) == yb).sum()),
+        )
     return {"train_loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1)}
 
 

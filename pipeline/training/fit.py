@@ -193,12 +193,16 @@ def check_sample_weight(weight, n_rows: int) -> None:
     where = 'arrays["train"]["sample_weight"]'
     array = np.asarray(weight)
     if array.ndim != 1 or len(array) != n_rows:
-        raise BadInputError(f"{where}: expected one weight per training row (shape ({n_rows},)), got shape {array.shape}")
+        raise BadInputError(
+            f"{where}: expected one weight per training row (shape ({n_rows},)), got shape {array.shape}"
+        )
     if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
         raise BadInputError(f"{where}: expected real numbers, got dtype {array.dtype}")
     bad = ~np.isfinite(array)
     if bad.any():
-        raise BadInputError(f"{where}: {int(bad.sum())} non-finite weight(s) (NaN or inf), first at row {int(np.argmax(bad))}")
+        raise BadInputError(
+            f"{where}: {int(bad.sum())} non-finite weight(s) (NaN or inf), first at row {int(np.argmax(bad))}"
+        )
     if (array < 0).any():
         first = int(np.argmax(array < 0))
         raise BadInputError(f"{where}: weights must be >= 0, row {first} has {array[first]!r}")
@@ -264,9 +268,14 @@ def _build_module(settings: TrainSettings, spec, arrays, n_classes: int, resumed
 
     weights = class_weights(arrays["train"]["y"], n_classes) if settings.class_weights else None
     module = LitClassifier(
-        spec, settings.lr, settings.batch_size, settings.weight_decay, weights, epoch_offset=start_epoch,
+        spec,
+        settings.lr,
+        settings.batch_size,
+        settings.weight_decay,
+        weights,
+        epoch_offset=start_epoch,
         row_weights="sample_weight" in arrays["train"],
-    )  # fmt: skip
+    )
     if resumed:
         module.model.load_state_dict(resumed["model"])
         module.optimizer_state = resumed["optimizer"]
@@ -292,10 +301,15 @@ def _train(
     from pipeline.training.threads import step_threads, thread_scope
 
     datamodule = TensorDataModule(
-        arrays["train"]["X"], arrays["train"]["y"], arrays["val"]["X"], arrays["val"]["y"],
-        batch_size=settings.batch_size, seed=seed, w_train=row_weights(settings, arrays, module.model.spec.n_classes),
+        arrays["train"]["X"],
+        arrays["train"]["y"],
+        arrays["val"]["X"],
+        arrays["val"]["y"],
+        batch_size=settings.batch_size,
+        seed=seed,
+        w_train=row_weights(settings, arrays, module.model.spec.n_classes),
         group_steps=not callbacks,
-    )  # fmt: skip
+    )
     with torch_determinism_scope():
         trainer = build_trainer(
             settings,
@@ -384,7 +398,9 @@ def fit(
     n_train = len(arrays["train"]["y"])
     epochs = planned_epochs(settings, n_train)
     if epochs > settings.epochs:
-        notes.append(f"{epochs} epochs instead of train.epochs {settings.epochs}, to take train.min_steps {settings.min_steps} steps")
+        notes.append(
+            f"{epochs} epochs instead of train.epochs {settings.epochs}, to take train.min_steps {settings.min_steps} steps"
+        )
 
     spec = MlpSpec(arrays["train"]["X"].shape[1], tuple(settings.hidden), n_classes)
     if spec.parameter_count() > MAX_PARAMETERS:
@@ -415,8 +431,15 @@ def fit(
     summary = _summary(spec, final, stop, restore_best, n_train, settings.batch_size, run.world_size)
     trained_now = summary["epochs_run"] - start_epoch
     measured = cost.measured_cost(
-        run.root_device, threads=run.torch_threads, world_size=run.world_size, precision=settings.precision,
-        strategy=settings.strategy, epochs_this_run=trained_now, resumed_after_epoch=resumed["epoch"] if resumed else None,
-        wall_s=run.wall_s, samples_this_run=rows_per_epoch(n_train, run.world_size) * trained_now, energy=run.energy,
-    )  # fmt: skip
+        run.root_device,
+        threads=run.torch_threads,
+        world_size=run.world_size,
+        precision=settings.precision,
+        strategy=settings.strategy,
+        epochs_this_run=trained_now,
+        resumed_after_epoch=resumed["epoch"] if resumed else None,
+        wall_s=run.wall_s,
+        samples_this_run=rows_per_epoch(n_train, run.world_size) * trained_now,
+        energy=run.energy,
+    )
     return FitResult(model=model, history=list(final["history"]), summary=summary, cost=measured, notes=notes)
