@@ -61,11 +61,18 @@ def one(arrays, n_classes, *, accelerator: str, precision: str, epochs: int, bat
         wall = time.perf_counter() - started
     accuracy = float((predict_proba(result.model, arrays["test"]["X"]).argmax(1) == arrays["test"]["y"]).mean())
     return {
-        "status": "ran", "accelerator": accelerator, "precision": precision, "wall_s": wall,
-        "fit_wall_time_s": result.cost["fit_wall_time_s"], "samples_per_s": result.cost["samples_per_s"],
-        "test_accuracy": accuracy, "final_val_loss": result.summary["final"].get("val_loss"),
-        "device": result.cost["device"], "memory": result.cost["memory"], "energy": result.cost["energy"],
-    }  # fmt: skip
+        "status": "ran",
+        "accelerator": accelerator,
+        "precision": precision,
+        "wall_s": wall,
+        "fit_wall_time_s": result.cost["fit_wall_time_s"],
+        "samples_per_s": result.cost["samples_per_s"],
+        "test_accuracy": accuracy,
+        "final_val_loss": result.summary["final"].get("val_loss"),
+        "device": result.cost["device"],
+        "memory": result.cost["memory"],
+        "energy": result.cost["energy"],
+    }
 
 
 def main() -> None:
@@ -83,12 +90,17 @@ def main() -> None:
     arrays, n_classes = data(args.synthetic, args.seed)
     cuda = torch.cuda.is_available()
     report = {
-        "torch": torch.__version__, "cuda_available": cuda, "cuda_version": torch.version.cuda,
+        "torch": torch.__version__,
+        "cuda_available": cuda,
+        "cuda_version": torch.version.cuda,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "bf16_supported": bool(cuda and torch.cuda.is_bf16_supported()),
-        "epochs": args.epochs, "batch_size": args.batch_size, "rows_train": int(len(arrays["train"]["y"])),
-        "synthetic": bool(args.synthetic), "runs": [],
-    }  # fmt: skip
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "rows_train": int(len(arrays["train"]["y"])),
+        "synthetic": bool(args.synthetic),
+        "runs": [],
+    }
     configs = [("cpu", "32-true"), ("cuda", "32-true"), ("cuda", "bf16-mixed")]
     for accelerator, precision in configs:
         if accelerator == "cuda" and not cuda:
@@ -112,8 +124,13 @@ def main() -> None:
                 seed=args.seed,
             )
         except Exception as err:  # record and go on: one failing configuration must not hide the others
-            run = {"status": "failed", "accelerator": accelerator, "precision": precision, "error": f"{type(err).__name__}: {err}",
-                   "traceback": traceback.format_exc()[-3000:]}  # fmt: skip
+            run = {
+                "status": "failed",
+                "accelerator": accelerator,
+                "precision": precision,
+                "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()[-3000:],
+            }
         report["runs"].append(run)
         print(json.dumps({k: v for k, v in run.items() if k != "traceback"}, default=str), flush=True)
     cpu = next((r for r in report["runs"] if r["accelerator"] == "cpu" and r["status"] == "ran"), None)

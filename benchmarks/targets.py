@@ -11,6 +11,7 @@ from typing import Any
 COLD_REPRO_MAX_S = 45.0
 NOOP_MAX_S = 3.0
 TRAINING_MAX_RATIO = 1.2
+TRAIN_PROCESS_MAX_RATIO = 1.5  # the train stage as a process vs a plain PyTorch script (issue 18)
 TRAINING_VS_SKLEARN_MAX_RATIO = 1.0  # "faster than MLPClassifier"
 FAIRNESS_MAX_S = 3.0
 EXPLAIN_MAX_RATIO = 2.0
@@ -20,9 +21,9 @@ MEMORY_MAX_MULTIPLE = 3.0
 # Key fragments that identify a figure in a helper's JSON (all fragments must occur in the
 # dotted key path, case-insensitive); the first match wins, in this order.
 SUB_FIGURES = {
-    "training": [("worst", "ours_over_autograd_plain")],
-    "training_overhead": [("worst", "ours_over_same_step_loop")],
-    "training_vs_sklearn": [("worst", "ours_over_sklearn")],
+    "training": [("default_batch", "ours_over_autograd_plain_ratio")],
+    "training_process": [("process", "stage_over_plain_script_ratio")],
+    "training_vs_sklearn": [("default_batch", "ours_over_sklearn")],
     "fairness": [
         ("ours", "1000", "median"),
         ("ours", "median"),
@@ -77,10 +78,10 @@ def sub_targets(results: dict) -> list[dict]:
     subs = results.get("subs") or {}
     # target key: (sub-benchmark it reads, name, limit as text, limit, unit, whether the limit itself fails)
     spec = {
-        "training": ("training", "training time vs fastest autograd plain PyTorch loop", f"<= {TRAINING_MAX_RATIO:g}x",
+        "training": ("training", "fit vs fastest autograd plain PyTorch loop, default batch", f"<= {TRAINING_MAX_RATIO:g}x",
                      TRAINING_MAX_RATIO, "x", False),
-        "training_overhead": ("training", "Lightning overhead: training time vs our step in a bare loop",
-                              f"<= {TRAINING_MAX_RATIO:g}x", TRAINING_MAX_RATIO, "x", False),
+        "training_process": ("training", "train stage process vs plain PyTorch script, same fit",
+                             f"<= {TRAIN_PROCESS_MAX_RATIO:g}x", TRAIN_PROCESS_MAX_RATIO, "x", False),
         "training_vs_sklearn": ("training", "training time vs sklearn MLPClassifier", f"< {TRAINING_VS_SKLEARN_MAX_RATIO:g}x",
                                 TRAINING_VS_SKLEARN_MAX_RATIO, "x", True),
         "fairness": ("fairness", "fairness, 1,000 bootstrap resamples", f"<= {FAIRNESS_MAX_S:g} s", FAIRNESS_MAX_S, "s", False),

@@ -9,6 +9,7 @@ common way an experiment does not test what its author thinks it tests.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,17 +190,27 @@ class EnergySettings(_Section):
     country_iso_code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
 
 
+#: Largest hidden layer and deepest network accepted (the same bounds guard models/model.json).
+MAX_HIDDEN_UNITS = 65536
+MAX_HIDDEN_LAYERS = 64
+#: Accelerators and precisions Lightning 2.x accepts; whether this machine has them is checked
+#: when training starts (pipeline.training.fit).
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
+Precision = Literal["64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true"]
+
+
 class TrainSettings(_Section):
-    hidden: list[int] = Field(default_factory=lambda: [64, 64])
+    hidden: list[int] = Field(default_factory=lambda: [64, 64], max_length=MAX_HIDDEN_LAYERS)
     lr: float = Field(1e-3, gt=0)
-    epochs: int = Field(10, ge=1)
+    epochs: int = Field(10, ge=1, le=100_000)
+    min_steps: int = Field(150, ge=0, le=10_000_000)
     batch_size: int = Field(256, ge=1)
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(0, ge=0)
     class_weights: bool = False
-    accelerator: str = "auto"
-    devices: Any = "auto"
-    precision: str = "32-true"
+    accelerator: Accelerator = "auto"
+    devices: Literal["auto"] | int | list[int] = "auto"
+    precision: Precision = "32-true"
     strategy: str = "auto"
     num_nodes: int = Field(1, ge=1)
     resume: bool = False
@@ -213,8 +224,23 @@ class TrainSettings(_Section):
     def _hidden_positive(cls, value: list[int]) -> list[int]:
         if not value:
             raise ValueError("give at least one hidden layer, e.g. [64, 64]")
-        if any(width < 1 for width in value):
-            raise ValueError(f"every hidden layer needs at least 1 unit, got {value}")
+        if any(width < 1 or width > MAX_HIDDEN_UNITS for width in value):
+            raise ValueError(f"every hidden layer needs 1 to {MAX_HIDDEN_UNITS} units, got {value}")
+        return value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _devices_plain(cls, value: Any) -> Any:
+        """``auto``, a count (-1: all), or a short list of distinct device indices; nothing nested."""
+        if isinstance(value, bool):
+            raise ValueError(f"devices must be auto, a device count or a list of device indices, got {value!r}")
+        if isinstance(value, int) and not (value >= 1 or value == -1):
+            raise ValueError(f"devices must be >= 1 (or -1 for all), got {value}")
+        if isinstance(value, list):
+            if not value or len(value) > 1024 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise ValueError("devices as a list must hold device indices (integers), e.g. [0, 1]")
+            if len(set(value)) != len(value) or min(value) < 0:
+                raise ValueError(f"devices as a list must hold distinct indices >= 0, got {value}")
         return value
 
 
@@ -435,7 +461,7 @@ def _describe(error: dict[str, Any], source: str) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if not loc:  # a check across sections: the input is the whole file, too long to echo back
         return f"{source}: {message}"
-    return f"{source}: setting '{key}': {message} (found {error.get('input')!r})"
+    return f"{source}: setting '{key}': {message} (found {reprlib.repr(error.get('input'))})"  # bounded: YAML aliases
 
 
 def from_dict(raw: dict[str, Any] | None, source: str = DEFAULT_PARAMS) -> Config:

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: Overrides that shrink the default params to a test-sized run (a few hundred rows, 1 epoch).
 TINY = {
     "data": {"max_rows": 600},
-    "train": {"epochs": 1, "batch_size": 64},
+    "train": {"epochs": 1, "min_steps": 0, "batch_size": 64},
     "audit": {"n_boot": 50},
     "explain": {"n_steps": 8, "batch_size": 256},
     "mitigation": {"max_iter": 2, "grid_size": 2},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.models.batches import TensorBatches, epoch_order, shard
+from pipeline.training.batches import TensorBatches, epoch_order, shard
 
 
 def _data(n: int = 103):

@@ -95,7 +95,7 @@ def test_checkpoint_carrying_a_pickled_object_is_refused(tmp_path):
 def test_other_format_is_refused(tmp_path):
     path = tmp_path / "last.pt"
     torch.save({"state_dict": {}}, path)  # e.g. a Lightning or foreign checkpoint
-    with pytest.raises(IntegrityError, match="format None, expected 1"):
+    with pytest.raises(IntegrityError, match=f"format None, expected {checkpoint.FORMAT}"):
         checkpoint.load(path, None)
 
 

@@ -134,18 +134,16 @@ def test_resume_refuses_a_checkpoint_from_other_params_or_data(prepared, tmp_pat
         fit(settings.model_copy(update={"resume": True}), cfg.seed, other, n_classes, checkpoint_dir=tmp_path)
 
 
-def test_resume_refuses_an_optimiser_state_of_another_layout(prepared, tmp_path, keep_sigint, monkeypatch):
-    """A checkpoint written on the autograd path (Adam over each layer, as before the flat
-    parameter existed) cannot continue on the hand-gradient path: a clear refusal, not a crash."""
-    from pipeline.models import lit
-
+def test_resume_refuses_a_checkpoint_of_the_previous_format(prepared, tmp_path):
+    """Checkpoints of the removed hand-gradient loop (format 1, one flat Adam parameter) cannot
+    continue on autograd's per-layer optimiser state: a clear refusal, not a crash."""
     cfg, arrays, n_classes = prepared
-    settings = _settings(cfg, epochs=3, batch_size=32)
-    with monkeypatch.context() as patch:
-        patch.setattr(lit, "uses_hand_gradients", lambda trainer: False)
-        with pytest.raises(KeyboardInterrupt):
-            fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path, callbacks=[InterruptAt(1)])
-    with pytest.raises(IntegrityError, match="optimiser state does not fit.*train.resume: false"):
+    settings = _settings(cfg, epochs=1)
+    fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
+    last = tmp_path / checkpoint.LAST_NAME
+    state = torch.load(last, weights_only=True)
+    last.write_bytes(checkpoint.serialise({**state, "format": 1}))  # the state's format wins
+    with pytest.raises(IntegrityError, match="format 1, expected 2.*train.resume: false"):
         fit(settings.model_copy(update={"resume": True}), cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
 
 
@@ -181,3 +179,20 @@ def test_report_section_shows_curves_and_work_and_points_to_measured_cost(prepar
         assert "Energy and CO2: unavailable (" in text
     assert section.figures and "<svg" in section.figures[0][1]
     assert not sections_training.build({**ctx, "train": None}).available
+
+
+def test_min_steps_raises_the_epochs_of_a_small_data_set(prepared, tmp_path):
+    """A small split gets at least train.min_steps optimiser steps; a large one keeps its epochs."""
+    from pipeline.training.fit import planned_epochs, steps_per_epoch
+
+    cfg, arrays, n_classes = prepared
+    n_train = len(arrays["train"]["y"])
+    settings = _settings(cfg, epochs=2, batch_size=64, min_steps=40)
+    per_epoch = steps_per_epoch(n_train, 64)
+    expected = max(2, -(-40 // per_epoch))
+    assert expected > 2  # the tiny split needs more than 2 epochs for 40 steps
+    assert planned_epochs(settings, n_train) == expected
+    assert planned_epochs(settings, 40 * 64) == 2  # enough rows: train.epochs stands
+    result = fit(settings, cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path)
+    assert result.summary["epochs_run"] == expected and result.summary["optimizer_steps"] >= 40
+    assert any("train.min_steps 40" in note for note in result.notes)

@@ -97,6 +97,12 @@ def test_repeated_in_process_fits_are_silent(prepared, tmp_path, capfd):
     cfg, arrays, n_classes = prepared
     weight = np.ones(len(arrays["train"]["y"]))
     for i in range(3):
-        fit(_settings(cfg, epochs=1), cfg.seed, _with_weights(arrays, weight), n_classes, checkpoint_dir=tmp_path / str(i))
+        fit(
+            _settings(cfg, epochs=1),
+            cfg.seed,
+            _with_weights(arrays, weight),
+            n_classes,
+            checkpoint_dir=tmp_path / str(i),
+        )
     out, err = capfd.readouterr()
     assert out == "" and err == ""

@@ -1,1 +1,1 @@
-"""The network (plain ``nn.Module``), its Lightning wrapper and the in-memory batch feeder."""
+"""The network (a plain ``nn.Module``) and inference; training lives in ``pipeline.training``."""

@@ -9,25 +9,43 @@ DVC output: DVC deletes outputs before it runs a stage, which would throw away t
 
 from __future__ import annotations
 
+import csv
 import io as _io
-
-import pandas as pd
 
 from pipeline import io, paths
 from pipeline.config import Config
 
 
 def save_model(model) -> None:
+    """Write the weights and spec atomically; non-finite weights are refused, never written."""
     import torch
 
+    from pipeline.training.fit import check_finite_state
+
+    state = model.state_dict()
+    check_finite_state(state, f"{paths.MODEL_WEIGHTS} (not written)")
     buffer = _io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(state, buffer)
     io.write_bytes(paths.MODEL_WEIGHTS, buffer.getvalue())
     io.write_json(paths.MODEL_SPEC, model.spec.to_dict())
 
 
+def _cell(value) -> str:
+    """A curve value as pandas' ``to_csv(float_format="%.6g")`` writes it (empty when missing)."""
+    if value is None or value != value:  # None or NaN
+        return ""
+    return format(value, ".6g") if isinstance(value, float) else str(value)
+
+
 def save_curves(history: list[dict]) -> None:
-    io.write_csv(paths.TRAIN_CURVES, pd.DataFrame(history), float_format="%.6g")
+    """One row per epoch; the csv module, not pandas, whose import would cost this stage more
+    than its whole fit on small data."""
+    columns = list(dict.fromkeys(key for row in history for key in row))
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in history)
+    io.write_text(paths.TRAIN_CURVES, buffer.getvalue())
 
 
 def main(cfg: Config) -> None:
@@ -46,4 +64,6 @@ def main(cfg: Config) -> None:
     for note in result.notes:
         print(f"train: {note}")
     wall = result.cost["fit_wall_time_s"]
-    print(f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last {result.summary['final']}")
+    print(
+        f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last {result.summary['final']}"
+    )

@@ -14,10 +14,11 @@ Why our own format and not Lightning's ``.ckpt``:
 * It must be refused when it belongs to another training: it records a digest of the training
   params and one of the data arrays, and :func:`load` compares both before anything is used.
 
-Writes go through one background thread so that the fsync (1 to 60 ms measured on a busy
-shared disk) overlaps the next epoch instead of stalling it; :meth:`CheckpointWriter.close`
-waits for the last write. A kill loses at most the write in flight: the previous checkpoint
-stays whole.
+Writes go through one background thread so that the fsync (slow on a busy shared disk)
+overlaps the next epoch instead of stalling it; :meth:`CheckpointWriter.close` waits for the
+last write. A kill loses at most the write in flight: the previous checkpoint stays whole, and
+the temporary file the kill left behind is removed when the next fit starts
+(:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pipeline import io
 from pipeline.errors import IntegrityError
 
 #: Bumped whenever the content below changes meaning; older checkpoints are then refused.
-FORMAT = 1
+FORMAT = 2
 LAST_NAME = "last.pt"
 #: Settings that change where or how a run is recorded, not what it computes.
 NOT_FINGERPRINTED = frozenset({"resume", "energy"})
@@ -69,6 +70,22 @@ def data_digest(arrays: dict[str, dict[str, np.ndarray]]) -> str:
 
 def fingerprint(settings, seed: int, arrays) -> dict[str, str]:
     return {"params_sha256": params_digest(settings, seed), "data_sha256": data_digest(arrays)}
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary checkpoint files a killed run left in ``directory``; return them.
+
+    :func:`pipeline.io.write_bytes` writes ``.last.pt.<random>.tmp`` and renames it; SIGKILL
+    between the two leaves the temporary file. No other writer shares the directory (DVC runs
+    one train stage at a time), so any such file is stale.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = sorted(directory.glob(f".{LAST_NAME}.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def to_cpu(value: Any) -> Any:

@@ -40,6 +40,42 @@ def work_done(spec, *, samples_seen: int, epochs_run: int) -> dict:
     }
 
 
+def measured_cost(
+    root_device,
+    *,
+    threads: int | None,
+    world_size: int,
+    precision: str,
+    strategy: str,
+    epochs_this_run: int,
+    resumed_after_epoch: int | None,
+    wall_s: float,
+    samples_this_run: int,
+    energy: dict | None,
+) -> dict:
+    """The run's measured compute cost (differs on every run: goes to reports/compute/).
+
+    One schema for every training loop (the Lightning fit and DP-SGD), so reports and MLflow
+    read the same keys whichever trained the model.
+    """
+    import torch
+
+    device = root_device if root_device is not None else torch.device("cpu")
+    return {
+        "device": device_description(device, threads),
+        "world_size": world_size,
+        "precision": precision,
+        "strategy": strategy,
+        "epochs_this_run": epochs_this_run,
+        "resumed_after_epoch": resumed_after_epoch,
+        "fit_wall_time_s": wall_s,
+        "wall_time_per_epoch_s": wall_s / epochs_this_run if epochs_this_run else None,
+        "samples_per_s": samples_this_run / wall_s if wall_s > 0 else None,
+        "memory": peak_memory(device),
+        "energy": energy or {"status": "unavailable", "reason": "no training ran in this invocation"},
+    }
+
+
 def cpu_name() -> str:
     """The CPU model as the kernel reports it (``platform.processor()`` is often empty on Linux)."""
     try:
@@ -64,7 +100,12 @@ def device_description(root_device, threads: int | None = None) -> dict:
     if kind == "cuda":
         index = root_device.index or 0
         return {"type": "cuda", "name": torch.cuda.get_device_name(index), "count": torch.cuda.device_count()}
-    return {"type": kind, "name": cpu_name(), "logical_cpus": os.cpu_count(), "torch_threads": threads or torch.get_num_threads()}
+    return {
+        "type": kind,
+        "name": cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": threads or torch.get_num_threads(),
+    }
 
 
 def peak_memory(root_device) -> dict:

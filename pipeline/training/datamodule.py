@@ -10,14 +10,14 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from pipeline.models.batches import TensorBatches
+from pipeline.training.batches import TensorBatches
 
-#: Rows per Lightning item when several mini-batches are grouped (see ``TensorBatches``).
-#: Lightning's bookkeeping costs about 1-3 ms per item on 2 CPU cores (fetch, hooks, counters);
-#: at 8 items per epoch a batch-512 fit on Adult took 1.23-1.28 s, at one item 1.03-1.06 s (one
-#: thread). At this size Adult is one item per epoch and 1M rows sixteen. Nothing needs items
-#: to be short: a SIGTERM is turned into KeyboardInterrupt by the signal handler wherever the
-#: step is, and the checkpoint is written per epoch anyway.
+#: Rows per Lightning batch when several mini-batches are grouped (see ``TensorBatches``):
+#: Lightning's bookkeeping is paid per Lightning batch, so fewer, larger ones cost less
+#: (benchmarks/TRAINING.md). Nothing needs them to be short: a SIGTERM is turned into
+#: KeyboardInterrupt by the signal handler wherever the step is, and the checkpoint is written
+#: per epoch anyway. Grouping is off whenever something may watch single batches
+#: (``group_steps=False``; see :func:`pipeline.training.fit.fit`).
 ROWS_PER_ITEM = 65536
 #: Validation rows per batch (no gradients, so memory is the only limit).
 VAL_BATCH = 8192
@@ -40,7 +40,8 @@ class TensorDataModule(pl.LightningDataModule):
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def steps_per_item(self, world_size: int) -> int:
-        """Mini-batches per Lightning item: grouped on one process, one each under DDP."""
+        """Mini-batches per Lightning batch: grouped on one process, one each under DDP (DDP
+        expects one backward pass per forward call of the wrapped module)."""
         if not self.group_steps or world_size > 1:
             return 1
         return max(1, ROWS_PER_ITEM // self.batch_size)
@@ -48,9 +49,16 @@ class TensorDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         rank, world = self._placement()
         return TensorBatches(
-            self.x_train, self.y_train, self.batch_size, shuffle=True, seed=self.seed,
-            steps_per_item=self.steps_per_item(world), rank=rank, world_size=world, w=self.w_train,
-        )  # fmt: skip
+            self.x_train,
+            self.y_train,
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            steps_per_item=self.steps_per_item(world),
+            rank=rank,
+            world_size=world,
+            w=self.w_train,
+        )
 
     def val_dataloader(self) -> TensorBatches:
         rank, world = self._placement()
