@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 
 PACKAGES = (
     "torch",
@@ -35,7 +35,7 @@ UPSTREAM_STAGES_EXCLUDED = ("report", "log")
 
 
 def _json_or_none(path: Path):
-    return io.read_json(path) if path.is_file() else None
+    return contracts.read_optional(path)
 
 
 def _csv_or_none(path: Path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.audit import performance
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
@@ -20,7 +20,7 @@ def predictions_frame(y, y_pred, proba, classes) -> pd.DataFrame:
 def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained, predict_proba
 
-    meta = io.read_json(paths.PREPARED_META)
+    meta = contracts.read(paths.PREPARED_META)
     classes, fav = meta["classes"], meta["favourable_index"]
     test = io.read_npz(paths.split_arrays("test"))
     proba = predict_proba(load_trained(), test["X"])
@@ -40,7 +40,7 @@ def main(cfg: Config) -> None:
         (paths.CONFUSION, performance.confusion_long(metrics["confusion_matrix"], classes, y, y_pred)),
     ):
         io.write_csv(path, frame, float_format="%.6g")
-    io.write_json(paths.EVALUATE_METRICS, metrics)
+    contracts.write(paths.EVALUATE_METRICS, metrics)
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")
     if metrics["degenerate"]["degenerate"]:
         print(f"evaluate: DEGENERATE MODEL: {'; '.join(metrics['degenerate']['reasons'])}")

@@ -9,7 +9,7 @@ flip test); ``local`` (top columns of the most confident errors per group); ``se
 
 from __future__ import annotations
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.audit import explain_audit
 from pipeline.config import Config
 
@@ -19,14 +19,14 @@ def main(cfg: Config) -> None:
 
     inputs = explain_audit.Inputs(
         X=io.read_npz(paths.split_arrays("test"))["X"],
-        meta=io.read_json(paths.PREPARED_META),
+        meta=contracts.read(paths.PREPARED_META),
         groups=io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False),
         predictions=io.read_csv(paths.PREDICTIONS) if paths.PREDICTIONS.is_file() else None,
-        data_metrics=io.read_json(paths.DATA_METRICS) if paths.DATA_METRICS.is_file() else None,
+        data_metrics=contracts.read_optional(paths.DATA_METRICS),
     )
     result = explain_audit.audit(load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed)
     seconds = result.pop("seconds")  # wall-clock time varies run to run: kept out of the metrics file
-    io.write_json(paths.EXPLAIN_METRICS, result)
+    contracts.write(paths.EXPLAIN_METRICS, result)
     io.write_json(paths.EXPLAIN_COST, {"seconds": seconds, "n_rows": result["n_rows"]})
     ig = result.get("integrated_gradients", {})
     print(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.audit import existing, fairness
 from pipeline.audit.policy import Policy
 from pipeline.config import Config
@@ -66,11 +66,11 @@ def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> di
 
 
 def _optional(path) -> dict | None:
-    return io.read_json(path) if path.is_file() else None
+    return contracts.read_optional(path)
 
 
 def main(cfg: Config) -> None:
-    meta = io.read_json(paths.PREPARED_META)
+    meta = contracts.read(paths.PREPARED_META)
     predictions = io.read_csv(paths.PREDICTIONS)
     groups = read_groups("test")
     fav = meta["favourable_index"]
@@ -94,7 +94,7 @@ def main(cfg: Config) -> None:
             predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
     result["external"] = external_decisions(cfg, meta, s)
     io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
-    io.write_json(paths.FAIRNESS_METRICS, result)
+    contracts.write(paths.FAIRNESS_METRICS, result)
     g = verdicts.gate(result)
     gating = [v for v in result["verdicts"] if v["gating"]]
     print(f"fairness: {len(gating)} gating checks ({', '.join(f'{k} {n}' for k, n in g.counts.items())}), "

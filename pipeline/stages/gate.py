@@ -8,14 +8,14 @@ check that did not pass (and any blocking reason), or 0 when the audit policy pa
 
 from __future__ import annotations
 
-from pipeline import io, paths
+from pipeline import contracts, paths
 from pipeline.config import Config
 from pipeline.errors import AuditFailedError
 from pipeline.report import verdicts
 
 
 def _optional(path) -> dict | None:
-    return io.read_json(path) if path.is_file() else None
+    return contracts.read_optional(path)
 
 
 def main(cfg: Config) -> None:  # noqa: ARG001 - every command receives the config

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.config import Config
 from pipeline.report import verdicts
 from pipeline.report.context import pipeline_state
@@ -149,8 +149,8 @@ def main(cfg: Config) -> None:
     from pipeline import tracking
 
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
-    meta = io.read_json(paths.PREPARED_META)
-    metrics = {name: io.read_json(p) if p.is_file() else None for name, p in METRIC_FILES.items()}
+    meta = contracts.read(paths.PREPARED_META)
+    metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)
     report_sha = io.sha256_file(paths.REPORT_HTML) if paths.REPORT_HTML.is_file() else None
     with tracking.exclusive(state):  # one run per state under concurrent `log`s; ends runs a kill left RUNNING

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 
 #: Rows of the test split used as the logged input example.
 EXAMPLE_ROWS = 5
@@ -47,7 +47,7 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
 
     if not paths.MITIGATION_METRICS.is_file():
         return None
-    result = io.read_json(paths.MITIGATION_METRICS)
+    result = contracts.read(paths.MITIGATION_METRICS)
     if not result.get("enabled"):  # mitigation off: the network's own registration stands alone
         return None
     example = input_frame(meta, rows=EXAMPLE_ROWS)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.audit import fairness, mitigation, performance
 from pipeline.config import Config
 from pipeline.errors import ConfigError
@@ -141,14 +141,14 @@ def main(cfg: Config) -> None:
     from pipeline.training.estimator import FitBudget
 
     started = time.perf_counter()
-    m, meta = cfg.mitigation, io.read_json(paths.PREPARED_META)
+    m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
     fav, sensitive, attribute = meta["favourable_index"], meta["sensitive"], _attribute(cfg, meta)
     splits = {s: _read_split(s, fav) for s in paths.SPLITS}
     budget = FitBudget(m.max_fits)
     built, errors = build_candidates(cfg, meta, splits, attribute, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
     s = audit_settings(cfg)
-    data = io.read_json(paths.DATA_METRICS) if paths.DATA_METRICS.is_file() else None
+    data = contracts.read_optional(paths.DATA_METRICS)
     test, rows, decided = splits["test"], {}, {}
     for c in built:
         groups = test["groups"][attribute].to_numpy() if c.model.sensitive else None
@@ -172,7 +172,7 @@ def main(cfg: Config) -> None:
     result = {"enabled": m.enabled, "attribute": attribute, "constraint": m.constraint, "methods": list(m.methods),
               "fit_budget": m.max_fits, "fits_used": budget.used, "best_passing": best, "candidates": rows, "errors": errors,
               "weighting": WEIGHTING}  # fmt: skip
-    io.write_json(paths.MITIGATION_METRICS, result)
+    contracts.write(paths.MITIGATION_METRICS, result)
     io.write_json(paths.MITIGATION_COST, {"stage_wall_s": time.perf_counter() - started, "build_wall_s": built_s,
                                           "fits": budget.used, "fit_wall_s": budget.seconds})  # fmt: skip
     print(f"mitigate: {len(rows)} candidate(s) audited, {budget.used} network fit(s); best passing: {best or 'none'}"

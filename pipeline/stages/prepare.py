@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.config import Config
 from pipeline.data import audit, leakage, pii, preflight, quality, sensitive_shapes
 from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
@@ -52,7 +52,7 @@ def write(prepared: Prepared) -> None:
     for name, part in prepared.splits.items():
         io.write_npz(paths.split_arrays(name), X=part.X, y=part.y)
         io.write_csv(paths.split_groups(name), part.groups)
-    io.write_json(paths.PREPARED_META, prepared.meta)
+    contracts.write(paths.PREPARED_META, prepared.meta)
 
 
 def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: dict) -> dict:
@@ -102,7 +102,7 @@ def main(cfg: Config) -> None:
     prepared = prepare(table, settings, seed=cfg.seed, excluded=excluded, encodings=encodings, preflight=check_size)
     rows = quality.duplicates_and_overlap(raw.features, raw.target, split_labels(table, settings, cfg.seed))
     write(prepared)
-    io.write_json(paths.DATA_METRICS, {
+    contracts.write(paths.DATA_METRICS, {
         **split_counts(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,
         "capped_columns": prepared.meta["capped_columns"], "memory_estimate": sizes,
         "sensitive_encodings": prepared.meta["sensitive_encodings"], "sensitive_inputs": prepared.meta["sensitive_inputs"],

@@ -7,7 +7,7 @@ parity differences beside it, read from the evaluate and fairness outputs when t
 
 from __future__ import annotations
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.audit import privacy
 from pipeline.config import Config
 
@@ -20,12 +20,12 @@ def _read(split: str):
 
 def _dp_summary() -> dict | None:
     """The DP accounting from train.json, with this run's accuracy and fairness beside it."""
-    train = io.read_json(paths.TRAIN_METRICS) if paths.TRAIN_METRICS.is_file() else {}
+    train = contracts.read_optional(paths.TRAIN_METRICS) or {}
     dp = (train.get("cost") or {}).get("dp")
     if not dp:
         return None
-    evaluate = io.read_json(paths.EVALUATE_METRICS) if paths.EVALUATE_METRICS.is_file() else {}
-    fairness = io.read_json(paths.FAIRNESS_METRICS) if paths.FAIRNESS_METRICS.is_file() else {}
+    evaluate = contracts.read_optional(paths.EVALUATE_METRICS) or {}
+    fairness = contracts.read_optional(paths.FAIRNESS_METRICS) or {}
     gaps = {f: b.get("demographic_parity_difference") for f, b in (fairness.get("features") or {}).items()}
     return {**dp, "accuracy": evaluate.get("accuracy"), "demographic_parity_difference": gaps}
 
@@ -33,7 +33,7 @@ def _dp_summary() -> dict | None:
 def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained
 
-    meta = io.read_json(paths.PREPARED_META)
+    meta = contracts.read(paths.PREPARED_META)
     result = {"enabled": cfg.privacy.enabled, "dp": _dp_summary()}
     if cfg.privacy.enabled:
         (members, member_groups), (non_members, non_member_groups) = _read("train"), _read("test")
@@ -46,4 +46,4 @@ def main(cfg: Config) -> None:
         print(
             f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} ({mia['rows_per_side']} rows a side)"
         )
-    io.write_json(paths.PRIVACY_METRICS, result)
+    contracts.write(paths.PRIVACY_METRICS, result)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io as _io
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 from pipeline.config import Config
 
 
@@ -54,12 +54,12 @@ def main(cfg: Config) -> None:
     if cfg.train.dp.enabled:  # DP-SGD with Opacus (epsilon, delta in train.json cost.dp); see pipeline/training/dp.py
         from pipeline.training.dp import fit_dp as fit
 
-    meta = io.read_json(paths.PREPARED_META)
+    meta = contracts.read(paths.PREPARED_META)
     arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_dir=paths.CHECKPOINT_DIR)
     save_model(result.model)
     save_curves(result.history)
-    io.write_json(paths.TRAIN_METRICS, result.summary)
+    contracts.write(paths.TRAIN_METRICS, result.summary)
     io.write_json(paths.TRAIN_COST, result.cost)
     for note in result.notes:
         print(f"train: {note}")

@@ -1,0 +1,399 @@
+"""Typed contracts for the files stages hand each other: ``data/prepared/meta.json`` and every
+``reports/metrics/*.json``, validated when written and when read.
+
+Why: stages used to exchange untyped dicts read by key, so a file written by an older or broken
+stage surfaced as a ``KeyError`` deep inside another stage (or, worse, as a ``.get()`` that
+quietly read a missing block as "nothing found"). Here each file has one pydantic model, and
+:func:`write` / :func:`read` check it at the boundary: a bad file is refused with
+:class:`~pipeline.errors.IntegrityError` (exit 4) naming the file, the key, what is wrong and the
+stage to rerun; a bug cannot write a bad file in the first place (nothing is written, the previous
+file stays).
+
+How strict:
+- ``meta.json`` is the cross-stage contract and is modelled fully and closed (``extra="forbid"``):
+  a key the writer adds must be added to :class:`Meta` too, so writer and readers cannot drift.
+- Each metrics file models strictly (type, required) the keys other stages read, and types the
+  rest it knows as optional. Its detail blocks are open (``extra="allow"``): an audit may add
+  information without a schema change, and the report shows what it finds.
+- Validation is strict on types (no ``"1"`` read as ``1``); an int is accepted where a float is
+  expected, since JSON does not tell ``1.0`` from ``1``. Undefined statistics are ``null`` on
+  disk (:func:`pipeline.io.to_plain` writes NaN as ``null``), so such fields are ``float | None``.
+
+:func:`read` returns the plain dict as it is on disk and :func:`write` writes the payload as
+given (canonical JSON through :mod:`pipeline.io`): the models check, they never reshape, so the
+bytes DVC hashes do not change. Dependency-free (pydantic only), so any layer may import it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline import io, paths
+from pipeline.errors import IntegrityError
+
+NonNegative = Field(ge=0)
+
+
+class Open(BaseModel):
+    """A block other code may extend: unknown keys are kept, known ones are type-checked."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class Closed(BaseModel):
+    """A block whose every key is part of the contract: an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# --- data/prepared/meta.json (written by prepare, read by every later stage) -------------------
+
+
+class NumericScaling(Closed):
+    mean: float
+    scale: float
+
+
+class EncoderState(Closed):
+    """The fitted encoders: numeric column -> standardisation, categorical column -> its levels."""
+
+    numeric: dict[str, NumericScaling]
+    categorical: dict[str, list[str]]
+
+
+class CappedColumn(Open):
+    column: str
+    levels_in_training: int = Field(ge=0)
+    kept: int = Field(ge=0)
+    folded_into_other: int = Field(ge=0)
+
+
+class Meta(Closed):
+    """What ``prepare`` tells every later stage about the encoded data (see pipeline/data/prepare.py)."""
+
+    classes: list[str] = Field(min_length=2)
+    favourable: str
+    favourable_index: int = Field(ge=0)
+    feature_names: list[str] = Field(min_length=1)
+    feature_groups: dict[str, list[int]]
+    encoder_state: EncoderState
+    input_columns: list[str] = Field(min_length=1)
+    sensitive: list[str]
+    sensitive_as_features: bool
+    sensitive_as_features_setting: bool
+    sensitive_encodings: dict[str, list[str]]
+    sensitive_inputs: list[str]
+    capped_columns: list[CappedColumn]
+    excluded_columns: list[str]
+    source: str
+    provenance: dict[str, str]
+    notes: list[str]
+    rows: dict[str, int]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Meta:
+        """Cross-key facts every reader assumes: the favourable class sits at its index, each
+        input column's encoded positions exist, and the columns listed are the ones encoded."""
+        if self.favourable_index >= len(self.classes) or self.classes[self.favourable_index] != self.favourable:
+            raise ValueError(
+                f"favourable_index {self.favourable_index} does not point at favourable '{self.favourable}' "
+                f"in classes {self.classes}"
+            )
+        width = len(self.feature_names)
+        for column, positions in self.feature_groups.items():
+            if not positions or any(not 0 <= i < width for i in positions):
+                raise ValueError(f"feature_groups['{column}'] = {positions}: positions must lie in 0..{width - 1}")
+        if set(self.feature_groups) != set(self.input_columns):
+            raise ValueError(
+                f"feature_groups covers {sorted(self.feature_groups)} but input_columns lists {sorted(self.input_columns)}"
+            )
+        negative = {k: v for k, v in self.rows.items() if v < 0}
+        if negative:
+            raise ValueError(f"rows has negative counts {negative}")
+        return self
+
+
+# --- reports/metrics/data.json (prepare) ------------------------------------------------------
+
+
+class SplitCounts(Open):
+    class_counts: dict[str, int]
+    groups: dict[str, dict[str, int]]
+
+
+class Leakage(Open):
+    """Read by the gate: a suspected leak blocks the audit."""
+
+    suspected: list[Any]
+    excluded: list[str] = []
+    action: str | None = None
+
+
+class DataMetrics(Open):
+    rows: dict[str, int]
+    classes: list[str]
+    splits: dict[str, SplitCounts]
+    leakage: Leakage | None = None
+    audit: dict[str, Any] | None = None
+    pii: dict[str, Any] | None = None
+    rows_quality: dict[str, Any] | None = None
+    capped_columns: list[CappedColumn] | None = None
+    memory_estimate: dict[str, Any] | None = None
+    sensitive_encodings: dict[str, list[str]] | None = None
+    sensitive_inputs: list[str] | None = None
+
+
+# --- reports/metrics/train.json (train) --------------------------------------------------------
+
+
+class TrainMetrics(Open):
+    epochs_run: int = Field(ge=0)
+    final: dict[str, Any]
+    best: dict[str, Any] | None = None
+    stopped_early: bool
+    restored_best_weights: bool
+    optimizer_steps: int | float = Field(ge=0)
+    #: Deterministic cost figures; ``cost.dp`` holds DP-SGD's (epsilon, delta) when it ran.
+    cost: dict[str, Any]
+
+
+# --- reports/metrics/evaluate.json (evaluate) -------------------------------------------------
+
+
+class Degeneracy(Open):
+    """Read by the fairness stage and the gate: a degenerate model's verdicts say nothing."""
+
+    degenerate: bool
+    reasons: list[str]
+
+
+class EvaluateMetrics(Open):
+    accuracy: float = Field(ge=0, le=1)
+    balanced_accuracy: float | None
+    roc_auc: float | None
+    log_loss: float | None
+    n_test: int = Field(ge=0)
+    confusion_matrix: list[list[int]]
+    per_class: dict[str, dict[str, Any]]
+    expected_calibration_error: float | None
+    favourable_class: str
+    degenerate: Degeneracy
+    group_accuracy: dict[str, dict[str, dict[str, Any]]]
+
+
+# --- reports/metrics/fairness.json (fairness) --------------------------------------------------
+
+
+class Verdict(Open):
+    """One audit-policy check; the gate fails every gating check whose status is not ``pass``."""
+
+    check: str
+    status: str
+    gating: bool = True
+    feature: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    ci: list[float | None] | None = None
+
+
+class FairnessMetrics(Open):
+    features: dict[str, dict[str, Any]]
+    verdicts: list[Verdict]
+    favourable_class: str | None = None
+    blockers: list[str] = []
+    degenerate: Degeneracy | None = None
+    settings: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None
+    external: dict[str, dict[str, Any]] = {}
+
+
+# --- reports/metrics/mitigation.json (mitigate) ------------------------------------------------
+
+
+class Estimate(Open):
+    value: float | None
+    ci: list[float | None] | None = None
+
+
+class Candidate(Open):
+    """Read by the log stage to register each deployable candidate with its lineage."""
+
+    method: str
+    constraint: str | None
+    deployable: bool
+    passed: bool
+    failed_checks: list[str]
+    accuracy: Estimate
+    audit: dict[str, Any]
+    fits: int = Field(ge=0)
+    notes: list[str] = []
+    folder: str | None = None
+
+
+class MitigationMetrics(Open):
+    enabled: bool
+    attribute: str
+    constraint: str
+    methods: list[str]
+    candidates: dict[str, Candidate]
+    best_passing: str | None
+    errors: dict[str, str]
+    fit_budget: int | None = None
+    fits_used: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _best_is_a_candidate(self) -> MitigationMetrics:
+        if self.best_passing is not None and self.best_passing not in self.candidates:
+            raise ValueError(f"best_passing '{self.best_passing}' is not among the candidates {sorted(self.candidates)}")
+        return self
+
+
+# --- reports/metrics/explain.json (explain) ----------------------------------------------------
+
+
+class Attribution(Open):
+    importance: dict[str, float | None]
+    interval: dict[str, Any] = {}
+    share: dict[str, float | None] = {}
+
+
+class ExplainMetrics(Open):
+    target_class: str
+    n_rows: int = Field(ge=0)
+    integrated_gradients: Attribution | None = None
+    deeplift: Attribution | None = None
+    feature_ablation: Attribution | None = None
+    agreement: list[dict[str, Any]] = []
+    by_group: dict[str, Any] | None = None
+    proxies: dict[str, Any] | None = None
+    local: dict[str, Any] | None = None
+
+
+# --- reports/metrics/privacy.json (privacy) ----------------------------------------------------
+
+
+class MembershipInference(Open):
+    auc: float | None
+    tpr_at_1pct_fpr: float | None
+    rows_per_side: int = Field(ge=0)
+
+
+class PrivacyMetrics(Open):
+    enabled: bool
+    dp: dict[str, Any] | None
+    membership_inference: MembershipInference | None = None
+
+
+# --- the table of contracts and the two boundary functions --------------------------------------
+
+#: Each contracted file: its model and the stage that writes it (named in every error).
+CONTRACTS: dict[Path, tuple[type[BaseModel], str]] = {
+    paths.PREPARED_META: (Meta, "prepare"),
+    paths.DATA_METRICS: (DataMetrics, "prepare"),
+    paths.TRAIN_METRICS: (TrainMetrics, "train"),
+    paths.EVALUATE_METRICS: (EvaluateMetrics, "evaluate"),
+    paths.FAIRNESS_METRICS: (FairnessMetrics, "fairness"),
+    paths.MITIGATION_METRICS: (MitigationMetrics, "mitigate"),
+    paths.EXPLAIN_METRICS: (ExplainMetrics, "explain"),
+    paths.PRIVACY_METRICS: (PrivacyMetrics, "privacy"),
+}
+
+
+def contract_for(path: str | os.PathLike) -> tuple[type[BaseModel], str]:
+    """The model and producing stage of a contracted file, found by its place in the project
+    (``reports/metrics/train.json``), or by its name when it lies elsewhere (an experiment's copy)."""
+    rel = Path(path)
+    if rel in CONTRACTS:
+        return CONTRACTS[rel]
+    for known, entry in CONTRACTS.items():
+        if rel.parts[-len(known.parts) :] == known.parts:
+            return entry
+    raise KeyError(f"{path} has no contract in pipeline.contracts (known: {', '.join(map(str, CONTRACTS))})")
+
+
+def _problems(err: ValidationError, limit: int = 5) -> str:
+    """Each problem as ``key.path: what is wrong``, the first few only."""
+    lines = []
+    for item in err.errors()[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "(whole file)"
+        if item["type"] == "missing":
+            lines.append(f"key '{where}' is missing")
+        elif item["type"] == "extra_forbidden":
+            lines.append(f"key '{where}' is not part of the contract")
+        else:
+            got = repr(item.get("input"))
+            lines.append(f"key '{where}': {item['msg']} (found {got[:60] + '...' if len(got) > 60 else got})")
+    more = err.error_count() - limit
+    return "; ".join(lines) + (f"; and {more} more" if more > 0 else "")
+
+
+def problems(path: str | os.PathLike, payload: Any, model: type[BaseModel] | None = None) -> str | None:
+    """What is wrong with ``payload`` as the contract of ``path`` (``None`` when nothing is)."""
+    model = model or contract_for(path)[0]
+    try:
+        model.model_validate(payload)
+    except ValidationError as err:
+        return f"it does not match its contract ({model.__name__}): {_problems(err)}"
+    return None
+
+
+def _rerun(path: str | os.PathLike) -> str:
+    stage = contract_for(path)[1]
+    return f"it is written by the '{stage}' stage: rerun `python -m pipeline {stage}` (or `dvc repro`)"
+
+
+def read(path: str | os.PathLike, model: type[BaseModel] | None = None) -> dict:
+    """The file as a plain dict, after checking it against its contract.
+
+    A missing file raises ``FileNotFoundError`` as before (the CLI names the stage to run first);
+    a file that is not JSON, or not the contract, raises IntegrityError (exit 4).
+    """
+    try:
+        payload = io.read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise IntegrityError(f"{path} is not valid JSON ({err}); {_rerun(path)}") from None
+    wrong = problems(path, payload, model)
+    if wrong:
+        raise IntegrityError(f"{path}: {wrong}. {_rerun(path)}")
+    return payload
+
+
+def has_contract(path: str | os.PathLike) -> bool:
+    try:
+        contract_for(path)
+    except KeyError:
+        return False
+    return True
+
+
+def read_optional(path: str | os.PathLike, model: type[BaseModel] | None = None) -> dict | None:
+    """:func:`read`, or ``None`` when the file does not exist (its stage has not run).
+
+    A file without a contract (the measured ``reports/compute/*.json``, which differ on every
+    run and which no stage relies on) is read as it is, so callers can load a mixed list.
+    """
+    if not Path(path).is_file():
+        return None
+    return read(path, model) if model is not None or has_contract(path) else io.read_json(path)
+
+
+def write(path: str | os.PathLike, payload: BaseModel | dict, model: type[BaseModel] | None = None) -> None:
+    """Check ``payload`` against the contract of ``path``, then write it atomically.
+
+    A payload that breaks the contract is a bug in the writing stage: nothing is written (the
+    previous file stays) and IntegrityError names the key. The payload is written as given (numpy
+    values converted, NaN as null), never reshaped by the model.
+    """
+    plain = io.to_plain(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload)
+    wrong = problems(path, plain, model)
+    if wrong:
+        raise IntegrityError(
+            f"refusing to write {path}: {wrong}. Nothing was written (the previous file is unchanged); "
+            f"this is a bug in the '{contract_for(path)[1]}' stage or in pipeline/contracts.py"
+        )
+    io.write_json(path, plain)
