@@ -1,0 +1,209 @@
+"""The files stages hand each other are checked against their contracts (pipeline/contracts.py).
+
+A tiny real run (prepare .. privacy on a few hundred Adult rows) writes every contracted file; each
+must validate. Then the files are broken the ways an older or buggy stage would break them, and the
+reader must refuse with exit 4 naming the file, the key and the stage to rerun, instead of a
+KeyError inside the stage; a writer must refuse a bad payload before anything reaches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import cli, contracts, io, paths
+from pipeline.errors import EXIT_INTEGRITY, IntegrityError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ran(module_project):
+    """Every stage that writes a contracted file, run in order through its ``main``."""
+    from pipeline import config
+    from pipeline.stages import evaluate, explain, fairness, mitigate, prepare, privacy, train
+
+    cfg = config.load(module_project / "params.yaml")
+    for stage in (prepare, train, evaluate, fairness, mitigate, explain, privacy):
+        stage.main(cfg)
+    return module_project
+
+
+class Edited:
+    """Edit a JSON output in place for one test and put the original bytes back afterwards."""
+
+    def __init__(self, path: Path, change):
+        self.path, self.change = path, change
+
+    def __enter__(self):
+        self.before = self.path.read_bytes()
+        payload = json.loads(self.before)
+        self.change(payload)
+        self.path.write_text(json.dumps(payload))
+        return self.path
+
+    def __exit__(self, *exc):
+        self.path.write_bytes(self.before)
+
+
+def run_stage(stage: str, capsys) -> tuple[int, str]:
+    code = cli.run([stage])
+    return code, capsys.readouterr().err
+
+
+def test_every_file_of_a_tiny_run_validates(ran):
+    for path, (model, _) in contracts.CONTRACTS.items():
+        payload = contracts.read(path)  # raises on any mismatch
+        assert model.model_validate(payload)  # the same check, stated
+    written = {p.relative_to(ran) for p in (ran / paths.METRICS_DIR).glob("*.json")} | {paths.PREPARED_META}
+    assert written == set(contracts.CONTRACTS), "a stage writes a metrics file that has no contract"
+
+
+def test_read_returns_the_file_unchanged(ran):
+    for path in contracts.CONTRACTS:
+        assert contracts.read(path) == io.read_json(path)
+
+
+def test_missing_meta_key_exits_4_naming_key_file_and_stage(ran, capsys):
+    with Edited(ran / paths.PREPARED_META, lambda m: m.pop("favourable_index")):
+        code, err = run_stage("evaluate", capsys)
+    assert code == EXIT_INTEGRITY, err
+    assert "data/prepared/meta.json" in err and "'favourable_index' is missing" in err
+    assert "python -m pipeline prepare" in err
+    assert "KeyError" not in err and "Traceback" not in err
+
+
+def test_wrong_type_in_meta_exits_4_naming_key_and_type(ran, capsys):
+    def corrupt(meta):
+        meta["feature_groups"]["age"] = ["0"]  # a string where a position is expected
+
+    with Edited(ran / paths.PREPARED_META, corrupt):
+        code, err = run_stage("fairness", capsys)
+    assert code == EXIT_INTEGRITY, err
+    assert "feature_groups.age.0" in err and "valid integer" in err and "'prepare' stage" in err
+
+
+def test_inconsistent_meta_is_refused(ran, capsys):
+    """Keys of the right type that contradict each other: the favourable class is not at its index."""
+
+    def swap(meta):
+        meta["favourable_index"] = 1 - meta["favourable_index"]
+
+    with Edited(ran / paths.PREPARED_META, swap):
+        code, err = run_stage("privacy", capsys)
+    assert code == EXIT_INTEGRITY, err
+    assert "favourable_index" in err and "does not point at favourable" in err
+
+
+def test_meta_from_an_older_prepare_is_refused(ran, capsys):
+    """A meta.json written before ``sensitive_encodings`` existed: rerun prepare, not a silent default."""
+    with Edited(ran / paths.PREPARED_META, lambda m: m.pop("sensitive_encodings")):
+        code, err = run_stage("train", capsys)
+    assert code == EXIT_INTEGRITY and "'sensitive_encodings' is missing" in err and "prepare" in err
+
+
+def test_older_evaluate_output_is_refused_by_the_fairness_stage(ran, capsys):
+    """evaluate.json without ``degenerate`` would let the fairness stage skip the degeneracy blocker."""
+    fairness_before = (ran / paths.FAIRNESS_METRICS).read_bytes()
+    with Edited(ran / paths.EVALUATE_METRICS, lambda m: m.pop("degenerate")):
+        code, err = run_stage("fairness", capsys)
+    assert code == EXIT_INTEGRITY
+    assert "reports/metrics/evaluate.json" in err and "'degenerate' is missing" in err
+    assert "python -m pipeline evaluate" in err
+    assert (ran / paths.FAIRNESS_METRICS).read_bytes() == fairness_before  # nothing half-written
+
+
+def test_gate_refuses_a_verdict_without_status(ran):
+    """Before contracts, a verdict without ``status`` counted as 'unknown'; now the file is refused."""
+
+    def strip(fairness):
+        del fairness["verdicts"][0]["status"]
+
+    with Edited(ran / paths.FAIRNESS_METRICS, strip):
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        done = subprocess.run([sys.executable, "-m", "pipeline", "gate"], cwd=ran, capture_output=True, text=True, env=env)
+    assert done.returncode == EXIT_INTEGRITY, done.stderr
+    assert "verdicts.0.status" in done.stderr and "python -m pipeline fairness" in done.stderr
+
+
+def test_file_that_is_not_json_exits_4(ran, capsys):
+    target = ran / paths.PREPARED_META
+    before = target.read_bytes()
+    try:
+        target.write_bytes(before[: len(before) // 2])  # truncated, as a copy cut short would leave it
+        code, err = run_stage("train", capsys)
+    finally:
+        target.write_bytes(before)
+    assert code == EXIT_INTEGRITY and "not valid JSON" in err and "prepare" in err
+
+
+def test_missing_file_still_names_the_stage_to_run_first(ran, capsys):
+    target = ran / paths.PREPARED_META
+    before = target.read_bytes()
+    target.unlink()
+    try:
+        code, err = run_stage("train", capsys)
+    finally:
+        target.write_bytes(before)
+    assert code == 2 and "python -m pipeline prepare" in err
+
+
+def test_wrong_type_is_refused_on_write_and_nothing_is_written(ran):
+    good = io.read_json(paths.EVALUATE_METRICS)
+    before = paths.EVALUATE_METRICS.read_bytes()
+    with pytest.raises(IntegrityError) as caught:
+        contracts.write(paths.EVALUATE_METRICS, {**good, "accuracy": "0.8"})
+    message = str(caught.value)
+    assert "refusing to write reports/metrics/evaluate.json" in message and "'accuracy'" in message
+    assert paths.EVALUATE_METRICS.read_bytes() == before
+    assert not list(paths.METRICS_DIR.glob(".*.tmp"))
+
+
+def test_meta_with_an_undeclared_key_is_refused_on_write(ran):
+    meta = io.read_json(paths.PREPARED_META)
+    with pytest.raises(IntegrityError, match="'sensitive_columns' is not part of the contract"):
+        contracts.write(paths.PREPARED_META, {**meta, "sensitive_columns": meta["sensitive"]})
+
+
+def test_metrics_detail_blocks_accept_new_keys(ran):
+    """Audits may add information without a schema change; the known keys keep their types."""
+    before = paths.FAIRNESS_METRICS.read_bytes()
+    fairness = io.read_json(paths.FAIRNESS_METRICS)
+    fairness["new_section"] = {"anything": [1, 2]}
+    fairness["verdicts"][0]["explanation"] = "added by a later audit"
+    try:
+        contracts.write(paths.FAIRNESS_METRICS, fairness)
+        assert contracts.read(paths.FAIRNESS_METRICS)["new_section"] == {"anything": [1, 2]}
+        fairness["verdicts"][0]["gating"] = "yes"
+        with pytest.raises(IntegrityError, match=r"verdicts\.0\.gating"):
+            contracts.write(paths.FAIRNESS_METRICS, fairness)
+    finally:
+        paths.FAIRNESS_METRICS.write_bytes(before)
+
+
+def test_numpy_values_and_nan_are_written_as_plain_json(ran):
+    """Writers hand numpy scalars and NaN (an undefined AUC): accepted, written as numbers and null."""
+    good = io.read_json(paths.EVALUATE_METRICS)
+    payload = {**good, "accuracy": np.float64(good["accuracy"]), "n_test": np.int64(good["n_test"]), "roc_auc": np.nan}
+    contracts.write(paths.EVALUATE_METRICS, payload)
+    on_disk = contracts.read(paths.EVALUATE_METRICS)
+    assert on_disk["roc_auc"] is None and on_disk["accuracy"] == good["accuracy"]
+    contracts.write(paths.EVALUATE_METRICS, good)
+
+
+def test_contract_is_found_for_a_copy_elsewhere(tmp_path, ran):
+    """An experiment's copy (compare, tests) is checked by its path's tail."""
+    copy = tmp_path / "elsewhere" / paths.EVALUATE_METRICS
+    copy.parent.mkdir(parents=True)
+    payload = io.read_json(paths.EVALUATE_METRICS)
+    payload.pop("accuracy")
+    copy.write_text(json.dumps(payload))
+    with pytest.raises(IntegrityError, match="'accuracy' is missing"):
+        contracts.read(copy)
+    assert contracts.read_optional(tmp_path / "absent.json") is None
