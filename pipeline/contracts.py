@@ -344,7 +344,7 @@ def problems(path: str | os.PathLike, payload: Any, model: type[BaseModel] | Non
 
 def _rerun(path: str | os.PathLike) -> str:
     stage = contract_for(path)[1]
-    return f"it is written by the '{stage}' stage: rerun `python -m pipeline {stage}` (or `dvc repro`)"
+    return f"It is written by the '{stage}' stage: rerun `python -m pipeline {stage}` (or `dvc repro`)"
 
 
 def read(path: str | os.PathLike, model: type[BaseModel] | None = None) -> dict:
@@ -356,7 +356,7 @@ def read(path: str | os.PathLike, model: type[BaseModel] | None = None) -> dict:
     try:
         payload = io.read_json(path)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise IntegrityError(f"{path} is not valid JSON ({err}); {_rerun(path)}") from None
+        raise IntegrityError(f"{path} is not valid JSON ({err}). {_rerun(path)}") from None
     wrong = problems(path, payload, model)
     if wrong:
         raise IntegrityError(f"{path}: {wrong}. {_rerun(path)}")
