@@ -249,7 +249,9 @@ class MitigationMetrics(Open):
     @model_validator(mode="after")
     def _best_is_a_candidate(self) -> MitigationMetrics:
         if self.best_passing is not None and self.best_passing not in self.candidates:
-            raise ValueError(f"best_passing '{self.best_passing}' is not among the candidates {sorted(self.candidates)}")
+            raise ValueError(
+                f"best_passing '{self.best_passing}' is not among the candidates {sorted(self.candidates)}"
+            )
         return self
 
 
@@ -382,12 +384,11 @@ def read_optional(path: str | os.PathLike, model: type[BaseModel] | None = None)
     return read(path, model) if model is not None or has_contract(path) else io.read_json(path)
 
 
-def write(path: str | os.PathLike, payload: BaseModel | dict, model: type[BaseModel] | None = None) -> None:
-    """Check ``payload`` against the contract of ``path``, then write it atomically.
+def validate(path: str | os.PathLike, payload: BaseModel | dict, model: type[BaseModel] | None = None) -> Any:
+    """Check a payload before it is written; return it as plain JSON values.
 
-    A payload that breaks the contract is a bug in the writing stage: nothing is written (the
-    previous file stays) and IntegrityError names the key. The payload is written as given (numpy
-    values converted, NaN as null), never reshaped by the model.
+    A stage with several outputs calls this before its first write, so a payload that breaks its
+    contract (a bug in that stage) stops the stage while every earlier output is still intact.
     """
     plain = io.to_plain(payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload)
     wrong = problems(path, plain, model)
@@ -396,4 +397,12 @@ def write(path: str | os.PathLike, payload: BaseModel | dict, model: type[BaseMo
             f"refusing to write {path}: {wrong}. Nothing was written (the previous file is unchanged); "
             f"this is a bug in the '{contract_for(path)[1]}' stage or in pipeline/contracts.py"
         )
-    io.write_json(path, plain)
+    return plain
+
+
+def write(path: str | os.PathLike, payload: BaseModel | dict, model: type[BaseModel] | None = None) -> None:
+    """Check ``payload`` against the contract of ``path`` (:func:`validate`), then write it atomically.
+
+    The payload is written as given (numpy values converted, NaN as null), never reshaped by the model.
+    """
+    io.write_json(path, validate(path, payload, model))

@@ -127,7 +127,9 @@ def test_gate_refuses_a_verdict_without_status(ran):
 
     with Edited(ran / paths.FAIRNESS_METRICS, strip):
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        done = subprocess.run([sys.executable, "-m", "pipeline", "gate"], cwd=ran, capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", "gate"], cwd=ran, capture_output=True, text=True, env=env
+        )
     assert done.returncode == EXIT_INTEGRITY, done.stderr
     assert "verdicts.0.status" in done.stderr and "python -m pipeline fairness" in done.stderr
 
@@ -207,3 +209,25 @@ def test_contract_is_found_for_a_copy_elsewhere(tmp_path, ran):
     with pytest.raises(IntegrityError, match="'accuracy' is missing"):
         contracts.read(copy)
     assert contracts.read_optional(tmp_path / "absent.json") is None
+
+
+def test_a_prepare_bug_stops_before_any_output_is_replaced(ran, monkeypatch):
+    """A meta.json that breaks its contract stops ``prepare`` before the splits are rewritten, so the
+    prepared arrays, meta.json and data.json stay one consistent set."""
+    from dataclasses import replace
+
+    from pipeline import config
+    from pipeline.stages import prepare
+
+    real = prepare.prepare
+
+    def buggy(*args, **kwargs):
+        prepared = real(*args, **kwargs)
+        return replace(prepared, meta={**prepared.meta, "rows": {"train": -1}})
+
+    monkeypatch.setattr(prepare, "prepare", buggy)
+    outputs = [paths.PREPARED_META, paths.DATA_METRICS, *map(paths.split_arrays, paths.SPLITS)]
+    before = {p: p.read_bytes() for p in outputs}
+    with pytest.raises(IntegrityError, match=r"refusing to write data/prepared/meta.json.*rows has negative counts"):
+        prepare.main(config.load(ran / "params.yaml"))
+    assert {p: p.read_bytes() for p in outputs} == before

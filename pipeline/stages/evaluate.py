@@ -33,6 +33,7 @@ def main(cfg: Config) -> None:
         y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes)
     test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
+    contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
     io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")
     for path, frame in (
         (paths.ROC_CURVE, performance.roc_points(y, proba[:, fav], fav)),

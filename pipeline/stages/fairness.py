@@ -93,6 +93,7 @@ def main(cfg: Config) -> None:
         result["accuracy_all_classes"] = fairness.multiclass_accuracy(
             predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
     result["external"] = external_decisions(cfg, meta, s)
+    contracts.validate(paths.FAIRNESS_METRICS, result)  # before the first output is replaced
     io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
     contracts.write(paths.FAIRNESS_METRICS, result)
     g = verdicts.gate(result)

@@ -49,6 +49,7 @@ def privacy_scan(table, cfg: Config, settings=None) -> dict:
 
 
 def write(prepared: Prepared) -> None:
+    contracts.validate(paths.PREPARED_META, prepared.meta)  # before the first split is replaced
     for name, part in prepared.splits.items():
         io.write_npz(paths.split_arrays(name), X=part.X, y=part.y)
         io.write_csv(paths.split_groups(name), part.groups)
@@ -101,10 +102,11 @@ def main(cfg: Config) -> None:
 
     prepared = prepare(table, settings, seed=cfg.seed, excluded=excluded, encodings=encodings, preflight=check_size)
     rows = quality.duplicates_and_overlap(raw.features, raw.target, split_labels(table, settings, cfg.seed))
-    write(prepared)
-    contracts.write(paths.DATA_METRICS, {
+    data_metrics = contracts.validate(paths.DATA_METRICS, {
         **split_counts(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,
         "capped_columns": prepared.meta["capped_columns"], "memory_estimate": sizes,
         "sensitive_encodings": prepared.meta["sensitive_encodings"], "sensitive_inputs": prepared.meta["sensitive_inputs"],
     })  # fmt: skip
+    write(prepared)
+    contracts.write(paths.DATA_METRICS, data_metrics)
     report_console(prepared, privacy, leaks, rows)

@@ -57,6 +57,7 @@ def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_dir=paths.CHECKPOINT_DIR)
+    contracts.validate(paths.TRAIN_METRICS, result.summary)  # a bad summary stops before the model is replaced
     save_model(result.model)
     save_curves(result.history)
     contracts.write(paths.TRAIN_METRICS, result.summary)
