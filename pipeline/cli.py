@@ -60,18 +60,14 @@ def scrub(message: str) -> str:
 
 def _producers() -> dict[Path, str]:
     """Which stage writes each upstream file or folder (``paths`` is the one table of them)."""
-    from pipeline import paths
+    from pipeline import contracts, paths
 
     return {
+        **{path: stage for path, (_, stage) in contracts.CONTRACTS.items()},  # meta.json and every metrics file
         paths.PREPARED_DIR: "prepare",
         paths.MODEL_DIR: "train",
-        paths.TRAIN_METRICS: "train",
         paths.TRAIN_CURVES: "train",
         paths.PREDICTIONS: "evaluate",
-        paths.EVALUATE_METRICS: "evaluate",
-        paths.FAIRNESS_METRICS: "fairness",
-        paths.EXPLAIN_METRICS: "explain",
-        paths.PRIVACY_METRICS: "privacy",
         paths.REPORT_HTML: "report",
         paths.MODEL_CARD: "report",
     }

@@ -231,3 +231,11 @@ def test_a_prepare_bug_stops_before_any_output_is_replaced(ran, monkeypatch):
     with pytest.raises(IntegrityError, match=r"refusing to write data/prepared/meta.json.*rows has negative counts"):
         prepare.main(config.load(ran / "params.yaml"))
     assert {p: p.read_bytes() for p in outputs} == before
+
+
+def test_missing_metrics_file_names_its_stage(ran, capsys):
+    """The contracts table is also the CLI's table of producers: a missing mitigation.json names ``mitigate``."""
+    from pipeline.errors import BadInputError
+
+    early = cli.missing_upstream(FileNotFoundError(2, "No such file", str(ran / paths.MITIGATION_METRICS)))
+    assert isinstance(early, BadInputError) and "python -m pipeline mitigate" in str(early)
