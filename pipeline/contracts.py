@@ -21,7 +21,8 @@ How strict:
 
 :func:`read` returns the plain dict as it is on disk and :func:`write` writes the payload as
 given (canonical JSON through :mod:`pipeline.io`): the models check, they never reshape, so the
-bytes DVC hashes do not change. Dependency-free (pydantic only), so any layer may import it.
+bytes DVC hashes do not change. It imports only pydantic and ``pipeline.io``/``paths``/``errors``
+(``.importlinter`` holds it to that), so every layer may import it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline import io, paths
 from pipeline.errors import IntegrityError
-
-NonNegative = Field(ge=0)
 
 
 class Open(BaseModel):
@@ -318,12 +317,22 @@ def contract_for(path: str | os.PathLike) -> tuple[type[BaseModel], str]:
     raise KeyError(f"{path} has no contract in pipeline.contracts (known: {', '.join(map(str, CONTRACTS))})")
 
 
+def has_contract(path: str | os.PathLike) -> bool:
+    try:
+        contract_for(path)
+    except KeyError:
+        return False
+    return True
+
+
 def _problems(err: ValidationError, limit: int = 5) -> str:
     """Each problem as ``key.path: what is wrong``, the first few only."""
     lines = []
     for item in err.errors()[:limit]:
-        where = ".".join(str(p) for p in item["loc"]) or "(whole file)"
-        if item["type"] == "missing":
+        where = ".".join(str(p) for p in item["loc"])
+        if not where:  # a check across keys (a model validator) or a file that is not an object
+            lines.append(item["msg"].removeprefix("Value error, "))
+        elif item["type"] == "missing":
             lines.append(f"key '{where}' is missing")
         elif item["type"] == "extra_forbidden":
             lines.append(f"key '{where}' is not part of the contract")
@@ -344,8 +353,14 @@ def problems(path: str | os.PathLike, payload: Any, model: type[BaseModel] | Non
     return None
 
 
+def _stage(path: str | os.PathLike) -> str | None:
+    return contract_for(path)[1] if has_contract(path) else None
+
+
 def _rerun(path: str | os.PathLike) -> str:
-    stage = contract_for(path)[1]
+    stage = _stage(path)
+    if stage is None:
+        return "Rerun the stage that writes it (or `dvc repro`)"
     return f"It is written by the '{stage}' stage: rerun `python -m pipeline {stage}` (or `dvc repro`)"
 
 
@@ -363,14 +378,6 @@ def read(path: str | os.PathLike, model: type[BaseModel] | None = None) -> dict:
     if wrong:
         raise IntegrityError(f"{path}: {wrong}. {_rerun(path)}")
     return payload
-
-
-def has_contract(path: str | os.PathLike) -> bool:
-    try:
-        contract_for(path)
-    except KeyError:
-        return False
-    return True
 
 
 def read_optional(path: str | os.PathLike, model: type[BaseModel] | None = None) -> dict | None:
@@ -395,7 +402,7 @@ def validate(path: str | os.PathLike, payload: BaseModel | dict, model: type[Bas
     if wrong:
         raise IntegrityError(
             f"refusing to write {path}: {wrong}. Nothing was written (the previous file is unchanged); "
-            f"this is a bug in the '{contract_for(path)[1]}' stage or in pipeline/contracts.py"
+            f"this is a bug in the stage that writes it ({_stage(path) or 'unknown'}) or in pipeline/contracts.py"
         )
     return plain
 
