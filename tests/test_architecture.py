@@ -1,0 +1,127 @@
+"""The code's layering and the pipeline's dependency lists are checked, not trusted.
+
+Two contracts that reviews kept missing:
+- every project module a stage can import (directly or through other project modules, including
+  imports inside functions) is covered by that stage's ``deps`` in ``dvc.yaml``, so an edit there
+  reruns the stage instead of leaving a stale output that ``dvc status`` calls up to date;
+- the layering rules in ``.importlinter`` hold (``lint-imports`` exits 0).
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY = "pipeline/cli.py"
+#: Files a stage's run passes through that need not be deps, each with the reason.
+EXEMPT = {"pipeline/__main__.py": "one line that forwards to pipeline.cli.run"}
+#: Imports the CLI makes only for other commands: `compare`, and the tracking probe of the log
+#: stage (whose own imports reach pipeline.tracking, so it is checked there).
+CLI_ONLY = {"pipeline.compare", "pipeline.tracking"}
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of a ``pipeline.*`` module (package ``__init__`` or plain module)."""
+    base = REPO.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def project_imports(path: Path) -> set[str]:
+    """Every ``pipeline.*`` module that ``path`` imports anywhere in its body (lazy imports too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "pipeline"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parent, base] if base else parent)
+            if base.split(".")[0] != "pipeline":
+                continue
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")}
+    return found
+
+
+def with_parents(name: str) -> set[str]:
+    """Importing ``a.b.c`` runs ``a/__init__``, ``a/b/__init__`` and ``a/b/c``."""
+    parts = name.split(".")
+    return {".".join(parts[: i + 1]) for i in range(len(parts))}
+
+
+def closure(start: list[Path]) -> set[Path]:
+    """Project files reachable from ``start`` through static imports."""
+    seen: set[Path] = set()
+    todo = list(start)
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        names = project_imports(path)
+        if path == REPO / ENTRY:
+            names -= CLI_ONLY
+        for name in names:
+            for part in with_parents(name):
+                found = module_file(part)
+                if found and found not in seen:
+                    todo.append(found)
+    return seen
+
+
+def inert(path: Path) -> bool:
+    """A package ``__init__`` holding only a docstring and constants cannot change an output."""
+    if path.name != "__init__.py":
+        return False
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return all(isinstance(n, ast.Expr | ast.Assign) and not isinstance(getattr(n, "value", None), ast.Call) for n in body)
+
+
+def covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(REPO)
+    return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
+
+
+def stages() -> dict[str, dict]:
+    return yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+
+
+@pytest.mark.parametrize("stage", sorted(stages()))
+def test_stage_deps_cover_every_project_module_it_imports(stage):
+    spec = stages()[stage]
+    cmd = spec["cmd"].split()
+    assert cmd[:3] == ["python", "-m", "pipeline"], f"{stage}: unexpected command {spec['cmd']!r}"
+    stage_module = module_file(f"pipeline.stages.{cmd[3]}")
+    assert stage_module is not None, f"{stage}: no module pipeline/stages/{cmd[3]}.py"
+    reached = closure([stage_module, REPO / ENTRY])
+    deps = [str(d) for d in spec.get("deps", [])]
+    rels = (str(p.relative_to(REPO)) for p in reached if not inert(p) and not covered(p, deps))
+    missing = sorted(r for r in rels if r not in EXEMPT)
+    assert not missing, f"dvc.yaml stage '{stage}' imports project code its deps do not list: {missing}"
+
+
+def test_the_closure_follows_lazy_imports():
+    """A function-level ``from pipeline.x import y`` counts: that is how stages import heavy code."""
+    reached = closure([REPO / "pipeline/cli.py"])
+    assert REPO / "pipeline/errors.py" in reached
+    assert REPO / "pipeline/config.py" in reached  # imported inside cli's functions
+
+
+def test_layering_contracts_hold():
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert exe, "lint-imports (import-linter) is not installed: run `make setup`"
+    done = subprocess.run([exe, str(REPO / ".importlinter")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
