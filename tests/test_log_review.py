@@ -58,12 +58,19 @@ def test_run_has_description_headline_metrics_figures_and_detail(logged):
         assert metrics[key] == pytest.approx(v["value"])
     assert not any("_50K" in k for k in metrics)
     files = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
-    assert {"figures/roc.png", "figures/calibration.png", "figures/selection_rate_by_sex.png", "figures/importance.png"} <= files
+    assert {
+        "figures/roc.png",
+        "figures/calibration.png",
+        "figures/selection_rate_by_sex.png",
+        "figures/importance.png",
+    } <= files
     detail = {a.path for a in client.list_artifacts(run.info.run_id, "detail")}
     tables = {a.path for a in client.list_artifacts(run.info.run_id, "tables")}
     assert "detail/all_metrics.json" in detail and "tables/fairness_groups.json" in tables
     tags = run.data.tags
-    assert tags["audit_verdict"] in ("pass", "fail", "inconclusive") and all(len(v) < 300 for v in tags.values() if v != note)
+    assert tags["audit_verdict"] in ("pass", "fail", "inconclusive") and all(
+        len(v) < 300 for v in tags.values() if v != note
+    )
     version = client.get_model_version(cfg.tracking.model_name, str(summary["registry"]["version"]))
     assert findings.verdict(fairness).headline in version.description
     assert version.tags["audit_verdict"] == tags["audit_verdict"]

@@ -22,7 +22,11 @@ def ctx(module_project):
 
 
 def _fairness(groups: dict, verdicts: list[dict]) -> dict:
-    return {"favourable_class": ">50K", "features": {"sex": {"groups": groups, "reference": "Male"}}, "verdicts": verdicts}
+    return {
+        "favourable_class": ">50K",
+        "features": {"sex": {"groups": groups, "reference": "Male"}},
+        "verdicts": verdicts,
+    }
 
 
 def _group(rate, tpr, ci=None):
@@ -82,7 +86,18 @@ def test_glossary_defines_every_abbreviation_the_report_uses(ctx):
     html, _ = render.render(ctx)
     body = re.sub(r"<[^>]+>", " ", html[html.index("<body>") :])
     defined = {term.split(" ")[0] for term, _ in glossary.entries()}
-    used = {w.rstrip("-") for w in re.findall(r"\b[A-Z][A-Z0-9-]{1,}\b", body)} - {"AUDIT", "FAILED", "PASSED", "INCOMPLETE", "CI", "UCI", "US", "EEOC", "PASS", "FAIL"}
+    used = {w.rstrip("-") for w in re.findall(r"\b[A-Z][A-Z0-9-]{1,}\b", body)} - {
+        "AUDIT",
+        "FAILED",
+        "PASSED",
+        "INCOMPLETE",
+        "CI",
+        "UCI",
+        "US",
+        "EEOC",
+        "PASS",
+        "FAIL",
+    }
     missing = {w for w in used if w not in defined and not any(w in t for t, _ in glossary.entries())}
     assert not missing, f"abbreviations without a glossary entry: {sorted(missing)}"
     assert 'id="glossary"' in html and "Cramér&#39;s V" in html

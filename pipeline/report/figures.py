@@ -36,11 +36,13 @@ def _selection(ctx: dict, feature: str):
         return None
     values = [groups[g]["selection_rate"] for g in names]
     intervals = [(groups[g].get("ci") or {}).get("selection_rate") for g in names]
-    return plots.draw_barh(names, values, f"Selection rate by {feature} (95% interval)", "share predicted favourable", intervals)
+    return plots.draw_barh(
+        names, values, f"Selection rate by {feature} (95% interval)", "share predicted favourable", intervals
+    )
 
 
 def _importance(ctx: dict):
-    ig = ((ctx.get("explain") or {}).get("integrated_gradients") or {})
+    ig = (ctx.get("explain") or {}).get("integrated_gradients") or {}
     importance = ig.get("importance") or {}
     if not importance:
         return None
@@ -73,7 +75,11 @@ def _importance_by_group(ctx: dict, sensitive: str):
 
 def _pareto(ctx: dict):
     m = (ctx.get("fairness") or {}).get("mitigation") or {}
-    rows = [(n, r) for n, r in (m.get("models") or {}).items() if "error" not in r and r.get("demographic_parity_difference") is not None]
+    rows = [
+        (n, r)
+        for n, r in (m.get("models") or {}).items()
+        if "error" not in r and r.get("demographic_parity_difference") is not None
+    ]
     if not rows:
         return None
     return plots.draw_scatter([r["demographic_parity_difference"] for _, r in rows], [r["accuracy"] for _, r in rows],
@@ -93,11 +99,11 @@ def builders(ctx: dict) -> Iterator[tuple[str, Callable[[], object]]]:
     """(artifact file name, function drawing the figure) for every figure this run supports."""
     yield "roc.png", lambda: _roc(ctx)
     yield "calibration.png", lambda: _calibration(ctx)
-    for feature in ((ctx.get("fairness") or {}).get("features") or {}):
+    for feature in (ctx.get("fairness") or {}).get("features") or {}:
         safe = "".join(ch if ch.isalnum() else "_" for ch in feature)
         yield f"selection_rate_by_{safe}.png", lambda f=feature: _selection(ctx, f)
     yield "importance.png", lambda: _importance(ctx)
-    by_sensitive = (((ctx.get("explain") or {}).get("by_group") or {}).get("by_sensitive") or {})
+    by_sensitive = ((ctx.get("explain") or {}).get("by_group") or {}).get("by_sensitive") or {}
     for sensitive in by_sensitive:
         safe = "".join(ch if ch.isalnum() else "_" for ch in sensitive)
         yield f"importance_by_{safe}.png", lambda s=sensitive: _importance_by_group(ctx, s)

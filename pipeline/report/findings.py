@@ -48,10 +48,18 @@ def gating(fairness: dict | None) -> list[dict]:
 def verdict(fairness: dict | None) -> Verdict:
     g = verdicts.gate(fairness)
     if not g.available:
-        return Verdict("inconclusive", "AUDIT INCOMPLETE: no fairness verdicts are available, so the model is not marked 'audited'.")
+        return Verdict(
+            "inconclusive",
+            "AUDIT INCOMPLETE: no fairness verdicts are available, so the model is not marked 'audited'.",
+        )
     total = sum(g.counts.values())
     if g.passed:
-        return Verdict("pass", f"AUDIT PASSED: all {total} fairness checks pass; the model version may receive the 'audited' alias.", [], g.counts)
+        return Verdict(
+            "pass",
+            f"AUDIT PASSED: all {total} fairness checks pass; the model version may receive the 'audited' alias.",
+            [],
+            g.counts,
+        )
     failures = [_check_text(v) for v in gating(fairness) if v.get("status") != verdicts.PASS]
     n_bad = sum(n for k, n in g.counts.items() if k != verdicts.PASS)
     detail = ", ".join(f"{n} {k}" for k, n in g.counts.items() if k != verdicts.PASS)
@@ -137,12 +145,21 @@ def _fairness_findings(fairness: dict | None) -> list[str]:
         return []
     out: list[str] = []
     failing = [v for v in gating(fairness) if v.get("status") != verdicts.PASS]
-    order = sorted(failing, key=lambda v: (v.get("status") != "fail", " x " in str(v.get("feature")) or "&" in str(v.get("feature"))))
+    order = sorted(
+        failing,
+        key=lambda v: (v.get("status") != "fail", " x " in str(v.get("feature")) or "&" in str(v.get("feature"))),
+    )
     for v in order:
         metric, feature = str(v.get("metric", "")), v.get("feature")
         if feature is None:
             continue
-        maker = selection_sentence if metric.startswith(SELECTION_METRICS) else error_sentence if metric.startswith(ERROR_METRICS) else None
+        maker = (
+            selection_sentence
+            if metric.startswith(SELECTION_METRICS)
+            else error_sentence
+            if metric.startswith(ERROR_METRICS)
+            else None
+        )
         sentence = maker(fairness, str(feature)) if maker else None
         if sentence and sentence not in out:
             out.append(sentence)
@@ -162,11 +179,15 @@ def _other_findings(ctx: dict) -> list[str]:
     mia = (ctx.get("privacy") or {}).get("membership_inference") or {}
     if mia.get("auc") is not None:
         risk = "no better than a coin flip" if mia["auc"] < 0.55 else "better than a coin flip"
-        out.append(f"An attacker guessing whether a person's row was used in training does {risk} (attack AUC {_num(mia['auc'])}; 0.5 = guessing).")
+        out.append(
+            f"An attacker guessing whether a person's row was used in training does {risk} (attack AUC {_num(mia['auc'])}; 0.5 = guessing)."
+        )
     ig = ((ctx.get("explain") or {}).get("integrated_gradients") or {}).get("importance") or {}
     if ig:
         top = sorted(ig, key=lambda c: -ig[c])[:2]
-        out.append(f"The columns that most drive the prediction are {' and '.join(repr(c) for c in top)} (Integrated Gradients).")
+        out.append(
+            f"The columns that most drive the prediction are {' and '.join(repr(c) for c in top)} (Integrated Gradients)."
+        )
     return out  # fmt: skip
 
 
