@@ -309,9 +309,12 @@ def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], 
 
 # --- what a reviewer sees in the UI (issue 17): experiment kind, run note, figures, tables, versions ---
 
-#: MLflow 3 opens an experiment on its GenAI views unless it is tagged as model development.
+#: MLflow 3 opens an experiment on its GenAI views unless it is tagged as model development. MLflow
+#: 3.17's UI ignores the tag in favour of its "GenAI / Model training" switch (remembered per browser,
+#: default GenAI) or a ``?workflowType=machine_learning`` URL parameter: see :data:`RUNS_VIEW`.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # the run's "Description" (Markdown) in the UI
+RUNS_VIEW = "?workflowType=machine_learning"  # appended to UI links so they open on the training runs
 
 
 def mark_experiment_for_training_runs(experiment: str) -> None:
@@ -370,3 +373,10 @@ def describe_model_version(name: str, version: int, description: str, tags: dict
     client.update_model_version(name, str(version), description=description)
     for key, value in tags.items():
         client.set_model_version_tag(name, str(version), key, value)
+
+
+def experiment_id(experiment: str) -> str | None:
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    return found.experiment_id if found else None

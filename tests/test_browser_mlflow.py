@@ -104,24 +104,43 @@ def test_run_page_shows_the_description_with_the_verdict(server, logged_run, pag
 
 
 def test_clicking_the_experiment_opens_the_runs_table(server, logged_run, page):
+    """MLflow 3.17's UI ignores the experiment-kind tag and follows its "GenAI / Model training" switch
+    (remembered per browser, default GenAI): after choosing Model training once, as the README says,
+    clicking the experiment lists its runs; the link the log stage prints opens the runs table directly."""
     root, summary = logged_run
-    page.page.goto(f"{server}/#/experiments")
+    run_name = _run_name(root, summary["run_id"])
     from pipeline import config
 
     name = config.load(root / "params.yaml").tracking.experiment
-    page.page.get_by_text(name, exact=True).first.click(timeout=90_000)
-    run_name = _run_name(root, summary["run_id"])
-    page.page.get_by_text(run_name).first.wait_for(timeout=60_000)  # the runs table lists the run
-    assert "runs" in page.page.url or "/experiments/" in page.page.url
-    assert page.page.get_by_text("Traces").count() == 0 or page.page.get_by_text(run_name).count() > 0
-    page.screenshot("mlflow_experiment.png")
+    try:
+        page.page.goto(f"{server}/#/experiments")
+        page.page.get_by_text("Model training", exact=True).first.click(timeout=90_000)
+        page.page.goto(f"{server}/#/experiments")
+        page.page.get_by_role("link", name=name, exact=True).first.click(timeout=60_000)
+        page.page.get_by_text(run_name).first.wait_for(timeout=60_000)  # a row of the runs table
+        assert "/runs" in page.page.url
+    finally:
+        page.screenshot("mlflow_experiment.png")
+    fresh = page.page.context.browser.new_context()  # a browser that never chose a view
+    try:
+        other = fresh.new_page()
+        other.goto(f"{server}/#/experiments/{summary['experiment_id']}/runs?workflowType=machine_learning")
+        other.get_by_text(run_name).first.wait_for(timeout=60_000)
+    finally:
+        fresh.close()
+    assert not [e for e in page.errors if "pageerror" in e]
 
 
 def test_artifacts_hold_png_figures(server, logged_run, page):
     root, summary = logged_run
     run_id = summary["run_id"]
     page.page.goto(f"{server}/#/experiments/{_experiment_id(root, run_id)}/runs/{run_id}/artifacts/figures/roc.png")
-    page.page.locator("img[src*='roc.png']").first.wait_for(timeout=90_000)
+    page.page.get_by_text("figures/roc.png").first.wait_for(timeout=90_000)
+    image = page.page.locator("img[src^='blob:']").first  # the viewer shows the PNG from a blob URL
+    image.wait_for(timeout=60_000)
+    assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    for name in ("calibration.png", "selection_rate_by_sex.png", "importance.png"):
+        assert page.page.get_by_text(name, exact=True).count() >= 1  # listed in the artifact tree
     page.screenshot("mlflow_figure.png")
     assert not [e for e in page.errors if "pageerror" in e]
 

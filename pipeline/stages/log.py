@@ -305,16 +305,17 @@ def main(cfg: Config) -> None:
             tracking.set_note(run_note(metrics, link))
             summary = {"run_id": run_id, "reused": False, **log_everything(cfg, meta, metrics)}
     summary.update(
-        {"tracking_uri": tracking.redact(uri), "experiment": cfg.tracking.experiment, "pipeline_state": state}
-    )
+        {"tracking_uri": tracking.redact(uri), "experiment": cfg.tracking.experiment, "pipeline_state": state,
+         "experiment_id": tracking.experiment_id(cfg.tracking.experiment)}
+    )  # fmt: skip
     io.write_json(paths.MLFLOW_RUN, summary)
     print(
         f"log: MLflow run {summary['run_id']} ({'existing' if summary['reused'] else 'new'}) in {summary['tracking_uri']}"
     )
-    print("\n".join(closing_lines(metrics.get("fairness"), summary["run_id"])))
+    print("\n".join(closing_lines(metrics.get("fairness"), summary["run_id"], summary["experiment_id"])))
 
 
-def closing_lines(fairness: dict | None, run_id: str, shown: int = 5) -> list[str]:
+def closing_lines(fairness: dict | None, run_id: str, experiment_id: str | None = None, shown: int = 5) -> list[str]:
     """What ``dvc repro`` ends with (this stage runs last): the verdict, the gating failures, where to read more."""
     v = findings.verdict(fairness)
     lines = ["", "=" * 72, v.headline]
@@ -324,6 +325,9 @@ def closing_lines(fairness: dict | None, run_id: str, shown: int = 5) -> list[st
         if len(v.gating_failures) > shown:
             lines.append(f"  ... and {len(v.gating_failures) - shown} more: see the report's summary")
     lines.append(f"Report: {paths.REPORT_HTML} (model card {paths.MODEL_CARD})")
-    lines.append(f"MLflow: run {run_id}; browse with `make ui` (http://127.0.0.1:5000)")
+    from pipeline.tracking import RUNS_VIEW
+
+    page = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs{RUNS_VIEW}" if experiment_id else ""
+    lines.append(f"MLflow: run {run_id}; `make ui`, then the runs table at {page or 'http://127.0.0.1:5000'}")
     lines.append("=" * 72)
     return lines
