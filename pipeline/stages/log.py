@@ -222,6 +222,7 @@ def log_figures(cfg: Config) -> None:
     for name, draw in figures.builders(collect(cfg)):
         fig = draw()
         if fig is not None:
+            fig.tight_layout()  # axis labels inside the image
             tracking.log_figure(fig, f"figures/{name}")
 
 
