@@ -7,6 +7,7 @@ after validation: columns declared numeric, plus undeclared ones whose every val
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from pathlib import Path
@@ -51,7 +52,7 @@ def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "err
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
                             na_values=[""], skip_blank_lines=False, engine="c")  # fmt: skip
     except pd.errors.ParserError as err:
-        detail = re.sub(r"\s+", " ", str(err)).strip()
+        detail = _physical_line(re.sub(r"\s+", " ", str(err)).strip(), path, delimiter, encoding)
         validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
     header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
     problems = validate.structure(path, header, delimiter, duplicates)
@@ -59,7 +60,7 @@ def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "err
         problems.append(validate.Problem(str(path), "has a header but no data rows"))
     validate.raise_if_any(problems)
     # Blank lines are read as empty rows and dropped here, keeping each row's index tied to its
-    # file line (row r is line r + 2), so messages point at the right line.
+    # record number (row r is record r + 1), from which messages find the record's first line.
     data = frame.iloc[1:]
     data.index = data.index - 1
     data = data[data.notna().any(axis=1)]
@@ -68,6 +69,16 @@ def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "err
     data = data.apply(lambda s: s.str.strip())
     data.attrs["renamed_columns"] = renamed
     return data
+
+
+def _physical_line(detail: str, path: Path, delimiter: str, encoding: str) -> str:
+    """pandas counts records in "Expected 3 fields in line 5": name the line where it starts instead."""
+    found = re.search(r"in line (\d+)", detail)
+    if not found:
+        return detail
+    row = int(found.group(1)) - 1 - validate.HEADER_LINES  # pandas' 1-based record -> data row
+    line = validate.record_start_lines(path, delimiter, encoding, [row])[0]
+    return detail[: found.start(1)] + str(line) + detail[found.end(1) :]
 
 
 def sort_labels(labels: list[str]) -> list[str]:
@@ -197,7 +208,9 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     sensitive = sensitive_columns(settings)
     problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
                                   fail_on_missing_sensitive=settings.missing_sensitive == "fail",
-                                  classes=list(csv.classes) if csv.classes else None)  # fmt: skip
+                                  classes=list(csv.classes) if csv.classes else None,
+                                  locate=functools.partial(validate.record_start_lines, path, csv.delimiter,
+                                                           csv.encoding))  # fmt: skip
     if not any(p.column == csv.target for p in problems):
         problems += validate.label_rules(path, frame[csv.target], csv.target, val_size, test_size)
     validate.raise_if_any(problems)
