@@ -58,19 +58,17 @@ def missingness(table: RawTable) -> dict:
 def proxies(table: RawTable, sensitive: list[str], columns: list[str], top: int = 5) -> dict:
     """Association of every feature with every sensitive attribute, strongest first."""
     numeric = set(table.numeric)
-    cats = {c: as_categories(table.features[c], c in numeric) for c in columns}
+    targets = {a: table.features[a].astype(str).reset_index(drop=True) for a in sensitive}
+    found: dict[str, list[dict]] = {a: [] for a in sensitive}
+    for column in columns:  # one column's categories at a time: all at once held a second table
+        cats = as_categories(table.features[column], column in numeric)
+        for attribute, target in targets.items():
+            if column != attribute:
+                found[attribute].append({"feature": column, "cramers_v": cramers_v(cats, target),
+                                         "normalized_mutual_info": normalized_mutual_info(cats, target)})  # fmt: skip
     result = {}
     for attribute in sensitive:
-        target = table.features[attribute].astype(str).reset_index(drop=True)
-        rows = [
-            {
-                "feature": column,
-                "cramers_v": cramers_v(cats[column], target),
-                "normalized_mutual_info": normalized_mutual_info(cats[column], target),
-            }
-            for column in columns
-            if column != attribute
-        ]
+        rows = found[attribute]
         rows.sort(key=lambda r: (-r["cramers_v"], r["feature"]))
         result[attribute] = {"associations": rows, "strongest": [r["feature"] for r in rows[:top]]}
     return result

@@ -135,6 +135,29 @@ def finite_numbers(values: pd.Series) -> pd.Series:
     return as_float.isna() | as_float.abs().le(MAX_MAGNITUDE)  # non-numbers have their own rule
 
 
+def check_text(path: Path, encoding: str, block: int = 1 << 24) -> None:
+    """What :func:`read_text` checks (the file exists, is readable, not empty, valid in
+    ``encoding``), decoding block by block so a large file is never held whole in memory.
+
+    Any failure is reported by :func:`read_text` itself, so the message is the same either way.
+    """
+    import codecs
+
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        blank = True
+        with open(path, "rb") as fh:
+            while chunk := fh.read(block):
+                decoder.decode(chunk)
+                blank = blank and not chunk.strip()
+            decoder.decode(b"", final=True)
+        if not blank:
+            return
+    except (OSError, LookupError, UnicodeDecodeError):
+        pass
+    read_text(path, encoding)  # raises the precise error (or, should the file have changed, passes)
+
+
 def read_text(path: Path, encoding: str) -> str:
     """The file's text; missing, unreadable, empty or wrongly encoded files are named errors."""
     if not path.exists():
