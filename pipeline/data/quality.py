@@ -14,9 +14,9 @@ import pandas as pd
 def _row_hashes(features: pd.DataFrame, target: pd.Series | None = None) -> pd.Series:
     """One 64-bit hash per row, equal for equal rows.
 
-    Each column is hashed in its own dtype (a float by its bits, so ``0.0`` and ``-0.0`` stay as
-    distinct as their texts were): turning the whole table into text first held a second,
-    larger copy of it.
+    Each column is hashed in its own dtype (numbers as numbers, so ``0.0`` equals ``-0.0``;
+    categories by their level): turning the whole table into text first held a second, larger
+    copy of it.
     """
     if target is not None:  # the label as categories: hashed by level, without a string object per row
         labels = pd.Series(pd.Categorical(target.astype(str)), index=features.index)
