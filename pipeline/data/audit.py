@@ -9,6 +9,7 @@ the model does. Association is the project's one Cramér's V and normalised mutu
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.data.table import RawTable
@@ -55,13 +56,20 @@ def missingness(table: RawTable) -> dict:
     return {c: {"count": int(v), "share": v / n if n else None} for c, v in sorted(counts.items())}
 
 
+def codes(values: pd.Series) -> np.ndarray:
+    """Integer codes in order of first appearance (a missing value is a level): the measures
+    factorise their inputs the same way, so they give identical values from codes, without an
+    array of Python strings per column."""
+    return pd.factorize(values, use_na_sentinel=False)[0]
+
+
 def proxies(table: RawTable, sensitive: list[str], columns: list[str], top: int = 5) -> dict:
     """Association of every feature with every sensitive attribute, strongest first."""
     numeric = set(table.numeric)
-    targets = {a: table.features[a].astype(str).reset_index(drop=True) for a in sensitive}
+    targets = {a: codes(table.features[a].astype(str)) for a in sensitive}
     found: dict[str, list[dict]] = {a: [] for a in sensitive}
     for column in columns:  # one column's categories at a time: all at once held a second table
-        cats = as_categories(table.features[column], column in numeric)
+        cats = codes(as_categories(table.features[column], column in numeric))
         for attribute, target in targets.items():
             if column != attribute:
                 found[attribute].append({"feature": column, "cramers_v": cramers_v(cats, target),
