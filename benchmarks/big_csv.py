@@ -7,11 +7,12 @@ reused while its size and seed match. ``prepare`` runs as a whole process in a f
 folder with the default ``params.yaml`` (data source switched to the CSV); its peak RSS is the
 kernel's ``ru_maxrss`` (``measure.run_measured``), so no short spike is missed.
 
-Writes ``benchmarks/big_csv.json`` (``--out``): file size, rows, encoded width, float32 output
-size, wall seconds, peak RSS and the ratios of the peak to the file and to the output. ``--code``
-runs another checkout's ``pipeline/`` (e.g. ``/work/main``) for a before/after comparison.
+Writes ``benchmarks/big_csv.json`` (``--out``), one entry per ``--label``: file size, rows,
+encoded width, float32 output size, wall seconds, peak RSS and the ratios of the peak to the file
+and to the output. ``--code`` runs another checkout's ``pipeline/`` (with its ``params.yaml``),
+e.g. ``--code /work/main --label before`` for a before/after comparison.
 
-Run: ``python benchmarks/big_csv.py [--mb 300] [--code PATH] [--out PATH]``.
+Run: ``python benchmarks/big_csv.py [--mb 300] [--code PATH] [--label after] [--out PATH]``.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=300.0, help="size of the generated CSV in MiB")
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose pipeline/ runs")
     parser.add_argument("--out", type=Path, default=HERE / "big_csv.json")
+    parser.add_argument("--label", default="after", help="key of this run in the output file (e.g. before, after)")
     parser.add_argument("--project", default="project", help="folder name of the run's project (under work/big)")
     args = parser.parse_args()
     work = HERE / "work" / "big"
@@ -121,14 +123,14 @@ def main() -> None:
     root = work / args.project
     project(root, csv, args.code)
     env = {**os.environ, "PYTHONPATH": str(args.code.resolve()), "DVC_NO_ANALYTICS": "1"}
-    load = os.getloadavg()[0]
+    load, commit = os.getloadavg()[0], git_head(args.code)
     measured = run_measured([sys.executable, "-m", "pipeline", "prepare"], cwd=root, env=env,
                             log=root.with_suffix(".log"), timeout_s=3600)  # fmt: skip
     file_mib = csv.stat().st_size / MIB
     result = {
         "command": "python -m pipeline prepare (default params.yaml, data.source: csv)",
         "code": str(args.code.resolve()),
-        "commit": git_head(args.code),
+        "commit": commit,
         "file_mib": round(file_mib, 1),
         "rows": rows,
         "columns": 7 + len(LEVELS),
@@ -147,7 +149,9 @@ def main() -> None:
     else:
         result["log_tail"] = root.with_suffix(".log").read_text(errors="replace")[-2000:]
     print(json.dumps(result, indent=2))
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    runs = json.loads(args.out.read_text()) if args.out.exists() else {}
+    runs[args.label] = result
+    args.out.write_text(json.dumps(runs, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
