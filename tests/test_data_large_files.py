@@ -65,3 +65,11 @@ def test_duplicate_rows_are_rows_of_equal_values():
     # Rows 0/1 and 2/3 (0.0 equals -0.0 as a number, though not as text); categories compare by value.
     assert found["duplicate_rows"] == int(frame.assign(t=target).duplicated().sum()) == 2
     assert found["train_test_overlap"]["identical_rows"] == 2
+
+
+def test_a_ragged_row_in_a_later_chunk_names_its_physical_line(tmp_path, small_chunks):
+    rows = ["age,note,label"] + [f'{i},"two\nlines",yes' for i in range(29)] + ["99,x,no,extra"] + ["1,a,no"] * 5
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(BadInputError, match=r"Expected 3 fields in line 60, saw 4"):  # 1 + 29 * 2 + 1
+        csv_source.read_frame(path, ",", "utf-8")
