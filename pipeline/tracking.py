@@ -571,3 +571,78 @@ def active_run_id() -> str:
     import mlflow
 
     return mlflow.active_run().info.run_id
+
+
+# --- what a reviewer sees in the UI (issue 17): experiment kind, run note, figures, tables, versions ---
+
+#: MLflow 3 opens an experiment on its GenAI views unless it is tagged as model development. MLflow
+#: 3.17's UI ignores the tag in favour of its "GenAI / Model training" switch (remembered per browser,
+#: default GenAI) or a ``?workflowType=machine_learning`` URL parameter: see :data:`RUNS_VIEW`.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+NOTE_TAG = "mlflow.note.content"  # the run's "Description" (Markdown) in the UI
+RUNS_VIEW = "?workflowType=machine_learning"  # appended to UI links so they open on the training runs
+
+
+def mark_experiment_for_training_runs(experiment: str) -> None:
+    """Tag the experiment so clicking it opens the runs table, not the GenAI overview."""
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None and found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
+
+
+def set_note(markdown: str, run_id: str | None = None) -> None:
+    """The run's description (shown at the top of the run page)."""
+    import mlflow
+
+    run_id = run_id or mlflow.active_run().info.run_id
+    mlflow.MlflowClient().set_tag(run_id, NOTE_TAG, markdown)
+
+
+def active_experiment_id() -> str:
+    import mlflow
+
+    return mlflow.active_run().info.experiment_id
+
+
+def log_figure(fig, artifact_file: str) -> None:
+    """A matplotlib figure as an image shown inline in the run's artifact view (closed afterwards)."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    try:
+        mlflow.log_figure(fig, artifact_file)
+    finally:
+        plt.close(fig)
+
+
+def log_dict(payload: dict, artifact_file: str) -> None:
+    import mlflow
+
+    mlflow.log_dict(payload, artifact_file)
+
+
+def log_table(rows: list[dict], artifact_file: str) -> None:
+    """Rows as an MLflow table artifact (the UI shows it as a sortable table)."""
+    import mlflow
+    import pandas as pd
+
+    mlflow.log_table(pd.DataFrame(rows), artifact_file=artifact_file)
+
+
+def describe_model_version(name: str, version: int, description: str, tags: dict[str, str]) -> None:
+    """A registered version's description and verdict tags, so the registry page reads on its own."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.update_model_version(name, str(version), description=description)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
+
+
+def experiment_id(experiment: str) -> str | None:
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    return found.experiment_id if found else None

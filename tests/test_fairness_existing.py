@@ -48,7 +48,7 @@ def raw_params(path, **audit_extra) -> dict:
     return {
         "data": {"source": "csv", "dep": str(path), "sensitive": ["race"], "csv": csv},
         "train": {"epochs": 1, "batch_size": 64},
-        "audit": {"n_boot": 20, "mitigation": False, **audit_extra},
+        "audit": {"n_boot": 20, **audit_extra}, "mitigation": {"enabled": False},
         "explain": {"n_steps": 8, "batch_size": 256},
     }
 

@@ -279,7 +279,9 @@ def ethics_section(ctx: dict) -> Section:
         bias = "Bias: group metrics were computed but no pass/fail verdicts are available; see Quantitative analyses."
     else:
         bias = f"Bias: {g.counts.get('pass', 0)} of {sum(g.counts.values())} fairness checks pass on the test split" + (
-            f"; not passing: {', '.join(g.failed)}." if g.failed else "."
+            f"; {len(g.failed)} do not (listed under Quantitative analyses; the summary says what they mean for whom)."
+            if g.failed
+            else "."
         )
     privacy = ("Privacy: the data holds personal attributes of real people; "
                + ("the privacy stage measured the model's membership-inference risk (see Privacy)." if ctx["privacy"]
@@ -363,22 +365,42 @@ def manifest_section(ctx: dict) -> Section:
     return Section("manifest", "Reproducibility manifest", paragraphs, tables)
 
 
+def glossary_section(ctx: dict) -> Section:
+    """Every term and abbreviation the report uses, in plain words."""
+    from pipeline.report import glossary
+
+    rows = [[term, meaning] for term, meaning in glossary.entries()]
+    return Section("glossary", "Glossary", ["Terms and abbreviations used in this report."],
+                   [("", Table(["Term", "Meaning"], rows))])  # fmt: skip
+
+
+def _titled(section: Section, title: str) -> Section:
+    """Keep the model card's own section name (Mitchell et al.) whatever a plug-in calls its section."""
+    if not section.title.startswith(title):
+        section.title = f"{title}: {section.title[0].lower()}{section.title[1:]}"
+    return section
+
+
 def sections(ctx: dict) -> list[Section]:
-    """The report in model-card order. Plug-in areas: data, fairness, explain, privacy (see :func:`plugin`)."""
+    """The report in its readers' order: the audit's findings (fairness, explanations, privacy,
+    ethics, caveats), then the data, then the model, its training and cost, the glossary and the
+    manifest. Every section of Mitchell et al.'s model card is present. Plug-in areas: data,
+    fairness, explain, privacy, training (see :func:`plugin`)."""
     return [
-        model_details(ctx),
-        intended_use(ctx),
-        factors(ctx),
-        metrics_section(ctx),
-        evaluation_data(ctx),
-        plugin(ctx, "data", "training-data", "Training data", "prepare", training_data_basic),
-        plugin(ctx, "training", "training", "Training and compute cost", "train"),
         plugin(ctx, "fairness", "quantitative-analyses", "Quantitative analyses", "fairness", fairness_basic),
         plugin(ctx, "mitigation", "mitigation", "Mitigation candidates", "mitigate"),
         plugin(ctx, "explain", "interpretability", "Interpretability", "explain", explain_basic),
         plugin(ctx, "privacy", "privacy", "Privacy", "privacy"),
         ethics_section(ctx),
         caveats_section(ctx),
+        _titled(plugin(ctx, "data", "training-data", "Training data", "prepare", training_data_basic), "Training data"),
+        evaluation_data(ctx),
+        factors(ctx),
+        intended_use(ctx),
+        model_details(ctx),
+        metrics_section(ctx),
+        plugin(ctx, "training", "training", "Training and compute cost", "train"),
+        glossary_section(ctx),
         manifest_section(ctx),
     ]
 
@@ -387,51 +409,17 @@ def sections(ctx: dict) -> list[Section]:
 
 
 def summary(ctx: dict, built: list[Section]) -> dict:
-    """Headline for a non-specialist: the audit outcome, the counts behind it, accuracy, and what did not run."""
-    g = verdicts.gate(ctx["fairness"])
-    if not g.available:
-        status, headline = (
-            "inconclusive",
-            "AUDIT INCOMPLETE: no fairness verdicts are available, so the model is not marked 'audited'.",
-        )
-    elif g.passed:
-        status, headline = (
-            "pass",
-            f"AUDIT PASSED: all {sum(g.counts.values())} fairness checks pass; the model version may receive the 'audited' alias.",
-        )
-    else:
-        n_bad = sum(v for k, v in g.counts.items() if k != verdicts.PASS)
-        status, headline = (
-            "fail",
-            f"AUDIT FAILED: {n_bad} of {sum(g.counts.values())} fairness checks do not pass; the model is not marked 'audited'.",
-        )
-    lines = []
-    if g.available:
-        lines.append("Checks by status: " + ", ".join(f"{k} {v}" for k, v in g.counts.items()) + ".")
-    if ctx["evaluate"]:
-        lines.append(
-            f"Accuracy on the test split: {fmt(ctx['evaluate'].get('accuracy'))} (balanced accuracy {fmt(ctx['evaluate'].get('balanced_accuracy'))})."
-        )
-    lines += _fairness_lines(ctx, g)
+    """The first screen: the verdict, the gating failures, and plain sentences built from this run's figures."""
+    from pipeline.report import findings
+
+    v = findings.verdict(ctx["fairness"])
+    lines = findings.summary_findings(ctx)
+    if v.counts:
+        lines.append("Checks by status: " + ", ".join(f"{k} {n}" for k, n in v.counts.items()) + ".")
     skipped = [s.title for s in built if not s.available]
     if skipped:
         lines.append(f"Not run or not applicable: {', '.join(skipped)}.")
-    return {"status": status, "headline": headline, "lines": lines}
-
-
-def _fairness_lines(ctx: dict, g: verdicts.Gate) -> list[str]:
-    """The fairness module's own summary lines when present; else the failed checks by name."""
-    try:
-        module = importlib.import_module("pipeline.report.sections_fairness")
-    except ModuleNotFoundError as err:
-        if err.name != "pipeline.report.sections_fairness":
-            raise
-        module = None
-    if module is not None and hasattr(module, "verdict_lines"):
-        return [str(line) for line in module.verdict_lines(ctx)]
-    if g.available and g.failed:
-        return [f"Not passing: {', '.join(g.failed)}."]
-    return []
+    return {"status": v.status, "headline": v.headline, "lines": lines, "gating_failures": v.gating_failures}
 
 
 def _environment(autoescape: bool) -> Environment:
