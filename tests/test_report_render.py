@@ -10,7 +10,8 @@ import types
 
 import pytest
 
-from pipeline.report import render, verdicts
+from pipeline.audit.gate import gate
+from pipeline.report import render
 from pipeline.report.context import collect
 from tests._report_support import run_stages, with_verdicts
 
@@ -79,10 +80,10 @@ def test_summary_counts_verdicts_and_names_failures(ctx, module_project):
 
 
 def test_gate_treats_missing_or_empty_verdicts_as_not_passed():
-    assert not verdicts.gate(None).passed
-    assert not verdicts.gate({"verdicts": []}).passed
-    assert verdicts.gate({"verdicts": [{"check": "a", "status": "pass"}]}).passed
-    g = verdicts.gate({"verdicts": [{"check": "a", "feature": "sex", "status": "inconclusive"}]})
+    assert not gate(None).passed
+    assert not gate({"verdicts": []}).passed
+    assert gate({"verdicts": [{"check": "a", "status": "pass"}]}).passed
+    g = gate({"verdicts": [{"check": "a", "feature": "sex", "status": "inconclusive"}]})
     assert (g.passed, g.failed) == (False, ["sex: a"])
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipeline.report import plots, verdicts
+from pipeline.audit.gate import checks, gate, label
+from pipeline.report import plots
 from pipeline.report.safe import fmt
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -241,9 +242,9 @@ def fairness_basic(ctx: dict) -> Section:
                 ),
             )
         )
-    items = verdicts.checks(fair)
+    items = checks(fair)
     if items:
-        rows = [[verdicts.label(v), fmt(v.get("value")), fmt(v.get("bound")), str(v.get("status"))] for v in items]
+        rows = [[label(v), fmt(v.get("value")), fmt(v.get("bound")), str(v.get("status"))] for v in items]
         tables.append(("Verdicts", Table(["Check", "Value", "Bound", "Status"], rows)))
     return Section(
         "quantitative-analyses",
@@ -271,7 +272,7 @@ def explain_basic(ctx: dict) -> Section:
 
 def ethics_section(ctx: dict) -> Section:
     """Bias, privacy, interpretability, compute and energy: one paragraph each, from this run's outputs."""
-    g = verdicts.gate(ctx["fairness"])
+    g = gate(ctx["fairness"])
     meta = ctx["meta"] or {}
     if not ctx["fairness"]:
         bias = "Bias: the fairness stage has not run, so group disparities are unknown."
@@ -315,7 +316,7 @@ def caveats_section(ctx: dict) -> Section:
     missing = [name for name in ("evaluate", "fairness", "explain", "privacy") if not ctx[name]]
     if missing:
         items.append(f"Stages without output in this run: {', '.join(missing)}; their sections say so.")
-    g = verdicts.gate(ctx["fairness"])
+    g = gate(ctx["fairness"])
     if g.available and not g.passed:
         items.append(
             "Not every fairness check passed: do not deploy this version; the registry withholds the 'audited' alias."

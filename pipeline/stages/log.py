@@ -24,8 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import io, paths
+from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
-from pipeline.report import findings, verdicts
+from pipeline.report import findings
 from pipeline.report.context import pipeline_state
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
@@ -122,7 +123,7 @@ def _number(value) -> bool:
 
 def verdict_metrics(fairness: dict | None) -> dict[str, float]:
     """``audit/checks_<status>`` counts and ``audit/passed`` (1/0), so runs sort by audit outcome in the UI."""
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     out = {f"audit/checks_{status}": float(n) for status, n in g.counts.items()}
     out["audit/passed"] = 1.0 if g.passed else 0.0
     return out
@@ -181,7 +182,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
             tracking.log_artifacts(folder, target)
     result = {"model_uri": model_info.model_uri}
     if cfg.tracking.register_model:
-        g = verdicts.gate(metrics.get("fairness"))
+        g = gate(metrics.get("fairness"))
         result["registry"] = tracking.register(model_info.model_uri, cfg.tracking.model_name, g.passed, g.failed)
         v = findings.verdict(metrics.get("fairness"))
         tracking.describe_model_version(
@@ -210,7 +211,7 @@ def log_tables(metrics: dict) -> None:
             rows.append(row)
     if rows:
         tracking.log_table(rows, "tables/fairness_groups.json")
-    items = verdicts.checks(fairness) or []
+    items = checks(fairness) or []
     if items:
         tracking.log_table([{"feature": v.get("feature"), "metric": v.get("metric"), "value": v.get("value"),
                              "ci_low": (v.get("ci") or [None, None])[0], "ci_high": (v.get("ci") or [None, None])[1],
@@ -279,7 +280,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
     from pipeline.report.context import git_commit
 
     git = git_commit()
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     return {
         "pipeline_state": state,
         "report_sha256": report_sha or "none",
