@@ -1,7 +1,7 @@
 """Stage ``log``: one MLflow run per pipeline state, holding everything a reviewer needs.
 
 The run is tagged with ``pipeline_state`` (the hash the report's manifest shows, computed by
-:func:`pipeline.report.context.pipeline_state`) and ``report_sha256``: rerunning this stage on an
+:func:`pipeline.provenance.pipeline_state`) and ``report_sha256``: rerunning this stage on an
 unchanged pipeline finds the existing run instead of adding a duplicate, so each ``dvc repro`` or
 ``dvc exp run`` that changes something gives exactly one run.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 from pipeline import io, paths
 from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
+from pipeline.provenance import git_commit, pipeline_state
 from pipeline.report import findings
-from pipeline.report.context import pipeline_state
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
 METRIC_FILES = {
@@ -277,8 +277,6 @@ def verdict_tags(v: findings.Verdict) -> dict[str, str]:
 
 
 def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
-    from pipeline.report.context import git_commit
-
     git = git_commit()
     g = gate(fairness)
     return {
