@@ -14,9 +14,9 @@ images under ``figures/``. The last lines this stage prints are the verdict and 
 so ``dvc repro`` ends with them.
 
 Speed: datasets are logged from their npz files' sha256 and a schema built from ``meta.json``
-(MLflow's own inference scans every cell, ~3 s per split on Adult); metrics go in batches; the
-model is saved in the pt2 format (no pickle on load) with pinned ``pip_requirements`` so MLflow
-does not infer them.
+(MLflow's own inference scans every cell); metrics go in batches; the model is saved in the pt2
+format (no pickle on load) with pinned ``pip_requirements`` so MLflow does not infer them. The
+stage's measured time is in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
