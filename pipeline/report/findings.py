@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.audit.gate import PASS, checks, gate, label
+from pipeline.audit.gate import PASS, blockers, checks, gate, label
 
 #: Verdict metrics about who is *selected* (rates of the favourable prediction) vs about *errors*.
 SELECTION_METRICS = ("demographic_parity", "selection_rate")
@@ -60,15 +60,16 @@ def verdict(fairness: dict | None) -> Verdict:
             [],
             g.counts,
         )
-    failures = [_check_text(v) for v in gating(fairness) if v.get("status") != PASS]
+    blocked = blockers(fairness)  # leakage, a degenerate model: no check can pass while these hold
+    failures = blocked + [_check_text(v) for v in gating(fairness) if v.get("status") != PASS]
     n_bad = sum(n for k, n in g.counts.items() if k != PASS)
     detail = ", ".join(f"{n} {k}" for k, n in g.counts.items() if k != PASS)
-    return Verdict(
-        "fail",
-        f"AUDIT FAILED: {n_bad} of {total} fairness checks do not pass ({detail}); the model is not marked 'audited'.",
-        failures,
-        g.counts,
-    )  # fmt: skip
+    checks_text = f"{n_bad} of {total} fairness checks do not pass ({detail})" if n_bad else f"all {total} fairness checks pass"
+    if blocked:
+        headline = f"AUDIT FAILED: {'; '.join(blocked)}; {checks_text}; the model is not marked 'audited'."
+    else:
+        headline = f"AUDIT FAILED: {checks_text}; the model is not marked 'audited'."
+    return Verdict("fail", headline, failures, g.counts)
 
 
 def _check_text(v: dict) -> str:
