@@ -413,7 +413,8 @@ def import_mlflow_pytorch():
 
     On import, ``mlflow.pytorch`` tries ``from mlflow.pytorch._lightning_autolog import
     MlflowModelCheckpointCallback`` and skips it on ImportError; that import pulls in
-    pytorch_lightning and torch._dynamo, 5-7 s on 2 cores, for a callback we never use. A
+    pytorch_lightning and torch._dynamo (their import times are in benchmarks/RESULTS.md) for a
+    callback we never use. A
     ``None`` entry in ``sys.modules`` makes ``import pytorch_lightning`` raise ImportError for
     the length of this import only; the entry is removed afterwards, so Lightning imports
     normally later in the process. When Lightning is already imported nothing is hidden.
@@ -436,11 +437,12 @@ def import_mlflow_pytorch():
 def log_model(model, input_example, requirements: list[str]):
     """Log the model in the pt2 (torch.export) format with a signature and an input example.
 
-    pt2 loads without unpickling code (pickle would be ~3 s faster but lets a tampered artifact run
-    code on load); ``pip_requirements`` is passed because inferring it costs 6-7 s. Log the model
-    before the run's metrics: ``log_model`` links every metric already in the run to the model by
-    reading each one's history back (1,238 queries on Adult, 3-5 s under cProfile); metrics logged afterwards
-    carry the model id instead (:func:`log_metrics`).
+    pt2 loads without unpickling code (pickle would save faster but lets a tampered artifact run
+    code on load); ``pip_requirements`` is passed because MLflow infers it by importing the model's
+    dependencies, which is slow. Log the model before the run's metrics: ``log_model`` links every
+    metric already in the run to the model by reading each one's history back (one store query per
+    metric); metrics logged afterwards carry the model id instead (:func:`log_metrics`). The log
+    stage's time as a user meets it is in benchmarks/RESULTS.md.
     """
     import torch
     from mlflow.models import infer_signature
@@ -464,8 +466,8 @@ def log_dataset_file(
 ) -> None:
     """Record a dataset input from its file hash and a known schema.
 
-    ``mlflow.data.from_pandas`` infers the schema by testing every cell for NaN (~3 s per Adult
-    split); here the digest is the file's sha256 (first 32 hex digits, what the store's digest
+    ``mlflow.data.from_pandas`` infers the schema by testing every cell for NaN (slow on a
+    split of tens of thousands of rows); here the digest is the file's sha256 (first 32 hex digits, what the store's digest
     column holds) and the schema comes from ``meta.json``, so a reviewer can check the digest with
     ``sha256sum``.
     """

@@ -119,3 +119,18 @@ def test_report_html_is_phone_ready(ctx):
     svgs = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
     assert svgs and all("<title" in s and "aria-labelledby" in s for s in svgs)
     assert "e+" not in re.sub(r"<svg\b.*?</svg>", "", html, flags=re.S)  # no scientific notation in text
+
+
+def test_a_blocker_heads_the_verdict_even_when_every_check_passes():
+    """Suspected leakage (or a degenerate model) fails the audit although every gating check passes;
+    the headline must say why instead of '0 of N checks do not pass'."""
+    passing = {"check": "sex: selection_rate_ratio", "feature": "sex", "metric": "selection_rate_ratio",
+               "value": 0.95, "ci": [0.9, 1.0], "bound": [0.8, 1.25], "status": "pass", "gating": True}  # fmt: skip
+    fairness = _fairness({"Female": _group(0.2, 0.6), "Male": _group(0.21, 0.6)}, [passing])
+    fairness["blockers"] = ["suspected target leakage: PF_0, later_event"]
+    v = findings.verdict(fairness)
+    assert v.status == "fail"
+    assert v.headline.startswith("AUDIT FAILED: suspected target leakage: PF_0, later_event; all 1 fairness checks pass")
+    assert v.gating_failures[0] == "suspected target leakage: PF_0, later_event"
+    del fairness["blockers"]
+    assert findings.verdict(fairness).status == "pass"

@@ -7,9 +7,9 @@ reviewed and never executes code when loaded.
 Memory: the scaler and the one-hot encoder are fitted on their own columns (a
 ``ColumnTransformer.fit`` runs ``fit_transform`` and builds the whole float64 training matrix
 only to discard it), and splits are encoded chunk by chunk into one preallocated float32
-matrix, so the float64 intermediates never exceed ``CHUNK_ROWS`` rows. At 1M rows this took
-the prepare stage's peak from 4.2x to 3.12x the size of its float32 output
-(benchmarks/RESULTS.md). The values are the same as a ``ColumnTransformer``'s: each block is
+matrix, so the float64 intermediates never exceed ``CHUNK_ROWS`` rows (the prepare stage's
+peak memory against the size of its float32 output, at 1M rows, is in benchmarks/RESULTS.md).
+The values are the same as a ``ColumnTransformer``'s: each block is
 computed by the same fitted estimator in float64 and then cast.
 """
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.report import verdicts
+from pipeline.audit.gate import PASS, blockers, checks, gate, label
 
 #: Verdict metrics about who is *selected* (rates of the favourable prediction) vs about *errors*.
 SELECTION_METRICS = ("demographic_parity", "selection_rate")
@@ -41,12 +41,12 @@ class Verdict:
 
 def gating(fairness: dict | None) -> list[dict]:
     """The verdicts that decide the audit (all of them when ``fairness.json`` has no ``gating`` key)."""
-    items = verdicts.checks(fairness) or []
+    items = checks(fairness) or []
     return [v for v in items if v.get("gating", True)]
 
 
 def verdict(fairness: dict | None) -> Verdict:
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     if not g.available:
         return Verdict(
             "inconclusive",
@@ -60,15 +60,16 @@ def verdict(fairness: dict | None) -> Verdict:
             [],
             g.counts,
         )
-    failures = [_check_text(v) for v in gating(fairness) if v.get("status") != verdicts.PASS]
-    n_bad = sum(n for k, n in g.counts.items() if k != verdicts.PASS)
-    detail = ", ".join(f"{n} {k}" for k, n in g.counts.items() if k != verdicts.PASS)
-    return Verdict(
-        "fail",
-        f"AUDIT FAILED: {n_bad} of {total} fairness checks do not pass ({detail}); the model is not marked 'audited'.",
-        failures,
-        g.counts,
-    )  # fmt: skip
+    blocked = blockers(fairness)  # leakage, a degenerate model: no check can pass while these hold
+    failures = blocked + [_check_text(v) for v in gating(fairness) if v.get("status") != PASS]
+    n_bad = sum(n for k, n in g.counts.items() if k != PASS)
+    detail = ", ".join(f"{n} {k}" for k, n in g.counts.items() if k != PASS)
+    checks_text = f"{n_bad} of {total} fairness checks do not pass ({detail})" if n_bad else f"all {total} fairness checks pass"
+    if blocked:
+        headline = f"AUDIT FAILED: {'; '.join(blocked)}; {checks_text}; the model is not marked 'audited'."
+    else:
+        headline = f"AUDIT FAILED: {checks_text}; the model is not marked 'audited'."
+    return Verdict("fail", headline, failures, g.counts)
 
 
 def _check_text(v: dict) -> str:
@@ -76,7 +77,7 @@ def _check_text(v: dict) -> str:
     ci = v.get("ci") or [None, None]
     value = _num(v.get("value"))
     interval = f" [{_num(ci[0])}, {_num(ci[1])}]" if ci and ci[0] is not None else ""
-    name = verdicts.label(v).replace("_", " ")
+    name = label(v).replace("_", " ")
     reason = f"; {v['reason']}" if v.get("reason") else ""
     return f"{name} {value}{interval}, bound {v.get('bound')} ({v.get('status')}{reason})"
 
@@ -144,7 +145,7 @@ def _fairness_findings(fairness: dict | None) -> list[str]:
     if not fairness or not fairness.get("features"):
         return []
     out: list[str] = []
-    failing = [v for v in gating(fairness) if v.get("status") != verdicts.PASS]
+    failing = [v for v in gating(fairness) if v.get("status") != PASS]
     order = sorted(
         failing,
         key=lambda v: (v.get("status") != "fail", " x " in str(v.get("feature")) or "&" in str(v.get("feature"))),

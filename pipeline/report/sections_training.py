@@ -11,7 +11,7 @@ Two tables of cost, deliberately apart:
 
 from __future__ import annotations
 
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 KEY, TITLE = "training", "Training and compute cost"

@@ -10,7 +10,8 @@ logged to MLflow as ``cost/...``).
 
 from __future__ import annotations
 
-from pipeline.report import findings, verdicts
+from pipeline.audit.gate import gate
+from pipeline.report import findings
 
 MAX_FIGURES = 40
 
@@ -29,7 +30,7 @@ def summary_metrics(ctx: dict) -> dict:
     """Nested ``{section: {name: number}}``; undefined figures are left out, never written as 0."""
     ev = ctx.get("evaluate") or {}
     out: dict[str, dict] = {"model": {k: _num(ev.get(k)) for k in ("accuracy", "balanced_accuracy", "roc_auc")}}
-    g = verdicts.gate(ctx.get("fairness"))
+    g = gate(ctx.get("fairness"))
     audit = {f"checks_{k}": g.counts.get(k, 0) for k in ("fail", "inconclusive", "pass")}  # fixed columns
     audit.update({f"checks_{k}": n for k, n in g.counts.items()})
     audit["passed"] = int(g.passed)

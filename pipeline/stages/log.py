@@ -1,7 +1,7 @@
 """Stage ``log``: one MLflow run per pipeline state, holding everything a reviewer needs.
 
 The run is tagged with ``pipeline_state`` (the hash the report's manifest shows, computed by
-:func:`pipeline.report.context.pipeline_state`) and ``report_sha256``: rerunning this stage on an
+:func:`pipeline.provenance.pipeline_state`) and ``report_sha256``: rerunning this stage on an
 unchanged pipeline finds the existing run instead of adding a duplicate, so each ``dvc repro`` or
 ``dvc exp run`` that changes something gives exactly one run.
 
@@ -14,9 +14,9 @@ images under ``figures/``. The last lines this stage prints are the verdict and 
 so ``dvc repro`` ends with them.
 
 Speed: datasets are logged from their npz files' sha256 and a schema built from ``meta.json``
-(MLflow's own inference scans every cell, ~3 s per split on Adult); metrics go in batches; the
-model is saved in the pt2 format (no pickle on load) with pinned ``pip_requirements`` so MLflow
-does not infer them.
+(MLflow's own inference scans every cell); metrics go in batches; the model is saved in the pt2
+format (no pickle on load) with pinned ``pip_requirements`` so MLflow does not infer them. The
+stage's measured time is in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import contracts, io, paths
+from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
-from pipeline.report import findings, verdicts
-from pipeline.report.context import pipeline_state
+from pipeline.provenance import git_commit, pipeline_state
+from pipeline.report import findings
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
 METRIC_FILES = {
@@ -122,7 +123,7 @@ def _number(value) -> bool:
 
 def verdict_metrics(fairness: dict | None) -> dict[str, float]:
     """``audit/checks_<status>`` counts and ``audit/passed`` (1/0), so runs sort by audit outcome in the UI."""
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     out = {f"audit/checks_{status}": float(n) for status, n in g.counts.items()}
     out["audit/passed"] = 1.0 if g.passed else 0.0
     return out
@@ -181,7 +182,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
             tracking.log_artifacts(folder, target)
     result = {"model_uri": model_info.model_uri}
     if cfg.tracking.register_model:
-        g = verdicts.gate(metrics.get("fairness"))
+        g = gate(metrics.get("fairness"))
         result["registry"] = tracking.register(model_info.model_uri, cfg.tracking.model_name, g.passed, g.failed)
         v = findings.verdict(metrics.get("fairness"))
         tracking.describe_model_version(
@@ -210,7 +211,7 @@ def log_tables(metrics: dict) -> None:
             rows.append(row)
     if rows:
         tracking.log_table(rows, "tables/fairness_groups.json")
-    items = verdicts.checks(fairness) or []
+    items = checks(fairness) or []
     if items:
         tracking.log_table([{"feature": v.get("feature"), "metric": v.get("metric"), "value": v.get("value"),
                              "ci_low": (v.get("ci") or [None, None])[0], "ci_high": (v.get("ci") or [None, None])[1],
@@ -276,10 +277,8 @@ def verdict_tags(v: findings.Verdict) -> dict[str, str]:
 
 
 def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
-    from pipeline.report.context import git_commit
-
     git = git_commit()
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     return {
         "pipeline_state": state,
         "report_sha256": report_sha or "none",

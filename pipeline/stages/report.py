@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline import io, paths
+from pipeline import io, paths, provenance
 from pipeline.config import Config
 from pipeline.report.context import collect
 from pipeline.report.render import render
@@ -10,7 +10,7 @@ from pipeline.report.summary_metrics import summary_metrics
 
 
 def main(cfg: Config) -> None:
-    ctx = collect(cfg)
+    ctx = collect(cfg, provenance.record(cfg))
     html, markdown = render(ctx)
     io.write_text(paths.REPORT_HTML, html)
     io.write_text(paths.MODEL_CARD, markdown)
