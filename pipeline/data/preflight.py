@@ -38,14 +38,17 @@ def check(n_rows: int, feature_groups: dict[str, list[int]], *, explain_batch: i
     n_features = sum(len(idx) for idx in feature_groups.values())
     result = estimate(n_rows, n_features, explain_batch)
     limit = limit_mb * MIB if limit_mb is not None else available_bytes()
-    result["limit_mb"] = limit / MIB
-    result["limit_from"] = "data.memory_limit_mb" if limit_mb is not None else "memory available now"
+    limit_from = "data.memory_limit_mb" if limit_mb is not None else "memory available now"
+    # The limit is recorded only when it is a setting: free memory differs between two runs of the
+    # same data and params, and data.json must be byte-reproducible.
+    result["limit_mb"] = limit_mb
+    result["limit_from"] = limit_from
     if result["peak_mb"] * MIB > limit:
         widest = sorted(feature_groups.items(), key=lambda kv: -len(kv[1]))[:5]
         named = ", ".join(f"'{c}' ({len(idx)} columns)" for c, idx in widest)
         raise BadInputError(
             f"the encoded table would need about {result['peak_mb']:.0f} MiB at its peak ({n_rows} rows x "
-            f"{n_features} encoded columns), above {result['limit_mb']:.0f} MiB ({result['limit_from']}); the widest "
+            f"{n_features} encoded columns), above {limit / MIB:.0f} MiB ({limit_from}); the widest "
             f"columns are {named}: lower data.max_categories, drop them (data.csv.drop) or set data.max_rows"
         )
     return result
