@@ -113,7 +113,8 @@ def _obstacles(result: dict) -> list[str]:
     if unattainable:
         out.append(
             f"{', '.join(sorted(unattainable))}: on this test split no model can pass, mitigated or not - some groups have so "
-            "few people that even a rate exactly equal to the reference group's gives an interval reaching beyond the bound. "
+            "few people that even a rate exactly equal to the reference group's gives an interval reaching beyond the bound, "
+            "so the audit cannot show compliance there whatever the model. "
             "More labelled rows for those groups (or a policy decision on them, e.g. audit.policy.attributes) are needed; "
             "the policy is not loosened here."
         )  # fmt: skip
