@@ -48,7 +48,7 @@ def test_targets_are_derived_from_the_policy(result):
     for t in singles:
         name = f"threshold_optimizer ({t.label})"
         assert name in r["candidates"] or name in r["errors"], name
-    for name, row in r["candidates"].items():
+    for row in r["candidates"].values():
         if row["method"] == "exponentiated_gradient":
             assert row["targets"] == list(combined.criteria) and row["constraint"] == "combined"
             assert any("TruePositiveRateParity(difference_bound=0.05)" in n for n in row["notes"])
