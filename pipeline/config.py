@@ -317,7 +317,8 @@ MitigationMethod = Literal["threshold_optimizer", "exponentiated_gradient", "gri
 
 
 class MitigationSettings(_Section):
-    """The ``mitigate`` stage: which fairlearn methods produce candidates, under which constraint.
+    """The ``mitigate`` stage: which fairlearn methods produce candidates, under which constraint(s)
+    (by default those of ``audit.policy``'s gating criteria, on its attributes jointly).
 
     Reductions (``exponentiated_gradient``, ``grid_search``) refit the network itself on all
     training rows, so their cost is counted in network fits and capped by ``max_fits``.

@@ -1,5 +1,12 @@
 """Stage ``mitigate``: fairlearn candidates of the network, each audited like the original.
 
+What is mitigated follows ``audit.policy`` by default (:mod:`pipeline.audit.mitigation_targets`):
+the fairlearn constraint of each gating criterion, on the policy's attributes jointly. The
+threshold optimizer gives one candidate per constraint; the reductions one under all of them at
+once (``mitigation.combine``). When none passes, ``obstacles`` in ``mitigation.json`` names the
+closest candidate, each check it does not pass, and the checks no model could pass on this test
+split (:func:`pipeline.audit.mitigation.at_equality`).
+
 Reads the trained network and the prepared splits; writes each deployable candidate to
 ``models/candidates/<name>/`` (weights and rule, see :mod:`pipeline.models.postprocessed`), its
 test decisions to ``outputs/mitigation_decisions_test.csv``, the audit of every candidate to
