@@ -57,11 +57,12 @@ def test_two_criteria_on_one_moment_share_it_with_the_tighter_bound():
     assert singles[0].parts[0].bound == {"difference_bound": 0.01}  # 0.02 / 2 < 0.3 / 9
 
 
-def test_criteria_without_a_constraint_are_named_and_a_policy_of_only_those_is_refused():
+def test_criteria_without_a_constraint_are_named_and_a_policy_of_only_those_gives_no_target():
     singles, _, untargeted = mt.targets("policy", {"equal_opportunity": 0.1, "predictive_parity": 0.1}, 0.3)
     assert [t.constraint for t in singles] == ["true_positive_rate_parity"] and untargeted == ["predictive_parity"]
-    with pytest.raises(ConfigError, match="no gating criterion of audit.policy"):
-        mt.targets("policy", {"calibration_within_groups": 0.05}, 0.3)
+    assert mt.targets("policy", {"calibration_within_groups": 0.05}, 0.3) == ([], None, ["calibration_within_groups"])
+    with pytest.raises(ConfigError, match="base rate"):
+        mt.targets("policy", {"equal_opportunity": 0.1}, 0.0)
 
 
 def test_a_constraint_named_by_hand_keeps_its_name_and_fairlearns_default_bound():

@@ -124,17 +124,13 @@ def by_name(constraint: str) -> Target:
 
 def targets(constraint: str, criteria: dict, base_rate: float) -> tuple[list[Target], Target | None, list[str]]:
     """The single-constraint targets, the combined one (several moments; None when one suffices)
-    and the gating criteria no fairlearn constraint serves."""
+    and the gating criteria no fairlearn constraint serves (none served: no targets, and the stage
+    says so rather than failing the pipeline)."""
     if constraint != "policy":
         return [by_name(constraint)], None, []
     if not 0 < base_rate < 1:
         raise ConfigError(f"mitigation: the training rows' favourable base rate is {base_rate}; nothing to mitigate")
     singles, untargeted = from_policy(criteria, base_rate)
-    if not singles:
-        raise ConfigError(
-            f"mitigation.constraint: policy, but no gating criterion of audit.policy ({', '.join(criteria)}) has a "
-            f"fairlearn constraint; name one by hand (one of {', '.join(BY_NAME)}) or set mitigation.enabled: false"
-        )
     combined = Target(COMBINED, tuple(p for t in singles for p in t.parts)) if len(singles) > 1 else None
     return singles, combined, untargeted
 

@@ -62,6 +62,9 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
     network = load_trained()
     built = [mitigation.original(network, fav, cfg.evaluate.threshold, names, seed)]
     errors = {}
+    if not planned["singles"]:
+        errors["every method"] = (f"no fairlearn constraint serves the gating criteria of audit.policy "
+                                  f"({', '.join(planned['untargeted'])}); name one in mitigation.constraint to mitigate anyway")  # fmt: skip
     train, val = splits["train"], splits["val"]
     sensitive = columns[0] if len(columns) == 1 else columns
     for method, target in planned["jobs"]:
