@@ -17,7 +17,7 @@ MITIGATION = {"methods": ["threshold_optimizer", "exponentiated_gradient"], "max
 
 
 @pytest.fixture(scope="module")
-def result(module_project):  # several network fits: the tests that use it are marked slow
+def result(module_project):  # a dozen 1-epoch fits on 600 rows: about 10 s on two quiet cores
     from pipeline import config
     from pipeline.stages import mitigate, prepare, train
 
@@ -31,7 +31,6 @@ def result(module_project):  # several network fits: the tests that use it are m
     return cfg, io.read_json(paths.MITIGATION_METRICS)
 
 
-@pytest.mark.slow
 def test_targets_are_derived_from_the_policy(result):
     cfg, r = result
     meta = io.read_json(paths.PREPARED_META)
@@ -56,7 +55,6 @@ def test_targets_are_derived_from_the_policy(result):
             assert len(row["targets"]) == 1
 
 
-@pytest.mark.slow
 def test_every_candidate_is_judged_on_every_policy_attribute(result):
     cfg, r = result
     for name, row in r["candidates"].items():
