@@ -47,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
-    """Turn SIGTERM into KeyboardInterrupt so ``finally`` blocks and MLflow run status run."""
+    """Turn SIGTERM into KeyboardInterrupt so ``finally`` blocks and MLflow run status run.
+
+    Later SIGTERMs are ignored: the shutdown has started, and an interrupt raised inside it (a
+    library's clean-up, our own ``except`` block) would escape as an unhandled KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -119,6 +124,7 @@ def run(argv: list[str] | None = None) -> int:
         print(scrub(f"error [{type(err).__name__}]: {err}"), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the clean exit
         print(f"{args.stage}: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
     except FileNotFoundError as err:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import io, paths
+from pipeline.audit.gate import Gate, checks, gate, label
 from pipeline.errors import BadInputError
-from pipeline.report import verdicts
 from pipeline.report.safe import fmt, md
 
 FILES = {"evaluate": paths.EVALUATE_METRICS, "fairness": paths.FAIRNESS_METRICS}
@@ -119,10 +119,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _verdict_map(fairness: dict | None) -> dict[str, dict]:
-    return {verdicts.label(v): v for v in verdicts.checks(fairness) or []}
+    return {label(v): v for v in checks(fairness) or []}
 
 
-def _outcome(g: verdicts.Gate) -> str:
+def _outcome(g: Gate) -> str:
     if not g.available:
         return "has no verdicts"
     return "passed" if g.passed else f"failed ({len(g.failed)} checks not passing)"
@@ -131,7 +131,7 @@ def _outcome(g: verdicts.Gate) -> str:
 def markdown(a: Side, b: Side) -> str:
     """The comparison as Markdown; every name from the data is escaped."""
     lines = [f"# Comparison: {md(a.name)} → {md(b.name)}", "", f"- A: {md(a.origin)}", f"- B: {md(b.origin)}", ""]
-    ga, gb = verdicts.gate(a.fairness), verdicts.gate(b.fairness)
+    ga, gb = gate(a.fairness), gate(b.fairness)
     lines += [f"**Audit: A {_outcome(ga)}, B {_outcome(gb)}.**", "", "## Accuracy", ""]
     ea, eb = a.evaluate or {}, b.evaluate or {}
     lines += _table(

@@ -81,3 +81,5 @@ PRIVACY_METRICS = METRICS_DIR / "privacy.json"
 REPORT_HTML = REPORTS_DIR / "audit_report.html"
 MODEL_CARD = REPORTS_DIR / "model_card.md"
 MLFLOW_RUN = OUTPUTS_DIR / "mlflow_run.json"
+#: The only file dvc.yaml declares as ``metrics``: a screenful of headline figures (issue 17).
+SUMMARY_METRICS = REPORTS_DIR / "summary.json"

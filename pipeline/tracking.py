@@ -413,7 +413,8 @@ def import_mlflow_pytorch():
 
     On import, ``mlflow.pytorch`` tries ``from mlflow.pytorch._lightning_autolog import
     MlflowModelCheckpointCallback`` and skips it on ImportError; that import pulls in
-    pytorch_lightning and torch._dynamo, 5-7 s on 2 cores, for a callback we never use. A
+    pytorch_lightning and torch._dynamo (their import times are in benchmarks/RESULTS.md) for a
+    callback we never use. A
     ``None`` entry in ``sys.modules`` makes ``import pytorch_lightning`` raise ImportError for
     the length of this import only; the entry is removed afterwards, so Lightning imports
     normally later in the process. When Lightning is already imported nothing is hidden.
@@ -436,11 +437,12 @@ def import_mlflow_pytorch():
 def log_model(model, input_example, requirements: list[str]):
     """Log the model in the pt2 (torch.export) format with a signature and an input example.
 
-    pt2 loads without unpickling code (pickle would be ~3 s faster but lets a tampered artifact run
-    code on load); ``pip_requirements`` is passed because inferring it costs 6-7 s. Log the model
-    before the run's metrics: ``log_model`` links every metric already in the run to the model by
-    reading each one's history back (1,238 queries on Adult, 3-5 s under cProfile); metrics logged afterwards
-    carry the model id instead (:func:`log_metrics`).
+    pt2 loads without unpickling code (pickle would save faster but lets a tampered artifact run
+    code on load); ``pip_requirements`` is passed because MLflow infers it by importing the model's
+    dependencies, which is slow. Log the model before the run's metrics: ``log_model`` links every
+    metric already in the run to the model by reading each one's history back (one store query per
+    metric); metrics logged afterwards carry the model id instead (:func:`log_metrics`). The log
+    stage's time as a user meets it is in benchmarks/RESULTS.md.
     """
     import torch
     from mlflow.models import infer_signature
@@ -464,8 +466,8 @@ def log_dataset_file(
 ) -> None:
     """Record a dataset input from its file hash and a known schema.
 
-    ``mlflow.data.from_pandas`` infers the schema by testing every cell for NaN (~3 s per Adult
-    split); here the digest is the file's sha256 (first 32 hex digits, what the store's digest
+    ``mlflow.data.from_pandas`` infers the schema by testing every cell for NaN (slow on a
+    split of tens of thousands of rows); here the digest is the file's sha256 (first 32 hex digits, what the store's digest
     column holds) and the schema comes from ``meta.json``, so a reviewer can check the digest with
     ``sha256sum``.
     """
@@ -571,3 +573,78 @@ def active_run_id() -> str:
     import mlflow
 
     return mlflow.active_run().info.run_id
+
+
+# --- what a reviewer sees in the UI (issue 17): experiment kind, run note, figures, tables, versions ---
+
+#: MLflow 3 opens an experiment on its GenAI views unless it is tagged as model development. MLflow
+#: 3.17's UI ignores the tag in favour of its "GenAI / Model training" switch (remembered per browser,
+#: default GenAI) or a ``?workflowType=machine_learning`` URL parameter: see :data:`RUNS_VIEW`.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+NOTE_TAG = "mlflow.note.content"  # the run's "Description" (Markdown) in the UI
+RUNS_VIEW = "?workflowType=machine_learning"  # appended to UI links so they open on the training runs
+
+
+def mark_experiment_for_training_runs(experiment: str) -> None:
+    """Tag the experiment so clicking it opens the runs table, not the GenAI overview."""
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None and found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
+
+
+def set_note(markdown: str, run_id: str | None = None) -> None:
+    """The run's description (shown at the top of the run page)."""
+    import mlflow
+
+    run_id = run_id or mlflow.active_run().info.run_id
+    mlflow.MlflowClient().set_tag(run_id, NOTE_TAG, markdown)
+
+
+def active_experiment_id() -> str:
+    import mlflow
+
+    return mlflow.active_run().info.experiment_id
+
+
+def log_figure(fig, artifact_file: str) -> None:
+    """A matplotlib figure as an image shown inline in the run's artifact view (closed afterwards)."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    try:
+        mlflow.log_figure(fig, artifact_file)
+    finally:
+        plt.close(fig)
+
+
+def log_dict(payload: dict, artifact_file: str) -> None:
+    import mlflow
+
+    mlflow.log_dict(payload, artifact_file)
+
+
+def log_table(rows: list[dict], artifact_file: str) -> None:
+    """Rows as an MLflow table artifact (the UI shows it as a sortable table)."""
+    import mlflow
+    import pandas as pd
+
+    mlflow.log_table(pd.DataFrame(rows), artifact_file=artifact_file)
+
+
+def describe_model_version(name: str, version: int, description: str, tags: dict[str, str]) -> None:
+    """A registered version's description and verdict tags, so the registry page reads on its own."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.update_model_version(name, str(version), description=description)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, str(version), key, value)
+
+
+def experiment_id(experiment: str) -> str | None:
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    return found.experiment_id if found else None

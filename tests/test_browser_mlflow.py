@@ -1,6 +1,7 @@
 # ruff: noqa: F811 - pytest fixtures imported from tests._browser
 """``mlflow server`` on 127.0.0.1 with a store holding a real pipeline run (tiny config, real log
-stage), opened in headless Debian chromium: the run page shows its metrics and the report artifact."""
+stage), opened in headless Debian chromium: the run page shows its description (verdict) and
+metrics, clicking the experiment opens the runs table, the artifacts hold PNG figures and the report."""
 
 from __future__ import annotations
 
@@ -87,6 +88,67 @@ def test_run_page_shows_metrics(server, logged_run, page):
     page.page.get_by_text("fairness/sex/demographic_parity_ratio").first.wait_for(timeout=30_000)
     page.screenshot("mlflow_run.png")
     assert not [e for e in page.errors if "pageerror" in e]
+
+
+def test_run_page_shows_the_description_with_the_verdict(server, logged_run, page):
+    from pipeline.report import findings
+
+    root, summary = logged_run
+    run_id = summary["run_id"]
+    headline = findings.verdict(io.read_json(root / paths.FAIRNESS_METRICS)).headline
+    page.page.goto(f"{server}/#/experiments/{_experiment_id(root, run_id)}/runs/{run_id}")
+    page.page.get_by_text(headline.split(":")[0], exact=False).first.wait_for(timeout=90_000)  # "AUDIT FAILED"
+    page.page.get_by_text("Gating criteria", exact=False).first.wait_for(timeout=30_000)
+    page.screenshot("mlflow_run_description.png")
+    assert not [e for e in page.errors if "pageerror" in e]
+
+
+def test_clicking_the_experiment_opens_the_runs_table(server, logged_run, page):
+    """MLflow 3.17's UI ignores the experiment-kind tag and follows its "GenAI / Model training" switch
+    (remembered per browser, default GenAI): after choosing Model training once, as the README says,
+    clicking the experiment lists its runs; the link the log stage prints opens the runs table directly."""
+    root, summary = logged_run
+    run_name = _run_name(root, summary["run_id"])
+    from pipeline import config
+
+    name = config.load(root / "params.yaml").tracking.experiment
+    try:
+        page.page.goto(f"{server}/#/experiments")
+        page.page.get_by_text("Model training", exact=True).first.click(timeout=90_000)
+        page.page.goto(f"{server}/#/experiments")
+        page.page.get_by_role("link", name=name, exact=True).first.click(timeout=60_000)
+        page.page.get_by_text(run_name).first.wait_for(timeout=60_000)  # a row of the runs table
+        assert "/runs" in page.page.url
+    finally:
+        page.screenshot("mlflow_experiment.png")
+    fresh = page.page.context.browser.new_context()  # a browser that never chose a view
+    try:
+        other = fresh.new_page()
+        other.goto(f"{server}/#/experiments/{summary['experiment_id']}/runs?workflowType=machine_learning")
+        other.get_by_text(run_name).first.wait_for(timeout=60_000)
+    finally:
+        fresh.close()
+    assert not [e for e in page.errors if "pageerror" in e]
+
+
+def test_artifacts_hold_png_figures(server, logged_run, page):
+    root, summary = logged_run
+    run_id = summary["run_id"]
+    page.page.goto(f"{server}/#/experiments/{_experiment_id(root, run_id)}/runs/{run_id}/artifacts/figures/roc.png")
+    page.page.get_by_text("figures/roc.png").first.wait_for(timeout=90_000)
+    image = page.page.locator("img[src^='blob:']").first  # the viewer shows the PNG from a blob URL
+    image.wait_for(timeout=60_000)
+    assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    for name in ("calibration.png", "selection_rate_by_sex.png", "importance.png"):
+        assert page.page.get_by_text(name, exact=True).count() >= 1  # listed in the artifact tree
+    page.screenshot("mlflow_figure.png")
+    assert not [e for e in page.errors if "pageerror" in e]
+
+
+def _run_name(root: Path, run_id: str) -> str:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}").get_run(run_id).info.run_name
 
 
 def test_report_artifact_opens_in_the_viewer(server, logged_run, page):

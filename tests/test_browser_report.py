@@ -9,7 +9,7 @@ import copy
 import pytest
 
 from pipeline import paths
-from tests._browser import browser, page  # noqa: F401 - fixtures
+from tests._browser import ARTIFACTS, browser, page  # noqa: F401 - fixtures
 from tests._report_support import run_stages
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,7 @@ def test_report_sections_and_figures_render_without_errors(report, page):
     path, _ = report
     page.page.goto(path.as_uri())
     ids = page.page.eval_on_selector_all("section[id]", "els => els.map(e => e.id)")
-    assert ids[0] == "summary" and ids[-1] == "manifest" and len(ids) == 14  # summary + 12 model-card sections + training
+    assert ids[0] == "summary" and ids[-1] == "manifest" and len(ids) == 15  # summary + 14 (model card, training, glossary)
     assert page.page.locator("#summary .headline").inner_text().startswith("AUDIT")
     sizes = page.page.eval_on_selector_all(
         "figure svg", "els => els.map(e => [e.getBoundingClientRect().width, e.getBoundingClientRect().height])"
@@ -39,6 +39,28 @@ def test_report_sections_and_figures_render_without_errors(report, page):
     assert page.page.locator("#manifest table").count() >= 2
     page.screenshot("report.png")
     assert page.errors == [] and page.dialogs == []
+
+
+def test_report_fits_a_phone_and_every_svg_is_announced(report, browser):
+    """At 390 px (a phone) nothing overflows the page sideways; every figure scales and has a title."""
+    path, _ = report
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    try:
+        phone = context.new_page()
+        phone.goto(path.as_uri())
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        svgs = phone.eval_on_selector_all(
+            "svg",
+            "els => els.map(e => [e.querySelector(':scope > title')?.textContent || '', e.getAttribute('aria-labelledby') || '',"
+            " e.getBoundingClientRect().width])",
+        )
+        assert svgs and all(title and label and width <= 390 for title, label, width in svgs), svgs
+        first_screen = phone.evaluate("document.querySelector('#summary .headline').getBoundingClientRect().top")
+        assert first_screen < 844  # the verdict is on the first screen
+        ARTIFACTS.mkdir(exist_ok=True)
+        phone.screenshot(path=str(ARTIFACTS / "report_390.png"))
+    finally:
+        context.close()
 
 
 def test_hostile_names_do_not_execute_in_the_browser(report, page, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -195,3 +196,33 @@ def test_line_numbers_count_blank_lines(tmp_path):
     message = error_of(path, csv={"column_types": {"income": "numeric"}})
     assert lines[5].split(",")[1] == "n/a"  # file line 6
     assert "1 row; e.g. 'n/a'; line 6]" in message
+
+
+def _multiline_file(path, newline="\n"):
+    """Rows 0-2 carry a quoted note spanning 3, 1 and 2 lines; row 4's income is bad."""
+    frame = table(n=40)
+    frame["income"] = frame["income"].astype(object)
+    frame.loc[4, "income"] = "lots"
+    frame["note"] = "plain"
+    frame.loc[0, "note"] = "first line\nsecond, with a comma\nthird"
+    frame.loc[2, "note"] = 'says "hi"\n'
+    frame.to_csv(path, index=False, lineterminator=newline)
+    return path
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_line_numbers_are_physical_lines_after_multiline_quoted_fields(tmp_path, newline):
+    path = _multiline_file(tmp_path / "notes.csv", newline)
+    physical = re.split(r"\r\n|\r|\n", path.read_bytes().decode())  # as an editor numbers lines
+    bad = next(i for i, line in enumerate(physical, start=1) if ",lots," in line)
+    assert bad == 9  # header 1, row 0 on lines 2-4, row 1 on 5, row 2 on 6-7, row 3 on 8, row 4 on 9
+    message = error_of(path, csv={"column_types": {"income": "numeric"}})
+    assert f"1 row; e.g. 'lots'; line {bad}]" in message
+
+
+def test_parser_error_names_the_physical_line(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text('age,note,label\n30,"a\nb\nc",yes\n\n40,"d",no\n50,"e\nf",yes,extra\n')
+    message = error_of(path)
+    assert "cannot be parsed with delimiter ','" in message
+    assert "Expected 3 fields in line 7, saw 4" in message  # the record starts on line 7 (pandas says 5)

@@ -48,7 +48,7 @@ def raw_params(path, **audit_extra) -> dict:
     return {
         "data": {"source": "csv", "dep": str(path), "sensitive": ["race"], "csv": csv},
         "train": {"epochs": 1, "batch_size": 64},
-        "audit": {"n_boot": 20, "mitigation": False, **audit_extra},
+        "audit": {"n_boot": 20, **audit_extra}, "mitigation": {"enabled": False},
         "explain": {"n_steps": 8, "batch_size": 256},
     }
 
@@ -134,10 +134,10 @@ def test_unknown_reference_exits_2_naming_the_groups(risk_project):
 
 
 def test_gate_exit_code_follows_the_policy(risk_project, tmp_path):
-    from pipeline.report import verdicts
+    from pipeline.audit.gate import gate
 
     root, _ = risk_project
-    on_disk = verdicts.gate(io.read_json(root / paths.FAIRNESS_METRICS),
+    on_disk = gate(io.read_json(root / paths.FAIRNESS_METRICS),
                             evaluation=io.read_json(root / paths.EVALUATE_METRICS))  # fmt: skip
     done = cli(root, "gate")
     assert done.returncode == (0 if on_disk.passed else 5), done.stderr
@@ -171,7 +171,7 @@ def test_report_states_the_policy_base_rates_and_the_existing_system(risk_projec
 def test_existing_rows_test_restricts_the_audit_and_leakage_blocks_the_gate(risk_project):
     """``existing_rows: test`` audits the test split only; suspected leakage in data.json reaches
     fairness.json's blockers, so the registry's ``gate(fairness)`` alone refuses the alias."""
-    from pipeline.report import verdicts
+    from pipeline.audit.gate import gate
     from pipeline.stages import fairness
 
     root, _ = risk_project
@@ -187,7 +187,7 @@ def test_existing_rows_test_restricts_the_audit_and_leakage_blocks_the_gate(risk
         assert result["external"]["score"]["system"]["rows"] == 200
         assert result["external"]["score"]["system"]["splits"] == ["test"]
         assert result["blockers"] == ["suspected target leakage: priors"]
-        g = verdicts.gate(result)
+        g = gate(result)
         assert not g.passed and g.failed[-1] == "suspected target leakage: priors"
     finally:
         data_file.write_bytes(data_before)

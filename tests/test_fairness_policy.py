@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from pipeline.audit.fairness import FairnessSettings, audit_decisions, check_reference, sensitive_views
+from pipeline.audit.gate import gate
 from pipeline.audit.policy import Policy
 from pipeline.errors import BadInputError
-from pipeline.report import verdicts
 from pipeline.stats.intervals import contains
 
 
@@ -47,11 +47,11 @@ def test_policy_pass_and_fail_by_hand():
     assert m["selection_rate_ratio"]["status"] == "fail"
     assert m["selection_rate_ratio"]["value"] == pytest.approx(0.10 / 0.25)
     assert m["selection_rate_ratio"]["group"] == "b" and m["selection_rate_ratio"]["reference"] == "a"
-    g_ = verdicts.gate(result)
+    g_ = gate(result)
     assert not g_.passed and g_.failed == ["g: selection_rate_ratio"]
     assert result["verdicts"][0]["metric"] == "selection_rate_ratio"  # the gating failure is the first headline
     passing = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1})))
-    assert verdicts.gate(passing).passed
+    assert gate(passing).passed
 
 
 def test_zero_reference_rate_is_undefined_not_fail():
@@ -82,18 +82,18 @@ def test_degenerate_model_verdicts_are_inconclusive_and_blocked():
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0), inconclusive_reason="degenerate model: x")
     assert all(v["status"] == "inconclusive" and v["reason"].startswith("degenerate model") for v in result["verdicts"])
-    assert not verdicts.gate(result).passed
+    assert not gate(result).passed
 
 
 def test_gate_blocks_on_leakage_and_degenerate_evaluation():
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
-    assert verdicts.gate(result).passed
-    leak = verdicts.gate(result, data={"leakage": {"suspected": [{"column": "outcome_copy"}]}})
+    assert gate(result).passed
+    leak = gate(result, data={"leakage": {"suspected": [{"column": "outcome_copy"}]}})
     assert not leak.passed and leak.failed == ["suspected target leakage: outcome_copy"]
-    bad = verdicts.gate(result, evaluation={"degenerate": {"degenerate": True, "reasons": ["balanced accuracy 0.5"]}})
+    bad = gate(result, evaluation={"degenerate": {"degenerate": True, "reasons": ["balanced accuracy 0.5"]}})
     assert not bad.passed and "degenerate model: balanced accuracy 0.5" in bad.failed
-    assert verdicts.gate(result, data={"leakage": {"suspected": []}}).passed
+    assert gate(result, data={"leakage": {"suspected": []}}).passed
 
 
 def _synthetic(n=1200, seed=4):
@@ -110,7 +110,7 @@ def test_n_boot_cannot_move_a_verdict():
     a = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=0))
     b = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=300))
     assert [(v["check"], v["status"], v["ci"]) for v in a["verdicts"]] == [(v["check"], v["status"], v["ci"]) for v in b["verdicts"]]
-    assert verdicts.gate(a) == verdicts.gate(b)
+    assert gate(a) == gate(b)
     assert a["features"]["s"]["groups"]["x"]["ci"]["roc_auc"] is None  # the only bootstrap interval is absent at 0
 
 

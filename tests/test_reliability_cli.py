@@ -23,7 +23,7 @@ BAD_SETTINGS = [
     ({"train": {"lr": -0.01}}, "setting 'train.lr': Input should be greater than 0 (found -0.01)"),
     ({"train": {"epochs": 0}}, "setting 'train.epochs': Input should be greater than or equal to 1 (found 0)"),
     ({"train": {"hidden": []}}, "setting 'train.hidden': give at least one hidden layer"),
-    ({"train": {"hidden": [64, 0]}}, "every hidden layer needs at least 1 unit"),
+    ({"train": {"hidden": [64, 0]}}, "every hidden layer needs 1 to"),
     ({"data": {"val_size": 1.0}}, "setting 'data.val_size': Input should be less than 1 (found 1.0)"),
     ({"data": {"val_size": 0.5, "test_size": 0.5}}, "params.yaml: data.val_size + data.test_size must be below 1\n"),
     ({"data": {"sensitive": []}}, "name at least one sensitive column"),

@@ -106,7 +106,7 @@ def _state_runs(project, state: str):
 
 def _current_state(project) -> str:
     from pipeline import config
-    from pipeline.report.context import pipeline_state
+    from pipeline.provenance import pipeline_state
 
     return pipeline_state(config.load(project / "params.yaml"))
 

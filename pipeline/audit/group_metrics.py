@@ -1,7 +1,7 @@
 """Per-group classification metrics with vectorised bootstrap intervals.
 
 fairlearn's ``MetricFrame(n_boot=...)`` recomputes every metric in Python for each resample
-(about 3 minutes for 1,000 resamples on the Adult test split). Here one resample is a vector of
+(benchmarks/FAIRNESS.md times both on the Adult test split). Here one resample is a vector of
 row weights (how often each row was drawn), and every group's confusion counts, score sums and
 calibration bins for all resamples come out of one matrix product. Resampling, the weighted AUC
 and the calibration bins are the project's own (:mod:`pipeline.stats.bootstrap`,

@@ -9,6 +9,7 @@ the model does. Association is the project's one Cramér's V and normalised mutu
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.data.table import RawTable
@@ -50,22 +51,27 @@ def missingness(table: RawTable) -> dict:
     return {c: {"count": int(v), "share": v / n if n else None} for c, v in sorted(counts.items())}
 
 
+def codes(values: pd.Series) -> np.ndarray:
+    """Integer codes in order of first appearance (a missing value is a level): the measures
+    factorise their inputs the same way, so they give identical values from codes, without an
+    array of Python strings per column."""
+    return pd.factorize(values, use_na_sentinel=False)[0]
+
+
 def proxies(table: RawTable, sensitive: list[str], columns: list[str], top: int = 5) -> dict:
     """Association of every feature with every sensitive attribute, strongest first."""
     numeric = set(table.numeric)
-    cats = {c: as_categories(table.features[c], c in numeric) for c in columns}
+    targets = {a: codes(table.features[a].astype(str)) for a in sensitive}
+    found: dict[str, list[dict]] = {a: [] for a in sensitive}
+    for column in columns:  # one column's categories at a time: all at once held a second table
+        cats = codes(as_categories(table.features[column], column in numeric))
+        for attribute, target in targets.items():
+            if column != attribute:
+                found[attribute].append({"feature": column, "cramers_v": cramers_v(cats, target),
+                                         "normalized_mutual_info": normalized_mutual_info(cats, target)})  # fmt: skip
     result = {}
     for attribute in sensitive:
-        target = table.features[attribute].astype(str).reset_index(drop=True)
-        rows = [
-            {
-                "feature": column,
-                "cramers_v": cramers_v(cats[column], target),
-                "normalized_mutual_info": normalized_mutual_info(cats[column], target),
-            }
-            for column in columns
-            if column != attribute
-        ]
+        rows = found[attribute]
         rows.sort(key=lambda r: (-r["cramers_v"], r["feature"]))
         result[attribute] = {"associations": rows, "strongest": [r["feature"] for r in rows[:top]]}
     return result

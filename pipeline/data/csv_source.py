@@ -7,7 +7,7 @@ after validation: columns declared numeric, plus undeclared ones whose every val
 
 from __future__ import annotations
 
-import io
+import functools
 import re
 from pathlib import Path
 
@@ -40,18 +40,30 @@ def rename_duplicates(header: list[str]) -> tuple[list[str], list[str]]:
     return out, renamed
 
 
+#: Rows parsed at a time. The C parser makes a Python string per cell before a column becomes a
+#: compact Arrow string column; reading in chunks bounds those to one chunk.
+READ_CHUNK_ROWS = 50_000
+
+
+def _read_chunks(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
+    """Every cell as text, read from the path in chunks (the index continues across chunks)."""
+    with pd.read_csv(path, sep=delimiter, header=None, dtype=str, keep_default_na=False, na_values=[""],
+                     skip_blank_lines=False, engine="c", encoding=encoding, chunksize=READ_CHUNK_ROWS) as reader:  # fmt: skip
+        chunks = list(reader)
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
+
+
 def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "error") -> pd.DataFrame:
     """The raw table as strings (NaN only for empty fields), header validated.
 
     Renamed duplicate columns are listed in ``frame.attrs["renamed_columns"]``.
     """
     validate.raise_if_any(validate.inside_project(path))
-    text = validate.read_text(path, encoding)
+    validate.check_text(path, encoding)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False,
-                            na_values=[""], skip_blank_lines=False, engine="c")  # fmt: skip
+        frame = _read_chunks(path, delimiter, encoding)
     except pd.errors.ParserError as err:
-        detail = re.sub(r"\s+", " ", str(err)).strip()
+        detail = _physical_line(re.sub(r"\s+", " ", str(err)).strip(), path, delimiter, encoding)
         validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
     header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
     problems = validate.structure(path, header, delimiter, duplicates)
@@ -59,15 +71,29 @@ def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "err
         problems.append(validate.Problem(str(path), "has a header but no data rows"))
     validate.raise_if_any(problems)
     # Blank lines are read as empty rows and dropped here, keeping each row's index tied to its
-    # file line (row r is line r + 2), so messages point at the right line.
+    # record number (row r is record r + 1), from which messages find the record's first line.
     data = frame.iloc[1:]
+    del frame
     data.index = data.index - 1
-    data = data[data.notna().any(axis=1)]
+    filled = data.notna().any(axis=1)
+    if not filled.all():  # a boolean selection copies the table: only when there are blank lines
+        data = data[filled]
     header, renamed = rename_duplicates(header)
     data.columns = header
-    data = data.apply(lambda s: s.str.strip())
+    for column in range(data.shape[1]):  # one column at a time: ``apply`` would build a second table
+        data.isetitem(column, data.iloc[:, column].str.strip())
     data.attrs["renamed_columns"] = renamed
     return data
+
+
+def _physical_line(detail: str, path: Path, delimiter: str, encoding: str) -> str:
+    """pandas counts records in "Expected 3 fields in line 5": name the line where it starts instead."""
+    found = re.search(r"in line (\d+)", detail)
+    if not found:
+        return detail
+    row = int(found.group(1)) - 1 - validate.HEADER_LINES  # pandas' 1-based record -> data row
+    line = validate.record_start_lines(path, delimiter, encoding, [row])[0]
+    return detail[: found.start(1)] + str(line) + detail[found.end(1) :]
 
 
 def sort_labels(labels: list[str]) -> list[str]:
@@ -197,7 +223,9 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     sensitive = sensitive_columns(settings)
     problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
                                   fail_on_missing_sensitive=settings.missing_sensitive == "fail",
-                                  classes=list(csv.classes) if csv.classes else None)  # fmt: skip
+                                  classes=list(csv.classes) if csv.classes else None,
+                                  locate=functools.partial(validate.record_start_lines, path, csv.delimiter,
+                                                           csv.encoding))  # fmt: skip
     if not any(p.column == csv.target for p in problems):
         problems += validate.label_rules(path, frame[csv.target], csv.target, val_size, test_size)
     validate.raise_if_any(problems)
@@ -219,8 +247,8 @@ def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], c
         notes.append(f"{int(gaps.sum())} rows with a missing sensitive value kept as the group '{MISSING_LEVEL}'")
     classes, favourable, class_notes = decide_classes(frame[csv.target], settings)
     notes += class_notes
-    for name in categorical:
-        frame[name] = frame[name].fillna(MISSING_LEVEL)
+    for name in categorical:  # as categories: a code per row instead of a string per row
+        frame[name] = frame[name].fillna(MISSING_LEVEL).astype("category")
     for name in numeric:
         values = pd.to_numeric(frame[name]).astype("float64")
         if values.isna().any():

@@ -7,9 +7,9 @@ reviewed and never executes code when loaded.
 Memory: the scaler and the one-hot encoder are fitted on their own columns (a
 ``ColumnTransformer.fit`` runs ``fit_transform`` and builds the whole float64 training matrix
 only to discard it), and splits are encoded chunk by chunk into one preallocated float32
-matrix, so the float64 intermediates never exceed ``CHUNK_ROWS`` rows. At 1M rows this took
-the prepare stage's peak from 4.2x to 3.12x the size of its float32 output
-(benchmarks/RESULTS.md). The values are the same as a ``ColumnTransformer``'s: each block is
+matrix, so the float64 intermediates never exceed ``CHUNK_ROWS`` rows (the prepare stage's
+peak memory against the size of its float32 output, at 1M rows, is in benchmarks/RESULTS.md).
+The values are the same as a ``ColumnTransformer``'s: each block is
 computed by the same fitted estimator in float64 and then cast.
 """
 
@@ -84,15 +84,17 @@ def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str], max_cat
     return Encoding(list(numeric), list(categorical), scaler, onehot, names, groups, state, capped)
 
 
-def transform(encoding: Encoding, frame: pd.DataFrame) -> np.ndarray:
-    """Encode ``frame`` to a dense float32 matrix in ``encoding.feature_names`` order."""
-    out = np.empty((len(frame), len(encoding.feature_names)), dtype=np.float32)
+def transform(encoding: Encoding, frame: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """Encode ``frame`` (or its rows at positions ``rows``) to a dense float32 matrix in
+    ``encoding.feature_names`` order; rows are taken chunk by chunk, never copied all at once."""
+    n = len(frame) if rows is None else len(rows)
+    out = np.empty((n, len(encoding.feature_names)), dtype=np.float32)
     n_numeric = len(encoding.numeric)
-    for start in range(0, len(frame), CHUNK_ROWS):
-        chunk = frame.iloc[start : start + CHUNK_ROWS]
-        rows = slice(start, start + len(chunk))
+    for start in range(0, n, CHUNK_ROWS):
+        chunk = frame.iloc[start : start + CHUNK_ROWS] if rows is None else frame.iloc[rows[start : start + CHUNK_ROWS]]
+        rows_out = slice(start, start + len(chunk))
         if encoding.scaler is not None:
-            out[rows, :n_numeric] = encoding.scaler.transform(chunk[encoding.numeric])
+            out[rows_out, :n_numeric] = encoding.scaler.transform(chunk[encoding.numeric])
         if encoding.onehot is not None:
-            out[rows, n_numeric:] = encoding.onehot.transform(chunk[encoding.categorical])
+            out[rows_out, n_numeric:] = encoding.onehot.transform(chunk[encoding.categorical])
     return out

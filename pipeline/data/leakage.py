@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.data.audit import codes
 from pipeline.errors import BadInputError
 from pipeline.stats.association import as_categories, determines, normalized_mutual_info
 
@@ -38,7 +39,9 @@ def _cross_fitted_rates(levels: pd.Series, positive: np.ndarray, seed: int) -> n
     rng = np.random.default_rng(seed)
     fold = rng.permutation(len(levels)) % FOLDS
     scores = np.empty(len(levels), dtype="float64")
-    frame = pd.DataFrame({"level": levels.to_numpy(), "y": positive})
+    level = pd.factorize(levels)[0].astype("float64")  # codes, not a Python string per row
+    level[level < 0] = np.nan  # a missing level stays out of the rates, as before
+    frame = pd.DataFrame({"level": level, "y": positive})
     for k in range(FOLDS):
         held = fold == k
         fitted = frame[~held]
@@ -63,13 +66,14 @@ def single_feature_auc(values: pd.Series, positive: np.ndarray, numeric: bool, s
 
 def _score(values: pd.Series, target: pd.Series, positive: np.ndarray, numeric: bool, seed: int) -> list[dict]:
     reasons = []
-    cats = as_categories(values, numeric)
-    if cats.nunique() > 1 and determines(target.to_numpy(), cats.to_numpy()):
+    categories = as_categories(values, numeric)
+    cats = codes(categories)  # the measures factorise alike, so codes give the same values
+    if categories.nunique() > 1 and determines(codes(target), cats):
         reasons.append(
             {"reason": "a deterministic function of the target (a copy, recoding or complement)", "score": 1.0}
         )
     auc = single_feature_auc(values, positive, numeric, seed)
-    nmi = normalized_mutual_info(cats, target)
+    nmi = normalized_mutual_info(cats, codes(target))
     reasons.append({"reason": "single-feature ROC AUC", "score": auc, "_kind": "auc"})
     reasons.append({"reason": "normalised mutual information with the target", "score": nmi, "_kind": "nmi"})
     return reasons

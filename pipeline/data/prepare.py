@@ -91,17 +91,19 @@ def prepare(
     numeric, categorical = model_inputs(table, settings, list(excluded), encodings)
     class_index = {c: i for i, c in enumerate(table.classes)}
     train_rows = labels.index[labels == "train"].to_numpy()
-    encoding = encode.fit(table.features.iloc[train_rows], numeric, categorical, settings.max_categories)
+    # Only the input columns, and rows picked chunk by chunk in ``transform``: a split's rows of the
+    # whole table would be a copy of most of it.
+    inputs = table.features[numeric + categorical]
+    encoding = encode.fit(inputs.iloc[train_rows], numeric, categorical, settings.max_categories)
     if preflight is not None:
         preflight(len(labels), encoding)
     splits = {}
     for name in ("train", "val", "test"):
         idx = labels.index[labels == name].to_numpy()
-        frame = table.features.iloc[idx]
-        groups = frame[settings.sensitive].astype(str).reset_index(drop=True)
+        groups = table.features[settings.sensitive].iloc[idx].astype(str).reset_index(drop=True)
         for role, series in table.extra.items():
             groups[f"__{role}"] = series.iloc[idx].to_numpy()
-        X = encode.transform(encoding, frame)
+        X = encode.transform(encoding, inputs, rows=idx)
         check_finite(X, encoding.feature_names, name)
         splits[name] = PreparedSplit(
             X=X,

@@ -12,10 +12,16 @@ import pandas as pd
 
 
 def _row_hashes(features: pd.DataFrame, target: pd.Series | None = None) -> pd.Series:
-    frame = features.astype(str)
-    if target is not None:
-        frame = frame.assign(__target=target.astype(str).to_numpy())
-    return pd.util.hash_pandas_object(frame, index=False)
+    """One 64-bit hash per row, equal for equal rows.
+
+    Each column is hashed in its own dtype (numbers as numbers, so ``0.0`` equals ``-0.0``;
+    categories by their level): turning the whole table into text first held a second, larger
+    copy of it.
+    """
+    if target is not None:  # the label as categories: hashed by level, without a string object per row
+        labels = pd.Series(pd.Categorical(target.astype(str)), index=features.index)
+        features = features.assign(__target=labels)
+    return pd.util.hash_pandas_object(features, index=False)
 
 
 def duplicates_and_overlap(features: pd.DataFrame, target: pd.Series, labels: pd.Series) -> dict:
@@ -26,8 +32,8 @@ def duplicates_and_overlap(features: pd.DataFrame, target: pd.Series, labels: pd
     train = (labels == "train").to_numpy()
     test = (labels == "test").to_numpy()
     n_test = int(test.sum())
-    same_row = kept_full[test].isin(set(kept_full[train])).to_numpy()
-    same_inputs = kept_inputs[test].isin(set(kept_inputs[train])).to_numpy()
+    same_row = kept_full[test].isin(kept_full[train]).to_numpy()  # a hash table, not a Python set
+    same_inputs = kept_inputs[test].isin(kept_inputs[train]).to_numpy()
     return {
         "duplicate_rows": int(full.duplicated().sum()),
         "duplicate_rows_share": float(full.duplicated().mean()) if len(full) else 0.0,

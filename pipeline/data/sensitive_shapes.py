@@ -90,7 +90,7 @@ def band(values: pd.Series, edges: list[float]) -> pd.Series:
 def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSettings, dict[str, list[str]]]:
     """Add collapsed/banded attributes; return the table, settings naming the derived attributes,
     and ``{attribute: [columns encoding it]}``."""
-    features = table.features.copy()
+    features = table.features.copy(deep=False)  # new columns only; the table's own stay shared
     categorical, notes = list(table.categorical), list(table.notes)
     encodings: dict[str, list[str]] = {}
     names = []
@@ -133,21 +133,34 @@ def _well_populated(values: np.ndarray) -> bool:
 
 def add_dependent_columns(table: RawTable, encodings: dict[str, list[str]]) -> None:
     """Other columns that encode a sensitive attribute: a function of it (a complement, a recoding,
-    a one-hot sibling), or a few-levelled column the attribute can be read from exactly."""
+    a one-hot sibling), or a few-levelled column the attribute can be read from exactly.
+
+    Columns are compared as integer codes (equal values, equal codes), one column at a time:
+    holding every column as an array of Python strings cost more memory than the table itself.
+    """
     numeric = set(table.numeric)
     candidates = [c for c in table.features.columns if c not in encodings]
-    categories: dict[str, np.ndarray] = {}
+    attributes = {}
     for attribute in list(encodings):
-        groups = table.features[attribute].astype(str).to_numpy()
-        if len(set(groups)) * MIN_ROWS_PER_GROUP > len(groups):
+        groups = _codes(table.features[attribute].astype(str))
+        if (groups.max(initial=-1) + 1) * MIN_ROWS_PER_GROUP > len(groups):
             continue  # too few rows per group: a column could look like a function of it by chance
-        for column in candidates:
+        attributes[attribute] = groups
+    if not attributes:
+        return
+    for column in candidates:
+        if all(column in encodings[a] for a in attributes):
+            continue
+        values = _codes(as_categories(table.features[column], column in numeric))
+        if values.max(initial=-1) < 1:
+            continue
+        for attribute, groups in attributes.items():
             if column in encodings[attribute]:
-                continue
-            if column not in categories:
-                categories[column] = as_categories(table.features[column], column in numeric).to_numpy()
-            values = categories[column]
-            if len(pd.unique(values)) < 2:
                 continue
             if determines(groups, values) or (_well_populated(values) and determines(values, groups)):
                 encodings[attribute].append(str(column))
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """One integer per distinct value (a missing value is a value of its own)."""
+    return pd.factorize(values, use_na_sentinel=False)[0]

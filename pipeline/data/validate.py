@@ -10,6 +10,7 @@ value, and says how to fix it.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,9 +66,45 @@ def raise_if_any(problems: list[Problem]) -> None:
     raise BadInputError(f"{len(problems)} problems with the input data:\n{lines}")
 
 
-def line_numbers(index: pd.Index | list[int]) -> list[int]:
-    """File line numbers of data rows (header is line 1), the first few only."""
-    return [int(i) + HEADER_LINES + 1 for i in list(index)[:MAX_LINES_SHOWN]]
+def line_numbers(index: pd.Index | list[int], locate: Callable[[list[int]], list[int]] | None = None) -> list[int]:
+    """File line numbers of data rows (header is line 1), the first few only.
+
+    ``locate`` maps data row numbers to the physical lines where those records start (see
+    :func:`record_start_lines`); without it each record is assumed to take one line.
+    """
+    rows = [int(i) for i in list(index)[:MAX_LINES_SHOWN]]
+    if locate is not None:
+        return locate(rows)
+    return [i + HEADER_LINES + 1 for i in rows]
+
+
+def record_start_lines(path: Path, delimiter: str, encoding: str, rows: list[int]) -> list[int]:
+    """The physical line (as an editor numbers it) where each data row in ``rows`` starts.
+
+    A quoted field may hold line breaks, so record ``r`` need not sit on line ``r + 2``. The file
+    is read again with the csv module, which counts lines (``line_num``) as it parses records the
+    way pandas' C parser does (blank lines included, ``\r``, ``\n`` and ``\r\n`` ending a line);
+    it stops after the last row asked for. Called only when a problem is reported, so a valid file
+    is parsed once. Should the csv module refuse the file, rows are assumed to be one line each.
+    """
+    import csv
+
+    wanted = {HEADER_LINES + r: r for r in rows}  # record number (header = 0) -> data row
+    found: dict[int, int] = {}
+    last = max(wanted, default=-1)
+    try:
+        with open(path, encoding=encoding, newline=None) as fh:  # universal newlines: \r, \r\n, \n
+            reader = csv.reader(fh, delimiter=delimiter)
+            start = 1
+            for record, _ in enumerate(reader):
+                if record in wanted:
+                    found[wanted[record]] = start
+                if record >= last:
+                    break
+                start = reader.line_num + 1
+    except (csv.Error, OSError, UnicodeError, ValueError):
+        return [r + HEADER_LINES + 1 for r in rows]
+    return [found.get(r, r + HEADER_LINES + 1) for r in rows]
 
 
 def closest(name: str, columns: list[str]) -> str:
@@ -96,6 +133,29 @@ def finite_numbers(values: pd.Series) -> pd.Series:
     """True where a numeric cell is a finite number of magnitude at most :data:`MAX_MAGNITUDE`."""
     as_float = pd.to_numeric(values, errors="coerce").astype("float64")
     return as_float.isna() | as_float.abs().le(MAX_MAGNITUDE)  # non-numbers have their own rule
+
+
+def check_text(path: Path, encoding: str, block: int = 1 << 24) -> None:
+    """What :func:`read_text` checks (the file exists, is readable, not empty, valid in
+    ``encoding``), decoding block by block so a large file is never held whole in memory.
+
+    Any failure is reported by :func:`read_text` itself, so the message is the same either way.
+    """
+    import codecs
+
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        blank = True
+        with open(path, "rb") as fh:
+            while chunk := fh.read(block):
+                decoder.decode(chunk)
+                blank = blank and not chunk.strip()
+            decoder.decode(b"", final=True)
+        if not blank:
+            return
+    except (OSError, LookupError, UnicodeDecodeError):
+        pass
+    read_text(path, encoding)  # raises the precise error (or, should the file have changed, passes)
 
 
 def read_text(path: Path, encoding: str) -> str:
@@ -224,8 +284,11 @@ def _schema(frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: 
 
 
 def row_rules(path: Path, frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: list[str],
-              fail_on_missing_sensitive: bool, classes: list[str] | None) -> list[Problem]:  # fmt: skip
-    """Validate the string table with pandera (lazily: all failures) and word each failure."""
+              fail_on_missing_sensitive: bool, classes: list[str] | None,
+              locate: Callable[[list[int]], list[int]] | None = None) -> list[Problem]:  # fmt: skip
+    """Validate the string table with pandera (lazily: all failures) and word each failure.
+
+    ``locate`` turns data row numbers into file lines (:func:`line_numbers`)."""
     import pandera.errors as pe
 
     schema = _schema(frame, target=target, numeric=numeric, sensitive=sensitive,
@@ -252,7 +315,7 @@ def row_rules(path: Path, frame: pd.DataFrame, *, target: str, numeric: list[str
         example = None if example_rows.empty or pd.isna(example_rows.iloc[0]) else str(example_rows.iloc[0])
         message = words.get(name, f"failed check {check}")
         problems.append(
-            Problem(str(path), message, column=column, rows=len(index), example=example, lines=line_numbers(index))
+            Problem(str(path), message, column=column, rows=len(index), example=example, lines=line_numbers(index, locate))
         )
     return problems
 

@@ -1,7 +1,14 @@
-"""Figures as inline SVG with fixed ids and no timestamp, so the report's bytes are reproducible."""
+"""Figures as inline SVG with fixed ids and no timestamp, so the report's bytes are reproducible.
+
+Every SVG carries a ``<title>`` and a ``<desc>`` (from the axes' title and labels) and
+``role="img"`` with ``aria-labelledby``, so screen readers announce it; its fixed width and height
+are replaced by the viewBox alone, so it scales to a phone's width. The same drawing functions
+return matplotlib figures (``draw_*``) that the log stage stores as PNG images in the MLflow run.
+"""
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -33,31 +40,82 @@ def _figure(width: float = 6.0, height: float = 3.2):
     return plt.subplots(figsize=(width, height))
 
 
-def _svg(fig) -> str:
+def describe(fig) -> tuple[str, str]:
+    """A figure's title and a one-line description from its axes (title, x and y labels)."""
+    ax = fig.axes[0] if fig.axes else None
+    if ax is None:
+        return "Figure", "Figure"
+    title = (ax.get_title() or "Figure").replace(r"\$", "$")
+    parts = [f"x axis: {ax.get_xlabel()}" if ax.get_xlabel() else "", f"y axis: {ax.get_ylabel()}" if ax.get_ylabel() else ""]
+    return title, f"{title}. " + "; ".join(p for p in parts if p)
+
+
+_SVG_OPEN = re.compile(r"<svg\b[^>]*>")
+_SIZE = re.compile(r'\s(width|height)="[^"]*"')
+
+
+def accessible(svg: str, title: str, desc: str, ident: str) -> str:
+    """Give the SVG a title and description for screen readers and let it scale with its container."""
+    opening = _SVG_OPEN.search(svg)
+    if opening is None:
+        raise ValueError("not an SVG document")
+    tag = _SIZE.sub("", opening.group(0))
+    tag = tag[:-1] + f' role="img" aria-labelledby="{ident}-t {ident}-d" preserveAspectRatio="xMidYMid meet">'
+    inserted = f'<title id="{ident}-t">{html.escape(title)}</title><desc id="{ident}-d">{html.escape(desc)}</desc>'
+    return svg[: opening.start()] + tag + inserted + svg[opening.end() :]
+
+
+def _svg(fig, title: str | None = None, desc: str | None = None) -> str:
+    import hashlib
+
     import matplotlib.pyplot as plt
 
+    auto_title, auto_desc = describe(fig)
+    title, desc = title or auto_title, desc or auto_desc
     buffer = io.StringIO()
     fig.tight_layout()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     svg = buffer.getvalue()
-    return inert(svg[svg.index("<svg") :])
+    svg = svg[svg.index("<svg") :]
+    ident = "fig-" + hashlib.sha256(svg.encode()).hexdigest()[:10]  # stable across reruns, unique per figure
+    return inert(accessible(svg, title, desc, ident))
 
 
-def barh(labels: list[str], values: list[float], title: str, xlabel: str) -> str:
-    """Horizontal bars, first label on top (labels are drawn as text, never as markup)."""
+def png(fig) -> bytes:
+    """The figure as PNG bytes (closed afterwards)."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def draw_barh(labels: list[str], values: list[float], title: str, xlabel: str, intervals: list | None = None):
+    """Horizontal bars, first label on top (labels are drawn as text, never as markup); optional
+    ``intervals`` [(low, high) or None per bar] drawn as error bars."""
     fig, ax = _figure(6.0, max(2.0, 0.28 * len(labels) + 1.0))
-    ax.barh(range(len(labels)), values, color="#4a78a8")
+    xerr = None
+    if intervals and any(i and i[0] is not None for i in intervals):
+        xerr = [[max(v - (i[0] if i and i[0] is not None else v), 0) for v, i in zip(values, intervals)],
+                [max((i[1] if i and i[1] is not None else v) - v, 0) for v, i in zip(values, intervals)]]  # fmt: skip
+    ax.barh(range(len(labels)), values, color="#4a78a8", xerr=xerr, ecolor="#222", capsize=3 if xerr else 0)
     ax.set_yticks(range(len(labels)), labels=[text(x) for x in labels], fontsize=8)
     ax.invert_yaxis()
     ax.set_title(text(title), fontsize=10)
     ax.set_xlabel(text(xlabel), fontsize=9)
-    return _svg(fig)
+    return fig
 
 
-def lines(
+def barh(labels: list[str], values: list[float], title: str, xlabel: str, intervals: list | None = None) -> str:
+    return _svg(draw_barh(labels, values, title, xlabel, intervals))
+
+
+def draw_lines(
     series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str, ylabel: str, diagonal: bool = False
-) -> str:
+):
     fig, ax = _figure()
     for name, (xs, ys) in series.items():
         ax.plot(xs, ys, label=text(name))
@@ -67,10 +125,16 @@ def lines(
     ax.set_xlabel(text(xlabel), fontsize=9)
     ax.set_ylabel(text(ylabel), fontsize=9)
     ax.legend(fontsize=8)
-    return _svg(fig)
+    return fig
 
 
-def scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xlabel: str, ylabel: str) -> str:
+def lines(
+    series: dict[str, tuple[list[float], list[float]]], title: str, xlabel: str, ylabel: str, diagonal: bool = False
+) -> str:
+    return _svg(draw_lines(series, title, xlabel, ylabel, diagonal))
+
+
+def draw_scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xlabel: str, ylabel: str):
     """Labelled points (e.g. models on an accuracy/disparity plane)."""
     fig, ax = _figure(6.0, 3.6)
     ax.scatter(xs, ys, color="#4a78a8")
@@ -79,7 +143,11 @@ def scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xla
     ax.set_title(text(title), fontsize=10)
     ax.set_xlabel(text(xlabel), fontsize=9)
     ax.set_ylabel(text(ylabel), fontsize=9)
-    return _svg(fig)
+    return fig
+
+
+def scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xlabel: str, ylabel: str) -> str:
+    return _svg(draw_scatter(xs, ys, labels, title, xlabel, ylabel))
 
 
 def scatter_intervals(points: list[dict], title: str, xlabel: str, ylabel: str) -> str:

@@ -3,7 +3,7 @@ why each flagged column was excluded, k-anonymity, and accuracy per group over a
 
 from __future__ import annotations
 
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 KEY, TITLE = "data-audit", "Data audit and personal data"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.report import plots
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 KEY, TITLE = "interpretability", "Interpretability"

@@ -4,7 +4,7 @@ tables with intervals, comparisons with the reference group, an existing system,
 from __future__ import annotations
 
 from pipeline.report import plots
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 GROUP_COLUMNS = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy", "roc_auc", "ece")

@@ -4,7 +4,7 @@ the verdict of each under the audit policy, and the one the registry's 'audited'
 from __future__ import annotations
 
 from pipeline.report import plots
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 LEGAL_CAVEAT = (

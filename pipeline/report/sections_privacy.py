@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 KEY, TITLE = "privacy", "Privacy"

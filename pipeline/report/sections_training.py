@@ -11,7 +11,7 @@ Two tables of cost, deliberately apart:
 
 from __future__ import annotations
 
-from pipeline.report.render import Section, Table, not_run
+from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 KEY, TITLE = "training", "Training and compute cost"
@@ -57,7 +57,7 @@ def _work_table(work: dict) -> Table:
     rows = [
         ["Parameters", fmt(work.get("parameters"))],
         ["Forward FLOPs per sample", fmt(work.get("flops_per_sample_forward"))],
-        ["Training FLOPs (estimate: 3 x forward x samples seen)", f"{work['training_flops_estimate']:.3e}" if work.get("training_flops_estimate") else "undefined"],
+        ["Training FLOPs (estimate: 3 x forward x samples seen)", fmt(work.get("training_flops_estimate"))],
         ["Samples seen (all epochs, all processes)", fmt(work.get("samples_seen"))],
         ["Epochs run", fmt(work.get("epochs_run"))],
     ]  # fmt: skip

@@ -9,6 +9,8 @@ flip test); ``local`` (top columns of the most confident errors per group); ``se
 
 from __future__ import annotations
 
+import warnings
+
 from pipeline import io, paths
 from pipeline.audit import explain_audit
 from pipeline.config import Config
@@ -24,7 +26,11 @@ def main(cfg: Config) -> None:
         predictions=io.read_csv(paths.PREDICTIONS) if paths.PREDICTIONS.is_file() else None,
         data_metrics=io.read_json(paths.DATA_METRICS) if paths.DATA_METRICS.is_file() else None,
     )
-    result = explain_audit.audit(load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed)
+    with warnings.catch_warnings():
+        # captum's notices that it set requires_grad on the inputs and hooks on the activations
+        # (DeepLift) describe its own mechanics; the user can do nothing about them
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"captum(\.|$)")
+        result = explain_audit.audit(load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed)
     seconds = result.pop("seconds")  # wall-clock time varies run to run: kept out of the metrics file
     io.write_json(paths.EXPLAIN_METRICS, result)
     io.write_json(paths.EXPLAIN_COST, {"seconds": seconds, "n_rows": result["n_rows"]})

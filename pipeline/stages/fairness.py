@@ -12,10 +12,10 @@ import pandas as pd
 
 from pipeline import io, paths
 from pipeline.audit import existing, fairness
+from pipeline.audit.gate import blockers, gate
 from pipeline.audit.policy import Policy
 from pipeline.config import Config
 from pipeline.errors import BadInputError
-from pipeline.report import verdicts
 
 
 def settings(cfg: Config) -> fairness.AuditSettings:
@@ -80,7 +80,7 @@ def main(cfg: Config) -> None:
     s = settings(cfg)
     check_settings(s, groups, meta["sensitive"])
     evaluation = _optional(paths.EVALUATE_METRICS)
-    blocked = verdicts.blockers(None, _optional(paths.DATA_METRICS), evaluation)
+    blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)
     degenerate = [b for b in blocked if b.startswith("degenerate model")]
     audited = fairness.audit_decisions(y01, pred01, score, groups, meta["sensitive"], s,
                                        inconclusive_reason="; ".join(degenerate) or None)  # fmt: skip
@@ -95,7 +95,7 @@ def main(cfg: Config) -> None:
     result["external"] = external_decisions(cfg, meta, s)
     io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
     io.write_json(paths.FAIRNESS_METRICS, result)
-    g = verdicts.gate(result)
+    g = gate(result)
     gating = [v for v in result["verdicts"] if v["gating"]]
     print(f"fairness: {len(gating)} gating checks ({', '.join(f'{k} {n}' for k, n in g.counts.items())}), "
           f"{len(result['verdicts']) - len(gating)} informational; policy {'passes' if g.passed else 'does not pass'}")  # fmt: skip

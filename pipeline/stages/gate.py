@@ -9,9 +9,9 @@ check that did not pass (and any blocking reason), or 0 when the audit policy pa
 from __future__ import annotations
 
 from pipeline import io, paths
+from pipeline.audit.gate import gate
 from pipeline.config import Config
 from pipeline.errors import AuditFailedError
-from pipeline.report import verdicts
 
 
 def _optional(path) -> dict | None:
@@ -20,7 +20,7 @@ def _optional(path) -> dict | None:
 
 def main(cfg: Config) -> None:  # noqa: ARG001 - every command receives the config
     fairness = _optional(paths.FAIRNESS_METRICS)
-    g = verdicts.gate(fairness, data=_optional(paths.DATA_METRICS), evaluation=_optional(paths.EVALUATE_METRICS))
+    g = gate(fairness, data=_optional(paths.DATA_METRICS), evaluation=_optional(paths.EVALUATE_METRICS))
     if not g.passed:
         where = "" if fairness else f" ({paths.FAIRNESS_METRICS} not found: run `dvc repro` first)"
         raise AuditFailedError(f"audit gate failed{where}: {'; '.join(g.failed)}")

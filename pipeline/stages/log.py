@@ -1,14 +1,22 @@
 """Stage ``log``: one MLflow run per pipeline state, holding everything a reviewer needs.
 
 The run is tagged with ``pipeline_state`` (the hash the report's manifest shows, computed by
-:func:`pipeline.report.context.pipeline_state`) and ``report_sha256``: rerunning this stage on an
+:func:`pipeline.provenance.pipeline_state`) and ``report_sha256``: rerunning this stage on an
 unchanged pipeline finds the existing run instead of adding a duplicate, so each ``dvc repro`` or
 ``dvc exp run`` that changes something gives exactly one run.
 
+What a reviewer sees (issue 17): the experiment is tagged so MLflow opens it on its runs; the run's
+description (``mlflow.note.content``) states the verdict, the gating criteria, the three most
+important findings in plain words and where the report is; metrics are the headline figures only
+(:func:`headline_metrics`, at most :data:`MAX_METRICS`), the full detail goes to
+``detail/all_metrics.json`` (``log_dict``) and ``tables/*.json`` (``log_table``); figures are PNG
+images under ``figures/``. The last lines this stage prints are the verdict and the report's path,
+so ``dvc repro`` ends with them.
+
 Speed: datasets are logged from their npz files' sha256 and a schema built from ``meta.json``
-(MLflow's own inference scans every cell, ~3 s per split on Adult); metrics go in batches; the
-model is saved in the pt2 format (no pickle on load) with pinned ``pip_requirements`` so MLflow
-does not infer them.
+(MLflow's own inference scans every cell); metrics go in batches; the model is saved in the pt2
+format (no pickle on load) with pinned ``pip_requirements`` so MLflow does not infer them. The
+stage's measured time is in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import io, paths
+from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
-from pipeline.report import verdicts
-from pipeline.report.context import pipeline_state
+from pipeline.provenance import git_commit, pipeline_state
+from pipeline.report import findings
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
 METRIC_FILES = {
@@ -26,6 +35,7 @@ METRIC_FILES = {
     "train": paths.TRAIN_METRICS,
     "evaluate": paths.EVALUATE_METRICS,
     "fairness": paths.FAIRNESS_METRICS,
+    "mitigation": paths.MITIGATION_METRICS,
     "explain": paths.EXPLAIN_METRICS,
     "privacy": paths.PRIVACY_METRICS,
     "compute": paths.TRAIN_COST,  # measured, varies run to run: logged, never part of the state hash
@@ -33,6 +43,16 @@ METRIC_FILES = {
 }
 #: Levels dropped from metric names so the UI groups them as ``fairness/sex/demographic_parity_ratio``.
 COLLAPSE = {"fairness/features/": "fairness/", "explain/methods/": "explain/"}
+#: A run's metrics are its headline figures; everything else is an artifact. Kept well under
+#: MLflow's "Model metrics" tab's readable size.
+MAX_METRICS = 150
+#: Characters MLflow refuses in a metric name, spelled out so class labels stay readable and distinct
+#: (``>50K`` -> ``gt 50K``, ``<=50K`` -> ``le 50K``).
+READABLE = (("<=", " le "), (">=", " ge "), ("!=", " ne "), ("<", " lt "), (">", " gt "), ("=", " eq "),
+            ("&", " and "), ("+", " plus "), ("%", " pct "), ("#", " no "), ("*", " x "), (":", " - "))  # fmt: skip
+EVALUATE_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "expected_calibration_error")
+PRIVACY_HEADLINE = ("auc", "tpr_at_1pct_fpr", "advantage")
+COST_WORDS = ("second", "wall", "kwh", "co2", "throughput", "peak")
 
 
 def flatten(value, prefix: str = "", sep: str = "/") -> dict[str, object]:
@@ -58,13 +78,52 @@ def numeric_metrics(prefix: str, payload: dict) -> dict[str, float]:
 
 
 def _metric_key(key: str) -> str:
-    """MLflow allows letters, digits and ``_-. /``; group names may hold anything else."""
-    return "".join(ch if ch.isalnum() or ch in "_-. /" else "_" for ch in key)[:250]
+    """MLflow allows letters, digits and ``_-. /``; group and class names may hold anything else.
+
+    Comparison signs and the like are spelled out (``>50K`` -> ``gt 50K``) so two labels never
+    collapse into the same name; any other character becomes ``_``."""
+    for sign, word in READABLE:
+        key = key.replace(sign, word)
+    key = "".join(ch if ch.isalnum() or ch in "_-. /" else "_" for ch in key)
+    return " ".join(key.split()).replace(" /", "/").replace("/ ", "/")[:250]
+
+
+def headline_metrics(metrics: dict) -> dict[str, float]:
+    """What a reviewer compares runs by: accuracy, AUC, each gating disparity with its interval,
+    audit counts, privacy attack, training cost. At most :data:`MAX_METRICS` (the most important first)."""
+    out = verdict_metrics(metrics.get("fairness"))
+    ev = metrics.get("evaluate") or {}
+    out.update({f"evaluate/{k}": ev[k] for k in EVALUATE_HEADLINE if _number(ev.get(k))})
+    for v in findings.gating(metrics.get("fairness")):
+        key = f"fairness/{v.get('feature')}/{v.get('metric')}"
+        ci = v.get("ci") or [None, None]
+        for suffix, value in (("", v.get("value")), ("_ci_low", ci[0]), ("_ci_high", ci[1])):
+            if _number(value):
+                out[key + suffix] = value
+    mia = (metrics.get("privacy") or {}).get("membership_inference") or {}
+    out.update({f"privacy/mia_{k}": mia[k] for k in PRIVACY_HEADLINE if _number(mia.get(k))})
+    dp = (metrics.get("privacy") or {}).get("dp") or {}
+    out.update({f"privacy/dp_{k}": dp[k] for k in ("epsilon", "delta") if _number(dp.get(k))})
+    train = metrics.get("train") or {}
+    out.update({f"train/{k}": v for k, v in (train.get("final") or {}).items() if _number(v) and k != "epoch"})
+    if _number(train.get("epochs_run")):
+        out["train/epochs_run"] = train["epochs_run"]
+    for key, value in flatten(metrics.get("compute") or {}, "cost").items():
+        if _number(value) and any(w in key.lower() for w in COST_WORDS) and "by_component" not in key:
+            out[key] = value
+    clean = {}
+    for key, value in out.items():
+        clean.setdefault(_metric_key(key), float(value))
+    return dict(list(clean.items())[:MAX_METRICS])
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def verdict_metrics(fairness: dict | None) -> dict[str, float]:
     """``audit/checks_<status>`` counts and ``audit/passed`` (1/0), so runs sort by audit outcome in the UI."""
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     out = {f"audit/checks_{status}": float(n) for status, n in g.counts.items()}
     out["audit/passed"] = 1.0 if g.passed else 0.0
     return out
@@ -99,11 +158,14 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
     model_info = tracking.log_model(load_trained(), test_x, requirements())  # before the metrics: see log_model
     tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
-    flat: dict[str, float] = verdict_metrics(metrics.get("fairness"))
+    tracking.log_metrics(headline_metrics(metrics), model_id=model_info.model_id)
+    detail: dict[str, float] = {}
     for name, payload in metrics.items():
         if payload is not None:
-            flat.update(numeric_metrics(name, payload))
-    tracking.log_metrics(flat, model_id=model_info.model_id)
+            detail.update(numeric_metrics(name, payload))
+    tracking.log_dict(dict(sorted(detail.items())), "detail/all_metrics.json")
+    log_tables(metrics)
+    log_figures(cfg)
     curves = io.read_csv(paths.TRAIN_CURVES) if paths.TRAIN_CURVES.is_file() else pd.DataFrame()
     tracking.log_curves(curves.to_dict("records"))
     log_datasets(meta)
@@ -120,19 +182,103 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
             tracking.log_artifacts(folder, target)
     result = {"model_uri": model_info.model_uri}
     if cfg.tracking.register_model:
-        g = verdicts.gate(metrics.get("fairness"))
+        g = gate(metrics.get("fairness"))
         result["registry"] = tracking.register(model_info.model_uri, cfg.tracking.model_name, g.passed, g.failed)
+        v = findings.verdict(metrics.get("fairness"))
+        tracking.describe_model_version(
+            result["registry"]["name"], result["registry"]["version"], version_description(metrics), verdict_tags(v)
+        )
+
         from pipeline.stages.log_mitigation import log_candidates  # mitigation candidates: their own models, the alias
 
         result["candidates"] = log_candidates(cfg, meta, tracking.active_run_id(), requirements())
     return result
 
 
-def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
-    from pipeline.report.context import git_commit
+def log_tables(metrics: dict) -> None:
+    """Per-group fairness figures and every verdict as MLflow tables (sortable in the UI)."""
+    from pipeline import tracking
 
+    fairness = metrics.get("fairness") or {}
+    rows = []
+    for feature, block in (fairness.get("features") or {}).items():
+        for group, g in (block.get("groups") or {}).items():
+            row = {"feature": feature, "group": group, "count": g.get("count")}
+            for m in ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy", "roc_auc", "ece"):
+                ci = (g.get("ci") or {}).get(m) or [None, None]
+                row.update({m: g.get(m), f"{m}_ci_low": ci[0], f"{m}_ci_high": ci[1]})
+            row["flags"] = "; ".join(g.get("flags") or [])
+            rows.append(row)
+    if rows:
+        tracking.log_table(rows, "tables/fairness_groups.json")
+    items = checks(fairness) or []
+    if items:
+        tracking.log_table([{"feature": v.get("feature"), "metric": v.get("metric"), "value": v.get("value"),
+                             "ci_low": (v.get("ci") or [None, None])[0], "ci_high": (v.get("ci") or [None, None])[1],
+                             "bound": str(v.get("bound")), "status": v.get("status"), "gating": bool(v.get("gating", True)),
+                             "reason": v.get("reason") or ""} for v in items], "tables/verdicts.json")  # fmt: skip
+
+
+def log_figures(cfg: Config) -> None:
+    """ROC, calibration, selection rate by group with intervals, importance, ... as PNG images."""
+    from pipeline import tracking
+    from pipeline.report import figures
+    from pipeline.report.context import collect
+
+    for name, draw in figures.builders(collect(cfg)):
+        fig = draw()
+        if fig is not None:
+            fig.tight_layout()  # axis labels inside the image
+            tracking.log_figure(fig, f"figures/{name}")
+
+
+def criteria_text(fairness: dict | None) -> str:
+    """The gating criteria in words, from the settings the fairness stage recorded."""
+    s = (fairness or {}).get("settings") or {}
+    if not s:
+        return "No fairness settings were recorded."
+    policy = (fairness or {}).get("policy")
+    text = (
+        f"each gating check passes when its {int(100 * s.get('ci', 0.95))}% bootstrap interval lies within the bound: "
+        f"ratios within {s.get('ratio_bounds')} (four-fifths rule), differences at most {s.get('max_difference')}; "
+        "an interval that straddles the bound is 'inconclusive' and does not pass."
+    )
+    return text + (f" Policy: {policy}." if isinstance(policy, str) else "")
+
+
+def run_note(metrics: dict, report_link: str) -> str:
+    """The run's description in Markdown: verdict, criteria, three findings, where the report is."""
+    fairness = metrics.get("fairness")
+    v = findings.verdict(fairness)
+    ctx = {k: metrics.get(k) for k in ("fairness", "evaluate", "privacy", "explain")}
+    lines = [f"**{v.headline}**", "", f"**Gating criteria:** {criteria_text(fairness)}", "", "**Findings:**", ""]
+    lines += [f"{i}. {text}" for i, text in enumerate(findings.findings(ctx), 1)] or ["(no findings: stages missing)"]
+    if v.gating_failures:
+        shown = v.gating_failures[:8]
+        lines += ["", f"**Gating checks not passing ({len(v.gating_failures)}):**", ""] + [f"- {f}" for f in shown]
+        if len(v.gating_failures) > len(shown):
+            lines.append(f"- ... and {len(v.gating_failures) - len(shown)} more (table `tables/verdicts.json`)")
+    lines += ["", f"**Full report:** [{paths.REPORT_HTML.name}]({report_link}) (artifact `report/audit_report.html`; "
+              "model card `report/model_card.md`); figures under `figures/`, every figure under `detail/` and `tables/`."]  # fmt: skip
+    return "\n".join(lines)
+
+
+def version_description(metrics: dict) -> str:
+    fairness = metrics.get("fairness")
+    ctx = {k: metrics.get(k) for k in ("fairness", "evaluate", "privacy", "explain")}
+    return "\n".join([findings.verdict(fairness).headline, *(f"- {t}" for t in findings.findings(ctx))])
+
+
+def verdict_tags(v: findings.Verdict) -> dict[str, str]:
+    """Short, exact tags: the verdict and the count per status (never a truncated list)."""
+    tags = {"audit_verdict": v.status}
+    tags.update({f"audit_checks_{k}": str(n) for k, n in v.counts.items()})
+    return tags
+
+
+def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
     git = git_commit()
-    g = verdicts.gate(fairness)
+    g = gate(fairness)
     return {
         "pipeline_state": state,
         "report_sha256": report_sha or "none",
@@ -141,7 +287,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
         "data_source": meta["source"],
         "data_sha256": ",".join(f"{k}:{v}" for k, v in sorted((meta.get("provenance") or {}).items())),
         "audit_passed": str(g.passed).lower(),
-        "audit_failed_checks": ", ".join(g.failed)[:5000],
+        **verdict_tags(findings.verdict(fairness)),
     }
 
 
@@ -149,6 +295,7 @@ def main(cfg: Config) -> None:
     from pipeline import tracking
 
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
+    tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = io.read_json(paths.PREPARED_META)
     metrics = {name: io.read_json(p) if p.is_file() else None for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)
@@ -161,11 +308,33 @@ def main(cfg: Config) -> None:
         else:
             tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
             with tracking.run(run_name=f"{meta['source']}-{state[:8]}", tags=tags) as run_id:
+                link = f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"
+                tracking.set_note(run_note(metrics, link))
                 summary = {"run_id": run_id, "reused": False, **log_everything(cfg, meta, metrics)}
     summary.update(
-        {"tracking_uri": tracking.redact(uri), "experiment": cfg.tracking.experiment, "pipeline_state": state}
-    )
+        {"tracking_uri": tracking.redact(uri), "experiment": cfg.tracking.experiment, "pipeline_state": state,
+         "experiment_id": tracking.experiment_id(cfg.tracking.experiment)}
+    )  # fmt: skip
     io.write_json(paths.MLFLOW_RUN, summary)
     print(
         f"log: MLflow run {summary['run_id']} ({'existing' if summary['reused'] else 'new'}) in {summary['tracking_uri']}"
     )
+    print("\n".join(closing_lines(metrics.get("fairness"), summary["run_id"], summary["experiment_id"])))
+
+
+def closing_lines(fairness: dict | None, run_id: str, experiment_id: str | None = None, shown: int = 5) -> list[str]:
+    """What ``dvc repro`` ends with (this stage runs last): the verdict, the gating failures, where to read more."""
+    v = findings.verdict(fairness)
+    lines = ["", "=" * 72, v.headline]
+    if v.gating_failures:
+        lines.append(f"Gating checks not passing ({len(v.gating_failures)}):")
+        lines += [f"  - {f}" for f in v.gating_failures[:shown]]
+        if len(v.gating_failures) > shown:
+            lines.append(f"  ... and {len(v.gating_failures) - shown} more: see the report's summary")
+    lines.append(f"Report: {paths.REPORT_HTML} (model card {paths.MODEL_CARD})")
+    from pipeline.tracking import RUNS_VIEW
+
+    page = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs{RUNS_VIEW}" if experiment_id else ""
+    lines.append(f"MLflow: run {run_id}; `make ui`, then the runs table at {page or 'http://127.0.0.1:5000'}")
+    lines.append("=" * 72)
+    return lines

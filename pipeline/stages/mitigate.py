@@ -25,8 +25,8 @@ import pandas as pd
 from pipeline import io, paths
 from pipeline.audit import fairness, mitigation, performance
 from pipeline.audit import mitigation_targets as mt
+from pipeline.audit.gate import gate
 from pipeline.config import Config
-from pipeline.report import verdicts
 from pipeline.stages.fairness import settings as audit_settings
 
 #: How reductions hand their weights to the training loop (see pipeline.training.estimator).
@@ -101,7 +101,7 @@ def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cf
     reason = "; ".join(evaluation["degenerate"]["reasons"]) if evaluation["degenerate"]["degenerate"] else None
     audited = fairness.audit_decisions(test["y01"], decisions, score, test["groups"], sensitive, s,
                                        inconclusive_reason=f"degenerate candidate: {reason}" if reason else None)  # fmt: skip
-    g = verdicts.gate(audited, data=data, evaluation=evaluation)
+    g = gate(audited, data=data, evaluation=evaluation)
     return {**mitigation.overall_performance(test["y01"], decisions, score, s), "audit": audited,
             "degenerate": evaluation["degenerate"], "passed": g.passed, "failed_checks": g.failed,
             "check_counts": g.counts}  # fmt: skip

@@ -99,8 +99,9 @@ def main(cfg: Config) -> None:
         sizes.update(preflight.check(n_rows, encoding.feature_groups, explain_batch=cfg.explain.batch_size,
                                      limit_mb=settings.memory_limit_mb))  # fmt: skip
 
-    prepared = prepare(table, settings, seed=cfg.seed, excluded=excluded, encodings=encodings, preflight=check_size)
+    # Before the encoded matrices exist, so the two never take memory at the same time.
     rows = quality.duplicates_and_overlap(raw.features, raw.target, split_labels(table, settings, cfg.seed))
+    prepared = prepare(table, settings, seed=cfg.seed, excluded=excluded, encodings=encodings, preflight=check_size)
     write(prepared)
     io.write_json(paths.DATA_METRICS, {
         **split_counts(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,

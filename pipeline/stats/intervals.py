@@ -1,8 +1,8 @@
 """Confidence intervals for rates and for differences and ratios of two rates.
 
 Why these and not the bootstrap the audit used before: a percentile bootstrap of a rate in a
-group of 30-100 rows, or of a max-minus-min over many groups, under-covers (a simulation with
-known truth measured 51-80% coverage at nominal 95%) and can even exclude its own estimate.
+group of 30-100 rows, or of a max-minus-min over many groups, under-covers well below its
+nominal level in simulations with known truth, and can even exclude its own estimate.
 The closed-form intervals below are the ones the literature recommends for small samples:
 
 * one rate: Wilson's score interval (Agresti & Coull 1998; Brown, Cai & DasGupta 2001), with
@@ -12,9 +12,8 @@ The closed-form intervals below are the ones the literature recommends for small
   method 10), built from the two Wilson intervals;
 * ratio of two independent rates: MOVER-R (Donner & Zou 2012), built from the two Wilson
   intervals like Newcombe's difference. The Katz log interval (Katz et al. 1978) is kept for
-  comparison: measured by simulation at the 99.5% level a Bonferroni family needs, Katz missed
-  the truth about twice as often as nominal for a 30-row group, MOVER-R held its level and was
-  narrower;
+  comparison: in simulation at the level a Bonferroni family needs, Katz missed the truth more
+  often than nominal for a 30-row group while MOVER-R held its level and was narrower;
 * a mean (calibration in the large): Student's t interval.
 
 All functions are vectorised over numpy arrays and return ``(low, high)``; an undefined

@@ -2,11 +2,11 @@
 
 Why: torch splits each matrix product over its intra-op threads. For the default MLP on
 Adult a step is a dozen products of a few hundred thousand multiply-adds each, too small to
-share: measured on 2 CPU cores (plain loop, median of 3), two threads took 1.14x the time of
-one at batch 64 (0.68M multiply-adds per forward pass) and 1.04x at batch 256 (2.7M), while
-burning twice the CPU time; from 5.9M up (hidden 256-256 at batch 64) two threads were
-faster (0.87x, falling to 0.56x for large layers). So below :data:`SMALL_STEP_MACS` a step
-runs on one thread, above it on torch's default.
+share: on a 2-core machine two threads took no less wall time than one while burning twice
+the CPU time, and only steps of several million multiply-adds per forward pass ran faster on
+two. So below :data:`SMALL_STEP_MACS` a step runs on one thread, above it on torch's default.
+``python benchmarks/bench_training.py --threads N`` measures the fit at a chosen thread count
+(its figures go to benchmarks/TRAINING.md).
 
 ``train.num_threads`` overrides the choice. The count is restored after the fit, so code
 that runs next in the same process (tests, benchmarks) is unaffected.

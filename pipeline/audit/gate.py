@@ -4,7 +4,8 @@
 One pure function decides whether an audit passed, so the headline a reviewer reads, the alias
 the registry moves, the comparison of two runs and the CI exit code can never disagree. Only
 the checks the audit policy marks ``gating`` count; the others are information. A degenerate
-model or suspected leakage blocks the gate whatever the checks say.
+model or suspected leakage blocks the gate whatever the checks say. It is part of the audit, not
+the report: stages, the registry and ``compare`` decide with it; the report only presents the outcome.
 """
 
 from __future__ import annotations

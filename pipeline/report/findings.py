@@ -1,0 +1,202 @@
+"""The verdict and the most important findings of one run, in plain sentences built from its figures.
+
+A reviewer, an affected person and an engineer read the same first screen, so findings say what
+happens to whom ("'>50K' is predicted for 8.4% of Female and 25.9% of Male test rows") instead of
+naming a statistic. Every number comes from this run's metrics files; a finding whose inputs are
+missing is left out rather than guessed. The same text feeds the report's summary, the MLflow run
+description and the console's last lines, so the three never disagree.
+
+Tolerates ``fairness.json`` with or without the verdict keys ``gating`` and ``reason``: a verdict
+without ``gating`` counts as gating (every check then decides the audit, as before).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipeline.audit.gate import PASS, blockers, checks, gate, label
+
+#: Verdict metrics about who is *selected* (rates of the favourable prediction) vs about *errors*.
+SELECTION_METRICS = ("demographic_parity", "selection_rate")
+ERROR_METRICS = ("equalized_odds", "equal_opportunity", "tpr", "fnr", "fpr")
+MAX_FINDINGS = 3
+
+
+def pct(value: float | None) -> str:
+    """A share as a percentage with one decimal ("8.4%"), the one way shares are written in sentences."""
+    if value is None or value != value:
+        return "undefined"
+    return f"{100 * value:.1f}%"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The audit's outcome in words: ``status`` pass/fail/inconclusive, a headline and the gating failures."""
+
+    status: str
+    headline: str
+    gating_failures: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def gating(fairness: dict | None) -> list[dict]:
+    """The verdicts that decide the audit (all of them when ``fairness.json`` has no ``gating`` key)."""
+    items = checks(fairness) or []
+    return [v for v in items if v.get("gating", True)]
+
+
+def verdict(fairness: dict | None) -> Verdict:
+    g = gate(fairness)
+    if not g.available:
+        return Verdict(
+            "inconclusive",
+            "AUDIT INCOMPLETE: no fairness verdicts are available, so the model is not marked 'audited'.",
+        )
+    total = sum(g.counts.values())
+    if g.passed:
+        return Verdict(
+            "pass",
+            f"AUDIT PASSED: all {total} fairness checks pass; the model version may receive the 'audited' alias.",
+            [],
+            g.counts,
+        )
+    blocked = blockers(fairness)  # leakage, a degenerate model: no check can pass while these hold
+    failures = blocked + [_check_text(v) for v in gating(fairness) if v.get("status") != PASS]
+    n_bad = sum(n for k, n in g.counts.items() if k != PASS)
+    detail = ", ".join(f"{n} {k}" for k, n in g.counts.items() if k != PASS)
+    checks_text = f"{n_bad} of {total} fairness checks do not pass ({detail})" if n_bad else f"all {total} fairness checks pass"
+    if blocked:
+        headline = f"AUDIT FAILED: {'; '.join(blocked)}; {checks_text}; the model is not marked 'audited'."
+    else:
+        headline = f"AUDIT FAILED: {checks_text}; the model is not marked 'audited'."
+    return Verdict("fail", headline, failures, g.counts)
+
+
+def _check_text(v: dict) -> str:
+    """``sex: demographic parity difference 0.175 [0.163, 0.186], bound 0.1 (fail)``."""
+    ci = v.get("ci") or [None, None]
+    value = _num(v.get("value"))
+    interval = f" [{_num(ci[0])}, {_num(ci[1])}]" if ci and ci[0] is not None else ""
+    name = label(v).replace("_", " ")
+    reason = f"; {v['reason']}" if v.get("reason") else ""
+    return f"{name} {value}{interval}, bound {v.get('bound')} ({v.get('status')}{reason})"
+
+
+def _num(value) -> str:
+    return "undefined" if value is None or value != value else f"{value:.3f}"
+
+
+# --- findings ------------------------------------------------------------------------------------
+
+
+def _eligible(block: dict) -> dict[str, dict]:
+    """Groups with a defined selection rate and no eligibility flag (too small, one outcome only)."""
+    groups = block.get("groups") or {}
+    ok = {g: v for g, v in groups.items() if v.get("selection_rate") is not None and not v.get("flags")}
+    return ok or {g: v for g, v in groups.items() if v.get("selection_rate") is not None}
+
+
+def _extremes(block: dict, metric: str) -> tuple[str, dict, str, dict] | None:
+    groups = {g: v for g, v in _eligible(block).items() if v.get(metric) is not None}
+    if len(groups) < 2:
+        return None
+    low = min(groups, key=lambda g: groups[g][metric])
+    high = max(groups, key=lambda g: groups[g][metric])
+    return (low, groups[low], high, groups[high]) if low != high else None
+
+
+def selection_sentence(fairness: dict, feature: str) -> str | None:
+    """Who receives the favourable prediction, lowest and highest group of ``feature``."""
+    block = (fairness.get("features") or {}).get(feature) or {}
+    found = _extremes(block, "selection_rate")
+    if not found:
+        return None
+    low, lv, high, hv = found
+    fav = fairness.get("favourable_class", "the favourable class")
+    return (
+        f"'{fav}' is predicted for {pct(lv['selection_rate'])} of {low} and {pct(hv['selection_rate'])} of {high} "
+        f"test rows (by {feature}{_ci_note(lv, hv, 'selection_rate')})."
+    )
+
+
+def error_sentence(fairness: dict, feature: str) -> str | None:
+    """How often people who truly belong to the favourable class are recognised, lowest and highest group."""
+    block = (fairness.get("features") or {}).get(feature) or {}
+    found = _extremes(block, "tpr")
+    if not found:
+        return None
+    low, lv, high, hv = found
+    fav = fairness.get("favourable_class", "the favourable class")
+    return (
+        f"Of the people whose true outcome is '{fav}', the model recognises {pct(lv['tpr'])} of {low} "
+        f"but {pct(hv['tpr'])} of {high} (by {feature}{_ci_note(lv, hv, 'tpr')})."
+    )
+
+
+def _ci_note(lv: dict, hv: dict, metric: str) -> str:
+    lo, hi = (lv.get("ci") or {}).get(metric), (hv.get("ci") or {}).get(metric)
+    if not lo or not hi or lo[0] is None or hi[0] is None:
+        return ""
+    return f"; 95% intervals {pct(lo[0])}-{pct(lo[1])} and {pct(hi[0])}-{pct(hi[1])}"
+
+
+def _fairness_findings(fairness: dict | None) -> list[str]:
+    """One sentence per feature whose gating checks fail, worst features first, selection before errors."""
+    if not fairness or not fairness.get("features"):
+        return []
+    out: list[str] = []
+    failing = [v for v in gating(fairness) if v.get("status") != PASS]
+    order = sorted(
+        failing,
+        key=lambda v: (v.get("status") != "fail", " x " in str(v.get("feature")) or "&" in str(v.get("feature"))),
+    )
+    for v in order:
+        metric, feature = str(v.get("metric", "")), v.get("feature")
+        if feature is None:
+            continue
+        maker = (
+            selection_sentence
+            if metric.startswith(SELECTION_METRICS)
+            else error_sentence
+            if metric.startswith(ERROR_METRICS)
+            else None
+        )
+        sentence = maker(fairness, str(feature)) if maker else None
+        if sentence and sentence not in out:
+            out.append(sentence)
+    if not out:  # nothing fails: still say what happens to whom for the first audited attribute
+        first = next(iter(fairness["features"]), None)
+        sentence = selection_sentence(fairness, first) if first else None
+        out += [sentence] if sentence else []
+    return out  # fmt: skip
+
+
+def _other_findings(ctx: dict) -> list[str]:
+    out = []
+    ev = ctx.get("evaluate") or {}
+    if ev.get("accuracy") is not None:
+        out.append(f"The model's prediction is right for {pct(ev['accuracy'])} of the {ev.get('n_test', '?'):,} test rows"
+                   + (f" (ROC AUC {_num(ev.get('roc_auc'))})." if ev.get("roc_auc") is not None else "."))  # fmt: skip
+    mia = (ctx.get("privacy") or {}).get("membership_inference") or {}
+    if mia.get("auc") is not None:
+        risk = "no better than a coin flip" if mia["auc"] < 0.55 else "better than a coin flip"
+        out.append(
+            f"An attacker guessing whether a person's row was used in training does {risk} (attack AUC {_num(mia['auc'])}; 0.5 = guessing)."
+        )
+    ig = ((ctx.get("explain") or {}).get("integrated_gradients") or {}).get("importance") or {}
+    if ig:
+        top = sorted(ig, key=lambda c: -ig[c])[:2]
+        out.append(
+            f"The columns that most drive the prediction are {' and '.join(repr(c) for c in top)} (Integrated Gradients)."
+        )
+    return out  # fmt: skip
+
+
+def findings(ctx: dict, limit: int = MAX_FINDINGS) -> list[str]:
+    """The ``limit`` most important findings: failing fairness first, then accuracy, privacy, explanations."""
+    return (_fairness_findings(ctx.get("fairness")) + _other_findings(ctx))[:limit]
+
+
+def summary_findings(ctx: dict) -> list[str]:
+    """The report's first screen: the most important fairness findings, then accuracy, privacy, explanations."""
+    return _fairness_findings(ctx.get("fairness"))[:MAX_FINDINGS] + _other_findings(ctx)
