@@ -132,7 +132,8 @@ def build(ctx: dict) -> Section:
         _targets(result),
         "Each candidate is audited exactly like the network: the same metrics, intervals, policy and verdicts on the test "
         "split, on every sensitive attribute and their intersection; a candidate passes only when every gating check passes.",
-        "Reductions (exponentiated_gradient, grid_search) retrain the network itself, with the project's training loop, "
+        f"Reductions ({', '.join(m for m in result.get('methods', []) if m in ('exponentiated_gradient', 'grid_search')) or 'none run'}) "
+        "retrain the network itself, with the project's training loop, "
         f"on all training rows with fairlearn's per-row weights ({result.get('weighting', 'loss')} weighting); "
         f"{result['fits_used']} network fits of a budget of {result['fit_budget']}. The threshold optimizer keeps the "
         "network and fits group-specific thresholds on the validation split (it takes one constraint, so one candidate per "
