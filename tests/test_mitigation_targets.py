@@ -140,3 +140,31 @@ def test_at_equality_tells_a_check_no_model_can_pass_from_one_a_model_could():
     rows = {"race": {"W": {"selection_rate": 14000}, "O": {"selection_rate": 135}}}
     assert at_equality(ratio, {"group": "O"}, features, rows)["status"] != "pass"
     assert at_equality({**verdict, "feature": "sex x race"}, {"group": "O"}, features, small) is None  # information only
+
+
+def test_report_names_the_checks_no_model_can_pass_and_the_targets():
+    """The mitigation section states what was targeted and, with no passing candidate, which
+    checks cannot pass on this split, from the figures in mitigation.json (no figure typed here)."""
+    from pipeline.report import sections_mitigation
+
+    check = {"check": "race: equal_opportunity", "feature": "race", "metric": "equal_opportunity", "value": -0.2,
+             "ci": [-0.4, 0.1], "bound": 0.1, "status": "inconclusive", "group": "O", "reference": "W"}  # fmt: skip
+    row = {"method": "exponentiated_gradient", "constraint": "combined", "targets": ["selection_rate_ratio", "equal_opportunity"],
+           "deployable": True, "fits": 3, "notes": [], "passed": False, "failed_checks": ["race: equal_opportunity"],
+           "accuracy": {"value": 0.8, "ci": [0.79, 0.81]}, "roc_auc": {"value": 0.85, "ci": [0.84, 0.86]},
+           "trade_off": {"metric": "race: equal_opportunity", "value": -0.2, "ci": [-0.4, 0.1], "gating_checks": [check]}}  # fmt: skip
+    at_eq = {"rate": "tpr", "reference_rate": 0.62, "n_group": 19, "n_reference": 3490, "ci": [-0.29, 0.23], "status": "inconclusive"}
+    result = {"enabled": True, "attribute": "sex x race", "attributes": ["sex", "race"], "constraint": "policy", "methods": ["exponentiated_gradient"],
+              "targets": [{"constraint": "combined", "criteria": ["selection_rate_ratio", "equal_opportunity"],
+                           "moments": [{"moment": "DemographicParity", "difference_bound": 0.0267},
+                                       {"moment": "TruePositiveRateParity", "difference_bound": 0.05}]}],
+              "untargeted_criteria": [], "fit_budget": 40, "fits_used": 3, "best_passing": None, "errors": {},
+              "candidates": {"eg": row},
+              "obstacles": {"checks": {"race: equal_opportunity": []}, "closest": "eg", "blockers": [],
+                            "not_passing": [{**check, "ci_level": 0.995, "comparisons": [
+                                {"group": "O", "value": -0.2, "ci": [-0.4, 0.1], "status": "inconclusive", "at_equality": at_eq}]}]}}  # fmt: skip
+    text = " ".join(sections_mitigation.build({"mitigation": result}).paragraphs)
+    assert "intersection of 'sex' and 'race'" in text and "TruePositiveRateParity" in text
+    assert "No candidate passes race: equal_opportunity" in text
+    assert "[-0.290, 0.230] from 19 people with the favourable outcome: it still could not pass" in text
+    assert "race: equal_opportunity: on this test split no model can pass" in text
