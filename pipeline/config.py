@@ -317,7 +317,8 @@ MitigationMethod = Literal["threshold_optimizer", "exponentiated_gradient", "gri
 
 
 class MitigationSettings(_Section):
-    """The ``mitigate`` stage: which fairlearn methods produce candidates, under which constraint.
+    """The ``mitigate`` stage: which fairlearn methods produce candidates, under which constraint(s)
+    (by default those of ``audit.policy``'s gating criteria, on its attributes jointly).
 
     Reductions (``exponentiated_gradient``, ``grid_search``) refit the network itself on all
     training rows, so their cost is counted in network fits and capped by ``max_fits``.
@@ -327,10 +328,14 @@ class MitigationSettings(_Section):
     methods: list[MitigationMethod] = Field(
         default_factory=lambda: ["threshold_optimizer", "exponentiated_gradient", "grid_search"]
     )
-    constraint: Literal["demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity"] = (
-        "demographic_parity"
-    )
-    attribute: str | None = None
+    #: "policy": the fairlearn constraint(s) of audit.policy's gating criteria; or one named by hand
+    constraint: Literal[
+        "policy", "demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity"
+    ] = "policy"
+    #: "policy": the attributes audit.policy gates, jointly; null: the first sensitive column; or column name(s)
+    attribute: str | list[str] | None = "policy"
+    #: with several derived constraints, reductions also build one candidate under all of them at once
+    combine: bool = True
     max_iter: int = Field(4, ge=1)
     grid_size: int = Field(6, ge=2)
     eps: float = Field(0.02, gt=0, lt=1)

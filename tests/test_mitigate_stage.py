@@ -14,8 +14,9 @@ from pipeline import io, paths
 
 pytestmark = pytest.mark.slow  # several network fits, four pyfunc models logged
 
+# a constraint and attribute set by hand (the policy-derived defaults: tests/test_mitigate_policy.py)
 MITIGATION = {"methods": ["threshold_optimizer", "exponentiated_gradient", "grid_search", "logistic_stand_in"],
-              "max_iter": 2, "grid_size": 2, "max_fits": 20}  # fmt: skip
+              "max_iter": 2, "grid_size": 2, "max_fits": 20, "constraint": "demographic_parity", "attribute": None}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

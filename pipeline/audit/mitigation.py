@@ -51,6 +51,7 @@ class Candidate:
     model: PostProcessedNetwork | None  # None only for the stand-in (not deployable)
     fits: int = 0
     notes: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # the policy criteria its constraint serves
 
 
 def describe(feature_names, method: str, constraint: str | None, seed: int, networks: list[dict], **extra) -> dict:
@@ -67,22 +68,35 @@ def original(network, favourable_index: int, cutoff: float, feature_names, seed:
 
 
 def threshold_optimizer(
-    constraint: str, network, favourable_index: int, val_x, val_y01, val_groups, feature_names, attribute: str, seed: int
+    constraint, network, favourable_index: int, val_x, val_y01, val_groups, feature_names, attribute, seed: int
 ) -> Candidate:
-    """Group-specific thresholds on the network's scores, fitted on the validation split."""
+    """Group-specific thresholds on the network's scores, fitted on the validation split.
+
+    ``constraint`` is a fairlearn ThresholdOptimizer constraint name or a single-constraint
+    :class:`~pipeline.audit.mitigation_targets.Target` (ThresholdOptimizer enforces exact equality:
+    it takes no bound). ``attribute`` is one column or several; ``val_groups`` then holds their
+    joint label (:func:`pipeline.audit.mitigation_targets.joint_groups`).
+    """
     from fairlearn.postprocessing import ThresholdOptimizer
 
+    from pipeline.audit.mitigation_targets import Target, by_name
+
+    target = constraint if isinstance(constraint, Target) else by_name(constraint)
+    constraint = target.constraint
     candidate = PostProcessedNetwork(
-        describe(feature_names, "threshold_optimizer", constraint, seed, [network_entry(network, favourable_index)]),
+        describe(feature_names, "threshold_optimizer", constraint, seed, [network_entry(network, favourable_index)],
+                 targets=list(target.criteria)),
         [network],
-    )
+    )  # fmt: skip
     val_score = candidate.network_scores(val_x)[0]
     optimizer = ThresholdOptimizer(estimator=ScorePassthrough().fit(None), constraints=constraint,
                                    objective="accuracy_score", prefit=True, predict_method="predict_proba")  # fmt: skip
     optimizer.fit(val_score.reshape(-1, 1), np.asarray(val_y01), sensitive_features=np.asarray(val_groups).astype(str))
     candidate.description.update({"sensitive": attribute, "thresholds": threshold_rule(optimizer)})
-    return Candidate(f"threshold_optimizer ({constraint})", "threshold_optimizer", constraint, candidate,
-                     notes=["group-specific thresholds fitted on the validation split; input needs the sensitive column"])  # fmt: skip
+    columns = [attribute] if isinstance(attribute, str) else list(attribute)
+    return Candidate(f"threshold_optimizer ({target.label})", "threshold_optimizer", constraint, candidate,
+                     notes=[f"group-specific thresholds ({constraint}) fitted on the validation split; input needs the "
+                            f"sensitive column(s) {', '.join(columns)}"], targets=list(target.criteria))  # fmt: skip
 
 
 def logistic_stand_in(train_x, train_y01, test_x, seed: int, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +124,71 @@ def best_passing(rows: dict[str, dict]) -> str | None:
     """The passing, deployable candidate with the highest accuracy (name order breaks exact ties)."""
     passing = [(-(r["accuracy"]["value"] or 0.0), name) for name, r in rows.items() if r.get("passed") and r.get("deployable")]
     return min(passing)[1] if passing else None
+
+
+#: gating criterion -> (kind, rates it compares) for the equality check of :func:`at_equality`
+_RATES = {"selection_rate_ratio": ("ratio", ("selection_rate",)), "demographic_parity": ("difference", ("selection_rate",)),
+          "equal_opportunity": ("difference", ("tpr",)), "equalized_odds": ("difference", ("tpr", "fpr")),
+          "false_positive_rate_balance": ("difference", ("fpr",))}  # fmt: skip
+
+
+def at_equality(verdict: dict, comparison: dict, features: dict, denominators: dict) -> dict | None:
+    """The interval this comparison would have if the group's rate *equalled* the reference's, with the
+    same test-split counts: when even that interval does not meet the bound, no model can pass the
+    check on this test split (too few people to show it), whatever the mitigation."""
+    from pipeline.audit import policy as pol
+    from pipeline.stats import intervals
+
+    if verdict["metric"] not in _RATES or verdict.get("reference") is None:
+        return None
+    kind, rates = _RATES[verdict["metric"]]
+    attr, group, ref = verdict["feature"], comparison["group"], verdict["reference"]
+    if attr not in denominators or group not in denominators[attr] or ref not in denominators[attr]:
+        return None  # the intersection view (information only)
+    bound = pol.normalise_bound(kind, verdict["bound"])
+    worst = None
+    for rate in rates:
+        p = features[attr]["groups"][ref].get(rate)
+        n1, n2 = denominators[attr][group][rate], denominators[attr][ref][rate]
+        if p is None or not n1 or not n2:
+            return None
+        k1, k2 = round(p * n1), round(p * n2)
+        pair = intervals.mover_ratio(k1, n1, k2, n2, verdict["ci_level"]) if kind == "ratio" else \
+            intervals.newcombe_difference(k1, n1, k2, n2, verdict["ci_level"])  # fmt: skip
+        low, high = float(pair[0]), float(pair[1])
+        status = pol.judge(kind, 1.0 if kind == "ratio" else 0.0, low, high, bound)
+        entry = {"rate": rate, "reference_rate": p, "n_group": n1, "n_reference": n2, "ci": [low, high], "status": status}
+        if worst is None or status != pol.PASS:
+            worst = entry
+    return worst
+
+
+def obstacles(rows: dict[str, dict], denominators: dict) -> dict:
+    """Why no candidate passes: each gating check with the candidates that pass it, and the closest
+    candidate's checks that do not pass, each with the interval it would have at equality."""
+    from pipeline.audit.policy import PASS
+
+    deployable = {n: r for n, r in rows.items() if r.get("deployable")}
+    if not deployable:
+        return {"checks": {}, "closest": None, "not_passing": []}
+    passing_by_check: dict[str, list[str]] = {}
+    for name, row in deployable.items():
+        for v in row["audit"]["verdicts"]:
+            if v.get("gating", True):
+                passing_by_check.setdefault(v["check"], [])
+                if v["status"] == PASS:
+                    passing_by_check[v["check"]].append(name)
+    closest = min(deployable, key=lambda n: (len(deployable[n]["failed_checks"]), -(deployable[n]["accuracy"]["value"] or 0), n))
+    row, not_passing = deployable[closest], []
+    for v in row["audit"]["verdicts"]:
+        if not v.get("gating", True) or v["status"] == PASS:
+            continue
+        comparisons = [c for c in v.get("comparisons") or [] if c.get("status") != PASS]
+        not_passing.append({
+            "check": v["check"], "status": v["status"], "value": v["value"], "ci": v["ci"], "bound": v["bound"],
+            "group": v.get("group"), "reference": v.get("reference"), "reason": v.get("reason"), "ci_level": v.get("ci_level"),
+            "comparisons": [{"group": c["group"], "value": c.get("value"), "ci": c.get("ci"), "status": c.get("status"),
+                             "at_equality": at_equality(v, c, row["audit"]["features"], denominators)} for c in comparisons],
+        })  # fmt: skip
+    blockers = [b for b in row["failed_checks"] if not any(b == v["check"] for v in row["audit"]["verdicts"])]
+    return {"checks": passing_by_check, "closest": closest, "not_passing": not_passing, "blockers": blockers}

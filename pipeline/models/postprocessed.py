@@ -6,7 +6,8 @@ Three shapes cover every candidate the ``mitigate`` stage makes:
 - a weighted mixture of networks (``ExponentiatedGradient``): a row is favourable with
   probability ``sum_i w_i [score_i >= cutoff_i]``, fairlearn's ``_pmf_predict``;
 - one network and group-specific interpolated thresholds (``ThresholdOptimizer``): its input
-  must carry the sensitive attribute, because the decision depends on it.
+  must carry the sensitive attribute(s), because the decision depends on it; with several
+  columns the thresholds are keyed by their joint value ("Female,Black").
 
 fairlearn decides a randomised rule with a fresh random draw per call, so the same person can
 get different decisions in two calls, or depending on who else is in the batch. Here the draw is
@@ -95,8 +96,14 @@ class PostProcessedNetwork:
         return list(self.description["feature_names"])
 
     @property
-    def sensitive(self) -> str | None:
+    def sensitive(self) -> str | list[str] | None:
+        """The column (or columns, whose joint value keys the thresholds) a group-threshold rule reads."""
         return self.description.get("sensitive") if self.description.get("thresholds") else None
+
+    @property
+    def sensitive_columns(self) -> list[str]:
+        s = self.sensitive
+        return [] if s is None else [s] if isinstance(s, str) else list(s)
 
     # --- the rule -------------------------------------------------------------------------------
 
@@ -167,16 +174,18 @@ class PostProcessedNetwork:
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The serving entry point: encoded feature columns (``feature_names``), plus the sensitive
-        column for a group-threshold candidate; returns columns ``decision`` (1 = favourable) and ``score``."""
+        column(s) for a group-threshold candidate; returns columns ``decision`` (1 = favourable) and ``score``."""
         missing = [c for c in self.feature_names if c not in frame.columns]
         if missing:
             raise BadInputError(f"model input lacks {len(missing)} feature column(s), e.g. {missing[:3]}")
         X = frame[self.feature_names].to_numpy(dtype=np.float32)
         groups = None
         if self.sensitive:
-            if self.sensitive not in frame.columns:
+            if any(c not in frame.columns for c in self.sensitive_columns):
                 self._groups(None, len(X))
-            groups = frame[self.sensitive].astype(str).to_numpy()
+            from pipeline.audit.mitigation_targets import joint_groups
+
+            groups = joint_groups(frame, self.sensitive_columns)
         return pd.DataFrame({"decision": self.decide(X, groups), "score": self.score(X, groups)}, index=frame.index)
 
     def save(self, folder: Path) -> None:

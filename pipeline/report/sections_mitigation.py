@@ -24,6 +24,10 @@ def _with_ci(entry: dict | None) -> str:
     return f"{fmt(entry['value'])} [{fmt(ci[0])}, {fmt(ci[1])}]" if ci and ci[0] is not None else fmt(entry["value"])
 
 
+def _bound(bound) -> str:
+    return f"[{fmt(bound[0])}, {fmt(bound[1])}]" if isinstance(bound, list) else f"|d| <= {fmt(bound)}"
+
+
 def _checks(row: dict) -> str:
     items = row["trade_off"].get("gating_checks") or []
     return "; ".join(f"{c['check']} {_with_ci(c)} {c['status']}" for c in items) or "-"
@@ -35,13 +39,12 @@ def _table(result: dict) -> Table:
         verdict = "PASS" if row["passed"] else f"fail ({len(row['failed_checks'])} not passing)"
         if not row["deployable"]:
             verdict += ", comparison only"
-        rows.append([name, _with_ci(row["accuracy"]), _with_ci(row["roc_auc"]), _with_ci(row["trade_off"]),
+        rows.append([name, ", ".join(row.get("targets") or []) or "-", _with_ci(row["accuracy"]), _with_ci(row["roc_auc"]),
                      _checks(row), verdict, str(row["fits"])])  # fmt: skip
     for name, error in result.get("errors", {}).items():
-        rows.append([name, "not built", "", "", "", error, ""])
-    metric = next(iter(result["candidates"].values()))["trade_off"]["metric"] if result["candidates"] else "disparity"
-    return Table(["Candidate", "accuracy [CI]", "ROC AUC [CI]", f"{metric} by {result['attribute']} [CI]",
-                  f"gating checks on {result['attribute']}", "verdict (all attributes)", "network fits"], rows)  # fmt: skip
+        rows.append([name, "", "not built", "", "", error, ""])
+    return Table(["Candidate", "policy criteria targeted", "accuracy [CI]", "ROC AUC [CI]",
+                  "gating checks (every policy attribute) [simultaneous CI]", "verdict", "network fits"], rows)  # fmt: skip
 
 
 def _figure(result: dict) -> str | None:
@@ -55,8 +58,68 @@ def _figure(result: dict) -> str | None:
     if not points:
         return None
     metric = next(iter(result["candidates"].values()))["trade_off"]["metric"]
-    return plots.scatter_intervals(points, f"Accuracy against {metric} by {result['attribute']} (test split)",
-                                   f"{metric} by {result['attribute']}", "accuracy")  # fmt: skip
+    return plots.scatter_intervals(points, f"Accuracy against {metric} (test split)", metric, "accuracy")
+
+
+def _targets(result: dict) -> str:
+    """What was mitigated and why, in words."""
+    attrs = result.get("attributes") or [result["attribute"]]
+    where = f"'{attrs[0]}'" if len(attrs) == 1 else "the intersection of " + " and ".join(f"'{a}'" for a in attrs)
+    moments = "; ".join(
+        f"{' + '.join(t['criteria'])} -> " + " and ".join(
+            f"{m['moment']}" + (f" (each group within {fmt(m['difference_bound'])} of the overall rate)" if "difference_bound" in m else "")
+            for m in t["moments"]) for t in result.get("targets") or [])  # fmt: skip
+    if result.get("constraint") == "policy":
+        text = (f"What is mitigated follows the audit policy (mitigation.constraint: policy): {moments}; on {where}. "
+                "The bounds are those that imply the policy's bound between any group and the reference group on the "
+                "training rows; the test audit below, with its intervals, decides.")  # fmt: skip
+    else:
+        text = f"Mitigation under the constraint {result['constraint']} set by hand (mitigation.constraint), on {where}."
+    if result.get("untargeted_criteria"):
+        text += f" No fairlearn constraint serves {', '.join(result['untargeted_criteria'])}: no candidate targets it."
+    return text
+
+
+def _at_equality(c: dict) -> str:
+    e = c.get("at_equality")
+    if not e:
+        return ""
+    what = {"tpr": "people with the favourable outcome", "fpr": "people without it", "selection_rate": "people"}[e["rate"]]
+    verdict = "still could not pass" if e["status"] != "pass" else "could pass"
+    return (f"; with a rate equal to the reference's ({fmt(e['reference_rate'])}) its interval would be "
+            f"[{fmt(e['ci'][0])}, {fmt(e['ci'][1])}] from {e['n_group']} {what}: it {verdict}")
+
+
+def _obstacles(result: dict) -> list[str]:
+    """Plain words: the closest candidate, what it fails, and which checks no model could pass on this split."""
+    ob = result.get("obstacles")
+    if not ob or not ob.get("closest"):
+        return []
+    out = []
+    nobody = [check for check, passing in ob["checks"].items() if not passing]
+    if nobody:
+        out.append(f"No candidate passes {', '.join(nobody)}.")
+    lines = []
+    unattainable = set()
+    for v in ob["not_passing"]:
+        parts = []
+        for c in v["comparisons"]:
+            parts.append(f"'{c['group']}' vs '{v['reference']}' {_with_ci(c)} {c['status']}{_at_equality(c)}")
+            if (c.get("at_equality") or {}).get("status") not in (None, "pass"):
+                unattainable.add(v["check"])
+        lines.append(f"{v['check']} (bound {_bound(v['bound'])}, {fmt(v['ci_level'])} simultaneous intervals): {v['status']} - "
+                     + "; ".join(parts))  # fmt: skip
+    out.append(f"Closest candidate: {ob['closest']}, not passing: " + " | ".join(lines) + ".")
+    if unattainable:
+        out.append(
+            f"{', '.join(sorted(unattainable))}: on this test split no model can pass, mitigated or not - some groups have so "
+            "few people that even a rate exactly equal to the reference group's gives an interval reaching beyond the bound, "
+            "so the audit cannot show compliance there whatever the model. "
+            "More labelled rows for those groups (or a policy decision on them, e.g. audit.policy.attributes) are needed; "
+            "the policy is not loosened here."
+        )  # fmt: skip
+    out.extend(f"Blocking: {b}." for b in ob.get("blockers") or [])
+    return out
 
 
 def build(ctx: dict) -> Section:
@@ -66,17 +129,20 @@ def build(ctx: dict) -> Section:
     best = result.get("best_passing")
     rows = result["candidates"]
     paragraphs = [
-        f"Mitigation on '{result['attribute']}' under the constraint {result['constraint']}. Each candidate is audited "
-        "exactly like the network: the same metrics, intervals, policy and verdicts on the test split, on every sensitive "
-        "attribute and their intersection; a candidate passes only when every gating check passes.",
-        "Reductions (exponentiated_gradient, grid_search) retrain the network itself, with the project's training loop, "
+        _targets(result),
+        "Each candidate is audited exactly like the network: the same metrics, intervals, policy and verdicts on the test "
+        "split, on every sensitive attribute and their intersection; a candidate passes only when every gating check passes.",
+        f"Reductions ({', '.join(m for m in result.get('methods', []) if m in ('exponentiated_gradient', 'grid_search')) or 'none run'}) "
+        "retrain the network itself, with the project's training loop, "
         f"on all training rows with fairlearn's per-row weights ({result.get('weighting', 'loss')} weighting); "
         f"{result['fits_used']} network fits of a budget of {result['fit_budget']}. The threshold optimizer keeps the "
-        "network and fits group-specific thresholds on the validation split. Randomised rules (a mixture, interpolated "
-        "thresholds) decide each row by a seeded hash of the row, so the served model gives exactly the audited decisions.",
+        "network and fits group-specific thresholds on the validation split (it takes one constraint, so one candidate per "
+        "constraint). Randomised rules (a mixture, interpolated thresholds) decide each row by a seeded hash of the row, so "
+        "the served model gives exactly the audited decisions.",
         (f"Best passing candidate: {best} (accuracy {_with_ci(rows[best]['accuracy'])}); the registry's 'audited' alias "
          "points to it." if best else
          "No candidate passes the audit policy: the registry's 'audited' alias is withheld from every version."),  # fmt: skip
+        *([] if best else _obstacles(result)),
     ]
     if any(r["method"] == "threshold_optimizer" for r in rows.values()):
         paragraphs.append(LEGAL_CAVEAT)

@@ -32,6 +32,7 @@ def lineage_tags(name: str, row: dict, parent_run: str, attribute: str) -> dict[
         "candidate": name,
         "method": row["method"],
         "constraint": str(row["constraint"]),
+        "policy_criteria_targeted": ", ".join(row.get("targets") or []) or "none",
         "mitigated_attribute": attribute,
         "verdict": "pass" if row["passed"] else "fail",
         "audit_failed_checks": ", ".join(row["failed_checks"])[:5000] or "none",

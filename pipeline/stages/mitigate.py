@@ -1,5 +1,12 @@
 """Stage ``mitigate``: fairlearn candidates of the network, each audited like the original.
 
+What is mitigated follows ``audit.policy`` by default (:mod:`pipeline.audit.mitigation_targets`):
+the fairlearn constraint of each gating criterion, on the policy's attributes jointly. The
+threshold optimizer gives one candidate per constraint; the reductions one under all of them at
+once (``mitigation.combine``). When none passes, ``obstacles`` in ``mitigation.json`` names the
+closest candidate, each check it does not pass, and the checks no model could pass on this test
+split (:func:`pipeline.audit.mitigation.at_equality`).
+
 Reads the trained network and the prepared splits; writes each deployable candidate to
 ``models/candidates/<name>/`` (weights and rule, see :mod:`pipeline.models.postprocessed`), its
 test decisions to ``outputs/mitigation_decisions_test.csv``, the audit of every candidate to
@@ -17,29 +24,15 @@ import pandas as pd
 
 from pipeline import contracts, io, paths
 from pipeline.audit import fairness, mitigation, performance
+from pipeline.audit import mitigation_targets as mt
 from pipeline.audit.gate import gate
 from pipeline.config import Config
-from pipeline.errors import ConfigError
 from pipeline.stages.fairness import settings as audit_settings
 
 #: How reductions hand their weights to the training loop (see pipeline.training.estimator).
 WEIGHTING = "loss"
 #: Each refit's temporary checkpoints (inside the project; removed after each method).
 REFIT_DIR = paths.MODEL_DIR / "refits.tmp"
-#: The disparity shown on the trade-off plot for each constraint (the one the constraint targets).
-TRADE_OFF_METRIC = {
-    "demographic_parity": "demographic_parity_difference",
-    "equalized_odds": "equalized_odds_difference",
-    "true_positive_rate_parity": "equal_opportunity_difference",
-    "false_positive_rate_parity": "equalized_odds_difference",
-}
-#: Audit-policy criteria that measure what each constraint equalises (issue 15's policy names).
-POLICY_CRITERIA = {
-    "demographic_parity": ("selection_rate_ratio", "demographic_parity"),
-    "equalized_odds": ("equalized_odds",),
-    "true_positive_rate_parity": ("equal_opportunity",),
-    "false_positive_rate_parity": ("false_positive_rate_balance",),
-}
 
 
 def _read_split(split: str, fav: int) -> dict:
@@ -48,36 +41,44 @@ def _read_split(split: str, fav: int) -> dict:
     return {"X": arrays["X"], "y01": (arrays["y"] == fav).astype(int), "groups": groups}
 
 
-def _attribute(cfg: Config, meta: dict) -> str:
-    attribute = cfg.mitigation.attribute or meta["sensitive"][0]
-    if attribute not in meta["sensitive"]:
-        raise ConfigError(f"mitigation.attribute '{attribute}' is not an audited sensitive column ({meta['sensitive']})")
-    return attribute
+def plan(cfg: Config, meta: dict, base_rate: float) -> dict:
+    """What to mitigate: the policy's constraints (or the one named by hand) on its attributes, jointly."""
+    m, policy = cfg.mitigation, cfg.audit.policy
+    singles, combined, untargeted = mt.targets(m.constraint, dict(policy.criteria), base_rate)
+    columns = mt.attributes(m.attribute, policy.attributes, meta["sensitive"])
+    reduce_on = [combined] if combined is not None and m.combine else singles
+    jobs = [(method, t) for method in m.methods if method == "threshold_optimizer" for t in singles]
+    jobs += [(method, t) for method in m.methods if method in ("exponentiated_gradient", "grid_search") for t in reduce_on]
+    return {"columns": columns, "singles": singles, "combined": combined, "untargeted": untargeted, "jobs": jobs}
 
 
-def build_candidates(cfg: Config, meta: dict, splits: dict, attribute: str, budget) -> tuple[list, dict]:
-    """The unmitigated network plus one candidate per configured method; failures are recorded, not fatal."""
+def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budget) -> tuple[list, dict]:
+    """The unmitigated network plus one candidate per planned (method, target); failures are recorded, not fatal."""
     from pipeline.models.predict import load_trained
     from pipeline.training import reductions
     from pipeline.training.estimator import FitBudgetExhausted
 
-    m, fav, names, seed = cfg.mitigation, meta["favourable_index"], meta["feature_names"], cfg.seed
+    m, fav, names, seed, columns = cfg.mitigation, meta["favourable_index"], meta["feature_names"], cfg.seed, planned["columns"]
     network = load_trained()
     built = [mitigation.original(network, fav, cfg.evaluate.threshold, names, seed)]
     errors = {}
+    if not planned["singles"]:
+        errors["every method"] = (f"no fairlearn constraint serves the gating criteria of audit.policy "
+                                  f"({', '.join(planned['untargeted'])}); name one in mitigation.constraint to mitigate anyway")  # fmt: skip
     train, val = splits["train"], splits["val"]
-    for method in m.methods:
-        name = f"{method} ({m.constraint})"
+    sensitive = columns[0] if len(columns) == 1 else columns
+    for method, target in planned["jobs"]:
+        name = f"{method} ({target.label})"
         if method in ("exponentiated_gradient", "grid_search") and cfg.train.dp.enabled:
             errors[name] = "skipped: train.dp.enabled is true and reductions would refit the network without DP-SGD"
             continue
         try:
             if method == "threshold_optimizer":
                 built.append(mitigation.threshold_optimizer(
-                    m.constraint, network, fav, val["X"], val["y01"], val["groups"][attribute], names, attribute, seed))  # fmt: skip
-            elif method in ("exponentiated_gradient", "grid_search"):
+                    target, network, fav, val["X"], val["y01"], mt.joint_groups(val["groups"], columns), names, sensitive, seed))  # fmt: skip
+            else:
                 built.append(reductions.reductions(
-                    method, m.constraint, cfg.train, train["X"], train["y01"], train["groups"][attribute], names,
+                    method, target, cfg.train, train["X"], train["y01"], mt.joint_groups(train["groups"], columns), names,
                     seed=seed, budget=budget, max_iter=m.max_iter, grid_size=m.grid_size, eps=m.eps, weighting=WEIGHTING,
                     workdir=str(REFIT_DIR)))  # fmt: skip
         except (ValueError, FitBudgetExhausted) as err:  # e.g. fairlearn's "Degenerate labels" for a one-class group
@@ -106,20 +107,23 @@ def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cf
             "check_counts": g.counts}  # fmt: skip
 
 
-def trade_off(row: dict, attribute: str, constraint: str) -> dict:
-    """The disparity the constraint targets on the mitigated attribute, and the gating checks there.
+def trade_off(row: dict, first: str) -> dict:
+    """Every gating check of a candidate (all policy attributes) with its interval; the plotted point is
+    ``first`` (the first gating criterion on the first mitigated attribute), the same check for every candidate."""
+    checks = [{k: v.get(k) for k in ("check", "feature", "metric", "value", "ci", "bound", "status", "group", "reference", "reason")}
+              for v in row["audit"]["verdicts"] if v.get("gating", True)]  # fmt: skip
+    point = next((c for c in checks if c["check"] == first), {})
+    return {"metric": first, "value": point.get("value"), "ci": point.get("ci"), "gating_checks": checks}
 
-    When the audit gives that max-min disparity no interval, the gating check of the same
-    criterion (which has one) is plotted instead, so every point carries its uncertainty.
-    """
-    metric = TRADE_OFF_METRIC[constraint]
-    d = row["audit"]["features"][attribute]["disparities"].get(metric) or {}
-    checks = [{k: v.get(k) for k in ("check", "metric", "value", "ci", "bound", "status")}
-              for v in row["audit"]["verdicts"] if v.get("feature") == attribute and v.get("gating", True)]  # fmt: skip
-    same = [c for c in checks if c["metric"] in POLICY_CRITERIA[constraint] and c.get("ci")]
-    if not d.get("ci") and same:
-        return {"metric": same[0]["metric"], "value": same[0]["value"], "ci": same[0]["ci"], "gating_checks": checks}
-    return {"metric": metric, "value": d.get("value"), "ci": d.get("ci"), "gating_checks": checks}
+
+def denominators(test: dict, sensitive: list[str]) -> dict:
+    """Per attribute and group: rows, people with the favourable outcome, without it (model-independent)."""
+    y, out = test["y01"], {}
+    for column in sensitive:
+        labels = test["groups"][column].astype(str).to_numpy()
+        out[column] = {g: {"selection_rate": int((labels == g).sum()), "tpr": int(y[labels == g].sum()),
+                           "fpr": int((labels == g).sum() - y[labels == g].sum())} for g in np.unique(labels)}  # fmt: skip
+    return out
 
 
 def save_candidates(built: list) -> dict[str, str]:
@@ -142,36 +146,47 @@ def main(cfg: Config) -> None:
 
     started = time.perf_counter()
     m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
-    fav, sensitive, attribute = meta["favourable_index"], meta["sensitive"], _attribute(cfg, meta)
+    fav, sensitive = meta["favourable_index"], meta["sensitive"]
     splits = {s: _read_split(s, fav) for s in paths.SPLITS}
+    planned = plan(cfg, meta, float(splits["train"]["y01"].mean()))
+    columns = planned["columns"]
     budget = FitBudget(m.max_fits)
-    built, errors = build_candidates(cfg, meta, splits, attribute, budget) if m.enabled else ([], {})
+    built, errors = build_candidates(cfg, meta, splits, planned, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
     s = audit_settings(cfg)
     data = contracts.read_optional(paths.DATA_METRICS)
     test, rows, decided = splits["test"], {}, {}
     for c in built:
-        groups = test["groups"][attribute].to_numpy() if c.model.sensitive else None
+        groups = mt.joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
         decided[c.name] = c.model.decide(test["X"], groups)
         score = c.model.score(test["X"], groups)
-        rows[c.name] = {"method": c.method, "constraint": c.constraint, "deployable": True, "fits": c.fits, "notes": c.notes,
+        rows[c.name] = {"method": c.method, "constraint": c.constraint, "targets": c.targets, "deployable": True,
+                        "fits": c.fits, "notes": c.notes,
                         **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data)}  # fmt: skip
     if m.enabled and "logistic_stand_in" in m.methods:
         train = splits["train"]
         pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
-        rows[mitigation.STAND_IN] = {"method": "logistic_stand_in", "constraint": None, "deployable": False, "fits": 0,
+        rows[mitigation.STAND_IN] = {"method": "logistic_stand_in", "constraint": None, "targets": [], "deployable": False, "fits": 0,
                                      "notes": [f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled rows, unmitigated: a comparison, never registered"],
                                      **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data)}  # fmt: skip
+    first = f"{columns[0]}: {next(iter(cfg.audit.policy.criteria))}"
     for row in rows.values():
-        row["trade_off"] = trade_off(row, attribute, m.constraint)
+        row["trade_off"] = trade_off(row, first)
     folders = save_candidates(built)
     for name, folder in folders.items():
         rows[name]["folder"] = folder
     io.write_csv(paths.CANDIDATE_DECISIONS, pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}))
     best = mitigation.best_passing(rows)
-    result = {"enabled": m.enabled, "attribute": attribute, "constraint": m.constraint, "methods": list(m.methods),
+    result = {"enabled": m.enabled, "attribute": " x ".join(columns), "attributes": columns,
+              "constraint": m.constraint, "combine": m.combine, "methods": list(m.methods),
+              "policy_criteria": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.audit.policy.criteria.items()},
+              "targets": [{"constraint": t.constraint, "criteria": list(t.criteria),
+                           "moments": [{"moment": p.moment, **p.bound} for p in t.parts]}
+                          for t in [*planned["singles"], *([planned["combined"]] if planned["combined"] else [])]],
+              "untargeted_criteria": planned["untargeted"],
               "fit_budget": m.max_fits, "fits_used": budget.used, "best_passing": best, "candidates": rows, "errors": errors,
-              "weighting": WEIGHTING}  # fmt: skip
+              "weighting": WEIGHTING,
+              "obstacles": mitigation.obstacles(rows, denominators(test, sensitive)) if not best else None}  # fmt: skip
     contracts.write(paths.MITIGATION_METRICS, result)
     io.write_json(paths.MITIGATION_COST, {"stage_wall_s": time.perf_counter() - started, "build_wall_s": built_s,
                                           "fits": budget.used, "fit_wall_s": budget.seconds})  # fmt: skip

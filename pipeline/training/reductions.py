@@ -11,26 +11,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.audit import mitigation_targets as targets_mod
 from pipeline.audit.mitigation import Candidate, describe
+from pipeline.audit.mitigation_targets import Target
 from pipeline.models.postprocessed import PostProcessedNetwork, network_entry
 from pipeline.training.estimator import NetworkClassifier
 
-#: fairlearn's reductions moment for each constraint name (ThresholdOptimizer takes the name).
-MOMENTS = {
-    "demographic_parity": "DemographicParity",
-    "equalized_odds": "EqualizedOdds",
-    "true_positive_rate_parity": "TruePositiveRateParity",
-    "false_positive_rate_parity": "FalsePositiveRateParity",
-}
 
-
-def reductions(method: str, constraint: str, settings, train_x, train_y01, train_groups, feature_names, *,
+def reductions(method: str, constraint: str | Target, settings, train_x, train_y01, train_groups, feature_names, *,
                seed: int, budget, max_iter: int, grid_size: int, eps: float, weighting: str, workdir=None) -> Candidate:  # fmt: skip
-    """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows."""
+    """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows.
+
+    ``constraint`` is a :class:`~pipeline.audit.mitigation_targets.Target` (derived from the audit
+    policy, possibly several fairlearn moments at once) or a constraint name (fairlearn's default bound).
+    ``train_groups`` holds one label per row (the joint group when several attributes are mitigated).
+    """
     from fairlearn import reductions as red
 
+    from pipeline.training import moments
+
+    target = constraint if isinstance(constraint, Target) else targets_mod.by_name(constraint)
     estimator = NetworkClassifier(settings, seed=seed, weighting=weighting, budget=budget, workdir=workdir)
-    moment = getattr(red, MOMENTS[constraint])()
+    moment = moments.build(target)
     before = budget.used
     groups = np.asarray(train_groups).astype(str)
     if method == "exponentiated_gradient":
@@ -38,6 +40,7 @@ def reductions(method: str, constraint: str, settings, train_x, train_y01, train
         fitted.fit(train_x, train_y01, sensitive_features=groups)
         keep = [i for i, w in fitted.weights_.items() if w > 0]
         nets = [fitted.predictors_[i] for i in keep]
+        _refuse_constant(method, nets, [float(fitted.weights_[i]) for i in keep])
         entries = [network_entry(p.model_, 1, weight=float(fitted.weights_[i])) for p, i in zip(nets, keep)]
         notes = [f"randomised mixture of {len(nets)} network(s) (fairlearn's weights), decided per row by a seeded hash"]
     else:
@@ -46,8 +49,24 @@ def reductions(method: str, constraint: str, settings, train_x, train_y01, train
         nets = [fitted.predictors_[fitted.best_idx_]]
         entries = [network_entry(nets[0].model_, 1)]
         notes = [f"the best of {grid_size} networks trained with different Lagrange multipliers"]
-    if any(not hasattr(p, "model_") for p in nets):  # fairlearn fits a constant when the reweighted labels are one class
-        raise ValueError(f"{method}: a constant classifier was selected (the reweighted labels held one class); no network to deploy")
-    model = PostProcessedNetwork(describe(feature_names, method, constraint, seed, entries), [p.model_ for p in nets])
+    _refuse_constant(method, nets, [1.0])
+    model = PostProcessedNetwork(describe(feature_names, method, target.constraint, seed, entries, targets=list(target.criteria),
+                                          moments=[{"moment": p.moment, **p.bound} for p in target.parts]),
+                                 [p.model_ for p in nets])  # fmt: skip
     notes.append(f"network trained on all {len(train_y01)} training rows, {estimator.weighting} weighting")
-    return Candidate(f"{method} ({constraint})", method, constraint, model, fits=budget.used - before, notes=notes)
+    notes.append("fairlearn constraint(s): " + ", ".join(f"{p.moment}({_kwargs(p.bound)})" for p in target.parts))
+    return Candidate(f"{method} ({target.label})", method,
+                     target.constraint, model, fits=budget.used - before, notes=notes, targets=list(target.criteria))  # fmt: skip
+
+
+def _kwargs(bound: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in bound.items()) or "fairlearn's default bound"
+
+
+def _refuse_constant(method: str, predictors: list, weights: list[float]) -> None:
+    """fairlearn fits a constant classifier when the reweighted labels hold one class; a mixture holding
+    one is not a network to deploy (it would need a decision rule this project does not serve)."""
+    constant = [w for p, w in zip(predictors, weights) if not hasattr(p, "model_")]
+    if constant:
+        raise ValueError(f"{method}: fairlearn's solution gives weight {sum(constant):.3f} to a constant classifier "
+                         "(the reweighted labels held one class); no network to deploy")  # fmt: skip
