@@ -36,7 +36,7 @@ def test_german_source_end_to_end(project):
     fairness = io.read_json(paths.FAIRNESS_METRICS)
     assert set(fairness["features"]) == {"sex", "age_band", "sex x age_band"}
     card = paths.MODEL_CARD.read_text()
-    for heading in ("## Data audit and personal data", "Strongest proxies for sex", "## Quantitative analyses"):
+    for heading in ("## Training data", "Strongest proxies for sex", "## Quantitative analyses"):
         assert heading in card
     assert "Groups by age\\_band" in card
 

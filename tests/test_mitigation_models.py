@@ -99,6 +99,9 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
     candidate.model.save(tmp_path / "eg")
     loaded = PostProcessedNetwork.load(tmp_path / "eg")
     np.testing.assert_array_equal(loaded.decide(x), candidate.model.decide(x))
+    candidate.model.save(tmp_path / "eg-again")  # byte-identical files: DVC hashes models/candidates
+    for first in sorted((tmp_path / "eg").iterdir()):
+        assert first.read_bytes() == (tmp_path / "eg-again" / first.name).read_bytes(), first.name
 
     def gap(decisions):
         rates = pd.Series(decisions).groupby(group).mean()

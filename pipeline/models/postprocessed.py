@@ -21,6 +21,8 @@ tested against fairlearn's own ``_pmf_predict`` (tests/test_mitigation_models.py
 
 from __future__ import annotations
 
+import io as _io
+
 import hashlib
 from pathlib import Path
 
@@ -194,8 +196,11 @@ class PostProcessedNetwork:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for i, net in enumerate(self.networks):
-            with io.atomic_path(folder / f"net_{i}.pt") as tmp:
-                torch.save(net.state_dict(), tmp)
+            # Saved through a buffer: torch.save names its archive after the file it is given, and
+            # the atomic write's temporary name is random, so the bytes would differ run to run.
+            buffer = _io.BytesIO()
+            torch.save(net.state_dict(), buffer)
+            io.write_bytes(folder / f"net_{i}.pt", buffer.getvalue())
         io.write_json(folder / DESCRIPTION_NAME, self.description)
 
     @classmethod
