@@ -35,3 +35,5 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/lint-imports .importlinter

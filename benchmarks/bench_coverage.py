@@ -40,15 +40,24 @@ GROUPS = {
     "g5": (30, 0.50, 0.65, 0.25),
 }
 LEVEL = 0.95
-ALL_RATE_CRITERIA = {name: (0.8, 1.25) if c.kind == "ratio" else 0.1 for name, c in CRITERIA.items() if c.kind != "calibration"}
+ALL_RATE_CRITERIA = {
+    name: (0.8, 1.25) if c.kind == "ratio" else 0.1 for name, c in CRITERIA.items() if c.kind != "calibration"
+}
 
 
 def truths() -> dict:
     out = {}
     for g, (_, base, tpr, fpr) in GROUPS.items():
         sel = base * tpr + (1 - base) * fpr
-        out[g] = {"base_rate": base, "tpr": tpr, "fpr": fpr, "fnr": 1 - tpr, "selection_rate": sel,
-                  "precision": base * tpr / sel, "accuracy": base * tpr + (1 - base) * (1 - fpr)}  # fmt: skip
+        out[g] = {
+            "base_rate": base,
+            "tpr": tpr,
+            "fpr": fpr,
+            "fnr": 1 - tpr,
+            "selection_rate": sel,
+            "precision": base * tpr / sel,
+            "accuracy": base * tpr + (1 - base) * (1 - fpr),
+        }
     return out
 
 
@@ -82,8 +91,13 @@ def _hit(ci, truth) -> bool:
 def simulate(reps: int, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     t = truths()
-    per_interval = FairnessSettings(n_boot=0, ci=LEVEL, min_group_size=1, reference="g0",
-                                 policy=Policy(criteria=ALL_RATE_CRITERIA, min_events=1, family="none"))  # fmt: skip
+    per_interval = FairnessSettings(
+        n_boot=0,
+        ci=LEVEL,
+        min_group_size=1,
+        reference="g0",
+        policy=Policy(criteria=ALL_RATE_CRITERIA, min_events=1, family="none"),
+    )
     gated = FairnessSettings(n_boot=0, ci=LEVEL, min_group_size=1, reference="g0", policy=Policy(min_events=1))
     hits: dict[tuple[str, str], list[bool]] = {}
     simultaneous = []
@@ -95,34 +109,52 @@ def simulate(reps: int, seed: int = 0) -> dict:
                 hits.setdefault((f"rate: {rate}", g), []).append(_hit(entry["ci"][rate], t[g][rate]))
         for v in result["verdicts"]:
             for row in v["comparisons"]:
-                hits.setdefault((f"disparity: {v['metric']}", row["group"]), []).append(_hit(row["ci"], true_disparity(v["metric"], row["group"], t)))
+                hits.setdefault((f"disparity: {v['metric']}", row["group"]), []).append(
+                    _hit(row["ci"], true_disparity(v["metric"], row["group"], t))
+                )
         family = audit_decisions(y, p, None, groups, ["group"], gated)
-        simultaneous.append(all(_hit(row["ci"], true_disparity(v["metric"], row["group"], t))
-                                for v in family["verdicts"] if v["gating"] for row in v["comparisons"]))  # fmt: skip
-    rows = [{"quantity": q, "group": g, "rows": GROUPS[g][0], "coverage": float(np.mean(h))} for (q, g), h in sorted(hits.items())]
+        simultaneous.append(
+            all(
+                _hit(row["ci"], true_disparity(v["metric"], row["group"], t))
+                for v in family["verdicts"]
+                if v["gating"]
+                for row in v["comparisons"]
+            )
+        )
+    rows = [
+        {"quantity": q, "group": g, "rows": GROUPS[g][0], "coverage": float(np.mean(h))}
+        for (q, g), h in sorted(hits.items())
+    ]
     mc_se = float(np.sqrt(LEVEL * (1 - LEVEL) / reps))
     return {
-        "nominal": LEVEL, "replications": reps, "seed": seed, "monte_carlo_se": mc_se,
+        "nominal": LEVEL,
+        "replications": reps,
+        "seed": seed,
+        "monte_carlo_se": mc_se,
         "groups": {g: dict(zip(("rows", "base_rate", "tpr", "fpr"), v)) for g, v in GROUPS.items()},
         "rows": rows,
         "min_group_rate_coverage": min(r["coverage"] for r in rows if r["quantity"].startswith("rate")),
         "min_disparity_coverage": min(r["coverage"] for r in rows if r["quantity"].startswith("disparity")),
         "min_coverage_groups_30_100_rows": min(r["coverage"] for r in rows if 30 <= r["rows"] <= 100),
         "simultaneous_coverage_default_policy_bonferroni": float(np.mean(simultaneous)),
-    }  # fmt: skip
+    }
 
 
 def markdown(res: dict, seconds: float) -> str:
     lines = [
-        "# Interval coverage (benchmarks/bench_coverage.py)", "",
+        "# Interval coverage (benchmarks/bench_coverage.py)",
+        "",
         f"{res['replications']} replications with known truth, nominal {res['nominal']:.0%}, seed {res['seed']} "
-        f"(Monte-Carlo standard error {res['monte_carlo_se']:.3f}); {seconds:.0f} s. Target: at least 93%.", "",
+        f"(Monte-Carlo standard error {res['monte_carlo_se']:.3f}); {seconds:.0f} s. Target: at least 93%.",
+        "",
         f"- lowest coverage, per-group rates (Wilson): **{res['min_group_rate_coverage']:.3f}**",
         f"- lowest coverage, disparities against the reference (Newcombe / MOVER-R / max-abs): **{res['min_disparity_coverage']:.3f}**",
         f"- lowest coverage in groups of 30-100 rows: **{res['min_coverage_groups_30_100_rows']:.3f}**",
         f"- all gating intervals of the default policy at once (Bonferroni): **{res['simultaneous_coverage_default_policy_bonferroni']:.3f}**",
-        "", "| quantity | group | rows | coverage |", "|---|---|---|---|",
-    ]  # fmt: skip
+        "",
+        "| quantity | group | rows | coverage |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {r['quantity']} | {r['group']} | {r['rows']} | {r['coverage']:.3f} |" for r in res["rows"]]
     return "\n".join(lines) + "\n"
 

@@ -51,7 +51,11 @@ def captum_plain_ig(model, X, target, n_steps, rows=4096):
     out = []
     for start in range(0, len(X), rows):
         x = torch.from_numpy(X[start : start + rows])
-        out.append(ig.attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps, internal_batch_size=rows).detach().numpy())
+        out.append(
+            ig.attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps, internal_batch_size=rows)
+            .detach()
+            .numpy()
+        )
     return np.concatenate(out)
 
 
@@ -79,7 +83,9 @@ def main() -> None:
     load_before = os.getloadavg()
     r = {}
     r["hand_ig"] = timed(lambda: hand_written_ig(model, X, target, s.n_steps), args.repeats)
-    r["captum_ig_fast_one_pass"] = timed(lambda: explain._ig_pass(model, X, target, s.n_steps, s.batch_size), args.repeats)
+    r["captum_ig_fast_one_pass"] = timed(
+        lambda: explain._ig_pass(model, X, target, s.n_steps, s.batch_size), args.repeats
+    )
     r["all_methods"] = timed(lambda: explain_audit.attribute_all(model, X, meta, s), args.repeats)
     r["captum_ig_plain"] = timed(lambda: captum_plain_ig(model, X, target, s.n_steps), 1)
     max_diff = float(np.abs(r["hand_ig"][2] - r["captum_ig_fast_one_pass"][2]).max())
@@ -88,13 +94,25 @@ def main() -> None:
     load_after = os.getloadavg()
     ratio = r["all_methods"][0] / r["hand_ig"][0]
     result = {
-        "rows": int(len(X)), "n_steps": s.n_steps, "max_steps": s.max_steps, "delta_tol": s.delta_tol, "batch_size": s.batch_size,
-        "repeats": args.repeats, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "load_average_before": list(load_before), "load_average_after": list(load_after),
-        "seconds_median": {k: v[0] for k, v in r.items()}, "seconds_all": {k: v[1] for k, v in r.items()},
-        "seconds_last_all_methods_run_per_method": per_method, "ig_refinement": ig_summary,
-        "max_abs_diff_captum_fast_vs_hand_ig": max_diff, "ratio_all_methods_to_hand_ig": ratio, "within_2x": ratio <= 2.0,
-    }  # fmt: skip
+        "rows": int(len(X)),
+        "n_steps": s.n_steps,
+        "max_steps": s.max_steps,
+        "delta_tol": s.delta_tol,
+        "batch_size": s.batch_size,
+        "repeats": args.repeats,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": list(load_before),
+        "load_average_after": list(load_after),
+        "seconds_median": {k: v[0] for k, v in r.items()},
+        "seconds_all": {k: v[1] for k, v in r.items()},
+        "seconds_last_all_methods_run_per_method": per_method,
+        "ig_refinement": ig_summary,
+        "max_abs_diff_captum_fast_vs_hand_ig": max_diff,
+        "ratio_all_methods_to_hand_ig": ratio,
+        "within_2x": ratio <= 2.0,
+    }
     io.write_json(OUT / "explain.json", result)
     med = result["seconds_median"]
     lines = [

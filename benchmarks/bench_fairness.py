@@ -47,9 +47,15 @@ def time_fairlearn(y, p, groups, feature, n_boot):
     from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
     start = time.perf_counter()
-    frame = MetricFrame(metrics={"sel": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
-                        y_true=y, y_pred=p, sensitive_features=groups[feature], n_boot=n_boot,
-                        ci_quantiles=[0.025, 0.975], random_state=0)  # fmt: skip
+    frame = MetricFrame(
+        metrics={"sel": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=groups[feature],
+        n_boot=n_boot,
+        ci_quantiles=[0.025, 0.975],
+        random_state=0,
+    )
     frame.difference_ci()
     return time.perf_counter() - start
 

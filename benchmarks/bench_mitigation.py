@@ -45,7 +45,9 @@ def _env() -> dict:
 def stage(name: str) -> float:
     """Wall time of one stage as a whole process in the scratch project."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pipeline", name], cwd=WORK, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", name], cwd=WORK, env=_env(), capture_output=True, text=True
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"python -m pipeline {name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -77,7 +79,9 @@ def one_fit_seconds(repeats: int) -> list[float]:
     times = []
     for i in range(repeats + 1):
         started = time.perf_counter()
-        NetworkClassifier(cfg.train, seed=cfg.seed, workdir="models/refits.tmp").fit(train["X"], y01, sample_weight=weights)
+        NetworkClassifier(cfg.train, seed=cfg.seed, workdir="models/refits.tmp").fit(
+            train["X"], y01, sample_weight=weights
+        )
         if i:  # the first fit pays the imports
             times.append(time.perf_counter() - started)
     shutil.rmtree("models/refits.tmp", ignore_errors=True)
@@ -87,10 +91,18 @@ def one_fit_seconds(repeats: int) -> list[float]:
 def candidates(result: dict) -> dict:
     out = {}
     for name, row in result["candidates"].items():
-        checks = [{k: c.get(k) for k in ("check", "value", "ci", "bound", "status", "group", "reference")}
-                  for c in row["trade_off"]["gating_checks"]]  # fmt: skip
-        out[name] = {"accuracy": row["accuracy"], "targets": row.get("targets") or [], "gating_checks": checks,
-                     "passed": row["passed"], "fits": row["fits"], "deployable": row["deployable"]}  # fmt: skip
+        checks = [
+            {k: c.get(k) for k in ("check", "value", "ci", "bound", "status", "group", "reference")}
+            for c in row["trade_off"]["gating_checks"]
+        ]
+        out[name] = {
+            "accuracy": row["accuracy"],
+            "targets": row.get("targets") or [],
+            "gating_checks": checks,
+            "passed": row["passed"],
+            "fits": row["fits"],
+            "deployable": row["deployable"],
+        }
     return out
 
 
@@ -102,8 +114,18 @@ def unattainable(result: dict) -> list[dict]:
         for c in v["comparisons"]:
             e = c.get("at_equality")
             if e and e["status"] != "pass":
-                out.append({"check": v["check"], "group": c["group"], "reference": v["reference"], "bound": v["bound"],
-                            "n_group": e["n_group"], "rate": e["rate"], "ci_at_equality": e["ci"], "ci_level": v["ci_level"]})  # fmt: skip
+                out.append(
+                    {
+                        "check": v["check"],
+                        "group": c["group"],
+                        "reference": v["reference"],
+                        "bound": v["bound"],
+                        "n_group": e["n_group"],
+                        "rate": e["rate"],
+                        "ci_at_equality": e["ci"],
+                        "ci_level": v["ci_level"],
+                    }
+                )
     return out
 
 
@@ -115,33 +137,50 @@ def markdown(figures: dict) -> str:
     f = figures
     met = "met" if f["fit_multiple"] <= MAX_FIT_MULTIPLE else "NOT met"
     lines = [
-        "# Mitigation cost and outcome (benchmarks/bench_mitigation.py)", "",
+        "# Mitigation cost and outcome (benchmarks/bench_mitigation.py)",
+        "",
         f"Target: `python -m pipeline mitigate` at most {MAX_FIT_MULTIPLE:.0f} network fits -> **{met}** "
-        f"({f['fit_multiple']:.1f} fits).", "",
+        f"({f['fit_multiple']:.1f} fits).",
+        "",
         f"- mitigate stage (whole process, median of {len(f['mitigate_stage_runs_s'])}: "
         f"{', '.join(f'{x:.1f}' for x in f['mitigate_stage_runs_s'])}): {f['mitigate_stage_s']:.1f} s; train stage (whole process): {f['train_stage_s']:.1f} s "
         f"({f['stage_multiple']:.1f}x)",
         f"- one network fit in-process (median of {len(f['one_fit_s'])}): {f['one_fit_median_s']:.2f} s",
         f"- network fits run by the stage: {f['fits_used']} (budget {f['fit_budget']}), methods {', '.join(f['methods'])}, "
         f"constraint `{f['constraint']}` on {' x '.join(f['attributes'])}; targets: "
-        + "; ".join(f"{' + '.join(t['criteria'])} -> {', '.join(m['moment'] + '(' + ', '.join(f'{k}={v}' for k, v in m.items() if k != 'moment') + ')' for m in t['moments'])}"
-                    for t in f["targets"]),
-        f"- best passing candidate: {f['best_passing'] or 'none'}", "",
+        + "; ".join(
+            f"{' + '.join(t['criteria'])} -> {', '.join(m['moment'] + '(' + ', '.join(f'{k}={v}' for k, v in m.items() if k != 'moment') + ')' for m in t['moments'])}"
+            for t in f["targets"]
+        ),
+        f"- best passing candidate: {f['best_passing'] or 'none'}",
+        "",
         "| candidate | targets | accuracy [CI] | gating checks: value [simultaneous CI] status | passes policy | fits |",
         "| --- | --- | --- | --- | --- | --- |",
-    ]  # fmt: skip
+    ]
     for name, c in f["candidates"].items():
         a = c["accuracy"]
-        checks = "<br>".join(f"{k['check']} {k['value']:.3f} {_ci(k)} {k['status']}" if k["value"] is not None
-                             else f"{k['check']} undefined {k['status']}" for k in c["gating_checks"])  # fmt: skip
-        lines.append(f"| {name} | {', '.join(c['targets']) or '-'} | {a['value']:.3f} {_ci(a)} | {checks} | {c['passed']} | {c['fits']} |")
+        checks = "<br>".join(
+            f"{k['check']} {k['value']:.3f} {_ci(k)} {k['status']}"
+            if k["value"] is not None
+            else f"{k['check']} undefined {k['status']}"
+            for k in c["gating_checks"]
+        )
+        lines.append(
+            f"| {name} | {', '.join(c['targets']) or '-'} | {a['value']:.3f} {_ci(a)} | {checks} | {c['passed']} | {c['fits']} |"
+        )
     if f["unattainable"]:
-        lines += ["", "Gating comparisons no model can pass on this test split (interval if the group's rate equalled the reference's):", "",
-                  "| check | group vs reference | people in the rate's denominator | interval at equality | bound |",
-                  "| --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [
+            "",
+            "Gating comparisons no model can pass on this test split (interval if the group's rate equalled the reference's):",
+            "",
+            "| check | group vs reference | people in the rate's denominator | interval at equality | bound |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for u in f["unattainable"]:
-            lines.append(f"| {u['check']} | {u['group']} vs {u['reference']} | {u['n_group']} ({u['rate']}) | "
-                         f"[{u['ci_at_equality'][0]:.3f}, {u['ci_at_equality'][1]:.3f}] at {u['ci_level']:.4f} | {u['bound']} |")  # fmt: skip
+            lines.append(
+                f"| {u['check']} | {u['group']} vs {u['reference']} | {u['n_group']} ({u['rate']}) | "
+                f"[{u['ci_at_equality'][0]:.3f}, {u['ci_at_equality'][1]:.3f}] at {u['ci_level']:.4f} | {u['bound']} |"
+            )
     lines += ["", f"Machine: {f['machine']}", ""]
     return "\n".join(lines)
 
@@ -160,21 +199,40 @@ def sweep(iterations: list[int], one_fit: float) -> list[dict]:
             wall = stage("mitigate")
             result = json.loads((WORK / "reports" / "metrics" / "mitigation.json").read_text())
             eg = {n: c for n, c in candidates(result).items() if n.startswith("exponentiated_gradient")}
-            rows.append({"max_iter": it, "stage_s": wall, "fit_multiple": wall / one_fit, "fits": result["fits_used"],
-                         "candidate": eg, "errors": result["errors"]})  # fmt: skip
+            rows.append(
+                {
+                    "max_iter": it,
+                    "stage_s": wall,
+                    "fit_multiple": wall / one_fit,
+                    "fits": result["fits_used"],
+                    "candidate": eg,
+                    "errors": result["errors"],
+                }
+            )
     finally:
         (WORK / "params.yaml").write_text(original)
     return rows
 
 
 def sweep_markdown(rows: list[dict]) -> list[str]:
-    lines = ["", "ExponentiatedGradient alone, by `mitigation.max_iter` (same data, policy and seed):", "",
-             "| max_iter | network fits | stage (fits' worth) | accuracy [CI] | gating checks |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "",
+        "ExponentiatedGradient alone, by `mitigation.max_iter` (same data, policy and seed):",
+        "",
+        "| max_iter | network fits | stage (fits' worth) | accuracy [CI] | gating checks |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         for _, c in r["candidate"].items():
-            checks = "<br>".join(f"{k['check']} {k['value']:.3f} {_ci(k)} {k['status']}" for k in c["gating_checks"] if k["value"] is not None)
-            lines.append(f"| {r['max_iter']} | {r['fits']} | {r['stage_s']:.1f} s ({r['fit_multiple']:.1f}) | "
-                         f"{c['accuracy']['value']:.3f} {_ci(c['accuracy'])} | {checks} |")  # fmt: skip
+            checks = "<br>".join(
+                f"{k['check']} {k['value']:.3f} {_ci(k)} {k['status']}"
+                for k in c["gating_checks"]
+                if k["value"] is not None
+            )
+            lines.append(
+                f"| {r['max_iter']} | {r['fits']} | {r['stage_s']:.1f} s ({r['fit_multiple']:.1f}) | "
+                f"{c['accuracy']['value']:.3f} {_ci(c['accuracy'])} | {checks} |"
+            )
         for error in r["errors"].values():
             lines.append(f"| {r['max_iter']} | {r['fits']} | {r['stage_s']:.1f} s | not built | {error} |")
     return lines

@@ -104,8 +104,9 @@ def project(root: Path, csv: Path, code: Path) -> None:
 
 def git_head(code: Path) -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True,
-                              check=True).stdout.strip()  # fmt: skip
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -124,8 +125,9 @@ def main() -> None:
     project(root, csv, args.code)
     env = {**os.environ, "PYTHONPATH": str(args.code.resolve()), "DVC_NO_ANALYTICS": "1"}
     load, commit = os.getloadavg()[0], git_head(args.code)
-    measured = run_measured([sys.executable, "-m", "pipeline", "prepare"], cwd=root, env=env,
-                            log=root.with_suffix(".log"), timeout_s=3600)  # fmt: skip
+    measured = run_measured(
+        [sys.executable, "-m", "pipeline", "prepare"], cwd=root, env=env, log=root.with_suffix(".log"), timeout_s=3600
+    )
     file_mib = csv.stat().st_size / MIB
     result = {
         "command": "python -m pipeline prepare (default params.yaml, data.source: csv)",
@@ -144,8 +146,11 @@ def main() -> None:
         meta = json.loads((root / "data" / "prepared" / "meta.json").read_text())
         width = len(meta["feature_names"])
         output_mib = sum(meta["rows"].values()) * width * 4 / MIB
-        result.update(encoded_features=width, float32_output_mib=round(output_mib, 1),
-                      peak_over_output=round(measured["peak_rss_mib"] / output_mib, 2))  # fmt: skip
+        result.update(
+            encoded_features=width,
+            float32_output_mib=round(output_mib, 1),
+            peak_over_output=round(measured["peak_rss_mib"] / output_mib, 2),
+        )
     else:
         result["log_tail"] = root.with_suffix(".log").read_text(errors="replace")[-2000:]
     print(json.dumps(result, indent=2))

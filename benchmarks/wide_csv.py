@@ -34,8 +34,15 @@ def wide_csv(path: Path, n: int, seed: int = 0) -> None:
     age = rng.integers(18, 80, n)
     income = rng.normal(40_000, 12_000, n).round(2)
     score = (income - 40_000) / 12_000 + (age - 45) / 30 + rng.normal(0, 0.5, n)
-    frame = pd.DataFrame({"age": age, "income": income, "sex": rng.choice(["female", "male"], n),
-                          "race": rng.choice(["a", "b", "c"], n), "label": np.where(score > 0, "yes", "no")})  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "income": income,
+            "sex": rng.choice(["female", "male"], n),
+            "race": rng.choice(["a", "b", "c"], n),
+            "label": np.where(score > 0, "yes", "no"),
+        }
+    )
     for i, column in enumerate(WIDE):
         tail = [f"{column}-{k:05d}-x{i}" for k in rng.integers(0, 40_000, n)]
         frequent = rng.choice([f"{column}-common-{j}" for j in range(8)], n)
@@ -60,8 +67,9 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}"}
     results = {"rows": args.rows, "cpus": os.cpu_count(), "load_at_start": os.getloadavg()[0], "stages": {}}
     for stage in STAGES:
-        measured = run_measured([sys.executable, "-m", "pipeline", stage], cwd=root, env=env,
-                                log=root / f"{stage}.log", timeout_s=1800)  # fmt: skip
+        measured = run_measured(
+            [sys.executable, "-m", "pipeline", stage], cwd=root, env=env, log=root / f"{stage}.log", timeout_s=1800
+        )
         results["stages"][stage] = measured
         print(stage, json.dumps(measured), flush=True)
         if measured["rc"] != 0:

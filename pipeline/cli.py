@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
     for name, help_text in STAGES.items():
         sub.add_parser(name, help=help_text)
-    compare = sub.add_parser("compare", help="What changed between two runs: accuracy, disparities, verdicts (not a stage).")
+    compare = sub.add_parser(
+        "compare", help="What changed between two runs: accuracy, disparities, verdicts (not a stage)."
+    )
     compare.add_argument("a", help="'workspace', a DVC experiment name, a git revision or an MLflow run id")
     compare.add_argument("b", help="the same kinds as A")
     compare.add_argument("--out", default=None, help="Markdown file to write (default reports/compare.md)")

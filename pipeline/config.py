@@ -254,9 +254,14 @@ class EvaluateSettings(_Section):
 
 
 CRITERION_NAMES = Literal[
-    "selection_rate_ratio", "demographic_parity", "equal_opportunity", "equalized_odds",
-    "false_positive_rate_balance", "predictive_parity", "calibration_within_groups",
-]  # fmt: skip
+    "selection_rate_ratio",
+    "demographic_parity",
+    "equal_opportunity",
+    "equalized_odds",
+    "false_positive_rate_balance",
+    "predictive_parity",
+    "calibration_within_groups",
+]
 
 
 class PolicySettings(_Section):
@@ -434,7 +439,10 @@ class Config(_Section):
                 raise ValueError(f"data.source is 'csv' but data.csv.{missing[0]} is not set")
             if self.data.sensitive is None:
                 raise ValueError("data.source is 'csv': name its sensitive columns in data.sensitive")
-            inside = Path(self.data.csv.path) == Path(self.data.dep) or Path(self.data.dep) in Path(self.data.csv.path).parents
+            inside = (
+                Path(self.data.csv.path) == Path(self.data.dep)
+                or Path(self.data.dep) in Path(self.data.csv.path).parents
+            )
             if not inside:
                 raise ValueError(
                     f"data.dep ({self.data.dep!r}) must be data.csv.path ({self.data.csv.path!r}) or a folder holding it, "

@@ -72,6 +72,7 @@ def candidate_dir(name: str) -> Path:
     """Where the ``mitigate`` stage saves one candidate (weights and decision rule)."""
     return CANDIDATES_DIR / candidate_slug(name)
 
+
 # explain / privacy
 EXPLAIN_METRICS = METRICS_DIR / "explain.json"
 EXPLAIN_COST = COMPUTE_DIR / "explain_cost.json"  # seconds per method: measured, not a DVC output

@@ -41,8 +41,10 @@ def git_commit() -> dict:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", "pipeline", "params.yaml", "dvc.yaml"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         return {"sha": sha, "dirty": bool(dirty)}
     except (OSError, subprocess.CalledProcessError):
         return {"sha": None, "dirty": None}

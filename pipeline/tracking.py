@@ -522,7 +522,9 @@ def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], 
 # --- mitigation candidates (stage ``mitigate``; called by ``pipeline.stages.log_mitigation``) ---------
 
 
-def log_candidate_model(name: str, folder: Path, input_example, output_example, tags: dict[str, str], requirements: list[str]):
+def log_candidate_model(
+    name: str, folder: Path, input_example, output_example, tags: dict[str, str], requirements: list[str]
+):
     """Log one candidate as its own pyfunc model in the active run (see :mod:`pipeline.tracking_models`).
 
     The package ``pipeline`` travels with the model (``code_paths``), so ``mlflow.pyfunc.load_model``

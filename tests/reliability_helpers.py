@@ -29,9 +29,13 @@ def run_stage(stage: str, cwd: Path, *, params: dict | None = None, env: dict | 
         (cwd / "params.yaml").write_text(yaml.safe_dump(params))
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline", stage], cwd=cwd, env=stage_env(env), capture_output=True, text=True,
+        [sys.executable, "-m", "pipeline", stage],
+        cwd=cwd,
+        env=stage_env(env),
+        capture_output=True,
+        text=True,
         timeout=timeout,
-    )  # fmt: skip
+    )
     done.elapsed = time.monotonic() - start
     return done
 
@@ -60,7 +64,19 @@ def run_on_full_disk(
     file system that really fills up (ENOSPC from the kernel), visible to that process only."""
     folder.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        ["unshare", "-m", "sh", "-c", f'mount -t tmpfs -o size={size_kb}k tmpfs "$0" && cd "$0" && exec "$@"',
-         str(folder), sys.executable, "-c", script],
-        env=stage_env(), capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f'mount -t tmpfs -o size={size_kb}k tmpfs "$0" && cd "$0" && exec "$@"',
+            str(folder),
+            sys.executable,
+            "-c",
+            script,
+        ],
+        env=stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

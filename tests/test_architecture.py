@@ -87,7 +87,9 @@ def inert(path: Path) -> bool:
     if path.name != "__init__.py":
         return False
     body = ast.parse(path.read_text(encoding="utf-8")).body
-    return all(isinstance(n, ast.Expr | ast.Assign) and not isinstance(getattr(n, "value", None), ast.Call) for n in body)
+    return all(
+        isinstance(n, ast.Expr | ast.Assign) and not isinstance(getattr(n, "value", None), ast.Call) for n in body
+    )
 
 
 def covered(path: Path, deps: list[str]) -> bool:
@@ -142,3 +144,17 @@ def test_every_project_csv_goes_through_the_escaping_writer_and_reader():
         if "pd.read_csv(" in text and not rel.startswith("pipeline/data/"):
             offenders.append(f"{rel}: pd.read_csv")
     assert not offenders, offenders
+
+
+def test_code_is_formatted_by_ruff():
+    """One formatter (``ruff format``, line length 120 in pyproject.toml) instead of hand layout and
+    formatter-skip markers: a diff then shows what changed, not how someone aligned it."""
+    exe = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert exe, "ruff is not installed: run `make setup`"
+    targets = [str(REPO / d) for d in ("pipeline", "tests", "benchmarks")]
+    done = subprocess.run([exe, "format", "--check", *targets], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-1000:]
+    skips = [
+        p for d in ("pipeline", "tests", "benchmarks") for p in (REPO / d).rglob("*.py") if "fmt: skip" in p.read_text()
+    ]
+    assert not skips, f"# fmt: skip markers: {skips}"

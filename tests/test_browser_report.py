@@ -30,7 +30,9 @@ def test_report_sections_and_figures_render_without_errors(report, page):
     path, _ = report
     page.page.goto(path.as_uri())
     ids = page.page.eval_on_selector_all("section[id]", "els => els.map(e => e.id)")
-    assert ids[0] == "summary" and ids[-1] == "manifest" and len(ids) == 16  # summary + 15 (model card, mitigation, training, glossary)
+    assert (
+        ids[0] == "summary" and ids[-1] == "manifest" and len(ids) == 16
+    )  # summary + 15 (model card, mitigation, training, glossary)
     assert page.page.locator("#summary .headline").inner_text().startswith("AUDIT")
     sizes = page.page.eval_on_selector_all(
         "figure svg", "els => els.map(e => [e.getBoundingClientRect().width, e.getBoundingClientRect().height])"

@@ -116,8 +116,14 @@ def test_positive_label_zero_means_the_label_0(tmp_path):
     frame = table(n=120)
     frame["label"] = np.where(frame["label"] == "approved", 1, 0)
     path = write(frame, tmp_path / "loans.csv")
-    raw = {"data": {"source": "csv", "dep": str(path), "sensitive": ["sex"],
-                    "csv": {"path": str(path), "target": "label", "positive_label": 0, "classes": [0, 1]}}}  # fmt: skip
+    raw = {
+        "data": {
+            "source": "csv",
+            "dep": str(path),
+            "sensitive": ["sex"],
+            "csv": {"path": str(path), "target": "label", "positive_label": 0, "classes": [0, 1]},
+        }
+    }
     cfg = config.from_dict(raw)
     assert cfg.data.csv.positive_label == "0" and cfg.data.csv.classes == ["0", "1"]
     from pipeline.data.sources import load_source

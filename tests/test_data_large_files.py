@@ -53,8 +53,9 @@ def test_encoding_rows_by_position_equals_encoding_a_copy_of_them(monkeypatch):
     frame = pd.DataFrame({"x": rng.normal(size=40), "c": pd.Categorical(rng.choice(["a", "b", "c"], 40))})
     encoding = encode.fit(frame.iloc[:30], ["x"], ["c"])
     rows = rng.permutation(40)[:17]
-    np.testing.assert_array_equal(encode.transform(encoding, frame, rows=rows),
-                                  encode.transform(encoding, frame.iloc[rows].astype({"c": str})))  # fmt: skip
+    np.testing.assert_array_equal(
+        encode.transform(encoding, frame, rows=rows), encode.transform(encoding, frame.iloc[rows].astype({"c": str}))
+    )
 
 
 def test_duplicate_rows_are_rows_of_equal_values():

@@ -96,8 +96,13 @@ def test_single_feature_auc_matches_scikit_learn_and_is_symmetric():
 def test_report_section_names_suspects_first():
     from pipeline.report.sections_data import leakage_paragraphs
 
-    data = {"leakage": {"action": "warn", "thresholds": {"auc": 0.98, "nmi": 0.8},
-                        "suspected": [{"column": "PF_0", "reason": "a deterministic function of the target", "score": 1.0}]}}  # fmt: skip
+    data = {
+        "leakage": {
+            "action": "warn",
+            "thresholds": {"auc": 0.98, "nmi": 0.8},
+            "suspected": [{"column": "PF_0", "reason": "a deterministic function of the target", "score": 1.0}],
+        }
+    }
     [text] = leakage_paragraphs(data)
     assert text.startswith("SUSPECTED TARGET LEAKAGE in 1 column(s): 'PF_0'") and "STILL model inputs" in text
     assert "'audited' alias" in text

@@ -40,9 +40,12 @@ def prepare_with(path, **data):
 
 def test_one_hot_race_and_banded_age_audit_as_single_attributes(workdir):
     path = write(shaped_table(), workdir / "people.csv")
-    meta, data = prepare_with(path, sensitive=["sex", "race", "age"],
-                              sensitive_onehot={"race": [f"Race_{r}" for r in RACES]},
-                              sensitive_bins={"age": [25, 40, 60]})  # fmt: skip
+    meta, data = prepare_with(
+        path,
+        sensitive=["sex", "race", "age"],
+        sensitive_onehot={"race": [f"Race_{r}" for r in RACES]},
+        sensitive_bins={"age": [25, 40, 60]},
+    )
     assert meta["sensitive"] == ["sex", "race", "age_band"]
     groups = pd.read_csv(paths.split_groups("train"), dtype=str, keep_default_na=False)
     assert set(groups["race"]) == set(RACES)
@@ -97,8 +100,11 @@ def test_a_column_the_attribute_can_be_read_from_encodes_it(workdir):
     """Like German 'status_sex' ('male: single', 'female: divorced', ...): sex is a function of it."""
     rng = np.random.default_rng(6)
     frame = shaped_table().drop(columns=["Sex_1"])
-    status = np.where(frame["sex"] == "male", rng.choice(["male: single", "male: married"], len(frame)),
-                      rng.choice(["female: single", "female: married"], len(frame)))  # fmt: skip
+    status = np.where(
+        frame["sex"] == "male",
+        rng.choice(["male: single", "male: married"], len(frame)),
+        rng.choice(["female: single", "female: married"], len(frame)),
+    )
     frame["status_sex"] = status
     path = write(frame, workdir / "people.csv")
     meta, _ = prepare_with(path, sensitive=["sex"])

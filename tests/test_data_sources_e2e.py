@@ -114,8 +114,16 @@ def test_cli_exits_2_on_a_target_typo(project, capsys):
     from pipeline import cli
 
     path = write(table(), project / "loans.csv")
-    params = tiny_params({"data": {"source": "csv", "dep": str(path), "sensitive": ["sex"],
-                                   "csv": {"path": str(path), "target": "lable"}}})  # fmt: skip
+    params = tiny_params(
+        {
+            "data": {
+                "source": "csv",
+                "dep": str(path),
+                "sensitive": ["sex"],
+                "csv": {"path": str(path), "target": "lable"},
+            }
+        }
+    )
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     assert cli.run(["prepare"]) == 2
     err = capsys.readouterr().err
@@ -131,8 +139,16 @@ def test_dvc_tracks_the_users_csv_as_a_prepare_dependency(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     write(table(), repo / "loans.csv")
-    params = tiny_params({"data": {"source": "csv", "dep": "loans.csv", "sensitive": ["sex"],
-                                   "csv": {"path": "loans.csv", "target": "label"}}})  # fmt: skip
+    params = tiny_params(
+        {
+            "data": {
+                "source": "csv",
+                "dep": "loans.csv",
+                "sensitive": ["sex"],
+                "csv": {"path": "loans.csv", "target": "label"},
+            }
+        }
+    )
     copy_repo(repo, params)
     result = run_dvc(["repro", "prepare"], repo)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -77,8 +77,9 @@ def test_uncapped_wide_table_is_refused_by_the_preflight_in_prepare(workdir):
     from pipeline.stages import prepare
 
     path = write(wide_table(3000), workdir / "wide.csv")
-    cfg = csv_config(path, max_categories=None, memory_limit_mb=50,
-                     pii={"exclude": False, "quasi_identifiers": ["age", "sex"]})  # fmt: skip
+    cfg = csv_config(
+        path, max_categories=None, memory_limit_mb=50, pii={"exclude": False, "quasi_identifiers": ["age", "sex"]}
+    )
     with pytest.raises(
         BadInputError,
         match=r"encoded table would need about .* MiB.*widest columns are '(note|comment|charge_desc)' \(\d+ columns\)",
@@ -101,12 +102,24 @@ print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 def test_seven_thousand_rows_with_three_wide_columns_prepare_in_bounded_memory(workdir):
     """Peak RSS of the whole prepare process, measured in a subprocess (not a timing assertion)."""
     path = write(wide_table(7000, seed=3), workdir / "wide.csv")
-    raw = {"data": {"source": "csv", "dep": str(path), "sensitive": ["sex"],
-                    "pii": {"exclude": False, "quasi_identifiers": ["age", "sex"]},
-                    "csv": {"path": str(path), "target": "label"}}}  # fmt: skip
+    raw = {
+        "data": {
+            "source": "csv",
+            "dep": str(path),
+            "sensitive": ["sex"],
+            "pii": {"exclude": False, "quasi_identifiers": ["age", "sex"]},
+            "csv": {"path": str(path), "target": "label"},
+        }
+    }
     env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, json.dumps(raw)], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, json.dumps(raw)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     peak_mib = json.loads(done.stdout.strip().splitlines()[-1])["peak_kib"] / 1024
     data = io.read_json(workdir / paths.DATA_METRICS)

@@ -17,11 +17,28 @@ def test_dvc_yaml_declares_every_artifact_path():
         for key in ("outs", "metrics", "plots"):
             for item in stage.get(key, []):
                 declared.add(next(iter(item)) if isinstance(item, dict) else item)
-    expected = [paths.MODEL_WEIGHTS, paths.MODEL_SPEC, paths.PREDICTIONS, paths.MLFLOW_RUN, paths.REPORT_HTML,
-                paths.MODEL_CARD, paths.EVALUATE_METRICS, paths.FAIRNESS_METRICS, paths.EXPLAIN_METRICS,
-                paths.TRAIN_METRICS, paths.DATA_METRICS, paths.ROC_CURVE, paths.CALIBRATION_CURVE,
-                paths.CONFUSION, paths.TRAIN_CURVES, paths.GROUP_RATES, paths.PREPARED_DIR,
-                paths.MITIGATION_METRICS, paths.CANDIDATES_DIR, paths.CANDIDATE_DECISIONS]  # fmt: skip
+    expected = [
+        paths.MODEL_WEIGHTS,
+        paths.MODEL_SPEC,
+        paths.PREDICTIONS,
+        paths.MLFLOW_RUN,
+        paths.REPORT_HTML,
+        paths.MODEL_CARD,
+        paths.EVALUATE_METRICS,
+        paths.FAIRNESS_METRICS,
+        paths.EXPLAIN_METRICS,
+        paths.TRAIN_METRICS,
+        paths.DATA_METRICS,
+        paths.ROC_CURVE,
+        paths.CALIBRATION_CURVE,
+        paths.CONFUSION,
+        paths.TRAIN_CURVES,
+        paths.GROUP_RATES,
+        paths.PREPARED_DIR,
+        paths.MITIGATION_METRICS,
+        paths.CANDIDATES_DIR,
+        paths.CANDIDATE_DECISIONS,
+    ]
     missing = [str(p) for p in expected if str(p) not in declared]
     assert not missing, f"not declared in dvc.yaml: {missing}"
 

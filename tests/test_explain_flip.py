@@ -36,8 +36,17 @@ def data(n: int = 200, seed: int = 0):
 
 
 def flip(model, X, labels):
-    return proxies.flip_test(model, X, labels, column="sex", idx=FEATURE_GROUPS["sex"], levels=LEVELS, decoded=None,
-                             favourable_index=1, threshold=0.5)  # fmt: skip
+    return proxies.flip_test(
+        model,
+        X,
+        labels,
+        column="sex",
+        idx=FEATURE_GROUPS["sex"],
+        levels=LEVELS,
+        decoded=None,
+        favourable_index=1,
+        threshold=0.5,
+    )
 
 
 def test_flipping_sex_changes_every_decision_of_a_model_that_reads_it():
@@ -74,8 +83,17 @@ def test_proxy_flip_and_association_find_a_column_standing_in_for_sex():
     assoc = proxies.associations(decoded, pd.DataFrame({"sex": sex}), ["sex"])["sex"]
     assert list(assoc) == ["role", "income"] and assoc["role"] > 0.7 > 0.3 > assoc["income"]
     assert assoc["role"] == pytest.approx(proxies.cramers_v(decoded["role"].to_numpy(), sex))
-    result = proxies.flip_test(model_reading(2), X, sex, column="role", idx=groups["role"], levels=categorical["role"],
-                               decoded=decoded, favourable_index=1, threshold=0.5)  # fmt: skip
+    result = proxies.flip_test(
+        model_reading(2),
+        X,
+        sex,
+        column="role",
+        idx=groups["role"],
+        levels=categorical["role"],
+        decoded=decoded,
+        favourable_index=1,
+        threshold=0.5,
+    )
     # women moved to the men's typical role become favourable unless they already were
     women = sex == "Female"
     assert result["groups"]["Female"]["changed_share_any"] == pytest.approx(1 - role_is_husband[women].mean())

@@ -85,8 +85,12 @@ def test_point_estimates_equal_fairlearn():
 
     y, p, score, groups = _synthetic()
     block = audit_decisions(y, p, score, groups, ["s"], AuditSettings(n_boot=0))["features"]["s"]
-    frame = MetricFrame(metrics={"sel": selection_rate, "acc": accuracy_score, "tpr": recall_score, "prec": precision_score},
-                        y_true=y, y_pred=p, sensitive_features=groups["s"])  # fmt: skip
+    frame = MetricFrame(
+        metrics={"sel": selection_rate, "acc": accuracy_score, "tpr": recall_score, "prec": precision_score},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=groups["s"],
+    )
     for g in ("x", "y"):
         assert block["groups"][g]["selection_rate"] == pytest.approx(frame.by_group.loc[g, "sel"])
         assert block["groups"][g]["accuracy"] == pytest.approx(frame.by_group.loc[g, "acc"])
@@ -108,8 +112,15 @@ def test_intervals_agree_with_fairlearn_bootstrap():
 
     y, p, score, groups = _synthetic(n=1500, seed=3)
     ours = audit_decisions(y, p, None, groups, ["s"], AuditSettings(n_boot=0, seed=1))["features"]["s"]
-    frame = MetricFrame(metrics=selection_rate, y_true=y, y_pred=p, sensitive_features=groups["s"],
-                        n_boot=400, ci_quantiles=[0.025, 0.975], random_state=2)  # fmt: skip
+    frame = MetricFrame(
+        metrics=selection_rate,
+        y_true=y,
+        y_pred=p,
+        sensitive_features=groups["s"],
+        n_boot=400,
+        ci_quantiles=[0.025, 0.975],
+        random_state=2,
+    )
     lo, hi = frame.by_group_ci
     for g in ("x", "y"):
         width = hi[g] - lo[g]

@@ -21,10 +21,20 @@ from tests.test_fairness_policy import assert_intervals_contain_estimates
 
 # (group, truth, decided favourable, rows). Favourable = "0" (did not reoffend); the favourable
 # decision is "low risk". A: TP 300, FN 100, FP 60, TN 140; B: TP 120, FN 80, FP 20, TN 180.
-CELLS = [("A", "0", True, 300), ("A", "0", False, 100), ("A", "1", True, 60), ("A", "1", False, 140),
-         ("B", "0", True, 120), ("B", "0", False, 80), ("B", "1", True, 20), ("B", "1", False, 180)]  # fmt: skip
-EXPECTED = {"A": {"tpr": 0.75, "fnr": 0.25, "fpr": 0.3, "selection_rate": 0.6, "precision": 300 / 360},
-            "B": {"tpr": 0.6, "fnr": 0.4, "fpr": 0.1, "selection_rate": 0.35, "precision": 120 / 140}}  # fmt: skip
+CELLS = [
+    ("A", "0", True, 300),
+    ("A", "0", False, 100),
+    ("A", "1", True, 60),
+    ("A", "1", False, 140),
+    ("B", "0", True, 120),
+    ("B", "0", False, 80),
+    ("B", "1", True, 20),
+    ("B", "1", False, 180),
+]
+EXPECTED = {
+    "A": {"tpr": 0.75, "fnr": 0.25, "fpr": 0.3, "selection_rate": 0.6, "precision": 300 / 360},
+    "B": {"tpr": 0.6, "fnr": 0.4, "fpr": 0.1, "selection_rate": 0.35, "precision": 120 / 140},
+}
 
 
 def risk_file(path):
@@ -33,22 +43,37 @@ def risk_file(path):
     for group, truth, low_risk, n in CELLS:
         for _ in range(n):
             decile = int(rng.integers(1, 5) if low_risk else rng.integers(5, 11))  # threshold 5: high risk from 5
-            rows.append({"race": group, "priors": int(rng.poisson(3 if truth == "1" else 1)),
-                         "charge": rng.choice(["F", "M"]), "decile_score": decile,
-                         "score_text": "Low" if low_risk else "High", "two_year_recid": truth})  # fmt: skip
+            rows.append(
+                {
+                    "race": group,
+                    "priors": int(rng.poisson(3 if truth == "1" else 1)),
+                    "charge": rng.choice(["F", "M"]),
+                    "decile_score": decile,
+                    "score_text": "Low" if low_risk else "High",
+                    "two_year_recid": truth,
+                }
+            )
     frame = pd.DataFrame(rows).sample(frac=1.0, random_state=1).reset_index(drop=True)
     frame.to_csv(path, index=False)
     return path
 
 
 def raw_params(path, **audit_extra) -> dict:
-    csv = {"path": str(path), "target": "two_year_recid", "positive_label": "0", "score": "decile_score",
-           "score_threshold": 5, "score_direction": "higher_is_unfavourable", "decision": "score_text",
-           "favourable_decision": "Low"}  # fmt: skip
+    csv = {
+        "path": str(path),
+        "target": "two_year_recid",
+        "positive_label": "0",
+        "score": "decile_score",
+        "score_threshold": 5,
+        "score_direction": "higher_is_unfavourable",
+        "decision": "score_text",
+        "favourable_decision": "Low",
+    }
     return {
         "data": {"source": "csv", "dep": str(path), "sensitive": ["race"], "csv": csv},
         "train": {"epochs": 1, "batch_size": 64},
-        "audit": {"n_boot": 20, **audit_extra}, "mitigation": {"enabled": False},
+        "audit": {"n_boot": 20, **audit_extra},
+        "mitigation": {"enabled": False},
         "explain": {"n_steps": 8, "batch_size": 256},
     }
 
@@ -137,8 +162,7 @@ def test_gate_exit_code_follows_the_policy(risk_project, tmp_path):
     from pipeline.audit.gate import gate
 
     root, _ = risk_project
-    on_disk = gate(io.read_json(root / paths.FAIRNESS_METRICS),
-                            evaluation=io.read_json(root / paths.EVALUATE_METRICS))  # fmt: skip
+    on_disk = gate(io.read_json(root / paths.FAIRNESS_METRICS), evaluation=io.read_json(root / paths.EVALUATE_METRICS))
     done = cli(root, "gate")
     assert done.returncode == (0 if on_disk.passed else 5), done.stderr
     # a passing and a failing audit, written where the gate reads them
@@ -162,9 +186,16 @@ def test_report_states_the_policy_base_rates_and_the_existing_system(risk_projec
     root, _ = risk_project
     report.main(config.load(root / "params.yaml"))
     card = (root / paths.MODEL_CARD).read_text()
-    for text in ("Gating criteria (audit.policy), on race", "Why not every criterion at once", "Base rates (share with the favourable outcome) by race: A ",
-                 "controlled as a family (Bonferroni)", "Existing system (score): column 'decile\\_score'", "direction higher\\_is\\_unfavourable",
-                 "audited on 1000 rows", "refused the favourable decision"):  # fmt: skip
+    for text in (
+        "Gating criteria (audit.policy), on race",
+        "Why not every criterion at once",
+        "Base rates (share with the favourable outcome) by race: A ",
+        "controlled as a family (Bonferroni)",
+        "Existing system (score): column 'decile\\_score'",
+        "direction higher\\_is\\_unfavourable",
+        "audited on 1000 rows",
+        "refused the favourable decision",
+    ):
         assert text in card, text
 
 

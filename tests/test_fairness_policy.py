@@ -50,14 +50,18 @@ def test_policy_pass_and_fail_by_hand():
     g_ = gate(result)
     assert not g_.passed and g_.failed == ["g: selection_rate_ratio"]
     assert result["verdicts"][0]["metric"] == "selection_rate_ratio"  # the gating failure is the first headline
-    passing = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1})))
+    passing = audit_decisions(
+        y, p, None, g, ["g"], FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}))
+    )
     assert gate(passing).passed
 
 
 def test_zero_reference_rate_is_undefined_not_fail():
     # reference 'a' (largest) has no false positives: the FPR-based checks cannot be judged
     y, p, g = _cells({"a": (100, 0, 20, 300), "b": (40, 10, 10, 100)})
-    s = FairnessSettings(n_boot=0, policy=Policy(criteria={"selection_rate_ratio": 0.8, "false_positive_rate_balance": 0.1}))
+    s = FairnessSettings(
+        n_boot=0, policy=Policy(criteria={"selection_rate_ratio": 0.8, "false_positive_rate_balance": 0.1})
+    )
     result = audit_decisions(y, p, None, g, ["g"], s)
     fpr = _by_metric(result)["false_positive_rate_balance"]
     assert fpr["status"] in ("pass", "fail", "inconclusive")  # a difference is defined even at rate 0
@@ -80,7 +84,9 @@ def test_too_few_events_is_inconclusive_with_the_reason():
 
 def test_degenerate_model_verdicts_are_inconclusive_and_blocked():
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
-    result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0), inconclusive_reason="degenerate model: x")
+    result = audit_decisions(
+        y, p, None, g, ["g"], FairnessSettings(n_boot=0), inconclusive_reason="degenerate model: x"
+    )
     assert all(v["status"] == "inconclusive" and v["reason"].startswith("degenerate model") for v in result["verdicts"])
     assert not gate(result).passed
 
@@ -109,7 +115,9 @@ def test_n_boot_cannot_move_a_verdict():
     y, p, score, groups = _synthetic()
     a = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=0))
     b = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=300))
-    assert [(v["check"], v["status"], v["ci"]) for v in a["verdicts"]] == [(v["check"], v["status"], v["ci"]) for v in b["verdicts"]]
+    assert [(v["check"], v["status"], v["ci"]) for v in a["verdicts"]] == [
+        (v["check"], v["status"], v["ci"]) for v in b["verdicts"]
+    ]
     assert gate(a) == gate(b)
     assert a["features"]["s"]["groups"]["x"]["ci"]["roc_auc"] is None  # the only bootstrap interval is absent at 0
 
@@ -166,7 +174,10 @@ def test_degeneracy_names_chance_level_and_one_class_models():
 
     y = np.array([0] * 30 + [1] * 70)
     everyone_good = degeneracy(y, np.ones(100, int), 2, 0.05, 0.98, ["bad", "good"])
-    assert everyone_good["degenerate"] and "balanced accuracy 0.500 is within 0.05 of chance" in everyone_good["reasons"][0]
+    assert (
+        everyone_good["degenerate"]
+        and "balanced accuracy 0.500 is within 0.05 of chance" in everyone_good["reasons"][0]
+    )
     assert "one class ('good') is predicted for 100.0%" in everyone_good["reasons"][1]
     learned = degeneracy(y, np.array([0] * 25 + [1] * 5 + [0] * 10 + [1] * 60), 2, 0.05, 0.98)
     assert not learned["degenerate"] and learned["balanced_accuracy"] == pytest.approx((25 / 30 + 60 / 70) / 2)

@@ -26,7 +26,9 @@ def test_failing_policy_completes_the_stage_and_the_gate_exits_5(project):
     params["audit"].update({"n_boot": 20, "policy": {"criteria": {"demographic_parity": 0.0001}, "family": "none"}})
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "pipeline", "fairness"], cwd=project, capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "fairness"], cwd=project, capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr
     result = io.read_json(project / paths.FAIRNESS_METRICS)
     assert {"sex", "race", "sex x race"} <= set(result["features"])
@@ -37,7 +39,9 @@ def test_failing_policy_completes_the_stage_and_the_gate_exits_5(project):
     assert {v["check"] for v in gating} == {"sex: demographic_parity", "race: demographic_parity"}
     assert (project / paths.GROUP_RATES).is_file()
     assert "mitigation" not in result  # its own stage now (tests/test_mitigate_stage.py)
-    gate = subprocess.run([sys.executable, "-m", "pipeline", "gate"], cwd=project, capture_output=True, text=True, env=env)
+    gate = subprocess.run(
+        [sys.executable, "-m", "pipeline", "gate"], cwd=project, capture_output=True, text=True, env=env
+    )
     assert gate.returncode == 5, gate.stderr
     assert "audit gate failed" in gate.stderr and "sex: demographic_parity" in gate.stderr
 

@@ -40,7 +40,9 @@ def test_targets_are_derived_from_the_policy(result):
     singles, combined, _ = mt.targets("policy", criteria, float(train_y.mean()))
     expected = [*singles, combined]
     assert [t["criteria"] for t in r["targets"]] == [list(t.criteria) for t in expected]
-    assert [t["moments"] for t in r["targets"]] == [[{"moment": p.moment, **p.bound} for p in t.parts] for t in expected]
+    assert [t["moments"] for t in r["targets"]] == [
+        [{"moment": p.moment, **p.bound} for p in t.parts] for t in expected
+    ]
     # reductions under both constraints at once; the threshold optimizer once per constraint (built or refused)
     eg = f"exponentiated_gradient ({combined.label})"
     assert eg in r["candidates"] or eg in r["errors"]
@@ -65,7 +67,9 @@ def test_every_candidate_is_judged_on_every_policy_attribute(result):
     if best is None:  # the report's account of why: the closest candidate and each check it does not pass
         ob = r["obstacles"]
         assert ob["closest"] in r["candidates"]
-        assert {v["check"] for v in ob["not_passing"]} | set(ob["blockers"]) or r["candidates"][ob["closest"]]["failed_checks"]
+        assert {v["check"] for v in ob["not_passing"]} | set(ob["blockers"]) or r["candidates"][ob["closest"]][
+            "failed_checks"
+        ]
         assert set(ob["checks"]) == {f"{a}: {c}" for a in ("sex", "race") for c in cfg.audit.policy.criteria}
 
 
@@ -87,11 +91,18 @@ def test_a_joint_group_threshold_rule_serves_from_both_columns(tmp_path):
     x = rng.normal(size=(n, 3)).astype(np.float32)
     x[:, 0] += (frame["sex"] == "M").to_numpy()
     y = (rng.random(n) < 1 / (1 + np.exp(-x[:, 0]))).astype(int)
-    net = NetworkClassifier(TrainSettings(hidden=[8], epochs=2, batch_size=64, accelerator="cpu"), seed=0,
-                            workdir=str(tmp_path)).fit(x, y).model_  # fmt: skip
+    net = (
+        NetworkClassifier(
+            TrainSettings(hidden=[8], epochs=2, batch_size=64, accelerator="cpu"), seed=0, workdir=str(tmp_path)
+        )
+        .fit(x, y)
+        .model_
+    )
     singles, _, _ = mt.targets("policy", {"equal_opportunity": 0.1}, float(y.mean()))
     joint = mt.joint_groups(frame, ["sex", "race"])
-    candidate = mitigation.threshold_optimizer(singles[0], net, 1, x, y, joint, ["f0", "f1", "f2"], ["sex", "race"], seed=0)
+    candidate = mitigation.threshold_optimizer(
+        singles[0], net, 1, x, y, joint, ["f0", "f1", "f2"], ["sex", "race"], seed=0
+    )
     assert set(candidate.model.description["thresholds"]) == {"F,a", "F,b", "M,a", "M,b"}
     candidate.model.save(tmp_path / "c")
     model = PostProcessedNetwork.load(tmp_path / "c")

@@ -15,8 +15,14 @@ from pipeline import io, paths
 pytestmark = pytest.mark.slow  # several network fits, four pyfunc models logged
 
 # a constraint and attribute set by hand (the policy-derived defaults: tests/test_mitigate_policy.py)
-MITIGATION = {"methods": ["threshold_optimizer", "exponentiated_gradient", "grid_search", "logistic_stand_in"],
-              "max_iter": 2, "grid_size": 2, "max_fits": 20, "constraint": "demographic_parity", "attribute": None}  # fmt: skip
+MITIGATION = {
+    "methods": ["threshold_optimizer", "exponentiated_gradient", "grid_search", "logistic_stand_in"],
+    "max_iter": 2,
+    "grid_size": 2,
+    "max_fits": 20,
+    "constraint": "demographic_parity",
+    "attribute": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +43,13 @@ def test_every_candidate_is_audited_like_the_network(logged):
     cfg, result, _ = logged
     meta = io.read_json(paths.PREPARED_META)
     rows = result["candidates"]
-    expected = {"network (unmitigated)", "threshold_optimizer (demographic_parity)", "grid_search (demographic_parity)",
-                "exponentiated_gradient (demographic_parity)", "logistic regression stand-in (comparison only)"}  # fmt: skip
+    expected = {
+        "network (unmitigated)",
+        "threshold_optimizer (demographic_parity)",
+        "grid_search (demographic_parity)",
+        "exponentiated_gradient (demographic_parity)",
+        "logistic regression stand-in (comparison only)",
+    }
     assert set(rows) | set(result["errors"]) == expected
     assert "network (unmitigated)" in rows and result["attribute"] == "sex"
     assert 0 < result["fits_used"] <= MITIGATION["max_fits"]

@@ -90,8 +90,21 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
 
     x, y, group = data
     budget = FitBudget(40)
-    candidate = reductions("exponentiated_gradient", "demographic_parity", SETTINGS, x, y, group, NAMES,
-                                      seed=0, budget=budget, max_iter=3, grid_size=2, eps=0.02, weighting="loss")  # fmt: skip
+    candidate = reductions(
+        "exponentiated_gradient",
+        "demographic_parity",
+        SETTINGS,
+        x,
+        y,
+        group,
+        NAMES,
+        seed=0,
+        budget=budget,
+        max_iter=3,
+        grid_size=2,
+        eps=0.02,
+        weighting="loss",
+    )
     assert candidate.fits == budget.used > 1
     again = ExponentiatedGradient(NetworkClassifier(SETTINGS, seed=0), DemographicParity(), eps=0.02, max_iter=3)
     again.fit(x, y, sensitive_features=group)
@@ -114,8 +127,21 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
 def test_grid_search_candidate_is_one_network(data):
     x, y, group = data
     budget = FitBudget(10)
-    candidate = reductions("grid_search", "equalized_odds", SETTINGS, x, y, group, NAMES,
-                                      seed=0, budget=budget, max_iter=3, grid_size=3, eps=0.02, weighting="loss")  # fmt: skip
+    candidate = reductions(
+        "grid_search",
+        "equalized_odds",
+        SETTINGS,
+        x,
+        y,
+        group,
+        NAMES,
+        seed=0,
+        budget=budget,
+        max_iter=3,
+        grid_size=3,
+        eps=0.02,
+        weighting="loss",
+    )
     assert budget.used == 3 and len(candidate.model.networks) == 1
     assert set(np.unique(candidate.model.favourable_probability(x))) <= {0.0, 1.0}
 
@@ -129,8 +155,13 @@ def test_threshold_candidate_equals_fairlearns_thresholder(data, constraint, tmp
     network = NetworkClassifier(SETTINGS, seed=0).fit(x, y).model_
     candidate = mitigation.threshold_optimizer(constraint, network, 1, x, y, group, NAMES, "s", seed=0)
     score = candidate.model.network_scores(x)[0]
-    reference = ThresholdOptimizer(estimator=mitigation.ScorePassthrough().fit(None), constraints=constraint,
-                                   objective="accuracy_score", prefit=True, predict_method="predict_proba")  # fmt: skip
+    reference = ThresholdOptimizer(
+        estimator=mitigation.ScorePassthrough().fit(None),
+        constraints=constraint,
+        objective="accuracy_score",
+        prefit=True,
+        predict_method="predict_proba",
+    )
     reference.fit(score.reshape(-1, 1), y, sensitive_features=group)
     expected = reference._pmf_predict(score.reshape(-1, 1), sensitive_features=group)[:, 1]
     np.testing.assert_allclose(candidate.model.favourable_probability(x, group), expected)

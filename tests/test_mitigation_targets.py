@@ -39,10 +39,12 @@ def test_selection_rate_band_becomes_a_difference_bound_that_implies_it():
 
 @pytest.mark.parametrize(
     ("criterion", "moment", "threshold_name"),
-    [("equalized_odds", "EqualizedOdds", "equalized_odds"),
-     ("false_positive_rate_balance", "FalsePositiveRateParity", "false_positive_rate_parity"),
-     ("demographic_parity", "DemographicParity", "demographic_parity")],
-)  # fmt: skip
+    [
+        ("equalized_odds", "EqualizedOdds", "equalized_odds"),
+        ("false_positive_rate_balance", "FalsePositiveRateParity", "false_positive_rate_parity"),
+        ("demographic_parity", "DemographicParity", "demographic_parity"),
+    ],
+)
 def test_each_criterion_has_its_constraint(criterion, moment, threshold_name):
     singles, combined, _ = mt.targets("policy", {criterion: 0.1}, base_rate=0.3)
     assert combined is None and len(singles) == 1
@@ -114,7 +116,9 @@ def test_stacked_constraint_equals_fairlearns_moments_part_by_part():
     pd.testing.assert_series_equal(gamma.loc["1:TruePositiveRateParity"], tpr.gamma(predictor), check_names=False)
     assert stacked.bound().loc["0:DemographicParity"].iloc[0] == pytest.approx(0.4 / 9, abs=1e-6)
     lam = pd.Series(rng.random(len(stacked.index)), index=stacked.index)
-    expected = dp.signed_weights(lam.loc["0:DemographicParity"]) + tpr.signed_weights(lam.loc["1:TruePositiveRateParity"])
+    expected = dp.signed_weights(lam.loc["0:DemographicParity"]) + tpr.signed_weights(
+        lam.loc["1:TruePositiveRateParity"]
+    )
     np.testing.assert_allclose(stacked.signed_weights(lam).to_numpy(), expected.to_numpy())
     # GridSearch's basis: block-diagonal, one column per part's own basis column
     assert stacked.pos_basis.shape == (len(stacked.index), len(dp.pos_basis.columns) + len(tpr.pos_basis.columns))
@@ -139,7 +143,9 @@ def test_at_equality_tells_a_check_no_model_can_pass_from_one_a_model_could():
     features["race"]["groups"]["W"]["selection_rate"] = 0.2
     rows = {"race": {"W": {"selection_rate": 14000}, "O": {"selection_rate": 135}}}
     assert at_equality(ratio, {"group": "O"}, features, rows)["status"] != "pass"
-    assert at_equality({**verdict, "feature": "sex x race"}, {"group": "O"}, features, small) is None  # information only
+    assert (
+        at_equality({**verdict, "feature": "sex x race"}, {"group": "O"}, features, small) is None
+    )  # information only
 
 
 def test_report_names_the_checks_no_model_can_pass_and_the_targets():
@@ -147,22 +153,75 @@ def test_report_names_the_checks_no_model_can_pass_and_the_targets():
     checks cannot pass on this split, from the figures in mitigation.json (no figure typed here)."""
     from pipeline.report import sections_mitigation
 
-    check = {"check": "race: equal_opportunity", "feature": "race", "metric": "equal_opportunity", "value": -0.2,
-             "ci": [-0.4, 0.1], "bound": 0.1, "status": "inconclusive", "group": "O", "reference": "W"}  # fmt: skip
-    row = {"method": "exponentiated_gradient", "constraint": "combined", "targets": ["selection_rate_ratio", "equal_opportunity"],
-           "deployable": True, "fits": 3, "notes": [], "passed": False, "failed_checks": ["race: equal_opportunity"],
-           "accuracy": {"value": 0.8, "ci": [0.79, 0.81]}, "roc_auc": {"value": 0.85, "ci": [0.84, 0.86]},
-           "trade_off": {"metric": "race: equal_opportunity", "value": -0.2, "ci": [-0.4, 0.1], "gating_checks": [check]}}  # fmt: skip
-    at_eq = {"rate": "tpr", "reference_rate": 0.62, "n_group": 19, "n_reference": 3490, "ci": [-0.29, 0.23], "status": "inconclusive"}
-    result = {"enabled": True, "attribute": "sex x race", "attributes": ["sex", "race"], "constraint": "policy", "methods": ["exponentiated_gradient"],
-              "targets": [{"constraint": "combined", "criteria": ["selection_rate_ratio", "equal_opportunity"],
-                           "moments": [{"moment": "DemographicParity", "difference_bound": 0.0267},
-                                       {"moment": "TruePositiveRateParity", "difference_bound": 0.05}]}],
-              "untargeted_criteria": [], "fit_budget": 40, "fits_used": 3, "best_passing": None, "errors": {},
-              "candidates": {"eg": row},
-              "obstacles": {"checks": {"race: equal_opportunity": []}, "closest": "eg", "blockers": [],
-                            "not_passing": [{**check, "ci_level": 0.995, "comparisons": [
-                                {"group": "O", "value": -0.2, "ci": [-0.4, 0.1], "status": "inconclusive", "at_equality": at_eq}]}]}}  # fmt: skip
+    check = {
+        "check": "race: equal_opportunity",
+        "feature": "race",
+        "metric": "equal_opportunity",
+        "value": -0.2,
+        "ci": [-0.4, 0.1],
+        "bound": 0.1,
+        "status": "inconclusive",
+        "group": "O",
+        "reference": "W",
+    }
+    row = {
+        "method": "exponentiated_gradient",
+        "constraint": "combined",
+        "targets": ["selection_rate_ratio", "equal_opportunity"],
+        "deployable": True,
+        "fits": 3,
+        "notes": [],
+        "passed": False,
+        "failed_checks": ["race: equal_opportunity"],
+        "accuracy": {"value": 0.8, "ci": [0.79, 0.81]},
+        "roc_auc": {"value": 0.85, "ci": [0.84, 0.86]},
+        "trade_off": {"metric": "race: equal_opportunity", "value": -0.2, "ci": [-0.4, 0.1], "gating_checks": [check]},
+    }
+    at_eq = {
+        "rate": "tpr",
+        "reference_rate": 0.62,
+        "n_group": 19,
+        "n_reference": 3490,
+        "ci": [-0.29, 0.23],
+        "status": "inconclusive",
+    }
+    result = {
+        "enabled": True,
+        "attribute": "sex x race",
+        "attributes": ["sex", "race"],
+        "constraint": "policy",
+        "methods": ["exponentiated_gradient"],
+        "targets": [
+            {
+                "constraint": "combined",
+                "criteria": ["selection_rate_ratio", "equal_opportunity"],
+                "moments": [
+                    {"moment": "DemographicParity", "difference_bound": 0.0267},
+                    {"moment": "TruePositiveRateParity", "difference_bound": 0.05},
+                ],
+            }
+        ],
+        "untargeted_criteria": [],
+        "fit_budget": 40,
+        "fits_used": 3,
+        "best_passing": None,
+        "errors": {},
+        "candidates": {"eg": row},
+        "obstacles": {
+            "checks": {"race: equal_opportunity": []},
+            "closest": "eg",
+            "blockers": [],
+            "not_passing": [
+                {
+                    **check,
+                    "ci_level": 0.995,
+                    "comparisons": [
+                        {"group": "O", "value": -0.2, "ci": [-0.4, 0.1], "status": "inconclusive", "at_equality": at_eq}
+                    ],
+                }
+            ],
+        },
+    }
     text = " ".join(sections_mitigation.build({"mitigation": result}).paragraphs)
     assert "intersection of 'sex' and 'race'" in text and "TruePositiveRateParity" in text
     assert "No candidate passes race: equal_opportunity" in text

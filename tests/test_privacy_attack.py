@@ -45,9 +45,16 @@ def test_attack_finds_the_rows_a_model_memorised():
     members, non_members = random_rows(64, 3), random_rows(64, 4)
     model = memoriser(*members)
     result = privacy.membership_inference(
-        model, members, non_members, member_groups=groups_for(64, 5), non_member_groups=groups_for(64, 6),
-        sensitive=["sex"], max_rows=1000, seed=0, min_group_size=40,
-    )  # fmt: skip
+        model,
+        members,
+        non_members,
+        member_groups=groups_for(64, 5),
+        non_member_groups=groups_for(64, 6),
+        sensitive=["sex"],
+        max_rows=1000,
+        seed=0,
+        min_group_size=40,
+    )
     # a memoriser is also confident on the unseen rows whose random label it happens to guess right,
     # so the AUC stays below 1; it is still far above the coin flip, and so is the low-FPR regime
     assert result["auc"] > 0.75 and result["tpr_at_10pct_fpr"] > 0.1

@@ -40,8 +40,9 @@ ACTIVATE = "source .venv/bin/activate"
 
 def fresh_shell(command: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
     env = {"HOME": str(home), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run(["bash", "--noprofile", "--norc", "-c", command], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")

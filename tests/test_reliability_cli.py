@@ -97,8 +97,14 @@ def prepared_project(tmp_path_factory):
 
 def test_compare_out_outside_the_project_is_refused(prepared_project):
     """``compare --out ../x.md`` is refused like any stage output (it returned before the guard was set)."""
-    done = subprocess.run([sys.executable, "-m", "pipeline", "compare", "workspace", "workspace", "--out", "../x.md"],
-                          cwd=prepared_project, env=stage_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "compare", "workspace", "workspace", "--out", "../x.md"],
+        cwd=prepared_project,
+        env=stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
     assert "refusing to write ../x.md" in done.stderr and "outside the project root" in done.stderr
     assert not (prepared_project.parent / "x.md").exists()
@@ -278,8 +284,14 @@ def test_oversized_params_file_is_refused(tmp_path):
 
 def test_sigterm_during_a_stage_exits_130(prepared_project):
     """SIGTERM while a stage runs (here: while ``train`` imports Lightning and fits) ends it with 130, no traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "train"], cwd=prepared_project, env=stage_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "train"],
+        cwd=prepared_project,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
@@ -288,8 +300,15 @@ def test_sigterm_during_a_stage_exits_130(prepared_project):
 
 
 def test_exit_codes_are_distinct():
-    codes = [errors.EXIT_OK, errors.EXIT_UNEXPECTED, errors.EXIT_BAD_INPUT, errors.EXIT_TRACKING_UNAVAILABLE,
-             errors.EXIT_INTEGRITY, errors.EXIT_AUDIT_FAILED, errors.EXIT_INTERRUPTED]  # fmt: skip
+    codes = [
+        errors.EXIT_OK,
+        errors.EXIT_UNEXPECTED,
+        errors.EXIT_BAD_INPUT,
+        errors.EXIT_TRACKING_UNAVAILABLE,
+        errors.EXIT_INTEGRITY,
+        errors.EXIT_AUDIT_FAILED,
+        errors.EXIT_INTERRUPTED,
+    ]
     assert len(set(codes)) == len(codes)
     assert errors.ConfigError("x").exit_code == errors.EXIT_BAD_INPUT
     assert errors.IntegrityError("x").exit_code == errors.EXIT_INTEGRITY

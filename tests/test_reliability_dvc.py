@@ -59,8 +59,9 @@ def repo_a(tmp_path_factory):
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in __import__("os").environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update({"PATH": f"{bin_dir}:{env['PATH']}", "DVC_NO_ANALYTICS": "1"})
-    first = subprocess.Popen([str(bin_dir / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    first = subprocess.Popen(
+        [str(bin_dir / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     deadline = time.monotonic() + 300
     while not (repo / paths.PREPARED_META).exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

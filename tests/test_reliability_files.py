@@ -60,8 +60,9 @@ def test_sigkill_during_writes_leaves_a_complete_file(tmp_path):
     """SIGKILL a process rewriting an 8 MB file in a loop: the file is always one whole version."""
     target, size = tmp_path / "model.pt", 8 << 20
     io.write_bytes(target, b"\0" * size)
-    proc = subprocess.Popen([sys.executable, "-c", KILL_WRITER, str(target), str(size)], env=stage_env(),
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_WRITER, str(target), str(size)], env=stage_env(), stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)

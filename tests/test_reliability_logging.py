@@ -76,8 +76,14 @@ def test_rerun_reuses_the_run_and_keeps_the_registry_entry(upstream):
 def test_compare_reads_a_logged_run_and_writes_inside_the_project(upstream):
     """``compare <run id> workspace`` downloads the run's metrics through ``tracking`` into a temporary folder."""
     _, summary = _log(upstream)
-    done = subprocess.run([sys.executable, "-m", "pipeline", "compare", summary["run_id"], "workspace"], cwd=upstream,
-                          env=stage_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "compare", summary["run_id"], "workspace"],
+        cwd=upstream,
+        env=stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"MLflow run {summary['run_id']}" in (upstream / "reports" / "compare.md").read_text()
 
@@ -117,8 +123,13 @@ def test_a_killed_log_does_not_leave_its_run_running(upstream):
     (and logs a complete run)."""
     with_verdicts({"sex/demographic_parity_ratio": "fail"})
     state = _current_state(upstream)
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "log"], cwd=upstream, env=stage_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "log"],
+        cwd=upstream,
+        env=stage_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         if [r for r in _state_runs(upstream, state) if r.info.status == "RUNNING"]:
@@ -140,8 +151,17 @@ def test_two_concurrent_logs_give_one_run_and_one_model_version(upstream):
     """Item 6: two ``log`` calls at once on one new state gave two FINISHED runs and two model versions."""
     with_verdicts({"race/demographic_parity_ratio": "fail"})
     state = _current_state(upstream)
-    procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "log"], cwd=upstream, env=stage_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "log"],
+            cwd=upstream,
+            env=stage_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     (run,) = _state_runs(upstream, state)

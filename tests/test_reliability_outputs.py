@@ -93,9 +93,16 @@ def test_hostile_group_names_are_inert_in_prepared_groups_and_restored_on_read(t
     frame = data_helpers.table(200)
     frame["sex"] = [HOSTILE[0], HOSTILE[6]] * 100
     path = data_helpers.write(frame, tmp_path / "credit.csv")
-    params = {"data": {"source": "csv", "dep": str(path), "sensitive": ["sex"], "max_rows": None,
-                       "csv": {"path": str(path), "target": "label", "positive_label": "approved"}},
-              "train": {"epochs": 1}}  # fmt: skip
+    params = {
+        "data": {
+            "source": "csv",
+            "dep": str(path),
+            "sensitive": ["sex"],
+            "max_rows": None,
+            "csv": {"path": str(path), "target": "label", "positive_label": "approved"},
+        },
+        "train": {"epochs": 1},
+    }
     done = run_stage("prepare", tmp_path, params=params)
     assert done.returncode == 0, done.stderr
     groups = tmp_path / "data" / "prepared" / "groups_train.csv"

@@ -41,7 +41,7 @@ def test_parallel_connect_on_a_fresh_store_all_succeed(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in range(6)
     ]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -73,8 +73,14 @@ except KeyboardInterrupt:
 def test_sigterm_ends_the_mlflow_run_killed(tmp_path):
     """SIGTERM while a run is open (as the CLI handles it): exit 130 and the run is KILLED with an end time."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    proc = subprocess.Popen([sys.executable, "-c", SLEEPER], cwd=tmp_path, env=stage_env({"MLFLOW_TRACKING_URI": uri}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLEEPER],
+        cwd=tmp_path,
+        env=stage_env({"MLFLOW_TRACKING_URI": uri}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run_id = proc.stdout.readline().strip()
     assert run_id, proc.stderr.read()
     proc.send_signal(signal.SIGTERM)
@@ -92,10 +98,25 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     bin_dir = __import__("pathlib").Path(sys.executable).parent
     proc = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--default-artifact-root", str(root / "art")],
-        cwd=root, env=stage_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            str(bin_dir / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--default-artifact-root",
+            str(root / "art"),
+        ],
+        cwd=root,
+        env=stage_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -117,8 +138,14 @@ def mlflow_server(tmp_path_factory):
 @pytest.mark.slow
 def test_reachable_server_connects_and_logs(mlflow_server, tmp_path):
     """The positive case: with a live server the same connect + run succeeds and the run is FINISHED."""
-    done = subprocess.run([sys.executable, "-c", CONNECT, "7"], cwd=tmp_path, capture_output=True, text=True,
-                          env=stage_env({"MLFLOW_TRACKING_URI": mlflow_server}), timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", CONNECT, "7"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=stage_env({"MLFLOW_TRACKING_URI": mlflow_server}),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     run_id = json.loads(done.stdout.strip().splitlines()[-1])["run_id"]
     from mlflow import MlflowClient
@@ -129,8 +156,9 @@ def test_reachable_server_connects_and_logs(mlflow_server, tmp_path):
 @pytest.mark.slow
 def test_foreign_host_header_is_refused(mlflow_server):
     """DNS-rebinding guard: the server bound to 127.0.0.1 refuses ``Host: evil.example`` with a 4xx."""
-    request = urllib.request.Request(mlflow_server + "/api/2.0/mlflow/experiments/search?max_results=1",
-                                     headers={"Host": "evil.example"})  # fmt: skip
+    request = urllib.request.Request(
+        mlflow_server + "/api/2.0/mlflow/experiments/search?max_results=1", headers={"Host": "evil.example"}
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert 400 <= info.value.code < 500

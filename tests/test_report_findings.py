@@ -35,10 +35,22 @@ def _group(rate, tpr, ci=None):
 
 def test_selection_sentence_states_each_groups_rate_from_the_figures():
     fairness = _fairness(
-        {"Female": _group(0.0844, 0.56, {"selection_rate": [0.077, 0.092]}), "Male": _group(0.2593, 0.63, {"selection_rate": [0.251, 0.268]})},
-        [{"check": "demographic_parity_difference", "feature": "sex", "metric": "demographic_parity_difference",
-          "value": 0.175, "ci": [0.16, 0.19], "bound": 0.1, "status": "fail"}],
-    )  # fmt: skip
+        {
+            "Female": _group(0.0844, 0.56, {"selection_rate": [0.077, 0.092]}),
+            "Male": _group(0.2593, 0.63, {"selection_rate": [0.251, 0.268]}),
+        },
+        [
+            {
+                "check": "demographic_parity_difference",
+                "feature": "sex",
+                "metric": "demographic_parity_difference",
+                "value": 0.175,
+                "ci": [0.16, 0.19],
+                "bound": 0.1,
+                "status": "fail",
+            }
+        ],
+    )
     lines = findings.findings({"fairness": fairness})
     assert lines[0] == (
         "'>50K' is predicted for 8.4% of Female and 25.9% of Male test rows "
@@ -52,10 +64,24 @@ def test_selection_sentence_states_each_groups_rate_from_the_figures():
 def test_non_gating_failures_do_not_make_findings_and_missing_keys_are_tolerated():
     fairness = _fairness(
         {"Female": _group(0.1, 0.5), "Male": _group(0.3, 0.9)},
-        [{"check": "x", "feature": "sex", "metric": "equal_opportunity_difference", "status": "fail", "gating": False},
-         {"check": "y", "feature": "sex", "metric": "demographic_parity_ratio", "status": "fail", "gating": True,
-          "reason": "interval below the bound"}],
-    )  # fmt: skip
+        [
+            {
+                "check": "x",
+                "feature": "sex",
+                "metric": "equal_opportunity_difference",
+                "status": "fail",
+                "gating": False,
+            },
+            {
+                "check": "y",
+                "feature": "sex",
+                "metric": "demographic_parity_ratio",
+                "status": "fail",
+                "gating": True,
+                "reason": "interval below the bound",
+            },
+        ],
+    )
     lines = findings.findings({"fairness": fairness})
     assert lines[0].startswith("'>50K' is predicted for 10.0% of Female and 30.0% of Male")
     assert not any("recognises" in line for line in lines)  # the error-rate check is not gating
@@ -66,8 +92,10 @@ def test_non_gating_failures_do_not_make_findings_and_missing_keys_are_tolerated
 
 def test_flagged_small_groups_are_not_quoted_as_extremes():
     small = {**_group(0.0, 0.0), "flags": ["fewer than 30 rows"]}
-    fairness = _fairness({"Female": _group(0.2, 0.5), "Male": _group(0.3, 0.6), "Tiny": small},
-                         [{"check": "dp", "feature": "sex", "metric": "demographic_parity_difference", "status": "fail"}])  # fmt: skip
+    fairness = _fairness(
+        {"Female": _group(0.2, 0.5), "Male": _group(0.3, 0.6), "Tiny": small},
+        [{"check": "dp", "feature": "sex", "metric": "demographic_parity_difference", "status": "fail"}],
+    )
     assert "Tiny" not in findings.findings({"fairness": fairness})[0]
 
 
@@ -75,8 +103,11 @@ def test_first_screen_has_the_verdict_and_three_sentences_from_this_runs_figures
     html, markdown = render.render(ctx)
     summary = html[html.index('id="summary"') : html.index("<nav>")]
     assert "AUDIT" in summary
-    rates = [findings.pct(g["selection_rate"]) for block in ctx["fairness"]["features"].values()
-             for g in findings._eligible(block).values()]  # fmt: skip
+    rates = [
+        findings.pct(g["selection_rate"])
+        for block in ctx["fairness"]["features"].values()
+        for g in findings._eligible(block).values()
+    ]
     assert any(r in summary for r in rates), summary  # a figure recomputed from fairness.json is in the sentence
     assert len(re.findall(r"<li>[A-Z'&][^<]*\.</li>", summary)) >= 3
     assert "FAIL sex:" not in summary  # plain words, not code names
@@ -124,13 +155,23 @@ def test_report_html_is_phone_ready(ctx):
 def test_a_blocker_heads_the_verdict_even_when_every_check_passes():
     """Suspected leakage (or a degenerate model) fails the audit although every gating check passes;
     the headline must say why instead of '0 of N checks do not pass'."""
-    passing = {"check": "sex: selection_rate_ratio", "feature": "sex", "metric": "selection_rate_ratio",
-               "value": 0.95, "ci": [0.9, 1.0], "bound": [0.8, 1.25], "status": "pass", "gating": True}  # fmt: skip
+    passing = {
+        "check": "sex: selection_rate_ratio",
+        "feature": "sex",
+        "metric": "selection_rate_ratio",
+        "value": 0.95,
+        "ci": [0.9, 1.0],
+        "bound": [0.8, 1.25],
+        "status": "pass",
+        "gating": True,
+    }
     fairness = _fairness({"Female": _group(0.2, 0.6), "Male": _group(0.21, 0.6)}, [passing])
     fairness["blockers"] = ["suspected target leakage: PF_0, later_event"]
     v = findings.verdict(fairness)
     assert v.status == "fail"
-    assert v.headline.startswith("AUDIT FAILED: suspected target leakage: PF_0, later_event; all 1 fairness checks pass")
+    assert v.headline.startswith(
+        "AUDIT FAILED: suspected target leakage: PF_0, later_event; all 1 fairness checks pass"
+    )
     assert v.gating_failures[0] == "suspected target leakage: PF_0, later_event"
     del fairness["blockers"]
     assert findings.verdict(fairness).status == "pass"

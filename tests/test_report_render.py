@@ -21,9 +21,23 @@ XSS = [
 ]
 #: The readers' order (issue 17): findings (fairness, explanations, privacy, ethics, caveats), data, model,
 #: training and cost, glossary, manifest; every section of Mitchell et al.'s model card is among them.
-MODEL_CARD_TITLES = ["Quantitative analyses", "Mitigation candidates", "Interpretability", "Privacy", "Ethical considerations",
-                     "Caveats and recommendations", "Training data", "Evaluation data", "Factors", "Intended use",
-                     "Model details", "Metrics", "Training and compute cost", "Glossary", "Reproducibility manifest"]  # fmt: skip
+MODEL_CARD_TITLES = [
+    "Quantitative analyses",
+    "Mitigation candidates",
+    "Interpretability",
+    "Privacy",
+    "Ethical considerations",
+    "Caveats and recommendations",
+    "Training data",
+    "Evaluation data",
+    "Factors",
+    "Intended use",
+    "Model details",
+    "Metrics",
+    "Training and compute cost",
+    "Glossary",
+    "Reproducibility manifest",
+]
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,13 @@ def test_report_is_deterministic_and_complete(ran_pipeline):
     report.main(ran_pipeline)
     assert paths.REPORT_HTML.read_bytes() == first
     html = first.decode()
-    for section in ("Model details", "Metrics", "Quantitative analyses", "Interpretability", "Reproducibility manifest"):
+    for section in (
+        "Model details",
+        "Metrics",
+        "Quantitative analyses",
+        "Interpretability",
+        "Reproducibility manifest",
+    ):
         assert section in html
     assert "<svg" in html  # plots are embedded, the file is self-contained
     assert "Model details" in paths.MODEL_CARD.read_text()

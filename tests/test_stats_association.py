@@ -40,10 +40,19 @@ def test_many_valued_numerics_are_quantile_bins():
 
 
 def test_explain_reads_the_data_audit_shape_and_uses_its_values():
-    data_metrics = {"audit": {"proxies": {"sex": {
-        "associations": [{"feature": "relationship", "cramers_v": 0.65, "normalized_mutual_info": 0.3},
-                         {"feature": "marital_status", "cramers_v": 0.45, "normalized_mutual_info": 0.2}],
-        "strongest": ["relationship", "marital_status"]}}}}  # fmt: skip
+    data_metrics = {
+        "audit": {
+            "proxies": {
+                "sex": {
+                    "associations": [
+                        {"feature": "relationship", "cramers_v": 0.65, "normalized_mutual_info": 0.3},
+                        {"feature": "marital_status", "cramers_v": 0.45, "normalized_mutual_info": 0.2},
+                    ],
+                    "strongest": ["relationship", "marital_status"],
+                }
+            }
+        }
+    }
     assert proxies.proxies_from_data_audit(data_metrics, ["sex"]) == {
         "sex": {"relationship": 0.65, "marital_status": 0.45}
     }

@@ -78,8 +78,9 @@ def test_the_evaluate_stage_and_the_fairness_audit_print_the_same_ece():
     y = (rng.random(400) < score).astype(int)
     _, evaluate_ece = performance.calibration_points(y, score, 1, 10)
     groups = pd.DataFrame({"all": ["everyone"] * 400})
-    audited = fairness.audit_decisions(y, (score >= 0.5).astype(int), score, groups, ["all"],
-                                       fairness.FairnessSettings(n_boot=0, calibration_bins=10))  # fmt: skip
+    audited = fairness.audit_decisions(
+        y, (score >= 0.5).astype(int), score, groups, ["all"], fairness.FairnessSettings(n_boot=0, calibration_bins=10)
+    )
     assert audited["features"]["all"]["groups"]["everyone"]["ece"] == pytest.approx(evaluate_ece, abs=1e-12)
 
 

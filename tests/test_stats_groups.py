@@ -59,8 +59,13 @@ def test_the_data_audit_uses_the_same_views():
     from pipeline.data import audit as data_audit
     from pipeline.data.table import RawTable
 
-    table = RawTable(features=pd.DataFrame({"sex": ["F", "M", "F"], "race": ["B", "W", "W"]}),
-                     target=pd.Series(["yes", "no", "yes"]), classes=["no", "yes"], favourable="yes",
-                     numeric=[], categorical=["sex", "race"])  # fmt: skip
+    table = RawTable(
+        features=pd.DataFrame({"sex": ["F", "M", "F"], "race": ["B", "W", "W"]}),
+        target=pd.Series(["yes", "no", "yes"]),
+        classes=["no", "yes"],
+        favourable="yes",
+        numeric=[],
+        categorical=["sex", "race"],
+    )
     result = data_audit.groups(table, ["sex", "race"], min_size=1)
     assert set(result["sex x race"]) == {"F & B", "M & W", "F & W"}

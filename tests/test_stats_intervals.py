@@ -47,8 +47,12 @@ def test_mover_ratio_by_hand_from_scipy_wilson_limits():
     a = binomtest(k1, n1).proportion_ci(method="wilson")
     b = binomtest(k2, n2).proportion_ci(method="wilson")
     p1, p2 = k1 / n1, k2 / n2
-    low = (p1 * p2 - math.sqrt((p1 * p2) ** 2 - a.low * b.high * (2 * p1 - a.low) * (2 * p2 - b.high))) / (b.high * (2 * p2 - b.high))
-    high = (p1 * p2 + math.sqrt((p1 * p2) ** 2 - a.high * b.low * (2 * p1 - a.high) * (2 * p2 - b.low))) / (b.low * (2 * p2 - b.low))
+    low = (p1 * p2 - math.sqrt((p1 * p2) ** 2 - a.low * b.high * (2 * p1 - a.low) * (2 * p2 - b.high))) / (
+        b.high * (2 * p2 - b.high)
+    )
+    high = (p1 * p2 + math.sqrt((p1 * p2) ** 2 - a.high * b.low * (2 * p1 - a.high) * (2 * p2 - b.low))) / (
+        b.low * (2 * p2 - b.low)
+    )
     ours = intervals.mover_ratio(k1, n1, k2, n2)
     assert float(ours[0]) == pytest.approx(low, rel=1e-9) and float(ours[1]) == pytest.approx(high, rel=1e-9)
     assert float(intervals.mover_ratio(0, 50, 10, 50)[0]) == 0.0
@@ -78,8 +82,10 @@ def test_coverage_at_nominal_95_for_small_groups():
     rng = np.random.default_rng(0)
     reps, n1, n2, p1, p2 = 600, 40, 60, 0.3, 0.45
     k1, k2 = rng.binomial(n1, p1, reps), rng.binomial(n2, p2, reps)
+
     def cover(lo, hi, truth):
         return float(np.mean((lo <= truth) & (truth <= hi)))
+
     assert cover(*intervals.wilson(k1, n1), p1) >= 0.92
     assert cover(*intervals.jeffreys(k1, n1), p1) >= 0.92
     assert cover(*intervals.newcombe_difference(k1, n1, k2, n2), p1 - p2) >= 0.92

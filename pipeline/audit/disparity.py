@@ -59,6 +59,7 @@ def between_groups(table: dict[str, np.ndarray], eligible: np.ndarray) -> dict[s
 def against_reference(table: dict[str, np.ndarray], ref: int) -> dict[str, np.ndarray]:
     """Each group against the reference group; arrays of shape (resamples, groups)."""
     with np.errstate(all="ignore"):
+
         def diff(name):
             return table[name] - table[name][:, [ref]]
 
@@ -77,7 +78,9 @@ def against_reference(table: dict[str, np.ndarray], ref: int) -> dict[str, np.nd
         }
 
 
-def verdict(value: float | None, ci: tuple[float, float], *, kind: str, ratio_bounds: tuple[float, float], max_difference: float) -> str:
+def verdict(
+    value: float | None, ci: tuple[float, float], *, kind: str, ratio_bounds: tuple[float, float], max_difference: float
+) -> str:
     """``pass`` when the whole interval meets the bound, ``fail`` when none of it does,
     ``inconclusive`` when it straddles the bound or the value is undefined."""
     lo, hi = ci

@@ -25,16 +25,19 @@ def decisions_from_score(score: pd.Series, threshold: float, direction: str) -> 
     return favourable.astype(np.int64), usable
 
 
-def decisions_from_labels(values: pd.Series, classes: list[str], favourable: str, favourable_decision: str | None,
-                          column: str) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def decisions_from_labels(
+    values: pd.Series, classes: list[str], favourable: str, favourable_decision: str | None, column: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(favourable 0/1, usable-row mask); exit 2 when the values cannot be read as the user meant."""
     text = values.astype(str).str.strip()
     usable = ~text.isin(["", "nan", "NaN", "None"]).to_numpy()
     found = sorted(set(text[usable]))
     if favourable_decision is not None:
         if favourable_decision not in found:
-            raise BadInputError(f"data.csv.favourable_decision {favourable_decision!r} is not a value of the decision column "
-                                f"{column!r} (values found: {found})")  # fmt: skip
+            raise BadInputError(
+                f"data.csv.favourable_decision {favourable_decision!r} is not a value of the decision column "
+                f"{column!r} (values found: {found})"
+            )
         wanted = favourable_decision
     else:
         unknown = [v for v in found if v not in classes]
@@ -62,12 +65,24 @@ def error_rate_words(target: str, favourable: str, classes: list[str]) -> dict[s
 
 def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favourable: str, meta: dict) -> dict:
     """What was audited, in the terms the report prints."""
-    out = {"role": role, "rows": rows, "rows_without_value": dropped, "splits": splits,
-           "favourable_class": favourable, "definitions": error_rate_words(csv.target or "the target", favourable, meta["classes"])}  # fmt: skip
+    out = {
+        "role": role,
+        "rows": rows,
+        "rows_without_value": dropped,
+        "splits": splits,
+        "favourable_class": favourable,
+        "definitions": error_rate_words(csv.target or "the target", favourable, meta["classes"]),
+    }
     if role == "score":
-        out.update(column=csv.score, threshold=csv.score_threshold, direction=csv.score_direction,
-                   rule=(f"favourable when {csv.score} {'>=' if csv.score_direction == 'higher_is_favourable' else '<'} "
-                         f"{csv.score_threshold}"))  # fmt: skip
+        out.update(
+            column=csv.score,
+            threshold=csv.score_threshold,
+            direction=csv.score_direction,
+            rule=(
+                f"favourable when {csv.score} {'>=' if csv.score_direction == 'higher_is_favourable' else '<'} "
+                f"{csv.score_threshold}"
+            ),
+        )
     else:
         value = csv.favourable_decision if csv.favourable_decision is not None else favourable
         out.update(column=csv.decision, favourable_decision=value, rule=f"favourable when {csv.decision} = '{value}'")

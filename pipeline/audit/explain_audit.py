@@ -38,9 +38,14 @@ def attribute_all(
         start = time.perf_counter()
         if method == "integrated_gradients":
             attr, _, ig_summary = explain.integrated_gradients(
-                model, X, target, n_steps=settings.n_steps, max_steps=settings.max_steps,
-                delta_tol=settings.delta_tol, batch_size=settings.batch_size,
-            )  # fmt: skip
+                model,
+                X,
+                target,
+                n_steps=settings.n_steps,
+                max_steps=settings.max_steps,
+                delta_tol=settings.delta_tol,
+                batch_size=settings.batch_size,
+            )
             per_column[method] = explain.regroup(attr, fg)
         elif method == "deeplift":
             per_column[method] = explain.regroup(explain.deeplift(model, X, target, batch_size=settings.batch_size), fg)
@@ -62,8 +67,12 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
     for s, listed_by_audit in (from_audit or {}).items():
         strengths[s].update({c: v for c, v in listed_by_audit.items() if v is not None})
         strengths[s] = dict(sorted(strengths[s].items(), key=lambda item: -item[1]))
-    out = {"source": "data audit (reports/metrics/data.json)" if from_audit else "Cramér's V on the test split",
-           "threshold": settings.proxy_threshold, "associations": strengths, "by_sensitive": {}}  # fmt: skip
+    out = {
+        "source": "data audit (reports/metrics/data.json)" if from_audit else "Cramér's V on the test split",
+        "threshold": settings.proxy_threshold,
+        "associations": strengths,
+        "by_sensitive": {},
+    }
     for s in meta["sensitive"]:
         listed = [c for c, v in strengths[s].items() if v >= settings.proxy_threshold]
         listed = [c for c in listed if c in meta["feature_groups"] and c != s]
@@ -71,14 +80,26 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
         is_input = s in meta["feature_groups"]
         candidates = [c for c in strengths[s] if c in meta["feature_groups"] and c != s]
         flip_column = s if is_input else next(iter(candidates), None)
-        block = {"proxies": listed, "attribution_share": shares, "is_model_input": is_input,
-                 "flip_on": "the sensitive attribute itself" if is_input else f"its strongest proxy '{flip_column}' (Cramér's V {strengths[s].get(flip_column, 0):.3f})"}  # fmt: skip
+        block = {
+            "proxies": listed,
+            "attribution_share": shares,
+            "is_model_input": is_input,
+            "flip_on": "the sensitive attribute itself"
+            if is_input
+            else f"its strongest proxy '{flip_column}' (Cramér's V {strengths[s].get(flip_column, 0):.3f})",
+        }
         if flip_column is not None:
             block["flip"] = proxies.flip_test(
-                model, inputs.X, inputs.groups[s].to_numpy().astype("U"), column=flip_column,
-                idx=meta["feature_groups"][flip_column], levels=categorical.get(flip_column),
-                decoded=None if is_input else decoded, favourable_index=meta["favourable_index"], threshold=threshold,
-            )  # fmt: skip
+                model,
+                inputs.X,
+                inputs.groups[s].to_numpy().astype("U"),
+                column=flip_column,
+                idx=meta["feature_groups"][flip_column],
+                levels=categorical.get(flip_column),
+                decoded=None if is_input else decoded,
+                favourable_index=meta["favourable_index"],
+                threshold=threshold,
+            )
         out["by_sensitive"][s] = block
     return out
 
@@ -100,16 +121,31 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
     for method, values in per_column.items():
         table = explain.importance_table(values, columns, n_boot=settings.n_boot, ci=settings.ci, seed=seed)
         importances[method] = {c: v["mean_abs"] for c, v in table.items()}
-        result[method] = {"importance": importances[method], "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
-                          "share": {c: v["share"] for c, v in table.items()}}  # fmt: skip
+        result[method] = {
+            "importance": importances[method],
+            "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
+            "share": {c: v["share"] for c, v in table.items()},
+        }
     if "integrated_gradients" in result:
         result["integrated_gradients"].update(ig_summary, n_steps=ig_summary["n_steps_max_used"])
     result["agreement"] = explain.agreement(importances, settings.top_k)
     primary = settings.methods[0]
-    result["by_group"] = {"method": primary, "by_sensitive": {
-        s: explain_groups.by_group(per_column[primary], columns, inputs.groups[s], k=settings.top_k, n_boot=settings.n_boot,
-                                   ci=settings.ci, seed=seed, min_group_size=settings.min_group_size)
-        for s in meta["sensitive"]}}  # fmt: skip
+    result["by_group"] = {
+        "method": primary,
+        "by_sensitive": {
+            s: explain_groups.by_group(
+                per_column[primary],
+                columns,
+                inputs.groups[s],
+                k=settings.top_k,
+                n_boot=settings.n_boot,
+                ci=settings.ci,
+                seed=seed,
+                min_group_size=settings.min_group_size,
+            )
+            for s in meta["sensitive"]
+        },
+    }
     result["proxies"] = _proxy_block(model, inputs, importances, settings, threshold)
     if inputs.predictions is not None and settings.local_examples:
         if len(inputs.predictions) != len(inputs.X):

@@ -61,7 +61,9 @@ def by_group(
         if group != reference:
             diff = mean - ref_mean
             if n_boot:
-                low, high = bootstrap.percentile_interval(_boot_means(rows, n_boot, seed, f"{groups.name}={group}") - ref_boot, ci)
+                low, high = bootstrap.percentile_interval(
+                    _boot_means(rows, n_boot, seed, f"{groups.name}={group}") - ref_boot, ci
+                )
             else:
                 low = high = np.full_like(diff, np.nan)
             entry["difference"] = {

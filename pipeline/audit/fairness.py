@@ -90,12 +90,18 @@ def check_reference(reference, views: dict[str, pd.Series]) -> None:
     if isinstance(reference, dict):
         for attribute, group in reference.items():
             if attribute not in existing:
-                raise BadInputError(f"audit.reference names the attribute {attribute!r}, which is not audited (attributes: {', '.join(existing)})")
+                raise BadInputError(
+                    f"audit.reference names the attribute {attribute!r}, which is not audited (attributes: {', '.join(existing)})"
+                )
             if str(group) not in existing[attribute]:
-                raise BadInputError(f"audit.reference: {group!r} is not a group of {attribute!r}; groups that exist: {listing}")
+                raise BadInputError(
+                    f"audit.reference: {group!r} is not a group of {attribute!r}; groups that exist: {listing}"
+                )
         return
     if not any(str(reference) in groups for groups in existing.values()):
-        raise BadInputError(f"audit.reference: {reference!r} is not a group of any audited attribute; groups that exist: {listing}")
+        raise BadInputError(
+            f"audit.reference: {reference!r} is not a group of any audited attribute; groups that exist: {listing}"
+        )
 
 
 def _reference(view: str, names: list[str], counts: np.ndarray, eligible: np.ndarray, wanted) -> int:
@@ -111,10 +117,16 @@ def confusion_cells(y_true01, y_pred01, grouping: Grouping) -> dict[str, np.ndar
     """TP, FP, FN, TN counts per group."""
     n = len(grouping.names)
     y, p, codes = np.asarray(y_true01), np.asarray(y_pred01), grouping.codes
+
     def count(mask):
         return np.bincount(codes[mask], minlength=n).astype(np.float64)
-    return {"tp": count((y == 1) & (p == 1)), "fp": count((y == 0) & (p == 1)),
-            "fn": count((y == 1) & (p == 0)), "tn": count((y == 0) & (p == 0))}  # fmt: skip
+
+    return {
+        "tp": count((y == 1) & (p == 1)),
+        "fp": count((y == 0) & (p == 1)),
+        "fn": count((y == 1) & (p == 0)),
+        "tn": count((y == 0) & (p == 0)),
+    }
 
 
 def _rate(cells: dict, rate: str) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +149,10 @@ def _pair(low, high) -> list | None:
 def _auc_intervals(y_true01, score, grouping, weights, level) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-group ROC AUC and its percentile bootstrap interval (information only)."""
     n_groups = len(grouping.names)
+
     def auc(w):
         return _auc_per_group(y_true01, score, grouping.codes, n_groups, np.asarray(w, dtype=np.float32))
+
     point = auc(np.ones((1, len(y_true01))))[0]
     if not weights:
         return point, None
@@ -164,7 +178,9 @@ def _groups(cells, grouping, settings, eligible, auc, ece) -> dict:
             entry["roc_auc"] = _num(point[g])
             pair = None if bounds is None else _pair(bounds[0, g], bounds[1, g])
             # a percentile interval that misses its own estimate is not reported (biased statistic)
-            ci["roc_auc"] = pair if pair and entry["roc_auc"] is not None and intervals.contains(entry["roc_auc"], *pair) else None
+            ci["roc_auc"] = (
+                pair if pair and entry["roc_auc"] is not None and intervals.contains(entry["roc_auc"], *pair) else None
+            )
             entry["ece"] = _num(ece[g])
         entry["flags"] = _flags(count[g], cells["tp"][g] + cells["fn"][g], settings.min_group_size)
         entry["eligible"] = bool(eligible[g])
@@ -261,7 +277,9 @@ def _comparisons(criterion, view, settings, level, y_true01, score) -> list[dict
         else:
             result = pol.compare_rates(criterion, view.cells, g, view.ref, names, level, events)
         if not view.sizable[g] or (criterion.kind != "calibration" and not view.sizable[view.ref]):
-            result["reason"] = result.get("reason") or f"fewer than {settings.min_group_size} rows in '{group}' or the reference"
+            result["reason"] = (
+                result.get("reason") or f"fewer than {settings.min_group_size} rows in '{group}' or the reference"
+            )
             result["small"] = True
         rows.append({"group": group, **result})
     return rows
@@ -296,11 +314,19 @@ def _aggregate(rows: list[dict], kind: str, bound, require_all: bool) -> tuple[s
         status = pol.UNDEFINED if rows and all(r["status"] == pol.UNDEFINED for r in rows) else pol.INCONCLUSIVE
         return status, (max(rows, key=sev) if rows else None), note or "no group other than the reference"
     if require_all and skipped:
-        return pol.INCONCLUSIVE, max(assessed, key=sev), f"groups not assessed (audit.policy.require_all_groups): {note}"
+        return (
+            pol.INCONCLUSIVE,
+            max(assessed, key=sev),
+            f"groups not assessed (audit.policy.require_all_groups): {note}",
+        )
     open_ = [r for r in assessed if r["status"] == pol.INCONCLUSIVE]
     if open_:
         worst = max(open_, key=sev)
-        return pol.INCONCLUSIVE, worst, f"the interval for '{worst['group']}' straddles the bound" + (f"; not assessed: {note}" if note else "")
+        return (
+            pol.INCONCLUSIVE,
+            worst,
+            f"the interval for '{worst['group']}' straddles the bound" + (f"; not assessed: {note}" if note else ""),
+        )
     worst = max(assessed, key=sev)
     return pol.PASS, worst, ("every assessed group meets the bound" + (f"; not assessed: {note}" if note else ""))
 
@@ -314,14 +340,21 @@ def _verdict(criterion, view, settings, sensitive, level_for, y_true01, score) -
     status, decisive, reason = _aggregate(rows, criterion.kind, bound, settings.policy.require_all_groups)
     kind = "difference" if criterion.kind == "calibration" else criterion.kind
     return {
-        "check": f"{view.name}: {criterion.name}", "feature": view.name, "metric": criterion.name,
-        "value": decisive["value"] if decisive else None, "ci": decisive["ci"] if decisive else None,
+        "check": f"{view.name}: {criterion.name}",
+        "feature": view.name,
+        "metric": criterion.name,
+        "value": decisive["value"] if decisive else None,
+        "ci": decisive["ci"] if decisive else None,
         "group": decisive["group"] if decisive else None,
         "reference": None if criterion.kind == "calibration" else view.grouping.names[view.ref],
-        "bound": list(bound) if isinstance(bound, tuple) else bound, "status": status, "gating": gating,
-        "reason": reason, "ci_level": level, "comparisons": rows,
+        "bound": list(bound) if isinstance(bound, tuple) else bound,
+        "status": status,
+        "gating": gating,
+        "reason": reason,
+        "ci_level": level,
+        "comparisons": rows,
         "severity": pol.severity(kind, decisive["value"], bound) if decisive and decisive["value"] is not None else 0.0,
-    }  # fmt: skip
+    }
 
 
 def _order(checks: list[dict]) -> list[dict]:
@@ -329,8 +362,16 @@ def _order(checks: list[dict]) -> list[dict]:
     return sorted(checks, key=lambda v: (not v["gating"], _STATUS_ORDER.get(v["status"], 9), -min(v["severity"], 1e9)))
 
 
-def audit_decisions(y_true01, y_pred01, score, groups: pd.DataFrame, sensitive: list[str], settings: FairnessSettings,
-                    *, inconclusive_reason: str | None = None) -> dict:  # fmt: skip
+def audit_decisions(
+    y_true01,
+    y_pred01,
+    score,
+    groups: pd.DataFrame,
+    sensitive: list[str],
+    settings: FairnessSettings,
+    *,
+    inconclusive_reason: str | None = None,
+) -> dict:
     """Audit binary decisions (1 = favourable) for every sensitive view under ``settings.policy``.
 
     ``score`` (probability of the favourable outcome) enables ROC AUC, ECE and calibration; pass
@@ -344,9 +385,15 @@ def audit_decisions(y_true01, y_pred01, score, groups: pd.DataFrame, sensitive: 
     views = [_prepare_view(name, labels, y_true01, y_pred01, settings) for name, labels in labelled.items()]
     m = _family_size(views, settings, sensitive, score is not None)
     family = settings.policy.family == "bonferroni"
+
     def level_for(gating):
         return intervals.bonferroni_level(settings.ci, m) if gating and family else settings.ci
-    weights = list(bootstrap.resample_counts(len(y_true01), settings.n_boot, settings.seed)) if settings.n_boot and score is not None else []
+
+    weights = (
+        list(bootstrap.resample_counts(len(y_true01), settings.n_boot, settings.seed))
+        if settings.n_boot and score is not None
+        else []
+    )
     features, checks = {}, []
     for view in views:
         features[view.name] = _view_block(view, y_true01, score, settings, weights)
@@ -358,12 +405,26 @@ def audit_decisions(y_true01, y_pred01, score, groups: pd.DataFrame, sensitive: 
         for v in checks:
             v["computed_status"], v["status"] = v["status"], pol.INCONCLUSIVE
             v["reason"] = f"{inconclusive_reason} (computed: {v['computed_status']})"
-    return {"features": features, "verdicts": _order(checks), "policy": describe_policy(settings, sensitive, m, level_for(True))}
+    return {
+        "features": features,
+        "verdicts": _order(checks),
+        "policy": describe_policy(settings, sensitive, m, level_for(True)),
+    }
 
 
 def _view_block(view: _View, y_true01, score, settings, weights) -> dict:
-    eligible = np.array([not f for f in (_flags(c, p, settings.min_group_size) for c, p in zip(
-        view.cells["tp"] + view.cells["fp"] + view.cells["fn"] + view.cells["tn"], view.cells["tp"] + view.cells["fn"]))])  # fmt: skip
+    eligible = np.array(
+        [
+            not f
+            for f in (
+                _flags(c, p, settings.min_group_size)
+                for c, p in zip(
+                    view.cells["tp"] + view.cells["fp"] + view.cells["fn"] + view.cells["tn"],
+                    view.cells["tp"] + view.cells["fn"],
+                )
+            )
+        ]
+    )
     auc = ece = None
     if score is not None:
         auc = _auc_intervals(y_true01, score, view.grouping, weights, settings.ci)
@@ -382,8 +443,13 @@ def _view_block(view: _View, y_true01, score, settings, weights) -> dict:
 def describe_policy(settings: FairnessSettings, sensitive: list[str], family_size: int, gating_level: float) -> dict:
     """What gates, with which bound and why, in the words the report prints."""
     p = settings.policy
-    criteria = {name: {"bound": (list(b) if isinstance(b := pol.normalise_bound(pol.CRITERIA[name].kind, bound), tuple) else b),
-                       "meaning": pol.CRITERIA[name].meaning} for name, bound in p.criteria.items()}  # fmt: skip
+    criteria = {
+        name: {
+            "bound": (list(b) if isinstance(b := pol.normalise_bound(pol.CRITERIA[name].kind, bound), tuple) else b),
+            "meaning": pol.CRITERIA[name].meaning,
+        }
+        for name, bound in p.criteria.items()
+    }
     return {
         "criteria": criteria,
         "attributes": list(p.attributes) if p.attributes is not None else list(sensitive),
@@ -400,12 +466,17 @@ def describe_policy(settings: FairnessSettings, sensitive: list[str], family_siz
 def multiclass_accuracy(y: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, sensitive: list[str]) -> dict:
     """Accuracy over all classes per group (the favourable-vs-rest audit cannot show it)."""
     correct = pd.Series(np.asarray(y) == np.asarray(y_pred))
-    return {name: {str(g): float(v) for g, v in correct.groupby(labels.to_numpy()).mean().items()}
-            for name, labels in sensitive_views(groups, sensitive).items()}  # fmt: skip
+    return {
+        name: {str(g): float(v) for g, v in correct.groupby(labels.to_numpy()).mean().items()}
+        for name, labels in sensitive_views(groups, sensitive).items()
+    }
 
 
 def selection_rate_rows(features: dict) -> pd.DataFrame:
     """Long table (feature, group, selection_rate) for the DVC bar plot."""
-    rows = [{"feature": f, "group": g, "selection_rate": v["selection_rate"]}
-            for f, block in features.items() for g, v in block["groups"].items()]  # fmt: skip
+    rows = [
+        {"feature": f, "group": g, "selection_rate": v["selection_rate"]}
+        for f, block in features.items()
+        for g, v in block["groups"].items()
+    ]
     return pd.DataFrame(rows)

@@ -55,9 +55,16 @@ class Candidate:
 
 
 def describe(feature_names, method: str, constraint: str | None, seed: int, networks: list[dict], **extra) -> dict:
-    return {"feature_names": list(feature_names), "method": method, "constraint": constraint, "seed": int(seed),
-            "networks": networks, "sensitive": extra.pop("sensitive", None), "thresholds": extra.pop("thresholds", None),
-            **extra}  # fmt: skip
+    return {
+        "feature_names": list(feature_names),
+        "method": method,
+        "constraint": constraint,
+        "seed": int(seed),
+        "networks": networks,
+        "sensitive": extra.pop("sensitive", None),
+        "thresholds": extra.pop("thresholds", None),
+        **extra,
+    }
 
 
 def original(network, favourable_index: int, cutoff: float, feature_names, seed: int) -> Candidate:
@@ -84,19 +91,38 @@ def threshold_optimizer(
     target = constraint if isinstance(constraint, Target) else by_name(constraint)
     constraint = target.constraint
     candidate = PostProcessedNetwork(
-        describe(feature_names, "threshold_optimizer", constraint, seed, [network_entry(network, favourable_index)],
-                 targets=list(target.criteria)),
+        describe(
+            feature_names,
+            "threshold_optimizer",
+            constraint,
+            seed,
+            [network_entry(network, favourable_index)],
+            targets=list(target.criteria),
+        ),
         [network],
-    )  # fmt: skip
+    )
     val_score = candidate.network_scores(val_x)[0]
-    optimizer = ThresholdOptimizer(estimator=ScorePassthrough().fit(None), constraints=constraint,
-                                   objective="accuracy_score", prefit=True, predict_method="predict_proba")  # fmt: skip
+    optimizer = ThresholdOptimizer(
+        estimator=ScorePassthrough().fit(None),
+        constraints=constraint,
+        objective="accuracy_score",
+        prefit=True,
+        predict_method="predict_proba",
+    )
     optimizer.fit(val_score.reshape(-1, 1), np.asarray(val_y01), sensitive_features=np.asarray(val_groups).astype(str))
     candidate.description.update({"sensitive": attribute, "thresholds": threshold_rule(optimizer)})
     columns = [attribute] if isinstance(attribute, str) else list(attribute)
-    return Candidate(f"threshold_optimizer ({target.label})", "threshold_optimizer", constraint, candidate,
-                     notes=[f"group-specific thresholds ({constraint}) fitted on the validation split; input needs the "
-                            f"sensitive column(s) {', '.join(columns)}"], targets=list(target.criteria))  # fmt: skip
+    return Candidate(
+        f"threshold_optimizer ({target.label})",
+        "threshold_optimizer",
+        constraint,
+        candidate,
+        notes=[
+            f"group-specific thresholds ({constraint}) fitted on the validation split; input needs the "
+            f"sensitive column(s) {', '.join(columns)}"
+        ],
+        targets=list(target.criteria),
+    )
 
 
 def logistic_stand_in(train_x, train_y01, test_x, seed: int, max_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,20 +142,30 @@ def overall_performance(y01, decisions, score, settings) -> dict:
     from pipeline.audit.fairness import audit_decisions
 
     everyone = pd.DataFrame({"all rows": ["all"] * len(y01)})
-    row = audit_decisions(y01, decisions, score, everyone, ["all rows"], settings)["features"]["all rows"]["groups"]["all"]
-    return {k: {"value": row.get(k), "ci": (row.get("ci") or {}).get(k)} for k in ("accuracy", "roc_auc", "selection_rate")}
+    row = audit_decisions(y01, decisions, score, everyone, ["all rows"], settings)["features"]["all rows"]["groups"][
+        "all"
+    ]
+    return {
+        k: {"value": row.get(k), "ci": (row.get("ci") or {}).get(k)} for k in ("accuracy", "roc_auc", "selection_rate")
+    }
 
 
 def best_passing(rows: dict[str, dict]) -> str | None:
     """The passing, deployable candidate with the highest accuracy (name order breaks exact ties)."""
-    passing = [(-(r["accuracy"]["value"] or 0.0), name) for name, r in rows.items() if r.get("passed") and r.get("deployable")]
+    passing = [
+        (-(r["accuracy"]["value"] or 0.0), name) for name, r in rows.items() if r.get("passed") and r.get("deployable")
+    ]
     return min(passing)[1] if passing else None
 
 
 #: gating criterion -> (kind, rates it compares) for the equality check of :func:`at_equality`
-_RATES = {"selection_rate_ratio": ("ratio", ("selection_rate",)), "demographic_parity": ("difference", ("selection_rate",)),
-          "equal_opportunity": ("difference", ("tpr",)), "equalized_odds": ("difference", ("tpr", "fpr")),
-          "false_positive_rate_balance": ("difference", ("fpr",))}  # fmt: skip
+_RATES = {
+    "selection_rate_ratio": ("ratio", ("selection_rate",)),
+    "demographic_parity": ("difference", ("selection_rate",)),
+    "equal_opportunity": ("difference", ("tpr",)),
+    "equalized_odds": ("difference", ("tpr", "fpr")),
+    "false_positive_rate_balance": ("difference", ("fpr",)),
+}
 
 
 def at_equality(verdict: dict, comparison: dict, features: dict, denominators: dict) -> dict | None:
@@ -153,11 +189,21 @@ def at_equality(verdict: dict, comparison: dict, features: dict, denominators: d
         if p is None or not n1 or not n2:
             return None
         k1, k2 = round(p * n1), round(p * n2)
-        pair = intervals.mover_ratio(k1, n1, k2, n2, verdict["ci_level"]) if kind == "ratio" else \
-            intervals.newcombe_difference(k1, n1, k2, n2, verdict["ci_level"])  # fmt: skip
+        pair = (
+            intervals.mover_ratio(k1, n1, k2, n2, verdict["ci_level"])
+            if kind == "ratio"
+            else intervals.newcombe_difference(k1, n1, k2, n2, verdict["ci_level"])
+        )
         low, high = float(pair[0]), float(pair[1])
         status = pol.judge(kind, 1.0 if kind == "ratio" else 0.0, low, high, bound)
-        entry = {"rate": rate, "reference_rate": p, "n_group": n1, "n_reference": n2, "ci": [low, high], "status": status}
+        entry = {
+            "rate": rate,
+            "reference_rate": p,
+            "n_group": n1,
+            "n_reference": n2,
+            "ci": [low, high],
+            "status": status,
+        }
         if worst is None or status != pol.PASS:
             worst = entry
     return worst
@@ -178,17 +224,36 @@ def obstacles(rows: dict[str, dict], denominators: dict) -> dict:
                 passing_by_check.setdefault(v["check"], [])
                 if v["status"] == PASS:
                     passing_by_check[v["check"]].append(name)
-    closest = min(deployable, key=lambda n: (len(deployable[n]["failed_checks"]), -(deployable[n]["accuracy"]["value"] or 0), n))
+    closest = min(
+        deployable, key=lambda n: (len(deployable[n]["failed_checks"]), -(deployable[n]["accuracy"]["value"] or 0), n)
+    )
     row, not_passing = deployable[closest], []
     for v in row["audit"]["verdicts"]:
         if not v.get("gating", True) or v["status"] == PASS:
             continue
         comparisons = [c for c in v.get("comparisons") or [] if c.get("status") != PASS]
-        not_passing.append({
-            "check": v["check"], "status": v["status"], "value": v["value"], "ci": v["ci"], "bound": v["bound"],
-            "group": v.get("group"), "reference": v.get("reference"), "reason": v.get("reason"), "ci_level": v.get("ci_level"),
-            "comparisons": [{"group": c["group"], "value": c.get("value"), "ci": c.get("ci"), "status": c.get("status"),
-                             "at_equality": at_equality(v, c, row["audit"]["features"], denominators)} for c in comparisons],
-        })  # fmt: skip
+        not_passing.append(
+            {
+                "check": v["check"],
+                "status": v["status"],
+                "value": v["value"],
+                "ci": v["ci"],
+                "bound": v["bound"],
+                "group": v.get("group"),
+                "reference": v.get("reference"),
+                "reason": v.get("reason"),
+                "ci_level": v.get("ci_level"),
+                "comparisons": [
+                    {
+                        "group": c["group"],
+                        "value": c.get("value"),
+                        "ci": c.get("ci"),
+                        "status": c.get("status"),
+                        "at_equality": at_equality(v, c, row["audit"]["features"], denominators),
+                    }
+                    for c in comparisons
+                ],
+            }
+        )
     blockers = [b for b in row["failed_checks"] if not any(b == v["check"] for v in row["audit"]["verdicts"])]
     return {"checks": passing_by_check, "closest": closest, "not_passing": not_passing, "blockers": blockers}

@@ -86,7 +86,9 @@ def moment_bound(criterion: str, bound, base_rate: float) -> dict:
     if criterion == "selection_rate_ratio":
         low, high = (bound, 1 / bound) if isinstance(bound, (int, float)) else bound
         share = min((1 - float(low)) / (1 + float(low)), (float(high) - 1) / (float(high) + 1))
-        return {"difference_bound": math.floor(float(base_rate) * share * 1e6) / 1e6}  # rounded down: still implies the band
+        return {
+            "difference_bound": math.floor(float(base_rate) * share * 1e6) / 1e6
+        }  # rounded down: still implies the band
     return {"difference_bound": float(bound) / 2}
 
 
@@ -146,7 +148,9 @@ def attributes(setting, policy_attributes: list[str] | None, sensitive: list[str
         chosen = [setting] if isinstance(setting, str) else list(setting)
     unknown = [a for a in chosen if a not in sensitive]
     if unknown or not chosen:
-        raise ConfigError(f"mitigation.attribute {setting!r}: {unknown or 'nothing'} is not an audited sensitive column ({sensitive})")
+        raise ConfigError(
+            f"mitigation.attribute {setting!r}: {unknown or 'nothing'} is not an audited sensitive column ({sensitive})"
+        )
     return chosen
 
 

@@ -64,8 +64,9 @@ def confusion_long(matrix: list[list[int]], classes: list[str], y: np.ndarray, y
     return pd.DataFrame({"actual": names[y], "predicted": names[y_pred]})
 
 
-def degeneracy(y: np.ndarray, y_pred: np.ndarray, n_classes: int, margin: float, max_share: float,
-               classes: list[str] | None = None) -> dict:  # fmt: skip
+def degeneracy(
+    y: np.ndarray, y_pred: np.ndarray, n_classes: int, margin: float, max_share: float, classes: list[str] | None = None
+) -> dict:
     """Whether the model is degenerate: balanced accuracy within ``margin`` of chance (1 / classes),
     or one class predicted for at least ``max_share`` of the rows.
 
@@ -81,6 +82,15 @@ def degeneracy(y: np.ndarray, y_pred: np.ndarray, n_classes: int, margin: float,
         reasons.append(f"balanced accuracy {balanced:.3f} is within {margin} of chance ({chance:.3f})")
     if shares[top] >= max_share:
         name = f"'{classes[top]}'" if classes else f"index {top}"
-        reasons.append(f"one class ({name}) is predicted for {shares[top]:.1%} of the test rows (limit {max_share:.0%})")
-    return {"degenerate": bool(reasons), "reasons": reasons, "balanced_accuracy": balanced, "chance": chance,
-            "margin": margin, "largest_predicted_share": float(shares[top]), "max_share": max_share}  # fmt: skip
+        reasons.append(
+            f"one class ({name}) is predicted for {shares[top]:.1%} of the test rows (limit {max_share:.0%})"
+        )
+    return {
+        "degenerate": bool(reasons),
+        "reasons": reasons,
+        "balanced_accuracy": balanced,
+        "chance": chance,
+        "margin": margin,
+        "largest_predicted_share": float(shares[top]),
+        "max_share": max_share,
+    }

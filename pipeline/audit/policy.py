@@ -45,22 +45,50 @@ RATE_CELLS = {
 CRITERIA = {
     c.name: c
     for c in (
-        Criterion("selection_rate_ratio", "ratio", ("selection_rate",),
-                  "four-fifths rule: each group's rate of favourable decisions is within the band of the reference group's"),
-        Criterion("demographic_parity", "difference", ("selection_rate",),
-                  "the rate of favourable decisions differs from the reference group's by at most the bound"),
-        Criterion("equal_opportunity", "difference", ("tpr",),
-                  "people who merit the favourable outcome get it at the same rate in every group (TPR)"),
-        Criterion("equalized_odds", "difference", ("tpr", "fpr"),
-                  "both the true positive and the false positive rates match the reference group's"),
-        Criterion("false_positive_rate_balance", "difference", ("fpr",),
-                  "people who do not merit the favourable outcome get it at the same rate in every group (FPR)"),
-        Criterion("predictive_parity", "difference", ("precision",),
-                  "a favourable decision is equally often right in every group (precision)"),
-        Criterion("calibration_within_groups", "calibration", (),
-                  "within each group the mean score equals the observed rate of the favourable outcome"),
+        Criterion(
+            "selection_rate_ratio",
+            "ratio",
+            ("selection_rate",),
+            "four-fifths rule: each group's rate of favourable decisions is within the band of the reference group's",
+        ),
+        Criterion(
+            "demographic_parity",
+            "difference",
+            ("selection_rate",),
+            "the rate of favourable decisions differs from the reference group's by at most the bound",
+        ),
+        Criterion(
+            "equal_opportunity",
+            "difference",
+            ("tpr",),
+            "people who merit the favourable outcome get it at the same rate in every group (TPR)",
+        ),
+        Criterion(
+            "equalized_odds",
+            "difference",
+            ("tpr", "fpr"),
+            "both the true positive and the false positive rates match the reference group's",
+        ),
+        Criterion(
+            "false_positive_rate_balance",
+            "difference",
+            ("fpr",),
+            "people who do not merit the favourable outcome get it at the same rate in every group (FPR)",
+        ),
+        Criterion(
+            "predictive_parity",
+            "difference",
+            ("precision",),
+            "a favourable decision is equally often right in every group (precision)",
+        ),
+        Criterion(
+            "calibration_within_groups",
+            "calibration",
+            (),
+            "within each group the mean score equals the observed rate of the favourable outcome",
+        ),
     )
-}  # fmt: skip
+}
 
 #: The documented default: the four-fifths rule (the regulator's adverse-impact test, US EEOC
 #: Uniform Guidelines 1978) and equal opportunity (Hardt, Price & Srebro 2016). Both can hold
@@ -129,8 +157,9 @@ def _shortfall(cells, rate, g, names, min_events) -> str | None:
     return None
 
 
-def compare_rates(criterion: Criterion, cells: dict, g: int, ref: int, names: list[str], level: float,
-                  min_events: int) -> dict:  # fmt: skip
+def compare_rates(
+    criterion: Criterion, cells: dict, g: int, ref: int, names: list[str], level: float, min_events: int
+) -> dict:
     """One group against the reference for a ratio or difference criterion."""
     parts = []
     for rate in criterion.rates:
@@ -155,11 +184,19 @@ def compare_rates(criterion: Criterion, cells: dict, g: int, ref: int, names: li
     value = max(a for a, _, _ in abs_parts)
     low = max(float(lo) for _, lo, _ in abs_parts)
     high = max(float(hi) for _, _, hi in abs_parts)
-    return {"value": value, "low": low, "high": high, "reason": "; ".join(reasons) or None, "rate": "tpr, fpr",
-            "parts": {p[0]: {"value": _num(p[1]), "ci": [_num(p[2]), _num(p[3])]} for p in parts}}  # fmt: skip
+    return {
+        "value": value,
+        "low": low,
+        "high": high,
+        "reason": "; ".join(reasons) or None,
+        "rate": "tpr, fpr",
+        "parts": {p[0]: {"value": _num(p[1]), "ci": [_num(p[2]), _num(p[3])]} for p in parts},
+    }
 
 
-def calibration_gap(y01: np.ndarray, score: np.ndarray, mask: np.ndarray, name: str, level: float, min_events: int) -> dict:
+def calibration_gap(
+    y01: np.ndarray, score: np.ndarray, mask: np.ndarray, name: str, level: float, min_events: int
+) -> dict:
     """Calibration in the large of one group: observed favourable rate minus mean score, t interval."""
     resid = y01[mask].astype(np.float64) - score[mask]
     events = int(y01[mask].sum())

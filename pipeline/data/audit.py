@@ -29,7 +29,7 @@ def group_table(labels: pd.Series, favourable: pd.Series, min_size: int) -> dict
             "share": row["size"] / total,
             "base_rate": float(row["mean"]),
             "small": bool(row["size"] < min_size),
-        }  # fmt: skip
+        }
         for group, row in stats.iterrows()
     }
 
@@ -44,9 +44,11 @@ def groups(table: RawTable, sensitive: list[str], min_size: int) -> dict:
 def missingness(table: RawTable) -> dict:
     """Missing cells per column as read (or the explicit '<missing>' level the loader made)."""
     frame = table.features
-    counts = dict(table.missing) if table.missing else {
-        c: int((frame[c].astype(str) == MISSING_LEVEL).sum()) for c in frame.columns
-    }  # fmt: skip
+    counts = (
+        dict(table.missing)
+        if table.missing
+        else {c: int((frame[c].astype(str) == MISSING_LEVEL).sum()) for c in frame.columns}
+    )
     n = len(frame)
     return {c: {"count": int(v), "share": v / n if n else None} for c, v in sorted(counts.items())}
 
@@ -67,8 +69,13 @@ def proxies(table: RawTable, sensitive: list[str], columns: list[str], top: int 
         cats = codes(as_categories(table.features[column], column in numeric))
         for attribute, target in targets.items():
             if column != attribute:
-                found[attribute].append({"feature": column, "cramers_v": cramers_v(cats, target),
-                                         "normalized_mutual_info": normalized_mutual_info(cats, target)})  # fmt: skip
+                found[attribute].append(
+                    {
+                        "feature": column,
+                        "cramers_v": cramers_v(cats, target),
+                        "normalized_mutual_info": normalized_mutual_info(cats, target),
+                    }
+                )
     result = {}
     for attribute in sensitive:
         rows = found[attribute]

@@ -47,8 +47,18 @@ READ_CHUNK_ROWS = 50_000
 
 def _read_chunks(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     """Every cell as text, read from the path in chunks (the index continues across chunks)."""
-    with pd.read_csv(path, sep=delimiter, header=None, dtype=str, keep_default_na=False, na_values=[""],
-                     skip_blank_lines=False, engine="c", encoding=encoding, chunksize=READ_CHUNK_ROWS) as reader:  # fmt: skip
+    with pd.read_csv(
+        path,
+        sep=delimiter,
+        header=None,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        skip_blank_lines=False,
+        engine="c",
+        encoding=encoding,
+        chunksize=READ_CHUNK_ROWS,
+    ) as reader:
         chunks = list(reader)
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
 
@@ -159,8 +169,10 @@ def blank_missing_tokens(frame: pd.DataFrame, numeric: list[str]) -> tuple[pd.Da
         tokens = frame[name].isin(validate.MISSING_TOKENS)
         if tokens.any():
             found = sorted(frame.loc[tokens, name].unique())
-            notes.append(f"'{name}': {int(tokens.sum())} cells holding {', '.join(map(repr, found))} read as missing "
-                         "numbers (the column stays numeric)")  # fmt: skip
+            notes.append(
+                f"'{name}': {int(tokens.sum())} cells holding {', '.join(map(repr, found))} read as missing "
+                "numbers (the column stays numeric)"
+            )
             frame[name] = frame[name].mask(tokens)
     return frame, notes
 
@@ -221,11 +233,16 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     # Inferred numerics only: in a column declared numeric a token is refused with its lines.
     frame, token_notes = blank_missing_tokens(frame, [c for c in numeric if c not in csv.column_types])
     sensitive = sensitive_columns(settings)
-    problems = validate.row_rules(path, frame, target=csv.target, numeric=numeric, sensitive=sensitive,
-                                  fail_on_missing_sensitive=settings.missing_sensitive == "fail",
-                                  classes=list(csv.classes) if csv.classes else None,
-                                  locate=functools.partial(validate.record_start_lines, path, csv.delimiter,
-                                                           csv.encoding))  # fmt: skip
+    problems = validate.row_rules(
+        path,
+        frame,
+        target=csv.target,
+        numeric=numeric,
+        sensitive=sensitive,
+        fail_on_missing_sensitive=settings.missing_sensitive == "fail",
+        classes=list(csv.classes) if csv.classes else None,
+        locate=functools.partial(validate.record_start_lines, path, csv.delimiter, csv.encoding),
+    )
     if not any(p.column == csv.target for p in problems):
         problems += validate.label_rules(path, frame[csv.target], csv.target, val_size, test_size)
     validate.raise_if_any(problems)
@@ -234,8 +251,9 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     return table
 
 
-def _to_table(frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str],
-              roles: dict[str, str]) -> RawTable:  # fmt: skip
+def _to_table(
+    frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str], roles: dict[str, str]
+) -> RawTable:
     """Apply the missing-value policy and build the :class:`RawTable`."""
     csv, notes = settings.csv, []
     missing = {c: int(frame[c].isna().sum()) for c in frame.columns}

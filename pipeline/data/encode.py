@@ -63,8 +63,12 @@ def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str], max_cat
         if max_categories is None:
             onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float32)
         else:
-            onehot = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False, dtype=np.float32,
-                                   max_categories=max_categories)  # fmt: skip
+            onehot = OneHotEncoder(
+                handle_unknown="infrequent_if_exist",
+                sparse_output=False,
+                dtype=np.float32,
+                max_categories=max_categories,
+            )
         onehot.fit(train[categorical])
     names, groups = list(numeric), {c: [i] for i, c in enumerate(numeric)}
     state = {"numeric": {}, "categorical": {}}
@@ -75,8 +79,14 @@ def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str], max_cat
         for i, column in enumerate(categorical):
             levels, folded = _levels(onehot, i)
             if folded:
-                capped.append({"column": column, "levels_in_training": len(onehot.categories_[i]),
-                               "kept": len(levels) - 1, "folded_into_other": folded})  # fmt: skip
+                capped.append(
+                    {
+                        "column": column,
+                        "levels_in_training": len(onehot.categories_[i]),
+                        "kept": len(levels) - 1,
+                        "folded_into_other": folded,
+                    }
+                )
             start = len(names)
             names.extend(f"{column}={level}" for level in levels)
             groups[column] = list(range(start, len(names)))

@@ -21,11 +21,28 @@ from pipeline.data.table import RawTable
 from pipeline.errors import BadInputError, IntegrityError
 
 COLUMNS = [
-    "status", "duration", "credit_history", "purpose", "credit_amount", "savings",
-    "present_employment", "installment_rate", "status_sex", "other_debtors", "residence_since",
-    "property", "age", "installment_plans", "housing", "existing_credits", "job",
-    "people_liable", "telephone", "foreign_worker", "credit",
-]  # fmt: skip
+    "status",
+    "duration",
+    "credit_history",
+    "purpose",
+    "credit_amount",
+    "savings",
+    "present_employment",
+    "installment_rate",
+    "status_sex",
+    "other_debtors",
+    "residence_since",
+    "property",
+    "age",
+    "installment_plans",
+    "housing",
+    "existing_credits",
+    "job",
+    "people_liable",
+    "telephone",
+    "foreign_worker",
+    "credit",
+]
 NUMERIC = [
     "duration",
     "credit_amount",

@@ -31,23 +31,29 @@ NAME_RULES = [
     ("personal name", r"(^|_)(full_?name|first_?name|last_?name|given_?name|surname|family_?name|forename|name)($|_)"),
     ("e-mail address", r"(^|_)e_?mail(_?address)?($|_)"),
     ("phone number", r"(^|_)(phone|telephone_?number|mobile|cell_?phone|fax)(_?(number|no))?($|_)"),
-    ("government id", r"(^|_)(ssn|social_?security(_?number)?|national_?id|passport(_?(number|no))?|"
-                      r"tax_?id|nino|driver_?licen[cs]e|id_?card)($|_)"),
+    (
+        "government id",
+        r"(^|_)(ssn|social_?security(_?number)?|national_?id|passport(_?(number|no))?|"
+        r"tax_?id|nino|driver_?licen[cs]e|id_?card)($|_)",
+    ),
     ("street address", r"(^|_)(street|address|addr|street_?address|home_?address)($|_)"),
     ("date of birth", r"(^|_)(dob|date_?of_?birth|birth_?date|birthday|born)($|_)"),
     ("personal name", r"^(first|last|fname|lname|given|middle|middle_?name|maiden_?name|firstname|lastname)$"),
-]  # fmt: skip
+]
 
 #: Checked in this order, most specific first (a date or an id would also pass as a phone number).
 VALUE_RULES = [
     ("e-mail address", r"[\w.+-]+@[\w-]+(\.[\w-]+)+"),
     ("government id", r"\d{3}-\d{2}-\d{4}|[A-Z]{2}\d{6}[A-D]|[A-Z]{2}\d{2}[A-Z0-9]{11,30}"),
     ("date", r"(19|20)\d{2}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?|\d{1,2}[./]\d{1,2}[./](19|20)\d{2}"),
-    ("street address", r"\d{1,5}\s+([A-Za-z0-9.'-]+\s+){1,4}(street|st|avenue|ave|road|rd|lane|ln|drive|dr|"
-                       r"boulevard|blvd|way|court|ct|place|pl|strasse|straße|weg|gasse)\.?(,.*)?"),
+    (
+        "street address",
+        r"\d{1,5}\s+([A-Za-z0-9.'-]+\s+){1,4}(street|st|avenue|ave|road|rd|lane|ln|drive|dr|"
+        r"boulevard|blvd|way|court|ct|place|pl|strasse|straße|weg|gasse)\.?(,.*)?",
+    ),
     ("phone number", r"(?=(?:\D*\d){7,15}\D*$)\+?\(?\d{1,4}\)?([\s.-]\(?\d{2,8}\)?){1,5}"),
     ("personal name", r"[A-Z][a-z'-]+(\s+[A-Z]\.?)?(\s+[A-Z][a-z'-]+){1,2}"),
-]  # fmt: skip
+]
 #: Personal names look like two capitalised words; so do city names. Require variety too.
 NAME_MIN_DISTINCT_SHARE = 0.5
 #: A column of single words is a name column when this share of its rows is a listed name
@@ -87,7 +93,7 @@ def dates_are_births(values: pd.Series, frame: pd.DataFrame | None = None) -> st
         return None
     if years.quantile(0.9) - years.quantile(0.1) >= BIRTH_SPAN_YEARS:
         return f"date of birth (dates span {years.quantile(0.9) - years.quantile(0.1):.0f} years, as births do)"
-    for column in (frame.columns if frame is not None else []):
+    for column in frame.columns if frame is not None else []:
         if str(column).strip().lower() == "age" and pd.api.types.is_numeric_dtype(frame[column]):
             ages = frame.loc[years.index, column].astype("float64")
             if len(ages) > 2 and ages.std() > 0 and years.corr(ages) < -0.9:
@@ -202,14 +208,22 @@ def k_anonymity(frame: pd.DataFrame, quasi_identifiers: list[str], k: int) -> di
     if absent and not present:
         raise BadInputError(
             "none of data.pii.quasi_identifiers is a column of the data: "
-            + "; ".join(f"'{c}' ({closest(c, list(map(str, frame.columns))) or 'no close match; '}".rstrip("; ") + ")"
-                        for c in absent)  # fmt: skip
+            + "; ".join(
+                f"'{c}' ({closest(c, list(map(str, frame.columns))) or 'no close match; '}".rstrip("; ") + ")"
+                for c in absent
+            )
             + ". Name the columns that could single a person out together (e.g. age, sex, zip code)"
         )
     result = {"quasi_identifiers": present, "missing_quasi_identifiers": absent, "k": k}
     if not present:
-        return {**result, "smallest_class": None, "classes": 0, "rows_in_classes_under_k": 0,
-                "share_rows_under_k": None, "satisfied": None}  # fmt: skip
+        return {
+            **result,
+            "smallest_class": None,
+            "classes": 0,
+            "rows_in_classes_under_k": 0,
+            "share_rows_under_k": None,
+            "satisfied": None,
+        }
     sizes = frame[present].astype(str).value_counts(dropna=False)
     under = int(sizes[sizes < k].sum())
     return {

@@ -29,8 +29,12 @@ def estimate(n_rows: int, n_features: int, explain_batch: int) -> dict:
     """Bytes of the encoded matrix and the estimated peak of the heaviest stage."""
     matrix = n_rows * n_features * BYTES_PER_VALUE
     explain = min(explain_batch, n_rows) * n_features * BYTES_PER_VALUE * EXPLAIN_BATCH_COPIES
-    return {"rows": n_rows, "features": n_features, "matrix_mb": matrix / MIB,
-            "peak_mb": max(matrix * MATRIX_COPIES, matrix + explain) / MIB}  # fmt: skip
+    return {
+        "rows": n_rows,
+        "features": n_features,
+        "matrix_mb": matrix / MIB,
+        "peak_mb": max(matrix * MATRIX_COPIES, matrix + explain) / MIB,
+    }
 
 
 def check(n_rows: int, feature_groups: dict[str, list[int]], *, explain_batch: int, limit_mb: float | None) -> dict:

@@ -99,8 +99,10 @@ def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSetti
             columns = list(settings.sensitive_onehot[name])
             _require(table, columns, f"data.sensitive_onehot.{name}")
             if name in features.columns and name not in columns:
-                raise BadInputError(f"data.sensitive_onehot.{name}: the data already has a column '{name}'; "
-                                    "name the collapsed attribute differently")  # fmt: skip
+                raise BadInputError(
+                    f"data.sensitive_onehot.{name}: the data already has a column '{name}'; "
+                    "name the collapsed attribute differently"
+                )
             features[name] = collapse_onehot(features, columns, name)
             encodings[name] = columns
             notes.append(f"sensitive attribute '{name}' collapsed from one-hot columns {columns}")

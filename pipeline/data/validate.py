@@ -125,8 +125,13 @@ def inside_project(path: Path, root: Path | None = None) -> list[Problem]:
     resolved = (root / path).resolve()
     if resolved == root or root in resolved.parents:
         return []
-    return [Problem(str(path), "data.csv.path leads outside the project folder; copy the file into the project "
-                    "(e.g. data/raw/) or give an absolute path")]  # fmt: skip
+    return [
+        Problem(
+            str(path),
+            "data.csv.path leads outside the project folder; copy the file into the project "
+            "(e.g. data/raw/) or give an absolute path",
+        )
+    ]
 
 
 def finite_numbers(values: pd.Series) -> pd.Series:
@@ -210,8 +215,10 @@ def structure(path: Path, header: list[str], delimiter: str, duplicates: str = "
     for name, n in counts[counts > 1].items() if duplicates == "error" else ():
         problems.append(
             Problem(
-                str(path), f"duplicate column name, appears {n} times in the header; rename all but one "
-                "or set data.csv.duplicate_columns: rename", column=name
+                str(path),
+                f"duplicate column name, appears {n} times in the header; rename all but one "
+                "or set data.csv.duplicate_columns: rename",
+                column=name,
             )
         )
     return problems
@@ -223,8 +230,13 @@ def columns_exist(path: Path, columns: list[str], wanted: dict[str, list[str]]) 
     if len(columns) == 1:  # not a table (or the wrong delimiter): never echo what the line holds
         missing = [f"{setting} ('{n}')" for setting, names in wanted.items() for n in names if n not in columns]
         if missing:
-            return [Problem(str(path), f"the file reads as a single column, so {', '.join(missing)} cannot be found; "
-                            "is it a CSV file, and is data.csv.delimiter right?")]  # fmt: skip
+            return [
+                Problem(
+                    str(path),
+                    f"the file reads as a single column, so {', '.join(missing)} cannot be found; "
+                    "is it a CSV file, and is data.csv.delimiter right?",
+                )
+            ]
     for setting, names in wanted.items():
         for name in names:
             if name not in columns:
@@ -257,8 +269,15 @@ def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]
     }
 
 
-def _schema(frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: list[str],
-            fail_on_missing_sensitive: bool, classes: list[str] | None):  # fmt: skip
+def _schema(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    numeric: list[str],
+    sensitive: list[str],
+    fail_on_missing_sensitive: bool,
+    classes: list[str] | None,
+):
     """A pandera schema of the raw string table: one named check per rule."""
     import pandera.pandas as pa
 
@@ -283,16 +302,30 @@ def _schema(frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: 
     return pa.DataFrameSchema(columns, strict=False)
 
 
-def row_rules(path: Path, frame: pd.DataFrame, *, target: str, numeric: list[str], sensitive: list[str],
-              fail_on_missing_sensitive: bool, classes: list[str] | None,
-              locate: Callable[[list[int]], list[int]] | None = None) -> list[Problem]:  # fmt: skip
+def row_rules(
+    path: Path,
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    numeric: list[str],
+    sensitive: list[str],
+    fail_on_missing_sensitive: bool,
+    classes: list[str] | None,
+    locate: Callable[[list[int]], list[int]] | None = None,
+) -> list[Problem]:
     """Validate the string table with pandera (lazily: all failures) and word each failure.
 
     ``locate`` turns data row numbers into file lines (:func:`line_numbers`)."""
     import pandera.errors as pe
 
-    schema = _schema(frame, target=target, numeric=numeric, sensitive=sensitive,
-                     fail_on_missing_sensitive=fail_on_missing_sensitive, classes=classes)  # fmt: skip
+    schema = _schema(
+        frame,
+        target=target,
+        numeric=numeric,
+        sensitive=sensitive,
+        fail_on_missing_sensitive=fail_on_missing_sensitive,
+        classes=classes,
+    )
     try:
         schema.validate(frame, lazy=True)
         return []
@@ -315,7 +348,9 @@ def row_rules(path: Path, frame: pd.DataFrame, *, target: str, numeric: list[str
         example = None if example_rows.empty or pd.isna(example_rows.iloc[0]) else str(example_rows.iloc[0])
         message = words.get(name, f"failed check {check}")
         problems.append(
-            Problem(str(path), message, column=column, rows=len(index), example=example, lines=line_numbers(index, locate))
+            Problem(
+                str(path), message, column=column, rows=len(index), example=example, lines=line_numbers(index, locate)
+            )
         )
     return problems
 
@@ -332,7 +367,7 @@ def label_rules(path: Path, target: pd.Series, column: str, val_size: float, tes
                 column=column,
                 rows=int(counts.sum()),
                 example=example,
-            )  # fmt: skip
+            )
         ]
     n = int(counts.sum())
     n_classes = len(counts)

@@ -21,9 +21,8 @@ tested against fairlearn's own ``_pmf_predict`` (tests/test_mitigation_models.py
 
 from __future__ import annotations
 
-import io as _io
-
 import hashlib
+import io as _io
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +114,10 @@ class PostProcessedNetwork:
 
         X = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
         return np.stack(
-            [predict_proba(net, X)[:, entry["favourable_index"]] for net, entry in zip(self.networks, self.description["networks"])]
+            [
+                predict_proba(net, X)[:, entry["favourable_index"]]
+                for net, entry in zip(self.networks, self.description["networks"])
+            ]
         )
 
     def favourable_probability(self, X: np.ndarray, groups=None) -> np.ndarray:
@@ -218,4 +220,9 @@ class PostProcessedNetwork:
 
 def network_entry(model, favourable_index: int, weight: float = 1.0, cutoff: float = 0.5) -> dict:
     """The description of one network in a candidate."""
-    return {"spec": model.spec.to_dict(), "favourable_index": int(favourable_index), "weight": float(weight), "cutoff": float(cutoff)}
+    return {
+        "spec": model.spec.to_dict(),
+        "favourable_index": int(favourable_index),
+        "weight": float(weight),
+        "cutoff": float(cutoff),
+    }

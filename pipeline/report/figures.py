@@ -16,16 +16,26 @@ def _roc(ctx: dict):
     roc = ctx.get("roc")
     if roc is None:
         return None
-    return plots.draw_lines({"model": (roc["fpr"].tolist(), roc["tpr"].tolist())}, "ROC curve (test split)",
-                            "false positive rate", "true positive rate", diagonal=True)  # fmt: skip
+    return plots.draw_lines(
+        {"model": (roc["fpr"].tolist(), roc["tpr"].tolist())},
+        "ROC curve (test split)",
+        "false positive rate",
+        "true positive rate",
+        diagonal=True,
+    )
 
 
 def _calibration(ctx: dict):
     c = ctx.get("calibration")
     if c is None:
         return None
-    return plots.draw_lines({"model": (c["mean_predicted"].tolist(), c["fraction_positive"].tolist())},
-                            "Calibration (test split)", "mean predicted probability", "fraction favourable", diagonal=True)  # fmt: skip
+    return plots.draw_lines(
+        {"model": (c["mean_predicted"].tolist(), c["fraction_positive"].tolist())},
+        "Calibration (test split)",
+        "mean predicted probability",
+        "fraction favourable",
+        diagonal=True,
+    )
 
 
 def _selection(ctx: dict, feature: str):
@@ -49,8 +59,13 @@ def _importance(ctx: dict):
     cols = sorted(importance, key=lambda c: -importance[c])
     intervals = [(ig.get("interval") or {}).get(c) for c in cols]
     intervals = [tuple(i) if isinstance(i, (list, tuple)) and len(i) == 2 else None for i in intervals]
-    return plots.draw_barh(cols, [importance[c] for c in cols], "Integrated Gradients importance per column",
-                           "mean |attribution|", intervals)  # fmt: skip
+    return plots.draw_barh(
+        cols,
+        [importance[c] for c in cols],
+        "Integrated Gradients importance per column",
+        "mean |attribution|",
+        intervals,
+    )
 
 
 def _importance_by_group(ctx: dict, sensitive: str):
@@ -63,8 +78,12 @@ def _importance_by_group(ctx: dict, sensitive: str):
     cols = sorted(first, key=lambda c: -first[c])[:10]
     height = 0.8 / len(groups)
     for i, (name, g) in enumerate(groups.items()):
-        ax.barh([j + i * height for j in range(len(cols))], [g["importance"].get(c, 0.0) for c in cols], height=height,
-                label=plots.text(name))  # fmt: skip
+        ax.barh(
+            [j + i * height for j in range(len(cols))],
+            [g["importance"].get(c, 0.0) for c in cols],
+            height=height,
+            label=plots.text(name),
+        )
     ax.set_yticks([j + 0.4 - height / 2 for j in range(len(cols))], labels=[plots.text(c) for c in cols], fontsize=8)
     ax.invert_yaxis()
     ax.set_title(plots.text(f"Importance by {sensitive} (10 strongest columns)"), fontsize=10)
@@ -82,9 +101,14 @@ def _pareto(ctx: dict):
     ]
     if not rows:
         return None
-    return plots.draw_scatter([r["demographic_parity_difference"] for _, r in rows], [r["accuracy"] for _, r in rows],
-                              [n for n, _ in rows], f"Accuracy vs demographic parity difference ({m.get('feature')})",
-                              "demographic parity difference", "accuracy")  # fmt: skip
+    return plots.draw_scatter(
+        [r["demographic_parity_difference"] for _, r in rows],
+        [r["accuracy"] for _, r in rows],
+        [n for n, _ in rows],
+        f"Accuracy vs demographic parity difference ({m.get('feature')})",
+        "demographic parity difference",
+        "accuracy",
+    )
 
 
 def _curves(ctx: dict):

@@ -64,7 +64,9 @@ def verdict(fairness: dict | None) -> Verdict:
     failures = blocked + [_check_text(v) for v in gating(fairness) if v.get("status") != PASS]
     n_bad = sum(n for k, n in g.counts.items() if k != PASS)
     detail = ", ".join(f"{n} {k}" for k, n in g.counts.items() if k != PASS)
-    checks_text = f"{n_bad} of {total} fairness checks do not pass ({detail})" if n_bad else f"all {total} fairness checks pass"
+    checks_text = (
+        f"{n_bad} of {total} fairness checks do not pass ({detail})" if n_bad else f"all {total} fairness checks pass"
+    )
     if blocked:
         headline = f"AUDIT FAILED: {'; '.join(blocked)}; {checks_text}; the model is not marked 'audited'."
     else:
@@ -168,15 +170,17 @@ def _fairness_findings(fairness: dict | None) -> list[str]:
         first = next(iter(fairness["features"]), None)
         sentence = selection_sentence(fairness, first) if first else None
         out += [sentence] if sentence else []
-    return out  # fmt: skip
+    return out
 
 
 def _other_findings(ctx: dict) -> list[str]:
     out = []
     ev = ctx.get("evaluate") or {}
     if ev.get("accuracy") is not None:
-        out.append(f"The model's prediction is right for {pct(ev['accuracy'])} of the {ev.get('n_test', '?'):,} test rows"
-                   + (f" (ROC AUC {_num(ev.get('roc_auc'))})." if ev.get("roc_auc") is not None else "."))  # fmt: skip
+        out.append(
+            f"The model's prediction is right for {pct(ev['accuracy'])} of the {ev.get('n_test', '?'):,} test rows"
+            + (f" (ROC AUC {_num(ev.get('roc_auc'))})." if ev.get("roc_auc") is not None else ".")
+        )
     mia = (ctx.get("privacy") or {}).get("membership_inference") or {}
     if mia.get("auc") is not None:
         risk = "no better than a coin flip" if mia["auc"] < 0.55 else "better than a coin flip"
@@ -189,7 +193,7 @@ def _other_findings(ctx: dict) -> list[str]:
         out.append(
             f"The columns that most drive the prediction are {' and '.join(repr(c) for c in top)} (Integrated Gradients)."
         )
-    return out  # fmt: skip
+    return out
 
 
 def findings(ctx: dict, limit: int = MAX_FINDINGS) -> list[str]:

@@ -46,7 +46,10 @@ def describe(fig) -> tuple[str, str]:
     if ax is None:
         return "Figure", "Figure"
     title = (ax.get_title() or "Figure").replace(r"\$", "$")
-    parts = [f"x axis: {ax.get_xlabel()}" if ax.get_xlabel() else "", f"y axis: {ax.get_ylabel()}" if ax.get_ylabel() else ""]
+    parts = [
+        f"x axis: {ax.get_xlabel()}" if ax.get_xlabel() else "",
+        f"y axis: {ax.get_ylabel()}" if ax.get_ylabel() else "",
+    ]
     return title, f"{title}. " + "; ".join(p for p in parts if p)
 
 
@@ -99,8 +102,10 @@ def draw_barh(labels: list[str], values: list[float], title: str, xlabel: str, i
     fig, ax = _figure(6.0, max(2.0, 0.28 * len(labels) + 1.0))
     xerr = None
     if intervals and any(i and i[0] is not None for i in intervals):
-        xerr = [[max(v - (i[0] if i and i[0] is not None else v), 0) for v, i in zip(values, intervals)],
-                [max((i[1] if i and i[1] is not None else v) - v, 0) for v, i in zip(values, intervals)]]  # fmt: skip
+        xerr = [
+            [max(v - (i[0] if i and i[0] is not None else v), 0) for v, i in zip(values, intervals)],
+            [max((i[1] if i and i[1] is not None else v) - v, 0) for v, i in zip(values, intervals)],
+        ]
     ax.barh(range(len(labels)), values, color="#4a78a8", xerr=xerr, ecolor="#222", capsize=3 if xerr else 0)
     ax.set_yticks(range(len(labels)), labels=[text(x) for x in labels], fontsize=8)
     ax.invert_yaxis()

@@ -75,10 +75,14 @@ def _accuracy_tables(evaluate: dict | None) -> list[tuple[str, Table]]:
     if not evaluate or "group_accuracy" not in evaluate:
         return []
     return [
-        (f"Accuracy over all classes by {feature}", Table(["Group", "Test rows", "Accuracy"],
-                                                           [[g, fmt(v["count"]), fmt(v["accuracy"])] for g, v in block.items()]))
+        (
+            f"Accuracy over all classes by {feature}",
+            Table(
+                ["Group", "Test rows", "Accuracy"], [[g, fmt(v["count"]), fmt(v["accuracy"])] for g, v in block.items()]
+            ),
+        )
         for feature, block in evaluate["group_accuracy"].items()
-    ]  # fmt: skip
+    ]
 
 
 def leakage_paragraphs(data: dict) -> list[str]:
@@ -89,31 +93,41 @@ def leakage_paragraphs(data: dict) -> list[str]:
     suspected = leaks.get("suspected") or []
     if not suspected:
         limits = leaks.get("thresholds", {})
-        return [f"Target leakage check: no input column predicts the target alone (single-feature ROC AUC below "
-                f"{fmt(limits.get('auc'))} and normalised mutual information below {fmt(limits.get('nmi'))} on the "
-                "training rows, and none is a function of the target)."]  # fmt: skip
-    what = {"exclude": "They were removed from the model's inputs (data.leakage: exclude).",
-            "warn": "They are STILL model inputs (data.leakage: warn): accuracy and every fairness verdict below "
-                    "describe a model that may read the answer."}.get(leaks.get("action"), "")  # fmt: skip
+        return [
+            f"Target leakage check: no input column predicts the target alone (single-feature ROC AUC below "
+            f"{fmt(limits.get('auc'))} and normalised mutual information below {fmt(limits.get('nmi'))} on the "
+            "training rows, and none is a function of the target)."
+        ]
+    what = {
+        "exclude": "They were removed from the model's inputs (data.leakage: exclude).",
+        "warn": "They are STILL model inputs (data.leakage: warn): accuracy and every fairness verdict below "
+        "describe a model that may read the answer.",
+    }.get(leaks.get("action"), "")
     named = "; ".join(f"'{s['column']}' ({s['reason']}, {fmt(s['score'])})" for s in suspected)
-    return [f"SUSPECTED TARGET LEAKAGE in {len(suspected)} column(s): {named}. {what} While any column is "
-            "suspected the model is not given the 'audited' alias. If a column is known at decision time and "
-            "legitimately this predictive, keep it; otherwise remove it with data.csv.drop."]  # fmt: skip
+    return [
+        f"SUSPECTED TARGET LEAKAGE in {len(suspected)} column(s): {named}. {what} While any column is "
+        "suspected the model is not given the 'audited' alias. If a column is known at decision time and "
+        "legitimately this predictive, keep it; otherwise remove it with data.csv.drop."
+    ]
 
 
 def _shape_paragraphs(data: dict) -> list[str]:
     """Capped columns, duplicated rows and train/test overlap, and what encodes a sensitive attribute."""
     out = []
     for c in data.get("capped_columns") or []:
-        out.append(f"Column '{c['column']}' has {fmt(c['levels_in_training'])} levels in training: the "
-                   f"{fmt(c['kept'])} most frequent are kept and {fmt(c['folded_into_other'])} rarer ones share the "
-                   "level '<other>' (data.max_categories).")  # fmt: skip
+        out.append(
+            f"Column '{c['column']}' has {fmt(c['levels_in_training'])} levels in training: the "
+            f"{fmt(c['kept'])} most frequent are kept and {fmt(c['folded_into_other'])} rarer ones share the "
+            "level '<other>' (data.max_categories)."
+        )
     rows = data.get("rows_quality")
     if rows:
         overlap = rows["train_test_overlap"]
-        text = (f"{fmt(rows['duplicate_rows'])} rows duplicate an earlier row; {fmt(overlap['identical_rows'])} of "
-                f"{fmt(overlap['test_rows'])} test rows also occur in the training rows "
-                f"({fmt(overlap['identical_inputs'])} share their inputs with a training row).")  # fmt: skip
+        text = (
+            f"{fmt(rows['duplicate_rows'])} rows duplicate an earlier row; {fmt(overlap['identical_rows'])} of "
+            f"{fmt(overlap['test_rows'])} test rows also occur in the training rows "
+            f"({fmt(overlap['identical_inputs'])} share their inputs with a training row)."
+        )
         if overlap["identical_inputs"]:
             text += " Test metrics on those rows are measured on inputs the model has seen."
         out.append(text)

@@ -22,13 +22,18 @@ def ethics_section(ctx: dict) -> Section:
             if g.failed
             else "."
         )
-    privacy = ("Privacy: the data holds personal attributes of real people; "
-               + ("the privacy stage measured the model's membership-inference risk (see Privacy)." if ctx["privacy"]
-                  else "the privacy stage has not run, so the model's leakage of its training rows is unmeasured."))  # fmt: skip
+    privacy = "Privacy: the data holds personal attributes of real people; " + (
+        "the privacy stage measured the model's membership-inference risk (see Privacy)."
+        if ctx["privacy"]
+        else "the privacy stage has not run, so the model's leakage of its training rows is unmeasured."
+    )
     privacy += f" Sensitive attributes {'are' if meta.get('sensitive_as_features') else 'are not'} model inputs."
-    interp = ("Interpretability: attributions per input column are reported under Interpretability; they explain the "
-              "model, not the world, and correlated columns share credit." if ctx["explain"]
-              else "Interpretability: the explain stage has not run.")  # fmt: skip
+    interp = (
+        "Interpretability: attributions per input column are reported under Interpretability; they explain the "
+        "model, not the world, and correlated columns share credit."
+        if ctx["explain"]
+        else "Interpretability: the explain stage has not run."
+    )
     tables = []
     cost = (ctx["train"] or {}).get("cost") or {}
     if cost:

@@ -89,8 +89,15 @@ def _group_tables(ex: dict) -> tuple[list, list]:
                     shown,
                 ]
             )
-        tables.append((f"By {sensitive} (reference group '{ref}', {block['groups'][ref]['count']} rows; * interval excludes 0)",
-                       Table(["Group", "Rows", "Top-k overlap", "Top columns", "Largest differences from reference [interval]"], rows)))  # fmt: skip
+        tables.append(
+            (
+                f"By {sensitive} (reference group '{ref}', {block['groups'][ref]['count']} rows; * interval excludes 0)",
+                Table(
+                    ["Group", "Rows", "Top-k overlap", "Top columns", "Largest differences from reference [interval]"],
+                    rows,
+                ),
+            )
+        )
         figures.append((f"Mean |attribution| by {sensitive}", _group_figure(block, sensitive, method)))
     return tables, figures
 
@@ -137,8 +144,16 @@ def _local_table(ex: dict) -> Table | None:
     local = ex.get("local")
     if not local or not local.get("examples"):
         return None
-    rows = [[f"{e['sensitive']}={e['group']}", e["kind"].replace("_", " "), fmt(e["row"]), fmt(e["proba_favourable"]),
-             "; ".join(f"{t['column']} {t['attribution']:+.3f}" for t in e["top_columns"])] for e in local["examples"]]  # fmt: skip
+    rows = [
+        [
+            f"{e['sensitive']}={e['group']}",
+            e["kind"].replace("_", " "),
+            fmt(e["row"]),
+            fmt(e["proba_favourable"]),
+            "; ".join(f"{t['column']} {t['attribution']:+.3f}" for t in e["top_columns"]),
+        ]
+        for e in local["examples"]
+    ]
     return Table(["Group", "Error", "Test row", "P(favourable)", "Top columns (signed attribution)"], rows)
 
 
@@ -150,8 +165,11 @@ def build(ctx: dict) -> Section:
     if not methods:
         return not_run(KEY, TITLE, "explain")
     paragraphs = [_ig_paragraph(ex)]
-    paragraphs += [f"{METHOD_NAMES[a]} vs {METHOD_NAMES[b]}: Spearman {fmt(p['spearman'])}, top-k overlap {fmt(p['top_k_overlap'])}."
-                   for p in ex.get("agreement", []) for a, b in [p["methods"]]]  # fmt: skip
+    paragraphs += [
+        f"{METHOD_NAMES[a]} vs {METHOD_NAMES[b]}: Spearman {fmt(p['spearman'])}, top-k overlap {fmt(p['top_k_overlap'])}."
+        for p in ex.get("agreement", [])
+        for a, b in [p["methods"]]
+    ]
     tables = [("Global importance per original column (bootstrap interval)", _importance_table(ex, methods))]
     first = ex[methods[0]]["importance"]
     cols = sorted(first, key=lambda c: -first[c])

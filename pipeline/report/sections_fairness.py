@@ -8,7 +8,13 @@ from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
 GROUP_COLUMNS = ("selection_rate", "base_rate", "tpr", "fpr", "fnr", "precision", "accuracy", "roc_auc", "ece")
-REFERENCE_KEYS = ("selection_rate_ratio", "selection_rate_difference", "tpr_difference", "fpr_difference", "precision_difference")
+REFERENCE_KEYS = (
+    "selection_rate_ratio",
+    "selection_rate_difference",
+    "tpr_difference",
+    "fpr_difference",
+    "precision_difference",
+)
 
 IMPOSSIBILITY = (
     "Why not every criterion at once: when the share of people with the favourable outcome (the base rate) differs "
@@ -42,44 +48,67 @@ def _group_table(block: dict) -> Table:
 
 
 def _max_min_table(block: dict) -> Table:
-    rows = [[name, fmt(d.get("value")) if d.get("value") is not None else "undefined"] for name, d in block.get("disparities", {}).items()]
+    rows = [
+        [name, fmt(d.get("value")) if d.get("value") is not None else "undefined"]
+        for name, d in block.get("disparities", {}).items()
+    ]
     return Table(["fairlearn-style max-min over eligible groups (information, no interval)", "value"], rows)
 
 
 def _reference_table(block: dict) -> Table:
-    rows = [[name, *(_with_ci(g["vs_reference"][k]["value"], g["vs_reference"][k]["ci"]) for k in REFERENCE_KEYS)]
-            for name, g in block["groups"].items() if all(k in g.get("vs_reference", {}) for k in REFERENCE_KEYS)]  # fmt: skip
+    rows = [
+        [name, *(_with_ci(g["vs_reference"][k]["value"], g["vs_reference"][k]["ci"]) for k in REFERENCE_KEYS)]
+        for name, g in block["groups"].items()
+        if all(k in g.get("vs_reference", {}) for k in REFERENCE_KEYS)
+    ]
     return Table([f"Group vs {block.get('reference')}", *REFERENCE_KEYS], rows)
 
 
 def _checks_table(items: list[dict]) -> Table:
-    rows = [[v["check"], v["status"].upper() if v.get("gating", True) else v["status"], _with_ci(v.get("value"), v.get("ci")),
-             str(v.get("group") or "-"), str(v.get("reference") or "-"), _bound(v), v.get("reason") or ""]
-            for v in items]  # fmt: skip
+    rows = [
+        [
+            v["check"],
+            v["status"].upper() if v.get("gating", True) else v["status"],
+            _with_ci(v.get("value"), v.get("ci")),
+            str(v.get("group") or "-"),
+            str(v.get("reference") or "-"),
+            _bound(v),
+            v.get("reason") or "",
+        ]
+        for v in items
+    ]
     return Table(["Check", "status", "value [CI] (decisive group)", "group", "reference", "bound", "reason"], rows)
 
 
 def _policy_paragraphs(fair: dict) -> list[str]:
     p = fair.get("policy") or {}
-    crit = "; ".join(f"{name} ({_bound({'bound': c['bound']})}): {c['meaning']}" for name, c in (p.get("criteria") or {}).items())
+    crit = "; ".join(
+        f"{name} ({_bound({'bound': c['bound']})}): {c['meaning']}" for name, c in (p.get("criteria") or {}).items()
+    )
     out = [
         f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on {', '.join(p.get('attributes') or [])}: {crit}. "
         "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
         f"Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's rates, Newcombe for "
         f"differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The {p.get('family_size', '?')} gating comparisons are "
-        + (f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, so all hold together "
-           f"with probability at least {fmt(p.get('ci'))}." if p.get("family") == "bonferroni"
-           else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck.")
+        + (
+            f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, so all hold together "
+            f"with probability at least {fmt(p.get('ci'))}."
+            if p.get("family") == "bonferroni"
+            else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck."
+        )
         + " A check passes when its whole interval meets the bound, fails when none of it does, and is inconclusive otherwise.",
         f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than {p.get('min_events')} people, are "
         "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
         IMPOSSIBILITY,
     ]
     if set(p.get("criteria") or {}) == {"selection_rate_ratio", "equal_opportunity"}:
-        out.insert(1, "This is the documented default policy: the four-fifths rule is the adverse-impact test regulators apply "
-                      "(US EEOC Uniform Guidelines, 1978), and equal opportunity asks that people who merit the favourable outcome "
-                      "get it at the same rate in every group (Hardt, Price & Srebro 2016); unlike parity with calibration, the two "
-                      "can hold together whatever the base rates. Choose other criteria in audit.policy when the use case calls for them.")
+        out.insert(
+            1,
+            "This is the documented default policy: the four-fifths rule is the adverse-impact test regulators apply "
+            "(US EEOC Uniform Guidelines, 1978), and equal opportunity asks that people who merit the favourable outcome "
+            "get it at the same rate in every group (Hardt, Price & Srebro 2016); unlike parity with calibration, the two "
+            "can hold together whatever the base rates. Choose other criteria in audit.policy when the use case calls for them.",
+        )
     return out
 
 
@@ -97,8 +126,11 @@ def _external(system: str, audited: dict) -> tuple[list[str], list[tuple[str, Ta
         f"Existing system ({system}): column '{d.get('column')}', rule: {d.get('rule')}"
         + (f", direction {d.get('direction')}, threshold {fmt(d.get('threshold'))}" if system == "score" else "")
         + f"; audited on {d.get('rows')} rows ({'+'.join(d.get('splits') or [])} splits)"
-        + (f", {d['rows_without_value']} rows without a value left out" if d.get("rows_without_value") else "") + ".",
-        "Rates in words for this data: " + "; ".join(f"{k} = {v}" for k, v in (d.get("definitions") or {}).items()) + ".",
+        + (f", {d['rows_without_value']} rows without a value left out" if d.get("rows_without_value") else "")
+        + ".",
+        "Rates in words for this data: "
+        + "; ".join(f"{k} = {v}" for k, v in (d.get("definitions") or {}).items())
+        + ".",
     ]
     tables = [(f"Existing system's {system}: checks", _checks_table(audited["verdicts"]))]
     for feature, block in audited["features"].items():
@@ -112,12 +144,28 @@ def _mitigation(m: dict) -> tuple[list[tuple[str, Table]], list[tuple[str, str]]
         if "error" in row:
             rows.append([name, "not fitted", "", "", row["error"]])
             continue
-        rows.append([name, fmt(row["accuracy"]), fmt(row["demographic_parity_difference"]), fmt(row["equalized_odds_difference"]), ""])
+        rows.append(
+            [
+                name,
+                fmt(row["accuracy"]),
+                fmt(row["demographic_parity_difference"]),
+                fmt(row["equalized_odds_difference"]),
+                "",
+            ]
+        )
         if row["demographic_parity_difference"] is not None:
             xs.append(row["demographic_parity_difference"]), ys.append(row["accuracy"]), labels.append(name)
-    table = Table(["Model", "accuracy", f"DP difference by {m['feature']}", f"EO difference by {m['feature']}", "note"], rows)
-    figure = plots.scatter(xs, ys, labels, f"Accuracy vs demographic parity difference ({m['feature']})",
-                           "demographic parity difference", "accuracy")  # fmt: skip
+    table = Table(
+        ["Model", "accuracy", f"DP difference by {m['feature']}", f"EO difference by {m['feature']}", "note"], rows
+    )
+    figure = plots.scatter(
+        xs,
+        ys,
+        labels,
+        f"Accuracy vs demographic parity difference ({m['feature']})",
+        "demographic parity difference",
+        "accuracy",
+    )
     notes = [f"Mitigation targets '{m['feature']}'; fitted on the {m['fitted_on']}.", m["reductions_estimator"] + "."]
     return [("Mitigation compared (test split)", table)], [("Pareto: accuracy against disparity", figure)], notes
 
@@ -134,17 +182,36 @@ def build(ctx: dict) -> Section:
         paragraphs.append(fair["binary_note"] + ".")
     gating = [v for v in fair["verdicts"] if v.get("gating", True)]
     info = [v for v in fair["verdicts"] if not v.get("gating", True)]
-    tables = [("Gating checks (audit policy)", _checks_table(gating)), ("Other checks (information)", _checks_table(info))]
+    tables = [
+        ("Gating checks (audit policy)", _checks_table(gating)),
+        ("Other checks (information)", _checks_table(info)),
+    ]
     figures = []
     for feature, block in fair["features"].items():
-        tables += [(f"By {feature} ({(fair.get('settings') or {}).get('ci', 0.95):.0%} intervals)", _group_table(block)),
-                   (f"By {feature}, against the reference group", _reference_table(block)),
-                   (f"By {feature}, max-min", _max_min_table(block))]  # fmt: skip
+        tables += [
+            (f"By {feature} ({(fair.get('settings') or {}).get('ci', 0.95):.0%} intervals)", _group_table(block)),
+            (f"By {feature}, against the reference group", _reference_table(block)),
+            (f"By {feature}, max-min", _max_min_table(block)),
+        ]
         names = list(block["groups"])
-        figures.append((f"Selection rate by {feature}", plots.barh(names, [block["groups"][g]["selection_rate"] or 0.0 for g in names],
-                                                                     f"Selection rate by {feature}", "share predicted favourable")))  # fmt: skip
+        figures.append(
+            (
+                f"Selection rate by {feature}",
+                plots.barh(
+                    names,
+                    [block["groups"][g]["selection_rate"] or 0.0 for g in names],
+                    f"Selection rate by {feature}",
+                    "share predicted favourable",
+                ),
+            )
+        )
     for feature, per_group in (fair.get("accuracy_all_classes") or {}).items():
-        tables.append((f"Accuracy over all classes by {feature}", Table(["Group", "accuracy"], [[g, fmt(v)] for g, v in per_group.items()])))
+        tables.append(
+            (
+                f"Accuracy over all classes by {feature}",
+                Table(["Group", "accuracy"], [[g, fmt(v)] for g, v in per_group.items()]),
+            )
+        )
     for system, audited in (fair.get("external") or {}).items():
         more_paragraphs, more_tables = _external(system, audited)
         paragraphs += more_paragraphs
@@ -165,15 +232,21 @@ def verdict_lines(ctx: dict) -> list[str]:
     lines = [f"BLOCKED: {b}." for b in fair.get("blockers") or []]
     gating = [v for v in fair["verdicts"] if v.get("gating", True)]
     counts = {k: sum(v["status"] == k for v in gating) for k in ("pass", "fail", "inconclusive", "undefined")}
-    lines.append(f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, {counts['inconclusive'] + counts['undefined']} "
-                 f"inconclusive or undefined, {counts['pass']} pass; {len(fair['verdicts']) - len(gating)} more checks are information.")  # fmt: skip
+    lines.append(
+        f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, {counts['inconclusive'] + counts['undefined']} "
+        f"inconclusive or undefined, {counts['pass']} pass; {len(fair['verdicts']) - len(gating)} more checks are information."
+    )
     fails = sorted((v for v in gating if v["status"] == "fail"), key=lambda v: -min(v.get("severity") or 0, 1e9))
     for v in fails[:3]:
-        lines.append(f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = {_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)}).")
+        lines.append(
+            f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = {_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)})."
+        )
     mit = (fair.get("mitigation") or {}).get("models", {})
     best = mit.get("threshold_optimizer (demographic_parity)")
     base = mit.get("network (unmitigated)")
     if best and base and "error" not in best:
-        lines.append(f"Mitigation: demographic parity difference by {fair['mitigation']['feature']} {fmt(base['demographic_parity_difference'])} -> "
-                     f"{fmt(best['demographic_parity_difference'])} at accuracy {fmt(base['accuracy'])} -> {fmt(best['accuracy'])}.")  # fmt: skip
+        lines.append(
+            f"Mitigation: demographic parity difference by {fair['mitigation']['feature']} {fmt(base['demographic_parity_difference'])} -> "
+            f"{fmt(best['demographic_parity_difference'])} at accuracy {fmt(base['accuracy'])} -> {fmt(best['accuracy'])}."
+        )
     return lines

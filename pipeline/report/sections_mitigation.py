@@ -39,12 +39,31 @@ def _table(result: dict) -> Table:
         verdict = "PASS" if row["passed"] else f"fail ({len(row['failed_checks'])} not passing)"
         if not row["deployable"]:
             verdict += ", comparison only"
-        rows.append([name, ", ".join(row.get("targets") or []) or "-", _with_ci(row["accuracy"]), _with_ci(row["roc_auc"]),
-                     _checks(row), verdict, str(row["fits"])])  # fmt: skip
+        rows.append(
+            [
+                name,
+                ", ".join(row.get("targets") or []) or "-",
+                _with_ci(row["accuracy"]),
+                _with_ci(row["roc_auc"]),
+                _checks(row),
+                verdict,
+                str(row["fits"]),
+            ]
+        )
     for name, error in result.get("errors", {}).items():
         rows.append([name, "", "not built", "", "", error, ""])
-    return Table(["Candidate", "policy criteria targeted", "accuracy [CI]", "ROC AUC [CI]",
-                  "gating checks (every policy attribute) [simultaneous CI]", "verdict", "network fits"], rows)  # fmt: skip
+    return Table(
+        [
+            "Candidate",
+            "policy criteria targeted",
+            "accuracy [CI]",
+            "ROC AUC [CI]",
+            "gating checks (every policy attribute) [simultaneous CI]",
+            "verdict",
+            "network fits",
+        ],
+        rows,
+    )
 
 
 def _figure(result: dict) -> str | None:
@@ -53,8 +72,16 @@ def _figure(result: dict) -> str | None:
         t = row["trade_off"]
         if t.get("value") is None or row["accuracy"]["value"] is None:
             continue
-        points.append({"label": name, "x": t["value"], "x_ci": t.get("ci"), "y": row["accuracy"]["value"],
-                       "y_ci": row["accuracy"].get("ci"), "color": "#2e7d32" if row["passed"] else "#4a78a8"})  # fmt: skip
+        points.append(
+            {
+                "label": name,
+                "x": t["value"],
+                "x_ci": t.get("ci"),
+                "y": row["accuracy"]["value"],
+                "y_ci": row["accuracy"].get("ci"),
+                "color": "#2e7d32" if row["passed"] else "#4a78a8",
+            }
+        )
     if not points:
         return None
     metric = next(iter(result["candidates"].values()))["trade_off"]["metric"]
@@ -66,15 +93,28 @@ def _targets(result: dict) -> str:
     attrs = result.get("attributes") or [result["attribute"]]
     where = f"'{attrs[0]}'" if len(attrs) == 1 else "the intersection of " + " and ".join(f"'{a}'" for a in attrs)
     moments = "; ".join(
-        f"{' + '.join(t['criteria'])} -> " + " and ".join(
-            f"{m['moment']}" + (f" (each group within {fmt(m['difference_bound'])} of the overall rate)" if "difference_bound" in m else "")
-            for m in t["moments"]) for t in result.get("targets") or [])  # fmt: skip
+        f"{' + '.join(t['criteria'])} -> "
+        + " and ".join(
+            f"{m['moment']}"
+            + (
+                f" (each group within {fmt(m['difference_bound'])} of the overall rate)"
+                if "difference_bound" in m
+                else ""
+            )
+            for m in t["moments"]
+        )
+        for t in result.get("targets") or []
+    )
     if result.get("constraint") == "policy":
-        text = (f"What is mitigated follows the audit policy (mitigation.constraint: policy): {moments}; on {where}. "
-                "The bounds are those that imply the policy's bound between any group and the reference group on the "
-                "training rows; the test audit below, with its intervals, decides.")  # fmt: skip
+        text = (
+            f"What is mitigated follows the audit policy (mitigation.constraint: policy): {moments}; on {where}. "
+            "The bounds are those that imply the policy's bound between any group and the reference group on the "
+            "training rows; the test audit below, with its intervals, decides."
+        )
     else:
-        text = f"Mitigation under the constraint {result['constraint']} set by hand (mitigation.constraint), on {where}."
+        text = (
+            f"Mitigation under the constraint {result['constraint']} set by hand (mitigation.constraint), on {where}."
+        )
     if result.get("untargeted_criteria"):
         text += f" No fairlearn constraint serves {', '.join(result['untargeted_criteria'])}: no candidate targets it."
     return text
@@ -84,10 +124,14 @@ def _at_equality(c: dict) -> str:
     e = c.get("at_equality")
     if not e:
         return ""
-    what = {"tpr": "people with the favourable outcome", "fpr": "people without it", "selection_rate": "people"}[e["rate"]]
+    what = {"tpr": "people with the favourable outcome", "fpr": "people without it", "selection_rate": "people"}[
+        e["rate"]
+    ]
     verdict = "still could not pass" if e["status"] != "pass" else "could pass"
-    return (f"; with a rate equal to the reference's ({fmt(e['reference_rate'])}) its interval would be "
-            f"[{fmt(e['ci'][0])}, {fmt(e['ci'][1])}] from {e['n_group']} {what}: it {verdict}")
+    return (
+        f"; with a rate equal to the reference's ({fmt(e['reference_rate'])}) its interval would be "
+        f"[{fmt(e['ci'][0])}, {fmt(e['ci'][1])}] from {e['n_group']} {what}: it {verdict}"
+    )
 
 
 def _obstacles(result: dict) -> list[str]:
@@ -107,8 +151,10 @@ def _obstacles(result: dict) -> list[str]:
             parts.append(f"'{c['group']}' vs '{v['reference']}' {_with_ci(c)} {c['status']}{_at_equality(c)}")
             if (c.get("at_equality") or {}).get("status") not in (None, "pass"):
                 unattainable.add(v["check"])
-        lines.append(f"{v['check']} (bound {_bound(v['bound'])}, {fmt(v['ci_level'])} simultaneous intervals): {v['status']} - "
-                     + "; ".join(parts))  # fmt: skip
+        lines.append(
+            f"{v['check']} (bound {_bound(v['bound'])}, {fmt(v['ci_level'])} simultaneous intervals): {v['status']} - "
+            + "; ".join(parts)
+        )
     out.append(f"Closest candidate: {ob['closest']}, not passing: " + " | ".join(lines) + ".")
     if unattainable:
         out.append(
@@ -117,7 +163,7 @@ def _obstacles(result: dict) -> list[str]:
             "so the audit cannot show compliance there whatever the model. "
             "More labelled rows for those groups (or a policy decision on them, e.g. audit.policy.attributes) are needed; "
             "the policy is not loosened here."
-        )  # fmt: skip
+        )
     out.extend(f"Blocking: {b}." for b in ob.get("blockers") or [])
     return out
 
@@ -139,9 +185,12 @@ def build(ctx: dict) -> Section:
         "network and fits group-specific thresholds on the validation split (it takes one constraint, so one candidate per "
         "constraint). Randomised rules (a mixture, interpolated thresholds) decide each row by a seeded hash of the row, so "
         "the served model gives exactly the audited decisions.",
-        (f"Best passing candidate: {best} (accuracy {_with_ci(rows[best]['accuracy'])}); the registry's 'audited' alias "
-         "points to it." if best else
-         "No candidate passes the audit policy: the registry's 'audited' alias is withheld from every version."),  # fmt: skip
+        (
+            f"Best passing candidate: {best} (accuracy {_with_ci(rows[best]['accuracy'])}); the registry's 'audited' alias "
+            "points to it."
+            if best
+            else "No candidate passes the audit policy: the registry's 'audited' alias is withheld from every version."
+        ),
         *([] if best else _obstacles(result)),
     ]
     if any(r["method"] == "threshold_optimizer" for r in rows.values()):
@@ -150,5 +199,10 @@ def build(ctx: dict) -> Section:
         if row.get("notes"):
             paragraphs.append(f"{name}: {'; '.join(row['notes'])}.")
     figure = _figure(result)
-    return Section("mitigation", "Mitigation candidates", paragraphs, [("Candidates (test split)", _table(result))],
-                   [("Accuracy/disparity trade-off with intervals (green: passes the policy)", figure)] if figure else [])  # fmt: skip
+    return Section(
+        "mitigation",
+        "Mitigation candidates",
+        paragraphs,
+        [("Candidates (test split)", _table(result))],
+        [("Accuracy/disparity trade-off with intervals (green: passes the policy)", figure)] if figure else [],
+    )

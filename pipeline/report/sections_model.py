@@ -134,6 +134,13 @@ def evaluation_data(ctx: dict) -> Section:
     if ev and ev.get("confusion_matrix"):
         classes = [str(c) for c in meta.get("classes", [])]
         cm = ev["confusion_matrix"]
-        tables.append(("Confusion matrix (rows: actual, columns: predicted)",
-                       Table(["actual \\ predicted", *classes], [[classes[i] if i < len(classes) else str(i), *(fmt(v) for v in row)] for i, row in enumerate(cm)])))  # fmt: skip
+        tables.append(
+            (
+                "Confusion matrix (rows: actual, columns: predicted)",
+                Table(
+                    ["actual \\ predicted", *classes],
+                    [[classes[i] if i < len(classes) else str(i), *(fmt(v) for v in row)] for i, row in enumerate(cm)],
+                ),
+            )
+        )
     return Section("evaluation-data", "Evaluation data", paragraphs, tables)

@@ -18,8 +18,17 @@ def _attack(mia: dict) -> tuple[list[str], list]:
     ]
     tables = []
     for s, block in (mia.get("by_group") or {}).items():
-        rows = [[g, fmt(v["members"]), fmt(v["non_members"]) + (" (small)" if v["small"] else ""), fmt(v["auc"]), fmt(v["tpr_at_1pct_fpr"]), fmt(v["advantage"])]
-                for g, v in block.items()]  # fmt: skip
+        rows = [
+            [
+                g,
+                fmt(v["members"]),
+                fmt(v["non_members"]) + (" (small)" if v["small"] else ""),
+                fmt(v["auc"]),
+                fmt(v["tpr_at_1pct_fpr"]),
+                fmt(v["advantage"]),
+            ]
+            for g, v in block.items()
+        ]
         tables.append(
             (f"Attack by {s}", Table(["Group", "Members", "Non-members", "AUC", "TPR at 1% FPR", "Advantage"], rows))
         )
@@ -29,14 +38,22 @@ def _attack(mia: dict) -> tuple[list[str], list]:
 def _dp(dp: dict | None) -> tuple[list[str], list]:
     if not dp:
         return ["Trained without differential privacy (train.dp.enabled is false): no (ε, δ) guarantee applies."], []
-    rows = [["ε (epsilon) spent", fmt(dp["epsilon"])], ["δ (delta)", fmt(dp["delta"])], ["Noise multiplier", fmt(dp["noise_multiplier"])],
-            ["Max gradient norm", fmt(dp["max_grad_norm"])], ["Accountant", str(dp.get("accountant"))], ["Test accuracy (this run)", fmt(dp.get("accuracy"))]]  # fmt: skip
+    rows = [
+        ["ε (epsilon) spent", fmt(dp["epsilon"])],
+        ["δ (delta)", fmt(dp["delta"])],
+        ["Noise multiplier", fmt(dp["noise_multiplier"])],
+        ["Max gradient norm", fmt(dp["max_grad_norm"])],
+        ["Accountant", str(dp.get("accountant"))],
+        ["Test accuracy (this run)", fmt(dp.get("accuracy"))],
+    ]
     rows += [
         [f"Demographic parity difference by {f} (this run)", fmt(v)]
         for f, v in (dp.get("demographic_parity_difference") or {}).items()
     ]
-    note = ("Trained with DP-SGD (Opacus) in a plain PyTorch loop. Compare accuracy and fairness with the non-private run "
-            "(`dvc exp show` or the MLflow run with train.dp.enabled=false); this report describes this run only.")  # fmt: skip
+    note = (
+        "Trained with DP-SGD (Opacus) in a plain PyTorch loop. Compare accuracy and fairness with the non-private run "
+        "(`dvc exp show` or the MLflow run with train.dp.enabled=false); this report describes this run only."
+    )
     return [note], [("Differential privacy", Table(["Item", "Value"], rows))]
 
 

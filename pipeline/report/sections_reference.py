@@ -54,5 +54,9 @@ def manifest_section(ctx: dict) -> Section:
 def glossary_section(ctx: dict) -> Section:
     """Every term and abbreviation the report uses, in plain words."""
     rows = [[term, meaning] for term, meaning in glossary.entries()]
-    return Section("glossary", "Glossary", ["Terms and abbreviations used in this report."],
-                   [("", Table(["Term", "Meaning"], rows))])  # fmt: skip
+    return Section(
+        "glossary",
+        "Glossary",
+        ["Terms and abbreviations used in this report."],
+        [("", Table(["Term", "Meaning"], rows))],
+    )

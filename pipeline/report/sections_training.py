@@ -60,7 +60,7 @@ def _work_table(work: dict) -> Table:
         ["Training FLOPs (estimate: 3 x forward x samples seen)", fmt(work.get("training_flops_estimate"))],
         ["Samples seen (all epochs, all processes)", fmt(work.get("samples_seen"))],
         ["Epochs run", fmt(work.get("epochs_run"))],
-    ]  # fmt: skip
+    ]
     return Table(["Item", "Value"], rows)
 
 
@@ -81,7 +81,11 @@ def build(ctx: dict) -> Section:
             "Measured cost (wall time per epoch, samples/s, peak memory, device) differs between runs even when the "
             "results are identical, so it is not printed here: it is in reports/compute/train_cost.json and in the "
             "MLflow run (metrics compute/...). Energy and CO2: "
-            + (energy.get("status", "recorded") if energy.get("status") == "unavailable" else "measured, see the MLflow run")
+            + (
+                energy.get("status", "recorded")
+                if energy.get("status") == "unavailable"
+                else "measured, see the MLflow run"
+            )
             + (f" ({energy['reason']})." if energy.get("reason") else ".")
         )
     else:

@@ -38,8 +38,10 @@ def summary_metrics(ctx: dict) -> dict:
     mia = (ctx.get("privacy") or {}).get("membership_inference") or {}
     out["privacy"] = {"attack_auc": _num(mia.get("auc"))}
     cost = (ctx.get("train") or {}).get("cost") or {}
-    out["train"] = {"epochs_run": (ctx.get("train") or {}).get("epochs_run"),
-                    "training_flops": _num(cost.get("training_flops_estimate"))}  # fmt: skip
+    out["train"] = {
+        "epochs_run": (ctx.get("train") or {}).get("epochs_run"),
+        "training_flops": _num(cost.get("training_flops_estimate")),
+    }
     out = {k: {n: v for n, v in block.items() if v is not None} for k, block in out.items()}
     gating = [v for v in findings.gating(ctx.get("fairness")) if _num(v.get("value")) is not None]
     room = MAX_FIGURES - _count(out)

@@ -30,7 +30,8 @@ def main(cfg: Config) -> None:
     metrics["expected_calibration_error"] = ece
     metrics["favourable_class"] = classes[fav]
     metrics["degenerate"] = performance.degeneracy(
-        y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes)
+        y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
+    )
     test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced

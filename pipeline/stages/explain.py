@@ -30,7 +30,9 @@ def main(cfg: Config) -> None:
         # captum's notices that it set requires_grad on the inputs and hooks on the activations
         # (DeepLift) describe its own mechanics; the user can do nothing about them
         warnings.filterwarnings("ignore", category=UserWarning, module=r"captum(\.|$)")
-        result = explain_audit.audit(load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed)
+        result = explain_audit.audit(
+            load_trained(), inputs, cfg.explain, threshold=cfg.evaluate.threshold, seed=cfg.seed
+        )
     seconds = result.pop("seconds")  # wall-clock time varies run to run: kept out of the metrics file
     contracts.write(paths.EXPLAIN_METRICS, result)
     io.write_json(paths.EXPLAIN_COST, {"seconds": seconds, "n_rows": result["n_rows"]})

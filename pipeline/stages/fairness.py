@@ -20,14 +20,25 @@ from pipeline.errors import BadInputError
 
 def settings(cfg: Config) -> fairness.AuditSettings:
     a, p = cfg.audit, cfg.audit.policy
-    policy = Policy(criteria=dict(p.criteria), attributes=tuple(p.attributes) if p.attributes is not None else None,
-                    min_events=p.min_events, require_all_groups=p.require_all_groups, family=p.family)  # fmt: skip
+    policy = Policy(
+        criteria=dict(p.criteria),
+        attributes=tuple(p.attributes) if p.attributes is not None else None,
+        min_events=p.min_events,
+        require_all_groups=p.require_all_groups,
+        family=p.family,
+    )
     reference = dict(a.reference) if isinstance(a.reference, dict) else a.reference
     return fairness.AuditSettings(
-        n_boot=a.n_boot, ci=a.ci, seed=cfg.seed, min_group_size=a.min_group_size, reference=reference,
-        ratio_bounds=tuple(a.ratio_bounds), max_difference=a.max_difference, calibration_bins=cfg.evaluate.calibration_bins,
+        n_boot=a.n_boot,
+        ci=a.ci,
+        seed=cfg.seed,
+        min_group_size=a.min_group_size,
+        reference=reference,
+        ratio_bounds=tuple(a.ratio_bounds),
+        max_difference=a.max_difference,
+        calibration_bins=cfg.evaluate.calibration_bins,
         policy=policy,
-    )  # fmt: skip
+    )
 
 
 def read_groups(split: str) -> pd.DataFrame:
@@ -54,13 +65,17 @@ def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> di
     if "__score" in groups:
         found["score"] = existing.decisions_from_score(groups["__score"], csv.score_threshold, csv.score_direction)
     if "__decision" in groups:
-        found["decision"] = existing.decisions_from_labels(groups["__decision"], meta["classes"], meta["favourable"],
-                                                           csv.favourable_decision, csv.decision)  # fmt: skip
+        found["decision"] = existing.decisions_from_labels(
+            groups["__decision"], meta["classes"], meta["favourable"], csv.favourable_decision, csv.decision
+        )
     out = {}
     for role, (decided, usable) in found.items():
-        audited = fairness.audit_decisions(y01[usable].astype(int), decided[usable], None,
-                                           groups[usable].reset_index(drop=True), meta["sensitive"], s)  # fmt: skip
-        audited["system"] = existing.describe(csv, role, int(usable.sum()), int((~usable).sum()), splits, meta["favourable"], meta)
+        audited = fairness.audit_decisions(
+            y01[usable].astype(int), decided[usable], None, groups[usable].reset_index(drop=True), meta["sensitive"], s
+        )
+        audited["system"] = existing.describe(
+            csv, role, int(usable.sum()), int((~usable).sum()), splits, meta["favourable"], meta
+        )
         out[role] = audited
     return out
 
@@ -82,21 +97,36 @@ def main(cfg: Config) -> None:
     evaluation = _optional(paths.EVALUATE_METRICS)
     blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)
     degenerate = [b for b in blocked if b.startswith("degenerate model")]
-    audited = fairness.audit_decisions(y01, pred01, score, groups, meta["sensitive"], s,
-                                       inconclusive_reason="; ".join(degenerate) or None)  # fmt: skip
-    result = {"favourable_class": meta["favourable"], **audited, "blockers": blocked,
-              "degenerate": (evaluation or {}).get("degenerate")}  # fmt: skip
-    result["settings"] = {"n_boot": s.n_boot, "ci": s.ci, "min_group_size": s.min_group_size,
-                          "ratio_bounds": list(s.ratio_bounds), "max_difference": s.max_difference}  # fmt: skip
+    audited = fairness.audit_decisions(
+        y01, pred01, score, groups, meta["sensitive"], s, inconclusive_reason="; ".join(degenerate) or None
+    )
+    result = {
+        "favourable_class": meta["favourable"],
+        **audited,
+        "blockers": blocked,
+        "degenerate": (evaluation or {}).get("degenerate"),
+    }
+    result["settings"] = {
+        "n_boot": s.n_boot,
+        "ci": s.ci,
+        "min_group_size": s.min_group_size,
+        "ratio_bounds": list(s.ratio_bounds),
+        "max_difference": s.max_difference,
+    }
     if len(meta["classes"]) > 2:
-        result["binary_note"] = f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
+        result["binary_note"] = (
+            f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
+        )
         result["accuracy_all_classes"] = fairness.multiclass_accuracy(
-            predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
+            predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"]
+        )
     result["external"] = external_decisions(cfg, meta, s)
     contracts.validate(paths.FAIRNESS_METRICS, result)  # before the first output is replaced
     io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
     contracts.write(paths.FAIRNESS_METRICS, result)
     g = gate(result)
     gating = [v for v in result["verdicts"] if v["gating"]]
-    print(f"fairness: {len(gating)} gating checks ({', '.join(f'{k} {n}' for k, n in g.counts.items())}), "
-          f"{len(result['verdicts']) - len(gating)} informational; policy {'passes' if g.passed else 'does not pass'}")  # fmt: skip
+    print(
+        f"fairness: {len(gating)} gating checks ({', '.join(f'{k} {n}' for k, n in g.counts.items())}), "
+        f"{len(result['verdicts']) - len(gating)} informational; policy {'passes' if g.passed else 'does not pass'}"
+    )

@@ -48,8 +48,20 @@ COLLAPSE = {"fairness/features/": "fairness/", "explain/methods/": "explain/"}
 MAX_METRICS = 150
 #: Characters MLflow refuses in a metric name, spelled out so class labels stay readable and distinct
 #: (``>50K`` -> ``gt 50K``, ``<=50K`` -> ``le 50K``).
-READABLE = (("<=", " le "), (">=", " ge "), ("!=", " ne "), ("<", " lt "), (">", " gt "), ("=", " eq "),
-            ("&", " and "), ("+", " plus "), ("%", " pct "), ("#", " no "), ("*", " x "), (":", " - "))  # fmt: skip
+READABLE = (
+    ("<=", " le "),
+    (">=", " ge "),
+    ("!=", " ne "),
+    ("<", " lt "),
+    (">", " gt "),
+    ("=", " eq "),
+    ("&", " and "),
+    ("+", " plus "),
+    ("%", " pct "),
+    ("#", " no "),
+    ("*", " x "),
+    (":", " - "),
+)
 EVALUATE_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "expected_calibration_error")
 PRIVACY_HEADLINE = ("auc", "tpr_at_1pct_fpr", "advantage")
 COST_WORDS = ("second", "wall", "kwh", "co2", "throughput", "peak")
@@ -213,10 +225,23 @@ def log_tables(metrics: dict) -> None:
         tracking.log_table(rows, "tables/fairness_groups.json")
     items = checks(fairness) or []
     if items:
-        tracking.log_table([{"feature": v.get("feature"), "metric": v.get("metric"), "value": v.get("value"),
-                             "ci_low": (v.get("ci") or [None, None])[0], "ci_high": (v.get("ci") or [None, None])[1],
-                             "bound": str(v.get("bound")), "status": v.get("status"), "gating": bool(v.get("gating", True)),
-                             "reason": v.get("reason") or ""} for v in items], "tables/verdicts.json")  # fmt: skip
+        tracking.log_table(
+            [
+                {
+                    "feature": v.get("feature"),
+                    "metric": v.get("metric"),
+                    "value": v.get("value"),
+                    "ci_low": (v.get("ci") or [None, None])[0],
+                    "ci_high": (v.get("ci") or [None, None])[1],
+                    "bound": str(v.get("bound")),
+                    "status": v.get("status"),
+                    "gating": bool(v.get("gating", True)),
+                    "reason": v.get("reason") or "",
+                }
+                for v in items
+            ],
+            "tables/verdicts.json",
+        )
 
 
 def log_figures(cfg: Config) -> None:
@@ -258,8 +283,11 @@ def run_note(metrics: dict, report_link: str) -> str:
         lines += ["", f"**Gating checks not passing ({len(v.gating_failures)}):**", ""] + [f"- {f}" for f in shown]
         if len(v.gating_failures) > len(shown):
             lines.append(f"- ... and {len(v.gating_failures) - len(shown)} more (table `tables/verdicts.json`)")
-    lines += ["", f"**Full report:** [{paths.REPORT_HTML.name}]({report_link}) (artifact `report/audit_report.html`; "
-              "model card `report/model_card.md`); figures under `figures/`, every figure under `detail/` and `tables/`."]  # fmt: skip
+    lines += [
+        "",
+        f"**Full report:** [{paths.REPORT_HTML.name}]({report_link}) (artifact `report/audit_report.html`; "
+        "model card `report/model_card.md`); figures under `figures/`, every figure under `detail/` and `tables/`.",
+    ]
     return "\n".join(lines)
 
 
@@ -308,13 +336,19 @@ def main(cfg: Config) -> None:
         else:
             tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
             with tracking.run(run_name=f"{meta['source']}-{state[:8]}", tags=tags) as run_id:
-                link = f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"
+                link = (
+                    f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"
+                )
                 tracking.set_note(run_note(metrics, link))
                 summary = {"run_id": run_id, "reused": False, **log_everything(cfg, meta, metrics)}
     summary.update(
-        {"tracking_uri": tracking.redact(uri), "experiment": cfg.tracking.experiment, "pipeline_state": state,
-         "experiment_id": tracking.experiment_id(cfg.tracking.experiment)}
-    )  # fmt: skip
+        {
+            "tracking_uri": tracking.redact(uri),
+            "experiment": cfg.tracking.experiment,
+            "pipeline_state": state,
+            "experiment_id": tracking.experiment_id(cfg.tracking.experiment),
+        }
+    )
     io.write_json(paths.MLFLOW_RUN, summary)
     print(
         f"log: MLflow run {summary['run_id']} ({'existing' if summary['reused'] else 'new'}) in {summary['tracking_uri']}"

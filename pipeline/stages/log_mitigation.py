@@ -59,12 +59,23 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
             continue
         folder = paths.candidate_dir(name)
         output = PostProcessedNetwork.load(folder).predict(example)
-        info = tracking.log_candidate_model(f"candidate-{paths.candidate_slug(name)}", folder, example, output,
-                                            lineage_tags(name, row, parent_run, result["attribute"]), requirements)  # fmt: skip
-        entries.append({"name": name, "model_uri": info.model_uri, "tags": lineage_tags(name, row, parent_run, result["attribute"])})
+        info = tracking.log_candidate_model(
+            f"candidate-{paths.candidate_slug(name)}",
+            folder,
+            example,
+            output,
+            lineage_tags(name, row, parent_run, result["attribute"]),
+            requirements,
+        )
+        entries.append(
+            {
+                "name": name,
+                "model_uri": info.model_uri,
+                "tags": lineage_tags(name, row, parent_run, result["attribute"]),
+            }
+        )
     registry = tracking.register_candidates(entries, cfg.tracking.model_name, result.get("best_passing"))
     return {**registry, "model_uris": {e["name"]: e["model_uri"] for e in entries}}
-
 
 
 def _versions(*names: str) -> list[str]:

@@ -48,7 +48,9 @@ def plan(cfg: Config, meta: dict, base_rate: float) -> dict:
     columns = mt.attributes(m.attribute, policy.attributes, meta["sensitive"])
     reduce_on = [combined] if combined is not None and m.combine else singles
     jobs = [(method, t) for method in m.methods if method == "threshold_optimizer" for t in singles]
-    jobs += [(method, t) for method in m.methods if method in ("exponentiated_gradient", "grid_search") for t in reduce_on]
+    jobs += [
+        (method, t) for method in m.methods if method in ("exponentiated_gradient", "grid_search") for t in reduce_on
+    ]
     return {"columns": columns, "singles": singles, "combined": combined, "untargeted": untargeted, "jobs": jobs}
 
 
@@ -58,13 +60,21 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
     from pipeline.training import reductions
     from pipeline.training.estimator import FitBudgetExhausted
 
-    m, fav, names, seed, columns = cfg.mitigation, meta["favourable_index"], meta["feature_names"], cfg.seed, planned["columns"]
+    m, fav, names, seed, columns = (
+        cfg.mitigation,
+        meta["favourable_index"],
+        meta["feature_names"],
+        cfg.seed,
+        planned["columns"],
+    )
     network = load_trained()
     built = [mitigation.original(network, fav, cfg.evaluate.threshold, names, seed)]
     errors = {}
     if not planned["singles"]:
-        errors["every method"] = (f"no fairlearn constraint serves the gating criteria of audit.policy "
-                                  f"({', '.join(planned['untargeted'])}); name one in mitigation.constraint to mitigate anyway")  # fmt: skip
+        errors["every method"] = (
+            f"no fairlearn constraint serves the gating criteria of audit.policy "
+            f"({', '.join(planned['untargeted'])}); name one in mitigation.constraint to mitigate anyway"
+        )
     train, val = splits["train"], splits["val"]
     sensitive = columns[0] if len(columns) == 1 else columns
     for method, target in planned["jobs"]:
@@ -74,13 +84,38 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
             continue
         try:
             if method == "threshold_optimizer":
-                built.append(mitigation.threshold_optimizer(
-                    target, network, fav, val["X"], val["y01"], mt.joint_groups(val["groups"], columns), names, sensitive, seed))  # fmt: skip
+                built.append(
+                    mitigation.threshold_optimizer(
+                        target,
+                        network,
+                        fav,
+                        val["X"],
+                        val["y01"],
+                        mt.joint_groups(val["groups"], columns),
+                        names,
+                        sensitive,
+                        seed,
+                    )
+                )
             else:
-                built.append(reductions.reductions(
-                    method, target, cfg.train, train["X"], train["y01"], mt.joint_groups(train["groups"], columns), names,
-                    seed=seed, budget=budget, max_iter=m.max_iter, grid_size=m.grid_size, eps=m.eps, weighting=WEIGHTING,
-                    workdir=str(REFIT_DIR)))  # fmt: skip
+                built.append(
+                    reductions.reductions(
+                        method,
+                        target,
+                        cfg.train,
+                        train["X"],
+                        train["y01"],
+                        mt.joint_groups(train["groups"], columns),
+                        names,
+                        seed=seed,
+                        budget=budget,
+                        max_iter=m.max_iter,
+                        grid_size=m.grid_size,
+                        eps=m.eps,
+                        weighting=WEIGHTING,
+                        workdir=str(REFIT_DIR),
+                    )
+                )
         except (ValueError, FitBudgetExhausted) as err:  # e.g. fairlearn's "Degenerate labels" for a one-class group
             errors[name] = str(err).splitlines()[0]
         finally:
@@ -95,23 +130,48 @@ def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cf
     candidate that is itself degenerate (a rule that accepts or refuses nearly everyone passes
     parity checks trivially, so its verdicts say nothing).
     """
-    evaluation = {"degenerate": performance.degeneracy(test["y01"], np.asarray(decisions, dtype=np.int64), 2,
-                                                       cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share,
-                                                       ["unfavourable", "favourable"])}  # fmt: skip
+    evaluation = {
+        "degenerate": performance.degeneracy(
+            test["y01"],
+            np.asarray(decisions, dtype=np.int64),
+            2,
+            cfg.evaluate.degenerate_margin,
+            cfg.evaluate.degenerate_share,
+            ["unfavourable", "favourable"],
+        )
+    }
     reason = "; ".join(evaluation["degenerate"]["reasons"]) if evaluation["degenerate"]["degenerate"] else None
-    audited = fairness.audit_decisions(test["y01"], decisions, score, test["groups"], sensitive, s,
-                                       inconclusive_reason=f"degenerate candidate: {reason}" if reason else None)  # fmt: skip
+    audited = fairness.audit_decisions(
+        test["y01"],
+        decisions,
+        score,
+        test["groups"],
+        sensitive,
+        s,
+        inconclusive_reason=f"degenerate candidate: {reason}" if reason else None,
+    )
     g = gate(audited, data=data, evaluation=evaluation)
-    return {**mitigation.overall_performance(test["y01"], decisions, score, s), "audit": audited,
-            "degenerate": evaluation["degenerate"], "passed": g.passed, "failed_checks": g.failed,
-            "check_counts": g.counts}  # fmt: skip
+    return {
+        **mitigation.overall_performance(test["y01"], decisions, score, s),
+        "audit": audited,
+        "degenerate": evaluation["degenerate"],
+        "passed": g.passed,
+        "failed_checks": g.failed,
+        "check_counts": g.counts,
+    }
 
 
 def trade_off(row: dict, first: str) -> dict:
     """Every gating check of a candidate (all policy attributes) with its interval; the plotted point is
     ``first`` (the first gating criterion on the first mitigated attribute), the same check for every candidate."""
-    checks = [{k: v.get(k) for k in ("check", "feature", "metric", "value", "ci", "bound", "status", "group", "reference", "reason")}
-              for v in row["audit"]["verdicts"] if v.get("gating", True)]  # fmt: skip
+    checks = [
+        {
+            k: v.get(k)
+            for k in ("check", "feature", "metric", "value", "ci", "bound", "status", "group", "reference", "reason")
+        }
+        for v in row["audit"]["verdicts"]
+        if v.get("gating", True)
+    ]
     point = next((c for c in checks if c["check"] == first), {})
     return {"metric": first, "value": point.get("value"), "ci": point.get("ci"), "gating_checks": checks}
 
@@ -121,8 +181,14 @@ def denominators(test: dict, sensitive: list[str]) -> dict:
     y, out = test["y01"], {}
     for column in sensitive:
         labels = test["groups"][column].astype(str).to_numpy()
-        out[column] = {g: {"selection_rate": int((labels == g).sum()), "tpr": int(y[labels == g].sum()),
-                           "fpr": int((labels == g).sum() - y[labels == g].sum())} for g in np.unique(labels)}  # fmt: skip
+        out[column] = {
+            g: {
+                "selection_rate": int((labels == g).sum()),
+                "tpr": int(y[labels == g].sum()),
+                "fpr": int((labels == g).sum() - y[labels == g].sum()),
+            }
+            for g in np.unique(labels)
+        }
     return out
 
 
@@ -160,15 +226,29 @@ def main(cfg: Config) -> None:
         groups = mt.joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
         decided[c.name] = c.model.decide(test["X"], groups)
         score = c.model.score(test["X"], groups)
-        rows[c.name] = {"method": c.method, "constraint": c.constraint, "targets": c.targets, "deployable": True,
-                        "fits": c.fits, "notes": c.notes,
-                        **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data)}  # fmt: skip
+        rows[c.name] = {
+            "method": c.method,
+            "constraint": c.constraint,
+            "targets": c.targets,
+            "deployable": True,
+            "fits": c.fits,
+            "notes": c.notes,
+            **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data),
+        }
     if m.enabled and "logistic_stand_in" in m.methods:
         train = splits["train"]
         pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
-        rows[mitigation.STAND_IN] = {"method": "logistic_stand_in", "constraint": None, "targets": [], "deployable": False, "fits": 0,
-                                     "notes": [f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled rows, unmitigated: a comparison, never registered"],
-                                     **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data)}  # fmt: skip
+        rows[mitigation.STAND_IN] = {
+            "method": "logistic_stand_in",
+            "constraint": None,
+            "targets": [],
+            "deployable": False,
+            "fits": 0,
+            "notes": [
+                f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled rows, unmitigated: a comparison, never registered"
+            ],
+            **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data),
+        }
     first = f"{columns[0]}: {next(iter(cfg.audit.policy.criteria))}"
     for row in rows.values():
         row["trade_off"] = trade_off(row, first)
@@ -177,18 +257,42 @@ def main(cfg: Config) -> None:
         rows[name]["folder"] = folder
     io.write_csv(paths.CANDIDATE_DECISIONS, pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}))
     best = mitigation.best_passing(rows)
-    result = {"enabled": m.enabled, "attribute": " x ".join(columns), "attributes": columns,
-              "constraint": m.constraint, "combine": m.combine, "methods": list(m.methods),
-              "policy_criteria": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.audit.policy.criteria.items()},
-              "targets": [{"constraint": t.constraint, "criteria": list(t.criteria),
-                           "moments": [{"moment": p.moment, **p.bound} for p in t.parts]}
-                          for t in [*planned["singles"], *([planned["combined"]] if planned["combined"] else [])]],
-              "untargeted_criteria": planned["untargeted"],
-              "fit_budget": m.max_fits, "fits_used": budget.used, "best_passing": best, "candidates": rows, "errors": errors,
-              "weighting": WEIGHTING,
-              "obstacles": mitigation.obstacles(rows, denominators(test, sensitive)) if not best else None}  # fmt: skip
+    result = {
+        "enabled": m.enabled,
+        "attribute": " x ".join(columns),
+        "attributes": columns,
+        "constraint": m.constraint,
+        "combine": m.combine,
+        "methods": list(m.methods),
+        "policy_criteria": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.audit.policy.criteria.items()},
+        "targets": [
+            {
+                "constraint": t.constraint,
+                "criteria": list(t.criteria),
+                "moments": [{"moment": p.moment, **p.bound} for p in t.parts],
+            }
+            for t in [*planned["singles"], *([planned["combined"]] if planned["combined"] else [])]
+        ],
+        "untargeted_criteria": planned["untargeted"],
+        "fit_budget": m.max_fits,
+        "fits_used": budget.used,
+        "best_passing": best,
+        "candidates": rows,
+        "errors": errors,
+        "weighting": WEIGHTING,
+        "obstacles": mitigation.obstacles(rows, denominators(test, sensitive)) if not best else None,
+    }
     contracts.write(paths.MITIGATION_METRICS, result)
-    io.write_json(paths.MITIGATION_COST, {"stage_wall_s": time.perf_counter() - started, "build_wall_s": built_s,
-                                          "fits": budget.used, "fit_wall_s": budget.seconds})  # fmt: skip
-    print(f"mitigate: {len(rows)} candidate(s) audited, {budget.used} network fit(s); best passing: {best or 'none'}"
-          + (f"; not built: {', '.join(errors)}" if errors else ""))
+    io.write_json(
+        paths.MITIGATION_COST,
+        {
+            "stage_wall_s": time.perf_counter() - started,
+            "build_wall_s": built_s,
+            "fits": budget.used,
+            "fit_wall_s": budget.seconds,
+        },
+    )
+    print(
+        f"mitigate: {len(rows)} candidate(s) audited, {budget.used} network fit(s); best passing: {best or 'none'}"
+        + (f"; not built: {', '.join(errors)}" if errors else "")
+    )

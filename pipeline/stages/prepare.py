@@ -61,30 +61,45 @@ def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: 
     labels = split_labels(table, settings, cfg.seed)
     numeric, categorical = model_inputs(table, settings, excluded, encodings)
     return leakage.check(
-        table.features, table.target, table.favourable, numeric=numeric, columns=numeric + categorical,
-        train_rows=labels.index[labels == "train"].to_numpy(), action=settings.leakage,
-        auc_threshold=settings.leakage_auc, nmi_threshold=settings.leakage_nmi, seed=cfg.seed,
-    )  # fmt: skip
+        table.features,
+        table.target,
+        table.favourable,
+        numeric=numeric,
+        columns=numeric + categorical,
+        train_rows=labels.index[labels == "train"].to_numpy(),
+        action=settings.leakage,
+        auc_threshold=settings.leakage_auc,
+        nmi_threshold=settings.leakage_nmi,
+        seed=cfg.seed,
+    )
 
 
 def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict) -> None:
     print(f"prepare: {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} encoded features")
     for suspect in leaks["suspected"]:
-        kept = "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
+        kept = (
+            "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
+        )
         print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
     for finding in privacy["findings"]:
         print(f"prepare: PII column '{finding['column']}': {finding['reason']}; excluded={finding['excluded']}")
     absent = privacy["k_anonymity"]["missing_quasi_identifiers"]
     if absent:
-        print(f"prepare: quasi-identifier(s) {absent} (data.pii.quasi_identifiers) are not columns of the data; "
-              "k-anonymity is measured without them")  # fmt: skip
+        print(
+            f"prepare: quasi-identifier(s) {absent} (data.pii.quasi_identifiers) are not columns of the data; "
+            "k-anonymity is measured without them"
+        )
     for capped in prepared.meta["capped_columns"]:
-        print(f"prepare: column '{capped['column']}' capped at {capped['kept']} levels + '<other>' "
-              f"({capped['folded_into_other']} rare levels folded; data.max_categories)")  # fmt: skip
+        print(
+            f"prepare: column '{capped['column']}' capped at {capped['kept']} levels + '<other>' "
+            f"({capped['folded_into_other']} rare levels folded; data.max_categories)"
+        )
     overlap = rows["train_test_overlap"]
     if rows["duplicate_rows"] or overlap["identical_rows"]:
-        print(f"prepare: {rows['duplicate_rows']} duplicated rows; {overlap['identical_rows']} of "
-              f"{overlap['test_rows']} test rows also occur in training")  # fmt: skip
+        print(
+            f"prepare: {rows['duplicate_rows']} duplicated rows; {overlap['identical_rows']} of "
+            f"{overlap['test_rows']} test rows also occur in training"
+        )
 
 
 def main(cfg: Config) -> None:
@@ -97,17 +112,29 @@ def main(cfg: Config) -> None:
     sizes = {}
 
     def check_size(n_rows, encoding):
-        sizes.update(preflight.check(n_rows, encoding.feature_groups, explain_batch=cfg.explain.batch_size,
-                                     limit_mb=settings.memory_limit_mb))  # fmt: skip
+        sizes.update(
+            preflight.check(
+                n_rows, encoding.feature_groups, explain_batch=cfg.explain.batch_size, limit_mb=settings.memory_limit_mb
+            )
+        )
 
     # Before the encoded matrices exist, so the two never take memory at the same time.
     rows = quality.duplicates_and_overlap(raw.features, raw.target, split_labels(table, settings, cfg.seed))
     prepared = prepare(table, settings, seed=cfg.seed, excluded=excluded, encodings=encodings, preflight=check_size)
-    data_metrics = contracts.validate(paths.DATA_METRICS, {
-        **split_counts(prepared), "audit": data_audit, "pii": privacy, "leakage": leaks, "rows_quality": rows,
-        "capped_columns": prepared.meta["capped_columns"], "memory_estimate": sizes,
-        "sensitive_encodings": prepared.meta["sensitive_encodings"], "sensitive_inputs": prepared.meta["sensitive_inputs"],
-    })  # fmt: skip
+    data_metrics = contracts.validate(
+        paths.DATA_METRICS,
+        {
+            **split_counts(prepared),
+            "audit": data_audit,
+            "pii": privacy,
+            "leakage": leaks,
+            "rows_quality": rows,
+            "capped_columns": prepared.meta["capped_columns"],
+            "memory_estimate": sizes,
+            "sensitive_encodings": prepared.meta["sensitive_encodings"],
+            "sensitive_inputs": prepared.meta["sensitive_inputs"],
+        },
+    )
     write(prepared)
     contracts.write(paths.DATA_METRICS, data_metrics)
     report_console(prepared, privacy, leaks, rows)

@@ -38,10 +38,18 @@ def main(cfg: Config) -> None:
     if cfg.privacy.enabled:
         (members, member_groups), (non_members, non_member_groups) = _read("train"), _read("test")
         result["membership_inference"] = privacy.membership_inference(
-            load_trained(), members, non_members, member_groups=member_groups, non_member_groups=non_member_groups,
-            sensitive=meta["sensitive"], max_rows=cfg.privacy.max_rows, seed=cfg.seed,
-            min_group_size=cfg.privacy.min_group_size, n_boot=cfg.privacy.n_boot, ci=cfg.privacy.ci,
-        )  # fmt: skip
+            load_trained(),
+            members,
+            non_members,
+            member_groups=member_groups,
+            non_member_groups=non_member_groups,
+            sensitive=meta["sensitive"],
+            max_rows=cfg.privacy.max_rows,
+            seed=cfg.seed,
+            min_group_size=cfg.privacy.min_group_size,
+            n_boot=cfg.privacy.n_boot,
+            ci=cfg.privacy.ci,
+        )
         mia = result["membership_inference"]
         print(
             f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} ({mia['rows_per_side']} rows a side)"

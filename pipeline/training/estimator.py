@@ -92,8 +92,14 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         folder). A stage passes one inside the project: the CLI refuses writes outside it.
     """
 
-    def __init__(self, settings: TrainSettings | None = None, seed: int = 0, weighting: str = "loss", budget=None,
-                 workdir: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        settings: TrainSettings | None = None,
+        seed: int = 0,
+        weighting: str = "loss",
+        budget=None,
+        workdir: str | None = None,
+    ):
         self.settings = settings
         self.seed = seed
         self.weighting = weighting
@@ -112,7 +118,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         X = np.ascontiguousarray(np.asarray(X, dtype=np.float32))
         y = np.asarray(y).astype(np.int64).ravel()
         if not set(np.unique(y)) <= {0, 1}:
-            raise BadInputError(f"NetworkClassifier expects 0/1 labels (1 = favourable), got {sorted(set(np.unique(y)))[:5]}")
+            raise BadInputError(
+                f"NetworkClassifier expects 0/1 labels (1 = favourable), got {sorted(set(np.unique(y)))[:5]}"
+            )
         train = self._weighted_rows(X, y, sample_weight)
         if self.budget is not None:
             self.budget.take()

@@ -75,7 +75,9 @@ class AllOf(ClassificationMoment):
             cols = len(m.pos_basis.columns)
             for name, out in (("pos_basis", pos), ("neg_basis", neg)):
                 block = getattr(m, name).copy()
-                block.index = pd.MultiIndex.from_tuples([(key, *i) for i in block.index], names=["part", *block.index.names])
+                block.index = pd.MultiIndex.from_tuples(
+                    [(key, *i) for i in block.index], names=["part", *block.index.names]
+                )
                 block.columns = range(offset, offset + cols)
                 out.append(block)
             present.append(pd.Series(m.neg_basis_present.to_numpy(), index=range(offset, offset + cols)))

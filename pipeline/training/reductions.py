@@ -18,8 +18,23 @@ from pipeline.models.postprocessed import PostProcessedNetwork, network_entry
 from pipeline.training.estimator import NetworkClassifier
 
 
-def reductions(method: str, constraint: str | Target, settings, train_x, train_y01, train_groups, feature_names, *,
-               seed: int, budget, max_iter: int, grid_size: int, eps: float, weighting: str, workdir=None) -> Candidate:  # fmt: skip
+def reductions(
+    method: str,
+    constraint: str | Target,
+    settings,
+    train_x,
+    train_y01,
+    train_groups,
+    feature_names,
+    *,
+    seed: int,
+    budget,
+    max_iter: int,
+    grid_size: int,
+    eps: float,
+    weighting: str,
+    workdir=None,
+) -> Candidate:
     """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows.
 
     ``constraint`` is a :class:`~pipeline.audit.mitigation_targets.Target` (derived from the audit
@@ -42,7 +57,9 @@ def reductions(method: str, constraint: str | Target, settings, train_x, train_y
         nets = [fitted.predictors_[i] for i in keep]
         _refuse_constant(method, nets, [float(fitted.weights_[i]) for i in keep])
         entries = [network_entry(p.model_, 1, weight=float(fitted.weights_[i])) for p, i in zip(nets, keep)]
-        notes = [f"randomised mixture of {len(nets)} network(s) (fairlearn's weights), decided per row by a seeded hash"]
+        notes = [
+            f"randomised mixture of {len(nets)} network(s) (fairlearn's weights), decided per row by a seeded hash"
+        ]
     else:
         fitted = red.GridSearch(estimator, constraints=moment, grid_size=grid_size)
         fitted.fit(train_x, train_y01, sensitive_features=groups)
@@ -50,13 +67,29 @@ def reductions(method: str, constraint: str | Target, settings, train_x, train_y
         entries = [network_entry(nets[0].model_, 1)]
         notes = [f"the best of {grid_size} networks trained with different Lagrange multipliers"]
     _refuse_constant(method, nets, [1.0])
-    model = PostProcessedNetwork(describe(feature_names, method, target.constraint, seed, entries, targets=list(target.criteria),
-                                          moments=[{"moment": p.moment, **p.bound} for p in target.parts]),
-                                 [p.model_ for p in nets])  # fmt: skip
+    model = PostProcessedNetwork(
+        describe(
+            feature_names,
+            method,
+            target.constraint,
+            seed,
+            entries,
+            targets=list(target.criteria),
+            moments=[{"moment": p.moment, **p.bound} for p in target.parts],
+        ),
+        [p.model_ for p in nets],
+    )
     notes.append(f"network trained on all {len(train_y01)} training rows, {estimator.weighting} weighting")
     notes.append("fairlearn constraint(s): " + ", ".join(f"{p.moment}({_kwargs(p.bound)})" for p in target.parts))
-    return Candidate(f"{method} ({target.label})", method,
-                     target.constraint, model, fits=budget.used - before, notes=notes, targets=list(target.criteria))  # fmt: skip
+    return Candidate(
+        f"{method} ({target.label})",
+        method,
+        target.constraint,
+        model,
+        fits=budget.used - before,
+        notes=notes,
+        targets=list(target.criteria),
+    )
 
 
 def _kwargs(bound: dict) -> str:
@@ -68,5 +101,7 @@ def _refuse_constant(method: str, predictors: list, weights: list[float]) -> Non
     one is not a network to deploy (it would need a decision rule this project does not serve)."""
     constant = [w for p, w in zip(predictors, weights) if not hasattr(p, "model_")]
     if constant:
-        raise ValueError(f"{method}: fairlearn's solution gives weight {sum(constant):.3f} to a constant classifier "
-                         "(the reweighted labels held one class); no network to deploy")  # fmt: skip
+        raise ValueError(
+            f"{method}: fairlearn's solution gives weight {sum(constant):.3f} to a constant classifier "
+            "(the reweighted labels held one class); no network to deploy"
+        )
