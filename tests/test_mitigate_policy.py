@@ -10,6 +10,7 @@ import yaml
 
 from pipeline import io, paths
 from pipeline.audit import mitigation_targets as mt
+from pipeline.stats.groups import joint_groups
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -99,7 +100,7 @@ def test_a_joint_group_threshold_rule_serves_from_both_columns(tmp_path):
         .model_
     )
     singles, _, _ = mt.targets("policy", {"equal_opportunity": 0.1}, float(y.mean()))
-    joint = mt.joint_groups(frame, ["sex", "race"])
+    joint = joint_groups(frame, ["sex", "race"])
     candidate = mitigation.threshold_optimizer(
         singles[0], net, 1, x, y, joint, ["f0", "f1", "f2"], ["sex", "race"], seed=0
     )

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.audit import mitigation_targets as mt
 from pipeline.errors import ConfigError
+from pipeline.stats.groups import joint_groups
 
 DEFAULT = {"selection_rate_ratio": (0.8, 1.25), "equal_opportunity": 0.1}
 
@@ -85,8 +86,8 @@ def test_attributes_follow_the_policy_or_the_setting():
 
 def test_joint_groups_label_the_intersection():
     frame = pd.DataFrame({"sex": ["F", "M", "F"], "race": ["a", "a", "b"]})
-    assert mt.joint_groups(frame, ["sex", "race"]).tolist() == ["F,a", "M,a", "F,b"]
-    assert mt.joint_groups(frame, ["sex"]).tolist() == ["F", "M", "F"]
+    assert joint_groups(frame, ["sex", "race"]).tolist() == ["F,a", "M,a", "F,b"]
+    assert joint_groups(frame, ["sex"]).tolist() == ["F", "M", "F"]
 
 
 def test_stacked_constraint_equals_fairlearns_moments_part_by_part():

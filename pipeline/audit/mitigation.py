@@ -82,7 +82,7 @@ def threshold_optimizer(
     ``constraint`` is a fairlearn ThresholdOptimizer constraint name or a single-constraint
     :class:`~pipeline.audit.mitigation_targets.Target` (ThresholdOptimizer enforces exact equality:
     it takes no bound). ``attribute`` is one column or several; ``val_groups`` then holds their
-    joint label (:func:`pipeline.audit.mitigation_targets.joint_groups`).
+    joint label (:func:`pipeline.stats.groups.joint_groups`).
     """
     from fairlearn.postprocessing import ThresholdOptimizer
 

@@ -152,12 +152,3 @@ def attributes(setting, policy_attributes: list[str] | None, sensitive: list[str
             f"mitigation.attribute {setting!r}: {unknown or 'nothing'} is not an audited sensitive column ({sensitive})"
         )
     return chosen
-
-
-def joint_groups(frame, columns: list[str]):
-    """One label per row for the intersection of ``columns`` (the column's own value for one column),
-    joined as fairlearn joins several sensitive columns, so a fitted rule's groups match."""
-    labels = frame[columns[0]].astype(str).to_numpy().astype(object)
-    for column in columns[1:]:
-        labels = labels + "," + frame[column].astype(str).to_numpy().astype(object)
-    return labels.astype(str)

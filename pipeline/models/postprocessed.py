@@ -187,7 +187,7 @@ class PostProcessedNetwork:
         if self.sensitive:
             if any(c not in frame.columns for c in self.sensitive_columns):
                 self._groups(None, len(X))
-            from pipeline.audit.mitigation_targets import joint_groups
+            from pipeline.stats.groups import joint_groups
 
             groups = joint_groups(frame, self.sensitive_columns)
         return pd.DataFrame({"decision": self.decide(X, groups), "score": self.score(X, groups)}, index=frame.index)

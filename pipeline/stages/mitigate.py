@@ -28,6 +28,7 @@ from pipeline.audit import mitigation_targets as mt
 from pipeline.audit.gate import gate
 from pipeline.config import Config
 from pipeline.stages.fairness import settings as audit_settings
+from pipeline.stats.groups import joint_groups
 
 #: How reductions hand their weights to the training loop (see pipeline.training.estimator).
 WEIGHTING = "loss"
@@ -91,7 +92,7 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
                         fav,
                         val["X"],
                         val["y01"],
-                        mt.joint_groups(val["groups"], columns),
+                        joint_groups(val["groups"], columns),
                         names,
                         sensitive,
                         seed,
@@ -105,7 +106,7 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
                         cfg.train,
                         train["X"],
                         train["y01"],
-                        mt.joint_groups(train["groups"], columns),
+                        joint_groups(train["groups"], columns),
                         names,
                         seed=seed,
                         budget=budget,
@@ -223,7 +224,7 @@ def main(cfg: Config) -> None:
     data = contracts.read_optional(paths.DATA_METRICS)
     test, rows, decided = splits["test"], {}, {}
     for c in built:
-        groups = mt.joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
+        groups = joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
         decided[c.name] = c.model.decide(test["X"], groups)
         score = c.model.score(test["X"], groups)
         rows[c.name] = {

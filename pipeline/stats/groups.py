@@ -54,3 +54,17 @@ def sensitive_views(groups: pd.DataFrame, sensitive: list[str]) -> dict[str, pd.
         _check_unambiguous(columns, joined, sensitive)
         views[intersection_name(sensitive)] = joined
     return views
+
+
+#: fairlearn joins several sensitive columns with "," when it fits a rule (ThresholdOptimizer's
+#: thresholds are keyed by that label), so a served or audited candidate must build the same one.
+FAIRLEARN_SEP = ","
+
+
+def joint_groups(frame, columns: list[str]):
+    """One label per row for the intersection of ``columns`` (the column's own value for one column),
+    joined as fairlearn joins several sensitive columns, so a fitted rule's groups match."""
+    labels = frame[columns[0]].astype(str).to_numpy().astype(object)
+    for column in columns[1:]:
+        labels = labels + FAIRLEARN_SEP + frame[column].astype(str).to_numpy().astype(object)
+    return labels.astype(str)
