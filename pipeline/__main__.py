@@ -1,3 +1,4 @@
+import gc
 import os
 import sys
 
@@ -16,4 +17,9 @@ if code == EXIT_INTERRUPTED:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+# Every output is written and closed by now. Freezing the heap spares the interpreter's exit
+# from walking the object graphs of torch, Lightning and their imports (a collection that
+# takes longer than a small model's whole fit; benchmarks/TRAINING.md); atexit handlers
+# (logging, MLflow) still run, and the OS reclaims the memory.
+gc.freeze()
 raise SystemExit(code)

@@ -45,6 +45,24 @@ def test_fingerprint_ignores_where_results_are_recorded_but_not_what_is_computed
     assert other["data_sha256"] != fp["data_sha256"] and other["params_sha256"] == fp["params_sha256"]
 
 
+def test_background_fingerprint_equals_the_direct_one_and_handles_an_empty_split():
+    """The fingerprint hashed on a thread is the same digest; an empty validation split (a fit
+    without validation) is hashed too instead of failing on a zero-length buffer."""
+    arrays = _arrays()
+    assert checkpoint.fingerprint_in_background(TrainSettings(), 1, arrays).result() == checkpoint.fingerprint(
+        TrainSettings(), 1, arrays
+    )
+    empty = {**arrays, "val": {"X": arrays["val"]["X"][:0], "y": arrays["val"]["y"][:0]}}
+    digest = checkpoint.fingerprint_in_background(TrainSettings(), 1, empty).result()["data_sha256"]
+    assert digest != checkpoint.fingerprint(TrainSettings(), 1, arrays)["data_sha256"]
+
+
+def test_a_failed_background_fingerprint_is_raised_where_it_is_needed():
+    broken = {"val": {"X": np.zeros((2, 2), np.float32), "y": np.zeros(2, np.int64)}}  # no train split
+    with pytest.raises(KeyError, match="train"):
+        checkpoint.fingerprint_in_background(TrainSettings(), 1, broken).result()
+
+
 def test_round_trip_loads_with_weights_only(tmp_path):
     fp = checkpoint.fingerprint(TrainSettings(), 1, _arrays())
     path = tmp_path / "last.pt"

@@ -111,3 +111,80 @@ def test_grouped_and_ungrouped_fits_give_identical_results(prepared, tmp_path):
     assert grouped.history == single.history
     a, b = grouped.model.state_dict(), single.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+class HookCalls(pl.Callback):
+    """Counts the per-step hooks and records the hook name Lightning set on the module."""
+
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+        self.fx_names: set[str] = set()
+
+    def _record(self, name, pl_module):
+        self.calls[name] = self.calls.get(name, 0) + 1
+        self.fx_names.add(pl_module._current_fx_name)
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        self._record("on_before_backward", pl_module)
+
+    def on_after_backward(self, trainer, pl_module):
+        self._record("on_after_backward", pl_module)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self._record("on_before_optimizer_step", pl_module)
+
+
+def test_every_per_step_hook_runs_once_per_optimiser_step_under_the_quiet_profiler(prepared, tmp_path):
+    """The fit's Trainer uses NoProfiler and LitClassifier's attribute fast path: Lightning still
+    calls each per-step hook once per optimiser step and names the running hook on the module."""
+    from pipeline.training.profiler import NoProfiler
+
+    cfg, arrays, n_classes = prepared
+    hooks, seen = HookCalls(), []
+
+    class Spy(pl.Callback):
+        def on_train_start(self, trainer, pl_module):
+            seen.append(trainer.profiler)
+
+    result = fit(_settings(cfg), cfg.seed, arrays, n_classes, checkpoint_dir=tmp_path, callbacks=[hooks, Spy()])
+    steps = result.summary["optimizer_steps"]
+    assert isinstance(seen[0], NoProfiler)
+    assert hooks.calls == {"on_before_backward": steps, "on_after_backward": steps, "on_before_optimizer_step": steps}
+    assert hooks.fx_names == set(hooks.calls)
+
+
+def test_attribute_writes_on_the_module_behave_as_on_any_torch_module():
+    """LitClassifier skips nn.Module's registration checks only where they cannot apply: the
+    same writes register, replace and refuse parameters, buffers and modules as nn.Module."""
+
+    def writes(module: torch.nn.Module) -> list:
+        outcomes = []
+        for name, value in [
+            ("note", 1),
+            ("note", "two"),  # a plain attribute written again: the fast path
+            ("note", torch.nn.Parameter(torch.ones(2))),  # becomes a parameter
+            ("note", None),  # None into a parameter slot is allowed
+            ("note", 3),  # a non-parameter into a parameter slot is refused
+            ("extra", torch.nn.Linear(1, 1)),
+            ("extra", 4),  # a non-module into a module slot is refused
+            ("class_weight", "five"),  # a non-tensor into a buffer slot is refused
+            ("class_weight", torch.zeros(2)),
+        ]:
+            try:
+                setattr(module, name, value)
+                outcomes.append((name, "ok"))
+            except TypeError as err:
+                outcomes.append((name, type(err).__name__))
+        return outcomes + [sorted(module.state_dict()), sorted(dict(module.named_parameters()))]
+
+    class Reference(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = torch.nn.Linear(3, 2)
+            self.register_buffer("class_weight", None, persistent=False)
+
+    ours = LitClassifier(MlpSpec(3, (), 2), lr=0.1, batch_size=4)
+    ours.model = torch.nn.Linear(3, 2)  # the same children as the reference
+    reference = Reference()
+    assert writes(ours) == writes(reference)
+    assert ours.__dict__.get("note") is None and ours._parameters["note"] is None

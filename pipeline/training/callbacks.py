@@ -8,6 +8,7 @@ its own ``ModelCheckpoint``.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 
 from pytorch_lightning.callbacks import Checkpoint
@@ -24,11 +25,17 @@ class EpochEnd(Checkpoint):
     """
 
     def __init__(
-        self, path: Path, fingerprint: dict[str, str], *, patience: int, max_epochs: int, resumed: dict | None = None
+        self,
+        path: Path,
+        fingerprint: dict[str, str] | Future,
+        *,
+        patience: int,
+        max_epochs: int,
+        resumed: dict | None = None,
     ):
         super().__init__()
         self.path = Path(path)
-        self.fingerprint = fingerprint
+        self._fingerprint = fingerprint
         self.patience = patience
         self.max_epochs = max_epochs
         stop = (resumed or {}).get("early_stopping") or {}
@@ -37,6 +44,13 @@ class EpochEnd(Checkpoint):
         self.bad_epochs: int = int(stop.get("bad_epochs", 0))
         self.best_model: dict | None = stop.get("best_model")
         self.writer: checkpoint.CheckpointWriter | None = None
+
+    @property
+    def fingerprint(self) -> dict[str, str]:
+        """The training's fingerprint, waiting for it when it is still being hashed."""
+        if isinstance(self._fingerprint, Future):
+            self._fingerprint = self._fingerprint.result()
+        return self._fingerprint
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if trainer.is_global_zero and self.writer is None:
@@ -88,4 +102,4 @@ class EpochEnd(Checkpoint):
                 "best_model": self.best_model,
             },
         }
-        self.writer.submit(self.path, checkpoint.serialise(state))
+        self.writer.submit(self.path, state)  # a snapshot: tensors copied, containers new

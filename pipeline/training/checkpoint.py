@@ -14,8 +14,8 @@ Why our own format and not Lightning's ``.ckpt``:
 * It must be refused when it belongs to another training: it records a digest of the training
   params and one of the data arrays, and :func:`load` compares both before anything is used.
 
-Writes go through one background thread so that the fsync (slow on a busy shared disk)
-overlaps the next epoch instead of stalling it; :meth:`CheckpointWriter.close` waits for the
+Writes go through one background thread so that serialising and the fsync (slow on a busy
+shared disk) overlap the next epoch instead of stalling it; :meth:`CheckpointWriter.close` waits for the
 last write. A kill loses at most the write in flight: the previous checkpoint stays whole, and
 the temporary file the kill left behind is removed when the next fit starts
 (:func:`remove_stale_temporaries`).
@@ -28,6 +28,7 @@ import io as _io
 import json
 import queue
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +65,32 @@ def data_digest(arrays: dict[str, dict[str, np.ndarray]]) -> str:
                 continue
             array = np.ascontiguousarray(arrays[split][name])
             digest.update(f"{split}/{name}/{array.dtype.str}/{array.shape}".encode())
-            digest.update(memoryview(array).cast("B"))
+            digest.update(array)  # its bytes, without a copy; an empty array adds none
     return digest.hexdigest()
 
 
 def fingerprint(settings, seed: int, arrays) -> dict[str, str]:
     return {"params_sha256": params_digest(settings, seed), "data_sha256": data_digest(arrays)}
+
+
+def fingerprint_in_background(settings, seed: int, arrays) -> Future:
+    """:func:`fingerprint`, computed on a background thread; ``.result()`` waits for it.
+
+    Why: hashing the arrays is a pass over all training data, and nothing needs its result
+    until a checkpoint is read (resuming) or first written (end of the first epoch). hashlib
+    releases the GIL while it hashes, so the pass overlaps building the Trainer and the first
+    epoch. The arrays must not change meanwhile; training only reads them.
+    """
+    pending: Future = Future()
+
+    def compute() -> None:
+        try:
+            pending.set_result(fingerprint(settings, seed, arrays))
+        except BaseException as err:  # re-raised by .result() in the training thread
+            pending.set_exception(err)
+
+    threading.Thread(target=compute, name="checkpoint-fingerprint", daemon=True).start()
+    return pending
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:
@@ -138,7 +159,7 @@ def load(path: Path, expected: dict[str, str] | None = None) -> dict:
 
 
 class CheckpointWriter:
-    """Writes serialised checkpoints atomically on one background thread, in order."""
+    """Serialises and writes checkpoints atomically on one background thread, in order."""
 
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
@@ -153,7 +174,7 @@ class CheckpointWriter:
                 return
             path, data = item
             try:
-                io.write_bytes(path, data)
+                io.write_bytes(path, data if isinstance(data, bytes) else serialise(data))
             except BaseException as err:  # reported by submit()/close() in the training thread
                 self._error = err
 
@@ -162,7 +183,12 @@ class CheckpointWriter:
             err, self._error = self._error, None
             raise IntegrityError(f"writing the training checkpoint failed: {err}") from err
 
-    def submit(self, path: Path, data: bytes) -> None:
+    def submit(self, path: Path, data: bytes | dict) -> None:
+        """Queue ``data`` for ``path``: bytes, or a state that :func:`serialise` turns into bytes.
+
+        A state must be a snapshot nothing changes any more (tensors copied by :func:`to_cpu`,
+        containers built for this call): the writer thread reads it while training goes on.
+        """
         self._raise_pending()
         self._queue.put((Path(path), data))
 

@@ -118,6 +118,8 @@ def build_trainer(settings: TrainSettings, max_epochs: int, callbacks: list, *, 
 
 
 def _trainer(pl, settings: TrainSettings, max_epochs: int, callbacks: list, *, validate: bool, root_dir: Path):
+    from pipeline.training.profiler import NoProfiler
+
     return pl.Trainer(
         max_epochs=max_epochs,
         accelerator=settings.accelerator,
@@ -135,6 +137,7 @@ def _trainer(pl, settings: TrainSettings, max_epochs: int, callbacks: list, *, v
         use_distributed_sampler=False,
         default_root_dir=str(root_dir),
         callbacks=callbacks,
+        profiler=NoProfiler(),
     )
 
 
@@ -391,8 +394,8 @@ def fit(
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint.remove_stale_temporaries(checkpoint_dir)
     last_path = checkpoint_dir / checkpoint.LAST_NAME
-    fingerprint = checkpoint.fingerprint(settings, seed, arrays)
-    resumed = checkpoint.load(last_path, fingerprint) if settings.resume and last_path.is_file() else None
+    fingerprint = checkpoint.fingerprint_in_background(settings, seed, arrays)
+    resumed = checkpoint.load(last_path, fingerprint.result()) if settings.resume and last_path.is_file() else None
     start_epoch = resumed["epoch"] + 1 if resumed else 0
     notes = [f"resumed after epoch {resumed['epoch']} from {last_path}"] if resumed else []
     n_train = len(arrays["train"]["y"])
@@ -416,7 +419,7 @@ def fit(
     if remaining > 0:
         epoch_end = EpochEnd(last_path, fingerprint, patience=settings.patience, max_epochs=epochs, resumed=resumed)
         run = _train(settings, seed, arrays, module, remaining, epoch_end, checkpoint_dir, callbacks)
-        final = checkpoint.load(last_path, fingerprint)
+        final = checkpoint.load(last_path, fingerprint.result())
     else:
         final = resumed
         notes.append("the checkpoint already holds a finished training; nothing left to train")
