@@ -54,6 +54,11 @@ def test_dvc_repro_end_to_end_then_noop(tmp_path):
         json.loads(metrics_file.read_text())
     assert json.loads((repo / paths.EVALUATE_METRICS).read_text())["accuracy"] > 0.6
 
+    # Byte code another interpreter writes into a code folder is not a changed dependency.
+    for package in ("data", "training", "stats", "audit", "report"):
+        stray = repo / "pipeline" / package / "__pycache__" / "stray.cpython-399.pyc"
+        stray.parent.mkdir(exist_ok=True)
+        stray.write_bytes(b"not the code")
     status = run_dvc(["status"], repo)
     assert "up to date" in status.stdout, status.stdout
     second = run_dvc(["repro"], repo)
