@@ -148,9 +148,11 @@ def markdown(res: dict, seconds: float) -> str:
         f"(Monte-Carlo standard error {res['monte_carlo_se']:.3f}); {seconds:.0f} s. Target: at least 93%.",
         "",
         f"- lowest coverage, per-group rates (Wilson): **{res['min_group_rate_coverage']:.3f}**",
-        f"- lowest coverage, disparities against the reference (Newcombe / MOVER-R / max-abs): **{res['min_disparity_coverage']:.3f}**",
+        "- lowest coverage, disparities against the reference (Newcombe / MOVER-R / max-abs): "
+        f"**{res['min_disparity_coverage']:.3f}**",
         f"- lowest coverage in groups of 30-100 rows: **{res['min_coverage_groups_30_100_rows']:.3f}**",
-        f"- all gating intervals of the default policy at once (Bonferroni): **{res['simultaneous_coverage_default_policy_bonferroni']:.3f}**",
+        "- all gating intervals of the default policy at once (Bonferroni): "
+        f"**{res['simultaneous_coverage_default_policy_bonferroni']:.3f}**",
         "",
         "| quantity | group | rows | coverage |",
         "|---|---|---|---|",

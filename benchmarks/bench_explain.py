@@ -118,17 +118,18 @@ def main() -> None:
     lines = [
         "# Explain benchmark (Adult test split)",
         "",
-        f"{len(X)} rows, {X.shape[1]} encoded features, model {meta.get('source')} MLP; IG {s.n_steps} steps (refined per row up to "
-        f"{s.max_steps} while |delta| > {s.delta_tol}); median of {args.repeats} runs (captum plain IG: 1 run). "
-        f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after: "
-        "the machine is shared, so treat differences under ~30% as noise.",
+        f"{len(X)} rows, {X.shape[1]} encoded features, model {meta.get('source')} MLP; IG {s.n_steps} steps "
+        f"(refined per row up to {s.max_steps} while |delta| > {s.delta_tol}); median of {args.repeats} runs (captum "
+        f"plain IG: 1 run). torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after: the machine is shared, so treat differences under "
+        "~30% as noise.",
         "",
         "| What | Seconds (median) | Runs |",
         "| --- | --- | --- |",
         *(f"| {k} | {med[k]:.3f} | {', '.join(f'{t:.2f}' for t in result['seconds_all'][k])} |" for k in med),
         "",
-        f"- All three methods (IG with refinement, DeepLift, FeatureAblation by original column) / hand-written IG: **{ratio:.2f}x** "
-        f"({'within' if ratio <= 2 else 'NOT within'} the 2x target).",
+        "- All three methods (IG with refinement, DeepLift, FeatureAblation by original column) / hand-written IG: "
+        f"**{ratio:.2f}x** ({'within' if ratio <= 2 else 'NOT within'} the 2x target).",
         "- Per method in the last all-methods run: " + ", ".join(f"{k} {v:.2f} s" for k, v in per_method.items()) + ".",
         f"- IG refinement: {ig_summary['rows_refined']} rows refined, max steps {ig_summary['n_steps_max_used']}, "
         f"max |delta| {ig_summary['convergence_delta_max_abs']:.4f}, converged: {ig_summary['converged']}.",

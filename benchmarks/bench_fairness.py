@@ -1,4 +1,5 @@
-"""The whole fairness audit (closed-form intervals, verdicts, bootstrap of ROC AUC) vs fairlearn's MetricFrame(n_boot=...).
+"""The whole fairness audit (closed-form intervals, verdicts, bootstrap of ROC AUC) vs fairlearn's
+MetricFrame(n_boot=...).
 
 Usage: python benchmarks/bench_fairness.py [--fairlearn-boot 1000] [--repeats 3]
 Needs data/prepared and outputs/predictions_test.csv (run `dvc repro evaluate` first).
@@ -73,7 +74,10 @@ def main() -> None:
         "views": sensitive + ([" x ".join(sensitive)] if len(sensitive) > 1 else []),
         "ours_n_boot": 1000,
         "ours_seconds": {"median": statistics.median(ours), "min": min(ours), "max": max(ours), "runs": len(ours)},
-        "ours_scope": "group rates with Wilson intervals, ROC AUC (bootstrap) and ECE, vs-reference comparisons, 7 criteria with verdicts, max-min values, every view",
+        "ours_scope": (
+            "group rates with Wilson intervals, ROC AUC (bootstrap) and ECE, vs-reference "
+            "comparisons, 7 criteria with verdicts, max-min values, every view"
+        ),
         "fairlearn_n_boot": args.fairlearn_boot,
         "fairlearn_seconds": theirs,
         "fairlearn_scope": f"MetricFrame with selection rate, TPR, FPR by '{sensitive[0]}' only, plus difference_ci",
@@ -85,11 +89,13 @@ def main() -> None:
     lines = [
         "# Fairness audit with bootstrap intervals",
         "",
-        f"Adult test split, {result['rows']} rows, views: {', '.join(result['views'])}. Command: `{result['command']}`.",
+        f"Adult test split, {result['rows']} rows, views: {', '.join(result['views'])}. Command: "
+        f"`{result['command']}`.",
         "",
         "| | resamples | scope | seconds |",
         "|---|---|---|---|",
-        f"| ours (vectorised) | 1000 | {result['ours_scope']} | median {statistics.median(ours):.2f} (min {min(ours):.2f}, max {max(ours):.2f}, {len(ours)} runs) |",
+        f"| ours (vectorised) | 1000 | {result['ours_scope']} | median {statistics.median(ours):.2f} (min "
+        f"{min(ours):.2f}, max {max(ours):.2f}, {len(ours)} runs) |",
         f"| fairlearn MetricFrame | {args.fairlearn_boot} | {result['fairlearn_scope']} | {theirs:.2f} (1 run) |",
         "",
         f"Target <= 3 s for ours: {'met' if result['target_met'] else 'NOT met'}.",

@@ -133,6 +133,11 @@ def _ci(e: dict) -> str:
     return f"[{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]" if e.get("ci") else ""
 
 
+def _moment_text(m: dict) -> str:
+    """A fairlearn moment with its arguments, e.g. ``DemographicParity(difference_bound=0.01)``."""
+    return m["moment"] + "(" + ", ".join(f"{k}={v}" for k, v in m.items() if k != "moment") + ")"
+
+
 def markdown(figures: dict) -> str:
     f = figures
     met = "met" if f["fit_multiple"] <= MAX_FIT_MULTIPLE else "NOT met"
@@ -143,18 +148,18 @@ def markdown(figures: dict) -> str:
         f"({f['fit_multiple']:.1f} fits).",
         "",
         f"- mitigate stage (whole process, median of {len(f['mitigate_stage_runs_s'])}: "
-        f"{', '.join(f'{x:.1f}' for x in f['mitigate_stage_runs_s'])}): {f['mitigate_stage_s']:.1f} s; train stage (whole process): {f['train_stage_s']:.1f} s "
-        f"({f['stage_multiple']:.1f}x)",
+        f"{', '.join(f'{x:.1f}' for x in f['mitigate_stage_runs_s'])}): {f['mitigate_stage_s']:.1f} s; train stage "
+        f"(whole process): {f['train_stage_s']:.1f} s ({f['stage_multiple']:.1f}x)",
         f"- one network fit in-process (median of {len(f['one_fit_s'])}): {f['one_fit_median_s']:.2f} s",
-        f"- network fits run by the stage: {f['fits_used']} (budget {f['fit_budget']}), methods {', '.join(f['methods'])}, "
-        f"constraint `{f['constraint']}` on {' x '.join(f['attributes'])}; targets: "
+        f"- network fits run by the stage: {f['fits_used']} (budget {f['fit_budget']}), methods "
+        f"{', '.join(f['methods'])}, constraint `{f['constraint']}` on {' x '.join(f['attributes'])}; targets: "
         + "; ".join(
-            f"{' + '.join(t['criteria'])} -> {', '.join(m['moment'] + '(' + ', '.join(f'{k}={v}' for k, v in m.items() if k != 'moment') + ')' for m in t['moments'])}"
-            for t in f["targets"]
+            f"{' + '.join(t['criteria'])} -> {', '.join(_moment_text(m) for m in t['moments'])}" for t in f["targets"]
         ),
         f"- best passing candidate: {f['best_passing'] or 'none'}",
         "",
-        "| candidate | targets | accuracy [CI] | gating checks: value [simultaneous CI] status | passes policy | fits |",
+        "| candidate | targets | accuracy [CI] | gating checks: value [simultaneous CI] status | passes policy "
+        "| fits |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, c in f["candidates"].items():
@@ -166,12 +171,14 @@ def markdown(figures: dict) -> str:
             for k in c["gating_checks"]
         )
         lines.append(
-            f"| {name} | {', '.join(c['targets']) or '-'} | {a['value']:.3f} {_ci(a)} | {checks} | {c['passed']} | {c['fits']} |"
+            f"| {name} | {', '.join(c['targets']) or '-'} | {a['value']:.3f} {_ci(a)} | {checks} | "
+            f"{c['passed']} | {c['fits']} |"
         )
     if f["unattainable"]:
         lines += [
             "",
-            "Gating comparisons no model can pass on this test split (interval if the group's rate equalled the reference's):",
+            "Gating comparisons no model can pass on this test split (interval if the group's rate equalled "
+            "the reference's):",
             "",
             "| check | group vs reference | people in the rate's denominator | interval at equality | bound |",
             "| --- | --- | --- | --- | --- |",

@@ -65,7 +65,8 @@ def _from_mlflow(run_id: str) -> Side:
             local = tracking.download_artifacts(run_id, "metrics", Path(tmp))
         except Exception as err:  # mlflow raises several types for an unknown run
             raise BadInputError(
-                f"compare: '{run_id}' is neither a DVC experiment, a git revision nor a readable MLflow run ({type(err).__name__})"
+                f"compare: '{run_id}' is neither a DVC experiment, a git revision nor a readable MLflow run "
+                f"({type(err).__name__})"
             ) from None
         load = {k: io.read_json(local / p.name) if (local / p.name).is_file() else None for k, p in FILES.items()}
     return Side(run_id, f"MLflow run {run_id}", load["evaluate"], load["fairness"])
@@ -86,7 +87,8 @@ def resolve(name: str) -> Side:
     if re.fullmatch(r"[0-9a-f]{32}", name):
         return _from_mlflow(name)
     raise BadInputError(
-        f"compare: '{name}' is not 'workspace', a DVC experiment (dvc exp list), a git revision or an MLflow run id (32 hex digits)"
+        f"compare: '{name}' is not 'workspace', a DVC experiment (dvc exp list), a git revision or an MLflow "
+        "run id (32 hex digits)"
     )
 
 

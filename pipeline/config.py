@@ -445,8 +445,8 @@ class Config(_Section):
             )
             if not inside:
                 raise ValueError(
-                    f"data.dep ({self.data.dep!r}) must be data.csv.path ({self.data.csv.path!r}) or a folder holding it, "
-                    "so DVC reruns prepare when the file changes: set data.dep to the same path"
+                    f"data.dep ({self.data.dep!r}) must be data.csv.path ({self.data.csv.path!r}) or a folder "
+                    "holding it, so DVC reruns prepare when the file changes: set data.dep to the same path"
                 )
         if self.data.val_size + self.data.test_size >= 1:
             raise ValueError("data.val_size + data.test_size must be below 1")

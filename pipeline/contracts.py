@@ -109,7 +109,8 @@ class Meta(Closed):
                 raise ValueError(f"feature_groups['{column}'] = {positions}: positions must lie in 0..{width - 1}")
         if set(self.feature_groups) != set(self.input_columns):
             raise ValueError(
-                f"feature_groups covers {sorted(self.feature_groups)} but input_columns lists {sorted(self.input_columns)}"
+                f"feature_groups covers {sorted(self.feature_groups)} but input_columns lists "
+                f"{sorted(self.input_columns)}"
             )
         negative = {k: v for k, v in self.rows.items() if v < 0}
         if negative:

@@ -467,8 +467,8 @@ def log_dataset_file(
     """Record a dataset input from its file hash and a known schema.
 
     ``mlflow.data.from_pandas`` infers the schema by testing every cell for NaN (slow on a
-    split of tens of thousands of rows); here the digest is the file's sha256 (first 32 hex digits, what the store's digest
-    column holds) and the schema comes from ``meta.json``, so a reviewer can check the digest with
+    split of tens of thousands of rows); here the digest is the file's sha256 (first 32 hex digits, what the
+    store's digest column holds) and the schema comes from ``meta.json``, so a reviewer can check the digest with
     ``sha256sum``.
     """
     import json

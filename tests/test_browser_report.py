@@ -53,8 +53,8 @@ def test_report_fits_a_phone_and_every_svg_is_announced(report, browser):
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390
         svgs = phone.eval_on_selector_all(
             "svg",
-            "els => els.map(e => [e.querySelector(':scope > title')?.textContent || '', e.getAttribute('aria-labelledby') || '',"
-            " e.getBoundingClientRect().width])",
+            "els => els.map(e => [e.querySelector(':scope > title')?.textContent || '', "
+            "e.getAttribute('aria-labelledby') || '', e.getBoundingClientRect().width])",
         )
         assert svgs and all(title and label and width <= 390 for title, label, width in svgs), svgs
         first_screen = phone.evaluate("document.querySelector('#summary .headline').getBoundingClientRect().top")

@@ -196,7 +196,11 @@ def test_served_input_is_checked(data):
 
 
 def test_best_passing_never_picks_a_failing_or_undeployable_candidate():
-    row = lambda acc, passed, deployable=True: {"accuracy": {"value": acc}, "passed": passed, "deployable": deployable}  # noqa: E731
+    row = lambda acc, passed, deployable=True: {  # noqa: E731
+        "accuracy": {"value": acc},
+        "passed": passed,
+        "deployable": deployable,
+    }
     rows = {"a": row(0.9, False), "b": row(0.8, True), "c": row(0.8, True), "d": row(0.95, True, deployable=False)}
     assert mitigation.best_passing(rows) == "b"  # accuracy first, then name
     assert mitigation.best_passing({"a": row(0.9, False), "d": row(0.95, True, deployable=False)}) is None

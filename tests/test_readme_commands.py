@@ -6,8 +6,8 @@ packages (network, minutes) and `make test` would run this suite inside itself; 
 `make bench` serve or measure for minutes (the MLflow UI has its own browser test). Every command
 of the README's "Exploring and comparing runs" block runs unchanged, each in its own
 `env -i bash --norc` shell (no inherited PATH) after the block's first line, the README's stated
-activation line, and the tables they print must fit a screen: at most 40 summary figures, at most 60 `dvc metrics diff` rows, only plots with
-named axes.
+activation line, and the tables they print must fit a screen: at most 40 summary figures, at most 60
+`dvc metrics diff` rows, only plots with named axes.
 """
 
 from __future__ import annotations

@@ -23,7 +23,9 @@ TINY_DVC = {"data": {"max_rows": 400}, "audit": {"n_boot": 20}, "explain": {"n_s
 
 #: Files allowed to differ between two clean runs, and why; everything else must be byte-identical.
 NOT_DETERMINISTIC = {
-    "reports/metrics/train.json": "its cost block holds wall-clock time and throughput (the training helper moves them out)",
+    "reports/metrics/train.json": (
+        "its cost block holds wall-clock time and throughput (the training helper moves them out)"
+    ),
     "reports/audit_report.html": "renders those timings and the dvc.lock hash of train.json",
     "reports/model_card.md": "renders those timings and the dvc.lock hash of train.json",
 }

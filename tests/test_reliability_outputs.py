@@ -123,12 +123,13 @@ try:
 except errors.StorageError as err:
     outcome = f"{err.exit_code} {err}"
 print(json.dumps({"outcome": outcome, "kept": open("model.pt", "rb").read() == b"old" * 10, "files": sorted(os.listdir("."))}))
-"""
+"""  # noqa: E501 (script text)
 
 
 @needs_tmpfs
 def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path):
-    """ENOSPC from a real, full file system: StorageError (exit 6) naming the file; the old file intact, no temporary left."""
+    """ENOSPC from a real, full file system: StorageError (exit 6) naming the file; the old file intact,
+    no temporary left."""
     done = run_on_full_disk(tmp_path / "disk", FULL_WRITE)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -150,7 +151,7 @@ except OSError:
     pass
 done = subprocess.run([sys.executable, "-m", "pipeline", "compare", "workspace", "workspace"], capture_output=True, text=True)
 print(json.dumps({"rc": done.returncode, "stderr": done.stderr, "kept": open("reports/compare.md").read()}))
-"""
+"""  # noqa: E501 (script text)
 
 
 @needs_tmpfs

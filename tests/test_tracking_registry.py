@@ -117,7 +117,8 @@ def test_tightened_thresholds_withhold_the_alias(cfg):
     fairness.main(tight)
     if "verdicts" not in io.read_json(paths.FAIRNESS_METRICS):
         pytest.skip(
-            "the fairness stage does not write verdicts yet (fairness issue); the gate is tested with written verdicts above"
+            "the fairness stage does not write verdicts yet (fairness issue); the gate is tested with written "
+            "verdicts above"
         )
     client = MlflowClient()
     before = {
@@ -135,9 +136,8 @@ def test_mlflow_pytorch_import_leaves_lightning_out_and_importable():
     import sys
 
     code = (
-        "import sys; from pipeline import tracking; m = tracking.import_mlflow_pytorch(); "
-        "assert hasattr(m, 'log_model'); assert 'pytorch_lightning' not in sys.modules; "
-        "import pytorch_lightning; print('ok')"
+        "import sys; from pipeline import tracking; m = tracking.import_mlflow_pytorch(); assert hasattr(m, "
+        "'log_model'); assert 'pytorch_lightning' not in sys.modules; import pytorch_lightning; print('ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -15,7 +15,10 @@ from pipeline.training import checkpoint
 
 def _arrays(seed: int = 0):
     rng = np.random.default_rng(seed)
-    split = lambda n: {"X": rng.normal(size=(n, 4)).astype(np.float32), "y": rng.integers(0, 2, n).astype(np.int64)}  # noqa: E731
+    split = lambda n: {  # noqa: E731
+        "X": rng.normal(size=(n, 4)).astype(np.float32),
+        "y": rng.integers(0, 2, n).astype(np.int64),
+    }
     return {"train": split(20), "val": split(6)}
 
 

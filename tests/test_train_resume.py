@@ -1,6 +1,7 @@
 """Kill the real ``python -m pipeline train`` process, resume it, and compare with a run that was
 never interrupted. SIGKILL gives no chance to clean up: what is on disk must be a whole
-checkpoint, and a temporary file the kill left behind is removed when training starts again. SIGTERM is turned into an orderly stop (exit 130) that keeps the last checkpoint."""
+checkpoint, and a temporary file the kill left behind is removed when training starts again. SIGTERM
+is turned into an orderly stop (exit 130) that keeps the last checkpoint."""
 
 from __future__ import annotations
 

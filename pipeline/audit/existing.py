@@ -43,8 +43,8 @@ def decisions_from_labels(
         unknown = [v for v in found if v not in classes]
         if unknown:
             raise BadInputError(
-                f"decision column {column!r} holds values that are not the target's classes: found {found}, classes {classes}; "
-                "name the value that means the favourable decision with data.csv.favourable_decision"
+                f"decision column {column!r} holds values that are not the target's classes: found {found}, classes "
+                f"{classes}; name the value that means the favourable decision with data.csv.favourable_decision"
             )
         wanted = favourable
     return (text == wanted).to_numpy().astype(np.int64), usable

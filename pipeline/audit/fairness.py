@@ -91,7 +91,8 @@ def check_reference(reference, views: dict[str, pd.Series]) -> None:
         for attribute, group in reference.items():
             if attribute not in existing:
                 raise BadInputError(
-                    f"audit.reference names the attribute {attribute!r}, which is not audited (attributes: {', '.join(existing)})"
+                    f"audit.reference names the attribute {attribute!r}, which is not audited (attributes: "
+                    f"{', '.join(existing)})"
                 )
             if str(group) not in existing[attribute]:
                 raise BadInputError(

@@ -202,7 +202,10 @@ def calibration_gap(
     events = int(y01[mask].sum())
     reason = None
     if min(events, int(mask.sum()) - events) < min_events:
-        reason = f"calibration of '{name}' rests on {events} favourable and {int(mask.sum()) - events} unfavourable outcomes (at least {min_events} of each needed)"
+        reason = (
+            f"calibration of '{name}' rests on {events} favourable and {int(mask.sum()) - events} unfavourable "
+            f"outcomes (at least {min_events} of each needed)"
+        )
     low, high = intervals.mean_interval(resid, level)
     value = float(resid.mean()) if len(resid) else float("nan")
     return {"value": value, "low": low, "high": high, "reason": reason, "rate": "observed - predicted"}

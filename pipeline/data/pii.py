@@ -6,8 +6,8 @@ signal a model should learn and they turn a model file into a data-protection li
 column is flagged by its *name*, by the share of its values matching a *pattern*, or (names) by
 the share of its rows found in a list of common names (``names/``, provenance in its README); the
 result lists column, reason and match rate only. Dates are dates of birth only when the header or
-the implied ages say so; other dates (events) are reported as dates, a quasi-identifier. Numeric measurements (``age``, amounts) are never
-flagged for being unique, since continuous values are distinct by nature.
+the implied ages say so; other dates (events) are reported as dates, a quasi-identifier. Numeric
+measurements (``age``, amounts) are never flagged for being unique, since continuous values are distinct by nature.
 """
 
 from __future__ import annotations

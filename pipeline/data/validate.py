@@ -257,15 +257,21 @@ def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]
     seen = ", ".join(f"{k!r}: {v}" for k, v in found.items())
     return {
         "numeric": "non-numeric values in a column declared numeric (data.csv.column_types)",
-        "finite": f"numbers that are infinite or larger than {MAX_MAGNITUDE:g} in magnitude, which cannot be scaled "
-        "without overflowing; fix or remove those rows",
-        "allowed_labels": f"labels outside data.csv.classes (configured mapping: {mapping}; labels found with counts: {seen})",
+        "finite": (
+            f"numbers that are infinite or larger than {MAX_MAGNITUDE:g} in magnitude, which cannot be scaled "
+            "without overflowing; fix or remove those rows"
+        ),
+        "allowed_labels": (
+            f"labels outside data.csv.classes (configured mapping: {mapping}; labels found with counts: {seen})"
+        ),
         "all_missing": "every value is missing (empty field); remove it with data.csv.drop",
         "constant": "the same value in every row, so it cannot inform the model; remove it with data.csv.drop",
         "not_nullable": "missing values (empty fields)",
         "target_missing": f"missing values in the target column '{target}'; fill or remove those rows",
-        "sensitive_missing": "missing values in a sensitive column and data.missing_sensitive is 'fail' "
-        "(use 'drop' to drop those rows or 'group' to keep them as the group '<missing>')",
+        "sensitive_missing": (
+            "missing values in a sensitive column and data.missing_sensitive is 'fail' "
+            "(use 'drop' to drop those rows or 'group' to keep them as the group '<missing>')"
+        ),
     }
 
 
@@ -380,7 +386,8 @@ def label_rules(path: Path, target: pd.Series, column: str, val_size: float, tes
                 str(path),
                 f"too few rows for the splits: {n} rows in {n_classes} classes (smallest '{smallest}' has "
                 f"{int(counts.min())}) give {test_rows} test and {val_rows} validation rows with data.test_size="
-                f"{test_size}, data.val_size={val_size}; every class needs at least 3 rows and each split one row per class",
+                f"{test_size}, data.val_size={val_size}; every class needs at least 3 rows and each split one "
+                "row per class",
                 column=column,
                 rows=n,
                 example=str(smallest),

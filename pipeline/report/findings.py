@@ -185,13 +185,15 @@ def _other_findings(ctx: dict) -> list[str]:
     if mia.get("auc") is not None:
         risk = "no better than a coin flip" if mia["auc"] < 0.55 else "better than a coin flip"
         out.append(
-            f"An attacker guessing whether a person's row was used in training does {risk} (attack AUC {_num(mia['auc'])}; 0.5 = guessing)."
+            f"An attacker guessing whether a person's row was used in training does {risk} (attack AUC "
+            f"{_num(mia['auc'])}; 0.5 = guessing)."
         )
     ig = ((ctx.get("explain") or {}).get("integrated_gradients") or {}).get("importance") or {}
     if ig:
         top = sorted(ig, key=lambda c: -ig[c])[:2]
         out.append(
-            f"The columns that most drive the prediction are {' and '.join(repr(c) for c in top)} (Integrated Gradients)."
+            f"The columns that most drive the prediction are {' and '.join(repr(c) for c in top)} (Integrated "
+            "Gradients)."
         )
     return out
 

@@ -11,50 +11,105 @@ TERMS: dict[str, str] = {
     "Accuracy": "Share of test rows whose prediction equals the true outcome.",
     "Balanced accuracy": "Mean of the share of each class predicted correctly; not inflated by a large class.",
     "Base rate": "Share of a group whose true outcome is the favourable class.",
-    "Bootstrap interval": "Range that holds the figure in 95% of resamples of the test rows: how much it could move with other data.",
-    "Calibration": "Whether predicted probabilities match observed frequencies (of rows given 0.7, about 70% should be favourable).",
-    "Convergence delta": "How far Integrated Gradients' attributions miss the change in the model's output; small is reliable.",
+    "Bootstrap interval": (
+        "Range that holds the figure in 95% of resamples of the test rows: how much it could move with other data."
+    ),
+    "Calibration": (
+        "Whether predicted probabilities match observed frequencies (of rows given 0.7, about 70% "
+        "should be favourable)."
+    ),
+    "Convergence delta": (
+        "How far Integrated Gradients' attributions miss the change in the model's output; small is reliable."
+    ),
     "CPU": "Central processing unit: the processor the pipeline runs on by default.",
     "Cramér's V": "Strength of association between two categorical columns, 0 (none) to 1 (one determines the other).",
-    "CO2": "Carbon dioxide emitted to produce the electricity used, estimated from energy and the grid's carbon intensity.",
+    "CO2": (
+        "Carbon dioxide emitted to produce the electricity used, estimated from energy and the grid's carbon intensity."
+    ),
     "DeepLift": "Attribution method comparing each input with a reference input, layer by layer.",
-    "Demographic parity": "Groups receive the favourable prediction at the same rate; measured as a difference or a ratio of selection rates.",
-    "DP-SGD": "Differentially private stochastic gradient descent: training that clips and adds noise to gradients to bound what the model can reveal about any one row.",
+    "Demographic parity": (
+        "Groups receive the favourable prediction at the same rate; measured as a difference "
+        "or a ratio of selection rates."
+    ),
+    "DP-SGD": (
+        "Differentially private stochastic gradient descent: training that clips and adds noise to "
+        "gradients to bound what the model can reveal about any one row."
+    ),
     "DP": "Demographic parity (see that entry); in mitigation tables also the constraint a mitigation enforces.",
-    "ECE": "Expected calibration error: average gap between predicted probability and observed frequency, over probability bins.",
-    "Equal opportunity": "People whose true outcome is favourable are recognised at the same rate in every group (equal TPR).",
+    "ECE": (
+        "Expected calibration error: average gap between predicted probability and observed frequency, over "
+        "probability bins."
+    ),
+    "Equal opportunity": (
+        "People whose true outcome is favourable are recognised at the same rate in every group (equal TPR)."
+    ),
     "EO": "Equalized odds (see that entry).",
     "Equalized odds": "Equal TPR and equal FPR across groups: the model errs at the same rates for everyone.",
-    "Epsilon (ε), delta (δ)": "Differential-privacy budget: smaller ε means less can be learnt about any one person; δ is the chance the bound fails.",
+    "Epsilon (ε), delta (δ)": (
+        "Differential-privacy budget: smaller ε means less can be learnt about any one "
+        "person; δ is the chance the bound fails."
+    ),
     "Feature ablation": "Attribution by replacing a column with a baseline and measuring how the prediction changes.",
     "FLOPs": "Floating-point operations: the amount of arithmetic, a hardware-independent measure of compute.",
     "FNR": "False negative rate: share of people with a favourable true outcome whom the model denies it.",
-    "FPR": "False positive rate: share of people with an unfavourable true outcome whom the model grants the favourable one.",
-    "Four-fifths rule": "A group's selection rate below 80% of another's is taken as evidence of adverse impact (US EEOC guideline).",
+    "FPR": (
+        "False positive rate: share of people with an unfavourable true outcome whom the model grants the "
+        "favourable one."
+    ),
+    "Four-fifths rule": (
+        "A group's selection rate below 80% of another's is taken as evidence of adverse impact (US EEOC guideline)."
+    ),
     "GPU": "Graphics processing unit: an accelerator for the arithmetic of training.",
     "Gating check": "A fairness check whose failure fails the audit and withholds the 'audited' alias.",
     "Inconclusive": "The check's interval straddles its bound: the data cannot tell pass from fail.",
-    "Undefined": "The check cannot be computed: a rate's denominator is zero (e.g. a group with no favourable outcomes), so there is nothing to compare.",
-    "Integrated Gradients": "Attribution method summing the model's gradients along a path from a baseline input to the real one.",
+    "Undefined": (
+        "The check cannot be computed: a rate's denominator is zero (e.g. a group with no favourable "
+        "outcomes), so there is nothing to compare."
+    ),
+    "Integrated Gradients": (
+        "Attribution method summing the model's gradients along a path from a baseline input to the real one."
+    ),
     "Intersection": "Groups formed by combining attributes (e.g. sex x race); small ones have wide intervals.",
-    "k-anonymity": "Every combination of quasi-identifying columns is shared by at least k rows, so no row stands out alone.",
-    "MOVER-R": "Method of variance estimates recovery for a ratio (Donner & Zou): the interval of a ratio of two rates built from each rate's Wilson interval.",
-    "Wilson interval": "An interval for a rate (a share of people) that stays honest for small groups and rates near 0 or 1.",
+    "k-anonymity": (
+        "Every combination of quasi-identifying columns is shared by at least k rows, so no row stands out alone."
+    ),
+    "MOVER-R": (
+        "Method of variance estimates recovery for a ratio (Donner & Zou): the interval of a ratio of "
+        "two rates built from each rate's Wilson interval."
+    ),
+    "Wilson interval": (
+        "An interval for a rate (a share of people) that stays honest for small groups and rates near 0 or 1."
+    ),
     "Newcombe interval": "An interval for the difference of two rates, built from each rate's Wilson interval.",
-    "Bonferroni": "A correction that widens each gating check's interval so the chance that any of them errs by luck stays at the stated level.",
-    "Membership inference": "An attack that guesses whether a person's row was in the training data; success means the model leaks it.",
+    "Bonferroni": (
+        "A correction that widens each gating check's interval so the chance that any of them errs "
+        "by luck stays at the stated level."
+    ),
+    "Membership inference": (
+        "An attack that guesses whether a person's row was in the training data; success means the model leaks it."
+    ),
     "UI": "User interface (here MLflow's web interface).",
-    "Mitigation": "A fairness intervention (fairlearn ThresholdOptimizer or ExponentiatedGradient) compared with the plain model.",
+    "Mitigation": (
+        "A fairness intervention (fairlearn ThresholdOptimizer or ExponentiatedGradient) compared with the plain model."
+    ),
     "MLflow": "Experiment tracker holding each run's parameters, metrics, figures, report and model.",
     "MLP": "Multilayer perceptron: a neural network of fully connected layers.",
     "Mutual information": "How much knowing one column tells about another (normalised 0 to 1).",
-    "PII": "Personally identifiable information: names, e-mail addresses, phone numbers, ids, addresses, dates of birth.",
+    "PII": (
+        "Personally identifiable information: names, e-mail addresses, phone numbers, ids, addresses, dates of birth."
+    ),
     "Pipeline state": "sha256 over the parameters and every stage output: ties this report to its MLflow run.",
     "Precision": "Share of favourable predictions that are correct.",
-    "Proxy": "A column that stands in for a sensitive attribute (e.g. relationship for sex), so the model can discriminate without seeing it.",
+    "Proxy": (
+        "A column that stands in for a sensitive attribute (e.g. relationship for sex), so the model can "
+        "discriminate without seeing it."
+    ),
     "RAPL": "Running Average Power Limit: the CPU's own energy counters, read to measure training energy.",
     "Reference group": "The group others are compared with (by default the largest).",
-    "ROC AUC": "Area under the receiver operating characteristic curve: chance that a random favourable row scores above a random unfavourable one (0.5 = guessing).",
+    "ROC AUC": (
+        "Area under the receiver operating characteristic curve: chance that a random favourable row "
+        "scores above a random unfavourable one (0.5 = guessing)."
+    ),
     "Selection rate": "Share of a group that receives the favourable prediction.",
     "TDP": "Thermal design power: a processor's rated power draw, used to estimate energy when no counter is readable.",
     "TPR": "True positive rate (recall): share of people with a favourable true outcome whom the model recognises.",

@@ -51,7 +51,10 @@ def _pii_paragraphs(pii: dict) -> list[str]:
         if f.get("excluded"):
             why = "excluded from the model's inputs (data.pii.exclude) because it identifies people directly"
         elif not f["excludable"]:
-            why = "kept because it is a configured sensitive column the audit needs; it is never a model input unless data.sensitive_as_features"
+            why = (
+                "kept because it is a configured sensitive column the audit needs; it is never a model input "
+                "unless data.sensitive_as_features"
+            )
         else:
             why = "NOT excluded because data.pii.exclude is false"
         lines.append(f"Column '{f['column']}' looks like {f['reason']}: {why}.")

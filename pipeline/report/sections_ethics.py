@@ -67,9 +67,11 @@ def caveats_section(ctx: dict) -> Section:
     source = (ctx["meta"] or {}).get("source")
     if source == "adult":
         items.append(
-            "The Adult data comes from the 1994 US census: it does not describe today's population; re-audit on current data."
+            "The Adult data comes from the 1994 US census: it does not describe today's population; re-audit "
+            "on current data."
         )
     items.append(
-        "Disparities are measured on one test split; they estimate, with the stated intervals, not guarantee, behaviour on new data."
+        "Disparities are measured on one test split; they estimate, with the stated intervals, not guarantee, "
+        "behaviour on new data."
     )
     return Section("caveats", "Caveats and recommendations", items)

@@ -41,7 +41,8 @@ def _ig_paragraph(ex: dict) -> str:
         else f"{ig.get('rows_over_tol')} rows still above it (shortfall reported, not hidden)"
     )
     return (
-        f"Integrated Gradients towards '{ex['target_class']}' against the all-zeros baseline: {ig.get('n_steps_initial')} steps, "
+        f"Integrated Gradients towards '{ex['target_class']}' against the all-zeros baseline: "
+        f"{ig.get('n_steps_initial')} steps, "
         f"{ig.get('rows_refined')} rows refined up to {ig.get('n_steps_max_used')} steps; largest convergence delta "
         f"{fmt(ig.get('convergence_delta_max_abs'), 4)} against tolerance {fmt(ig.get('delta_tol'), 4)}: {verdict}."
     )
@@ -77,7 +78,8 @@ def _group_tables(ex: dict) -> tuple[list, list]:
                 continue
             diffs = sorted(entry["difference"].items(), key=lambda item: -abs(item[1]["value"] or 0))[:5]
             shown = "; ".join(
-                f"{c} {fmt(d['value'], 4)} [{fmt(d['low'], 4)}, {fmt(d['high'], 4)}]{' *' if d['excludes_zero'] else ''}"
+                f"{c} {fmt(d['value'], 4)} [{fmt(d['low'], 4)}, "
+                f"{fmt(d['high'], 4)}]{' *' if d['excludes_zero'] else ''}"
                 for c, d in diffs
             )
             rows.append(
@@ -91,7 +93,8 @@ def _group_tables(ex: dict) -> tuple[list, list]:
             )
         tables.append(
             (
-                f"By {sensitive} (reference group '{ref}', {block['groups'][ref]['count']} rows; * interval excludes 0)",
+                f"By {sensitive} (reference group '{ref}', {block['groups'][ref]['count']} rows; * interval "
+                "excludes 0)",
                 Table(
                     ["Group", "Rows", "Top-k overlap", "Top columns", "Largest differences from reference [interval]"],
                     rows,
@@ -126,7 +129,8 @@ def _proxy_table(ex: dict) -> tuple[list[str], Table | None]:
         )
         if not block["is_model_input"]:
             paragraphs.append(
-                f"'{s}' is not a model input, so the flip test runs on {block['flip_on']}: each row takes the other group's typical value of that column."
+                f"'{s}' is not a model input, so the flip test runs on {block['flip_on']}: each row takes the "
+                "other group's typical value of that column."
             )
     header = [
         "Sensitive",
@@ -166,7 +170,8 @@ def build(ctx: dict) -> Section:
         return not_run(KEY, TITLE, "explain")
     paragraphs = [_ig_paragraph(ex)]
     paragraphs += [
-        f"{METHOD_NAMES[a]} vs {METHOD_NAMES[b]}: Spearman {fmt(p['spearman'])}, top-k overlap {fmt(p['top_k_overlap'])}."
+        f"{METHOD_NAMES[a]} vs {METHOD_NAMES[b]}: Spearman {fmt(p['spearman'])}, top-k overlap "
+        f"{fmt(p['top_k_overlap'])}."
         for p in ex.get("agreement", [])
         for a, b in [p["methods"]]
     ]

@@ -86,18 +86,22 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         f"{name} ({_bound({'bound': c['bound']})}): {c['meaning']}" for name, c in (p.get("criteria") or {}).items()
     )
     out = [
-        f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on {', '.join(p.get('attributes') or [])}: {crit}. "
+        f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on "
+        f"{', '.join(p.get('attributes') or [])}: {crit}. "
         "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
-        f"Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's rates, Newcombe for "
-        f"differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The {p.get('family_size', '?')} gating comparisons are "
+        "Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's "
+        "rates, Newcombe for differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The "
+        f"{p.get('family_size', '?')} gating comparisons are "
         + (
-            f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, so all hold together "
-            f"with probability at least {fmt(p.get('ci'))}."
+            f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, "
+            f"so all hold together with probability at least {fmt(p.get('ci'))}."
             if p.get("family") == "bonferroni"
             else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck."
         )
-        + " A check passes when its whole interval meets the bound, fails when none of it does, and is inconclusive otherwise.",
-        f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than {p.get('min_events')} people, are "
+        + " A check passes when its whole interval meets the bound, fails when none of it does, and is "
+        "inconclusive otherwise.",
+        f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than "
+        f"{p.get('min_events')} people, are "
         "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
         IMPOSSIBILITY,
     ]
@@ -105,9 +109,10 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         out.insert(
             1,
             "This is the documented default policy: the four-fifths rule is the adverse-impact test regulators apply "
-            "(US EEOC Uniform Guidelines, 1978), and equal opportunity asks that people who merit the favourable outcome "
-            "get it at the same rate in every group (Hardt, Price & Srebro 2016); unlike parity with calibration, the two "
-            "can hold together whatever the base rates. Choose other criteria in audit.policy when the use case calls for them.",
+            "(US EEOC Uniform Guidelines, 1978), and equal opportunity asks that people who merit the favourable "
+            "outcome get it at the same rate in every group (Hardt, Price & Srebro 2016); unlike parity with "
+            "calibration, the two can hold together whatever the base rates. Choose other criteria in audit.policy "
+            "when the use case calls for them.",
         )
     return out
 
@@ -233,20 +238,23 @@ def verdict_lines(ctx: dict) -> list[str]:
     gating = [v for v in fair["verdicts"] if v.get("gating", True)]
     counts = {k: sum(v["status"] == k for v in gating) for k in ("pass", "fail", "inconclusive", "undefined")}
     lines.append(
-        f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, {counts['inconclusive'] + counts['undefined']} "
-        f"inconclusive or undefined, {counts['pass']} pass; {len(fair['verdicts']) - len(gating)} more checks are information."
+        f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, "
+        f"{counts['inconclusive'] + counts['undefined']} inconclusive or undefined, {counts['pass']} pass; "
+        f"{len(fair['verdicts']) - len(gating)} more checks are information."
     )
     fails = sorted((v for v in gating if v["status"] == "fail"), key=lambda v: -min(v.get("severity") or 0, 1e9))
     for v in fails[:3]:
         lines.append(
-            f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = {_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)})."
+            f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = "
+            f"{_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)})."
         )
     mit = (fair.get("mitigation") or {}).get("models", {})
     best = mit.get("threshold_optimizer (demographic_parity)")
     base = mit.get("network (unmitigated)")
     if best and base and "error" not in best:
         lines.append(
-            f"Mitigation: demographic parity difference by {fair['mitigation']['feature']} {fmt(base['demographic_parity_difference'])} -> "
-            f"{fmt(best['demographic_parity_difference'])} at accuracy {fmt(base['accuracy'])} -> {fmt(best['accuracy'])}."
+            f"Mitigation: demographic parity difference by {fair['mitigation']['feature']} "
+            f"{fmt(base['demographic_parity_difference'])} -> {fmt(best['demographic_parity_difference'])} at "
+            f"accuracy {fmt(base['accuracy'])} -> {fmt(best['accuracy'])}."
         )
     return lines

@@ -158,11 +158,11 @@ def _obstacles(result: dict) -> list[str]:
     out.append(f"Closest candidate: {ob['closest']}, not passing: " + " | ".join(lines) + ".")
     if unattainable:
         out.append(
-            f"{', '.join(sorted(unattainable))}: on this test split no model can pass, mitigated or not - some groups have so "
-            "few people that even a rate exactly equal to the reference group's gives an interval reaching beyond the bound, "
-            "so the audit cannot show compliance there whatever the model. "
-            "More labelled rows for those groups (or a policy decision on them, e.g. audit.policy.attributes) are needed; "
-            "the policy is not loosened here."
+            f"{', '.join(sorted(unattainable))}: on this test split no model can pass, mitigated or not - some "
+            "groups have so few people that even a rate exactly equal to the reference group's gives an interval "
+            "reaching beyond the bound, so the audit cannot show compliance there whatever the model. More labelled "
+            "rows for those groups (or a policy decision on them, e.g. audit.policy.attributes) are needed; the "
+            "policy is not loosened here."
         )
     out.extend(f"Blocking: {b}." for b in ob.get("blockers") or [])
     return out
@@ -174,20 +174,23 @@ def build(ctx: dict) -> Section:
         return not_run("mitigation", "Mitigation candidates", "mitigate")
     best = result.get("best_passing")
     rows = result["candidates"]
+    reductions = (
+        ", ".join(m for m in result.get("methods", []) if m in ("exponentiated_gradient", "grid_search")) or "none run"
+    )
     paragraphs = [
         _targets(result),
-        "Each candidate is audited exactly like the network: the same metrics, intervals, policy and verdicts on the test "
-        "split, on every sensitive attribute and their intersection; a candidate passes only when every gating check passes.",
-        f"Reductions ({', '.join(m for m in result.get('methods', []) if m in ('exponentiated_gradient', 'grid_search')) or 'none run'}) "
-        "retrain the network itself, with the project's training loop, "
-        f"on all training rows with fairlearn's per-row weights ({result.get('weighting', 'loss')} weighting); "
-        f"{result['fits_used']} network fits of a budget of {result['fit_budget']}. The threshold optimizer keeps the "
-        "network and fits group-specific thresholds on the validation split (it takes one constraint, so one candidate per "
-        "constraint). Randomised rules (a mixture, interpolated thresholds) decide each row by a seeded hash of the row, so "
-        "the served model gives exactly the audited decisions.",
+        "Each candidate is audited exactly like the network: the same metrics, intervals, policy and verdicts on the "
+        "test split, on every sensitive attribute and their intersection; a candidate passes only when every gating "
+        "check passes.",
+        f"Reductions ({reductions}) retrain the network itself, with the project's training loop, on all training "
+        f"rows with fairlearn's per-row weights ({result.get('weighting', 'loss')} weighting); {result['fits_used']} "
+        f"network fits of a budget of {result['fit_budget']}. The threshold optimizer keeps the network and fits "
+        "group-specific thresholds on the validation split (it takes one constraint, so one candidate per "
+        "constraint). Randomised rules (a mixture, interpolated thresholds) decide each row by a seeded hash of the "
+        "row, so the served model gives exactly the audited decisions.",
         (
-            f"Best passing candidate: {best} (accuracy {_with_ci(rows[best]['accuracy'])}); the registry's 'audited' alias "
-            "points to it."
+            f"Best passing candidate: {best} (accuracy {_with_ci(rows[best]['accuracy'])}); the registry's 'audited' "
+            "alias points to it."
             if best
             else "No candidate passes the audit policy: the registry's 'audited' alias is withheld from every version."
         ),

@@ -14,7 +14,8 @@ def model_details(ctx: dict) -> Section:
     rows = [
         [
             "Model",
-            f"Multilayer perceptron, hidden layers {t['hidden']}, ReLU, softmax over {len(meta.get('classes', [])) or '?'} classes",
+            f"Multilayer perceptron, hidden layers {t['hidden']}, ReLU, softmax over "
+            f"{len(meta.get('classes', [])) or '?'} classes",
         ],
         [
             "Training",
@@ -22,11 +23,13 @@ def model_details(ctx: dict) -> Section:
         ],
         [
             "Framework",
-            "PyTorch Lightning; weights saved as a state_dict (models/model.pt), logged to MLflow in the pt2 (torch.export) format",
+            "PyTorch Lightning; weights saved as a state_dict (models/model.pt), logged to MLflow in the pt2 "
+            "(torch.export) format",
         ],
         [
             "Registry",
-            f"Registered as '{cfg['tracking']['model_name']}'; the alias 'audited' moves to a version only when every fairness check passes",
+            f"Registered as '{cfg['tracking']['model_name']}'; the alias 'audited' moves to a version only "
+            "when every fairness check passes",
         ],
     ]
     if train:
@@ -41,11 +44,10 @@ def intended_use(ctx: dict) -> Section:
         "intended-use",
         "Intended use",
         [
-            f"Predicts the class ({classes}) of a row of the '{meta.get('source', '?')}' data, for research on auditing "
-            "methods and for demonstrating this audit. Favourable outcome: "
-            f"'{meta.get('favourable', '?')}'.",
-            "Out of scope: decisions about individual people (credit, hiring, housing, benefits). Any such use needs its "
-            "own data, legal and domain review, and a new audit.",
+            f"Predicts the class ({classes}) of a row of the '{meta.get('source', '?')}' data, for research on "
+            f"auditing methods and for demonstrating this audit. Favourable outcome: '{meta.get('favourable', '?')}'.",
+            "Out of scope: decisions about individual people (credit, hiring, housing, benefits). Any such use needs "
+            "its own data, legal and domain review, and a new audit.",
         ],
     )
 
@@ -128,7 +130,8 @@ def evaluation_data(ctx: dict) -> Section:
         return not_run("evaluation-data", "Evaluation data", "prepare")
     rows = meta.get("rows") or {}
     paragraphs = [
-        f"The held-out test split of '{meta.get('source')}': {fmt(rows.get('test'))} rows, never seen in training or model selection."
+        f"The held-out test split of '{meta.get('source')}': {fmt(rows.get('test'))} rows, never seen in "
+        "training or model selection."
     ]
     tables = []
     if ev and ev.get("confusion_matrix"):

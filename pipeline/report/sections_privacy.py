@@ -11,10 +11,10 @@ KEY, TITLE = "privacy", "Privacy"
 def _attack(mia: dict) -> tuple[list[str], list]:
     low, high = mia.get("auc_interval") or [None, None]
     paragraphs = [
-        f"Loss-threshold membership inference: {mia['rows_per_side']} training rows (members) against as many held-out test rows. "
-        f"Attack AUC {fmt(mia['auc'])} [{fmt(low)}, {fmt(high)}] (0.5 = a coin flip), TPR at 1% FPR {fmt(mia['tpr_at_1pct_fpr'])} "
-        f"(chance: 0.010), membership advantage {fmt(mia['advantage'])}. Mean loss: members {fmt(mia['mean_loss_members'], 4)}, "
-        f"non-members {fmt(mia['mean_loss_non_members'], 4)}."
+        f"Loss-threshold membership inference: {mia['rows_per_side']} training rows (members) against as many "
+        f"held-out test rows. Attack AUC {fmt(mia['auc'])} [{fmt(low)}, {fmt(high)}] (0.5 = a coin flip), TPR at 1% "
+        f"FPR {fmt(mia['tpr_at_1pct_fpr'])} (chance: 0.010), membership advantage {fmt(mia['advantage'])}. Mean "
+        f"loss: members {fmt(mia['mean_loss_members'], 4)}, non-members {fmt(mia['mean_loss_non_members'], 4)}."
     ]
     tables = []
     for s, block in (mia.get("by_group") or {}).items():

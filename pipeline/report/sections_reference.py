@@ -40,7 +40,8 @@ def manifest_section(ctx: dict) -> Section:
             ("dvc.lock outputs of the upstream stages", Table(["Stage", "Path", "md5", "file on disk"], lock_rows))
         )
     paragraphs = [
-        "This report is a pure function of the stage outputs and is rendered before the MLflow run exists, so it cannot "
+        "This report is a pure function of the stage outputs and is rendered before the MLflow run exists, so "
+        "it cannot "
         "name the run id. It names instead pipeline_state, a sha256 of the params and every stage output it was built "
         "from; the log stage tags its run with that hash (and with report_sha256, the hash of this file), stores this "
         "file as the run's artifact report/audit_report.html, and writes the run id to outputs/mlflow_run.json. Find "

@@ -29,11 +29,17 @@ def _thin(rows: list[dict], limit: int = MAX_CURVE_ROWS) -> list[dict]:
 
 def _outcome(train: dict) -> str:
     final, best = train.get("final") or {}, train.get("best")
-    text = f"Trained {train['epochs_run']} epochs; last epoch: validation loss {fmt(final.get('val_loss'), 4)}, validation accuracy {fmt(final.get('val_accuracy'))}."
+    text = (
+        f"Trained {train['epochs_run']} epochs; last epoch: validation loss {fmt(final.get('val_loss'), 4)}, "
+        f"validation accuracy {fmt(final.get('val_accuracy'))}."
+    )
     if train.get("stopped_early"):
         text += " Early stopping ended training: validation loss had not improved for train.patience epochs."
     if train.get("restored_best_weights") and best:
-        text += f" The saved weights are those of the best epoch ({best['epoch']}, validation loss {fmt(best.get('val_loss'), 4)})."
+        text += (
+            f" The saved weights are those of the best epoch ({best['epoch']}, validation loss "
+            f"{fmt(best.get('val_loss'), 4)})."
+        )
     return text
 
 

@@ -351,7 +351,8 @@ def main(cfg: Config) -> None:
     )
     io.write_json(paths.MLFLOW_RUN, summary)
     print(
-        f"log: MLflow run {summary['run_id']} ({'existing' if summary['reused'] else 'new'}) in {summary['tracking_uri']}"
+        f"log: MLflow run {summary['run_id']} ({'existing' if summary['reused'] else 'new'}) in "
+        f"{summary['tracking_uri']}"
     )
     print("\n".join(closing_lines(metrics.get("fairness"), summary["run_id"], summary["experiment_id"])))
 

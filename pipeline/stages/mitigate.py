@@ -246,7 +246,8 @@ def main(cfg: Config) -> None:
             "deployable": False,
             "fits": 0,
             "notes": [
-                f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled rows, unmitigated: a comparison, never registered"
+                f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled "
+                "rows, unmitigated: a comparison, never registered"
             ],
             **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data),
         }

@@ -52,6 +52,7 @@ def main(cfg: Config) -> None:
         )
         mia = result["membership_inference"]
         print(
-            f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} ({mia['rows_per_side']} rows a side)"
+            f"privacy: attack AUC {mia['auc']:.3f}, TPR at 1% FPR {mia['tpr_at_1pct_fpr']:.3f} "
+            f"({mia['rows_per_side']} rows a side)"
         )
     contracts.write(paths.PRIVACY_METRICS, result)

@@ -66,5 +66,6 @@ def main(cfg: Config) -> None:
         print(f"train: {note}")
     wall = result.cost["fit_wall_time_s"]
     print(
-        f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last {result.summary['final']}"
+        f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last "
+        f"{result.summary['final']}"
     )
