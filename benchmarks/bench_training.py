@@ -259,6 +259,31 @@ def measure_processes(bs: int, epochs: int, repeats: int, seed: int, threads: in
     }
 
 
+EXIT_PROBE = r"""
+import sys, time
+started = time.perf_counter()
+import pytorch_lightning
+sys.stderr.write(f"\n{time.perf_counter() - started}\n")
+if sys.argv[1] == "freeze":
+    import gc
+    gc.freeze()
+"""
+
+
+def measure_exit(repeats: int) -> dict:
+    """Start-up and shutdown of a process that imports Lightning (its wall time minus the import),
+    as Python leaves it and with ``gc.freeze()`` before exit, as ``python -m pipeline`` does."""
+    import subprocess
+
+    runs = {"as Python leaves it": [], "gc.freeze() before exit": []}
+    for _ in range(repeats):
+        for mode, name in zip(("plain", "freeze"), runs):
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", EXIT_PROBE, mode], capture_output=True, text=True, check=True)
+            runs[name].append(time.perf_counter() - started - float(done.stderr.strip().splitlines()[-1]))
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
 def threads_for(arrays, n_classes, bs, requested):
     """The thread count our stage uses at this batch size (None: torch's default)."""
     from pipeline.models.mlp import MlpSpec
@@ -282,7 +307,8 @@ def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed, requested_thr
                 fn = METHODS[name]
                 runs[name].append(fn(arrays, n_classes, bs, epochs, seed, threads))
                 print(
-                    f"batch {bs} {name}: wall {runs[name][-1][0]:.3f}s cpu {runs[name][-1][1]:.3f}s acc {runs[name][-1][2]:.4f}",
+                    f"batch {bs} {name}: wall {runs[name][-1][0]:.3f}s cpu {runs[name][-1][1]:.3f}s "
+                    f"acc {runs[name][-1][2]:.4f}",
                     flush=True,
                 )
         for name, values in runs.items():
@@ -305,23 +331,33 @@ def measure(arrays, n_classes, batch_sizes, epochs, repeats, seed, requested_thr
 
 def markdown(rows, meta, summary, process) -> str:
     default = summary["default_batch_size"]
+    exit_s = summary["exit_s"]
     lines = [
         "# Training speed (written by benchmarks/bench_training.py)",
         "",
         f"Command: `{meta['command']}`  ",
-        f"When: {meta['when']} UTC; machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, torch's default threads {meta['threads']}; "
+        f"When: {meta['when']} UTC; machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, "
+        f"torch's default threads {meta['threads']}; "
         f"load average before/after: {meta['load_before']} / {meta['load_after']}.  ",
-        f"Data: Adult `data/prepared` ({meta['rows_train']} training rows), MLP 64-64, {meta['epochs']} epochs, median of {meta['repeats']} runs; "
-        f"default batch size {default}.",
+        f"Data: Adult `data/prepared` ({meta['rows_train']} training rows), MLP 64-64, {meta['epochs']} epochs, "
+        f"median of {meta['repeats']} runs; default batch size {default}.",
         "",
         "## The train stage as a whole process (target: stage / plain script <= 1.5 at the default batch)",
         "",
-        "| batch | threads | train stage s (median) | plain script s (median) | stage / script | between fastest runs |",
+        "| batch | threads | train stage s (median) | plain script s (median) | stage / script "
+        "| between fastest runs |",
         "|---|---|---|---|---|---|",
-        f"| {process['batch_size']} | {process['threads']} | {process['stage_s_median']:.2f} | {process['plain_script_s_median']:.2f} | "
+        f"| {process['batch_size']} | {process['threads']} | {process['stage_s_median']:.2f} "
+        f"| {process['plain_script_s_median']:.2f} | "
         f"{process['stage_over_plain_script_ratio']:.2f}x | {process['fastest_runs_stage_over_plain_script']:.2f}x |",
         "",
-        f"`import pytorch_lightning` took {meta['lightning_import_s']:.2f} s in the benchmark process (part of the stage's time above).",
+        f"`import pytorch_lightning` took {meta['lightning_import_s']:.2f} s in the benchmark process "
+        "(part of the stage's time above).",
+        "",
+        "Start-up and exit of a process that imports Lightning (its wall time minus the import, median of "
+        f"{meta['repeats']}): {exit_s['as Python leaves it']:.2f} s as Python leaves it, "
+        f"{exit_s['gc.freeze() before exit']:.2f} s with `gc.freeze()` before exit, as `python -m pipeline` does "
+        "(the interpreter's last collection otherwise walks every object torch and Lightning created).",
         "",
         "## The fit (target: fit / fastest autograd plain loop <= 1.2 at the default batch)",
         "",
@@ -335,22 +371,24 @@ def markdown(rows, meta, summary, process) -> str:
         )
     lines += [
         "",
-        "| batch | ours / fastest autograd plain loop: wall [CPU] (fastest runs) | ours / MLPClassifier | accuracy, ours minus MLPClassifier |",
+        "| batch | ours / fastest autograd plain loop: wall [CPU] (fastest runs) | ours / MLPClassifier "
+        "| accuracy, ours minus MLPClassifier |",
         "|---|---|---|---|",
     ]
     for bs, b in summary["per_batch"].items():
         mark = " (default)" if int(bs) == default else ""
         lines.append(
-            f"| {bs}{mark} | {b['ours_over_autograd_plain_ratio']:.2f}x [{b['ours_over_autograd_plain_cpu_ratio']:.2f}x] "
+            f"| {bs}{mark} | {b['ours_over_autograd_plain_ratio']:.2f}x "
+            f"[{b['ours_over_autograd_plain_cpu_ratio']:.2f}x] "
             f"({b['fastest_runs_ours_over_autograd_plain']:.2f}x; {b['fastest_autograd_plain']}) | "
             f"{b['ours_over_sklearn_ratio']:.2f}x | {b['accuracy_points_ours_minus_sklearn']:+.2f} points |"
         )
     lines += [
         "",
-        "Ours is the stage's fit: Lightning Trainer, autograd through Lightning's optimiser wrapper (every step counted "
-        "in `global_step`), validation every epoch, train metrics, an atomic checkpoint every epoch, the data "
-        "fingerprint that guards resumption, and reading the final weights back; the plain loops do none of these "
-        "but the training steps.",
+        "Ours is the stage's fit: Lightning Trainer, autograd through Lightning's optimiser wrapper "
+        "(every step counted in `global_step`), validation every epoch, train metrics, an atomic checkpoint "
+        "every epoch, the data fingerprint that guards resumption, and reading the final weights back; "
+        "the plain loops do none of these but the training steps.",
         "",
     ]
     return "\n".join(lines)
@@ -399,7 +437,7 @@ def main() -> None:
         "rows_train": int(len(arrays["train"]["y"])),
         "lightning_import_s": lightning_import,
     }
-    summary = {**summarise(rows, default_batch), "process": process}
+    summary = {**summarise(rows, default_batch), "process": process, "exit_s": measure_exit(args.repeats)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"meta": meta, "summary": summary, "rows": rows}

@@ -244,7 +244,9 @@ def summarise(data, sources: dict[str, bool], country: str | None) -> dict:
         "energy_kwh_measured": measured_kwh,
         "energy_kwh_by_component_measured": measured,
         "energy_kwh_by_component_estimated": estimated,
-        "estimated_note": "RAM (and any component without counters) is CodeCarbon's constant-power model, not a reading",
+        "estimated_note": (
+            "RAM (and any component without counters) is CodeCarbon's constant-power model, not a reading"
+        ),
         "co2_kg_measured_energy": None,
         "co2_note": "set train.energy.country_iso_code to convert energy to CO2",
     }

@@ -162,7 +162,8 @@ def check_inputs(settings: TrainSettings, arrays: dict[str, dict[str, np.ndarray
         raise BadInputError("data/prepared/train.npz: the training split has 0 rows; nothing to train on")
     if settings.patience > 0 and n_val == 0:
         raise BadInputError(
-            f"train.patience is {settings.patience} (early stopping on validation loss) but the validation split has 0 rows; "
+            f"train.patience is {settings.patience} (early stopping on validation loss) "
+            "but the validation split has 0 rows; "
             "set data.val_size > 0 or train.patience: 0"
         )
     found = int(arrays["train"]["y"].max())
@@ -402,7 +403,8 @@ def fit(
     epochs = planned_epochs(settings, n_train)
     if epochs > settings.epochs:
         notes.append(
-            f"{epochs} epochs instead of train.epochs {settings.epochs}, to take train.min_steps {settings.min_steps} steps"
+            f"{epochs} epochs instead of train.epochs {settings.epochs}, "
+            f"to take train.min_steps {settings.min_steps} steps"
         )
 
     spec = MlpSpec(arrays["train"]["X"].shape[1], tuple(settings.hidden), n_classes)
