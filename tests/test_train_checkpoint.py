@@ -136,3 +136,15 @@ def test_writer_reports_a_failed_write(tmp_path):
     writer.submit(blocker / "last.pt", b"data")
     with pytest.raises(IntegrityError, match="writing the training checkpoint failed"):
         writer.close()
+
+
+def test_the_epoch_end_callback_pickles_with_its_fingerprint_still_hashing(tmp_path):
+    """DDP's spawn strategy pickles the callbacks; the pending fingerprint travels as its value."""
+    import pickle
+
+    from pipeline.training.callbacks import EpochEnd
+
+    arrays = _arrays()
+    pending = checkpoint.fingerprint_in_background(TrainSettings(), 1, arrays)
+    copy = pickle.loads(pickle.dumps(EpochEnd(tmp_path / "last.pt", pending, patience=1, max_epochs=2)))
+    assert copy.fingerprint == checkpoint.fingerprint(TrainSettings(), 1, arrays)

@@ -52,6 +52,10 @@ class EpochEnd(Checkpoint):
             self._fingerprint = self._fingerprint.result()
         return self._fingerprint
 
+    def __getstate__(self) -> dict:
+        """What DDP's spawned processes receive: the fingerprint itself (a future holds a lock)."""
+        return {**self.__dict__, "_fingerprint": self.fingerprint}
+
     def setup(self, trainer, pl_module, stage: str) -> None:
         if trainer.is_global_zero and self.writer is None:
             self.writer = checkpoint.CheckpointWriter()
