@@ -1,9 +1,11 @@
 """Batches sliced from tensors held in memory.
 
 A ``DataLoader(TensorDataset)`` indexes one row at a time and collates them back together; on
-a small MLP that costs more than the model's own forward and backward pass. Slicing a shuffled
-copy of the whole tensor costs one gather per epoch and one view per batch. The copy goes into
-buffers kept from epoch to epoch, which saves the page faults of fresh memory every epoch.
+a small MLP that costs more than the model's own forward and backward pass. Here each item
+(several mini-batches, see :class:`TensorBatches`) is one gather of its rows, and the training
+step slices it into views. Gathering item by item instead of copying the whole shuffled split
+at once keeps the memory a shuffle needs to the items in flight rather than a second copy of
+the training data (benchmarks/RESULTS.md, train peak memory).
 
 Two more things live here because they decide which rows a step sees:
 
@@ -84,7 +86,6 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.pad = pad
         self.epoch = 0
-        self._buffers: tuple[torch.Tensor, ...] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the row order of ``epoch`` (called at the start of every epoch)."""
@@ -105,26 +106,21 @@ class TensorBatches:
     def __len__(self) -> int:
         return -(-self.steps() // self.steps_per_item)
 
-    def _gather(self, order: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The rows ``order`` of x, y (and w), copied into buffers reused by every epoch.
-
-        Safe because Lightning starts an epoch's iterator only after the previous epoch's items
-        are consumed; within an epoch the items are disjoint slices of the buffers.
-        """
-        n = len(order)
-        sources = (self.x, self.y) if self.w is None else (self.x, self.y, self.w)
-        if self._buffers is None or len(self._buffers[1]) != n:
-            self._buffers = tuple(t.new_empty((n, *t.shape[1:])) for t in sources)
-        for source, buffer in zip(sources, self._buffers):
-            torch.index_select(source, 0, order, out=buffer)
-        return self._buffers
-
     def __iter__(self):
-        """Items ``(x, y)``, or ``(x, y, w)`` when per-row weights were given."""
+        """Items ``(x, y)``, or ``(x, y, w)`` when per-row weights were given.
+
+        Unshuffled single-process items are views; otherwise each item is gathered on its own,
+        so no item shares memory with another (a kept slice of one stays valid all epoch).
+        """
         tensors = (self.x, self.y) if self.w is None else (self.x, self.y, self.w)
+        rows = None
         if self.shuffle or self.world_size > 1:
             order = epoch_order(len(self.y), self.seed, self.epoch) if self.shuffle else torch.arange(len(self.y))
-            tensors = self._gather(shard(order, self.rank, self.world_size, pad=self.pad))
+            rows = shard(order, self.rank, self.world_size, pad=self.pad)
         item = self.batch_size * self.steps_per_item
-        for start in range(0, len(tensors[1]), item):
-            yield tuple(t[start : start + item] for t in tensors)
+        for start in range(0, len(self.y) if rows is None else len(rows), item):
+            if rows is None:
+                yield tuple(t[start : start + item] for t in tensors)
+            else:
+                index = rows[start : start + item]
+                yield tuple(torch.index_select(t, 0, index) for t in tensors)

@@ -14,7 +14,8 @@ from pipeline.training.batches import TensorBatches
 
 #: Rows per Lightning batch when several mini-batches are grouped (see ``TensorBatches``):
 #: Lightning's bookkeeping is paid per Lightning batch, so fewer, larger ones cost less
-#: (benchmarks/TRAINING.md). Nothing needs them to be short: a SIGTERM is turned into
+#: (benchmarks/TRAINING.md). Each is gathered on its own, so a shuffled epoch holds an item or two
+#: in memory, not a second copy of the split. Nothing needs them to be short: a SIGTERM is turned into
 #: KeyboardInterrupt by the signal handler wherever the step is, and the checkpoint is written
 #: per epoch anyway. Grouping is off whenever something may watch single batches
 #: (``group_steps=False``; see :func:`pipeline.training.fit.fit`).
