@@ -123,7 +123,7 @@ def test_other_format_is_refused(tmp_path):
 def test_writer_keeps_the_latest_write_and_leaves_no_temporary_files(tmp_path):
     writer = checkpoint.CheckpointWriter()
     for epoch in range(5):
-        writer.submit(tmp_path / "last.pt", checkpoint.serialise({"epoch": epoch}))
+        writer.submit(tmp_path / "last.pt", {"epoch": epoch})
     writer.close()
     assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 4
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
@@ -133,7 +133,7 @@ def test_writer_reports_a_failed_write(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
     writer = checkpoint.CheckpointWriter()
-    writer.submit(blocker / "last.pt", b"data")
+    writer.submit(blocker / "last.pt", {"epoch": 0})
     with pytest.raises(IntegrityError, match="writing the training checkpoint failed"):
         writer.close()
 

@@ -15,9 +15,9 @@ Why our own format and not Lightning's ``.ckpt``:
   params and one of the data arrays, and :func:`load` compares both before anything is used.
 
 Writes go through one background thread so that serialising and the fsync (slow on a busy
-shared disk) overlap the next epoch instead of stalling it; :meth:`CheckpointWriter.close` waits for the
-last write. A kill loses at most the write in flight: the previous checkpoint stays whole, and
-the temporary file the kill left behind is removed when the next fit starts
+shared disk) overlap the next epoch instead of stalling it; :meth:`CheckpointWriter.close`
+waits for the last write. A kill loses at most the write in flight: the previous checkpoint
+stays whole, and the temporary file the kill left behind is removed when the next fit starts
 (:func:`remove_stale_temporaries`).
 """
 
@@ -172,9 +172,9 @@ class CheckpointWriter:
             item = self._queue.get()
             if item is None:
                 return
-            path, data = item
+            path, state = item
             try:
-                io.write_bytes(path, data if isinstance(data, bytes) else serialise(data))
+                io.write_bytes(path, serialise(state))
             except BaseException as err:  # reported by submit()/close() in the training thread
                 self._error = err
 
@@ -183,14 +183,14 @@ class CheckpointWriter:
             err, self._error = self._error, None
             raise IntegrityError(f"writing the training checkpoint failed: {err}") from err
 
-    def submit(self, path: Path, data: bytes | dict) -> None:
-        """Queue ``data`` for ``path``: bytes, or a state that :func:`serialise` turns into bytes.
+    def submit(self, path: Path, state: dict) -> None:
+        """Queue ``state`` to be serialised and written to ``path``.
 
-        A state must be a snapshot nothing changes any more (tensors copied by :func:`to_cpu`,
+        It must be a snapshot nothing changes any more (tensors copied by :func:`to_cpu`,
         containers built for this call): the writer thread reads it while training goes on.
         """
         self._raise_pending()
-        self._queue.put((Path(path), data))
+        self._queue.put((Path(path), state))
 
     def close(self) -> None:
         """Wait until every submitted checkpoint is on disk."""
