@@ -326,17 +326,25 @@ def find_run(state_hash: str, report_sha256: str | None = None) -> str | None:
 
 
 def registry_of(run_id: str) -> dict:
-    """``{"registry": {...}}`` as :func:`register` returned it for ``run_id``'s newest model version, or ``{}``."""
+    """``{"registry": {...}}`` for ``run_id``'s registered network version, or ``{}``.
+
+    The run's ``registered_version`` tag names it (the version may belong to an older run with the
+    same weights); runs logged before that tag existed are looked up by their own versions."""
     import mlflow
 
     client = mlflow.MlflowClient()
+    named = get_tags(run_id).get("registered_version", "")
     try:
-        versions = client.search_model_versions(f"run_id = '{run_id}'")
-    except Exception:  # a store without a registry
+        if ":" in named:
+            name, version = named.rsplit(":", 1)
+            newest = client.get_model_version(name, version)
+        else:
+            versions = client.search_model_versions(f"run_id = '{run_id}'")
+            if not versions:
+                return {}
+            newest = max(versions, key=lambda v: int(v.version))
+    except Exception:  # a store without a registry, or a deleted version
         return {}
-    if not versions:
-        return {}
-    newest = max(versions, key=lambda v: int(v.version))
     aliases = client.get_registered_model(newest.name).aliases or {}
     alias = next((a for a, v in sorted(aliases.items()) if str(v) == str(newest.version)), None)
     return {"registry": {"name": newest.name, "version": int(newest.version), "alias": alias}}
@@ -503,22 +511,6 @@ def log_artifacts(folder: Path, target: str) -> None:
     mlflow.log_artifacts(str(folder), artifact_path=target)
 
 
-def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], alias: str = "audited") -> dict:
-    """Register the model version; move ``alias`` to it only when every audit check passed."""
-    import mlflow
-
-    version = mlflow.register_model(model_uri, name)
-    client = mlflow.MlflowClient()
-    if passed:
-        client.set_registered_model_alias(name, alias, version.version)
-    else:
-        client.set_model_version_tag(
-            name, version.version, "audit_failed_checks", ", ".join(failed_checks) or "unknown"
-        )
-    client.set_model_version_tag(name, version.version, "audit_passed", str(passed).lower())
-    return {"name": name, "version": int(version.version), "alias": alias if passed else None}
-
-
 # --- mitigation candidates (stage ``mitigate``; called by ``pipeline.stages.log_mitigation``) ---------
 
 
@@ -545,30 +537,6 @@ def log_candidate_model(
         pip_requirements=requirements,
         tags=tags,
     )
-
-
-def register_candidates(entries: list[dict], model_name: str, best: str | None, alias: str = "audited") -> dict:
-    """Register each logged candidate (version tags = its lineage tags) and point ``alias`` at ``best``.
-
-    ``entries``: ``{"name", "model_uri", "tags"}``. When ``best`` is None (no candidate passed) the
-    alias is removed, so it never names a model that failed its audit.
-    """
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    versions = {}
-    for entry in entries:
-        version = mlflow.register_model(entry["model_uri"], model_name, tags=entry["tags"])
-        versions[entry["name"]] = int(version.version)
-    if best is not None and best in versions:
-        client.set_registered_model_alias(model_name, alias, str(versions[best]))
-    else:
-        try:
-            client.delete_registered_model_alias(model_name, alias)
-        except mlflow.exceptions.MlflowException:  # no such alias yet
-            pass
-    holder = versions.get(best) if best is not None else None
-    return {"name": model_name, "versions": versions, "alias": alias if holder else None, "alias_version": holder}
 
 
 def active_run_id() -> str:
@@ -650,3 +618,71 @@ def experiment_id(experiment: str) -> str | None:
 
     found = mlflow.get_experiment_by_name(experiment)
     return found.experiment_id if found else None
+
+
+# --- the registry (issue 26): one version per distinct decision, verdict first ---------------------
+
+
+def find_model_version(name: str, tag: str, value: str) -> int | None:
+    """The oldest version of registered model ``name`` whose tag ``tag`` equals ``value``, or None."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    try:
+        found = client.search_model_versions(f"name = '{name}' and tags.`{tag}` = '{value}'")
+    except mlflow.exceptions.MlflowException:  # no registered model of that name yet
+        return None
+    return min((int(v.version) for v in found), default=None)
+
+
+def register_version(model_uri: str, name: str, description: str, tags: dict[str, str]) -> int:
+    """Register ``model_uri`` as a new version of ``name`` with its description and tags."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    mlflow.MlflowClient().update_model_version(name, str(version.version), description=description)
+    return int(version.version)
+
+
+def point_alias(name: str, alias: str, version: int | None) -> None:
+    """Move ``alias`` to ``version``; ``None`` removes it, so it never names a version that failed."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    if version is not None:
+        client.set_registered_model_alias(name, alias, str(version))
+        return
+    try:
+        client.delete_registered_model_alias(name, alias)
+    except mlflow.exceptions.MlflowException:  # no such alias yet
+        pass
+
+
+def alias_version(name: str, alias: str) -> int | None:
+    import mlflow
+
+    try:
+        return int(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def describe_registered_model(name: str, description: str, tags: dict[str, str]) -> None:
+    """The registered model's description and tags: the registry's model list shows its tags."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.update_registered_model(name, description=description)
+    for key, value in tags.items():
+        client.set_registered_model_tag(name, key, value)
+
+
+def model_version_tags(name: str, version: int) -> dict[str, str]:
+    import mlflow
+
+    return dict(mlflow.MlflowClient().get_model_version(name, str(version)).tags)
+
+
+def log_model_metrics(flat: dict[str, float], model_id: str) -> None:
+    """Metrics of one logged model (a candidate's own figures), linked to it and not to the network."""
+    log_metrics(flat, model_id=model_id)

@@ -1,7 +1,8 @@
 """The ``mitigate`` and ``log`` stages on a few hundred real Adult rows with a real SQLite MLflow
-store: every candidate audited like the network, logged as its own model with its lineage,
-registered, loadable with ``mlflow.pyfunc.load_model`` and reproducing the audited decisions;
-the ``audited`` alias follows the best passing candidate and is removed when none passes."""
+store: every candidate audited like the network, logged as its own model with its lineage and its
+own metrics, loadable with ``mlflow.pyfunc.load_model`` and reproducing the audited decisions;
+only passing candidates are registered (issue 26); the ``audited`` alias follows the best passing
+candidate and is removed when none passes."""
 
 from __future__ import annotations
 
@@ -68,28 +69,56 @@ def test_every_candidate_is_audited_like_the_network(logged):
     assert "mitigation" not in (io.read_json(paths.FAIRNESS_METRICS) if paths.FAIRNESS_METRICS.is_file() else {})
 
 
-def test_registered_candidates_carry_lineage_and_reproduce_the_audited_decisions(logged):
+def test_candidates_are_logged_models_with_lineage_and_only_passing_ones_registered(logged):
     import mlflow
 
     from pipeline.stages.log_mitigation import input_frame
+    from pipeline.stages.log_registry import FINGERPRINT_TAG
 
     cfg, result, run = logged
     registry = run["candidates"]
     deployable = {n for n, r in result["candidates"].items() if r["deployable"]}
-    assert set(registry["versions"]) == deployable
+    passing = {n for n in deployable if result["candidates"][n]["passed"]}
+    assert set(registry["model_uris"]) == deployable and set(registry["versions"]) == passing
     client = mlflow.MlflowClient()
     frame = input_frame(io.read_json(paths.PREPARED_META))
     audited = pd.read_csv(paths.CANDIDATE_DECISIONS)
-    for name, version in registry["versions"].items():
-        tags = client.get_model_version(cfg.tracking.model_name, str(version)).tags
+    for name, uri in registry["model_uris"].items():
         row = result["candidates"][name]
-        assert tags["method"] == row["method"] and tags["constraint"] == str(row["constraint"])
-        assert tags["verdict"] == ("pass" if row["passed"] else "fail") and tags["parent_run"] == run["run_id"]
-        model = mlflow.pyfunc.load_model(f"models:/{cfg.tracking.model_name}/{version}")
-        served = model.predict(frame)
-        np.testing.assert_array_equal(served["decision"].to_numpy(), audited[paths.candidate_slug(name)].to_numpy())
+        info = mlflow.models.get_model_info(uri)
+        logged_model = client.get_logged_model(info.model_id)
+        assert logged_model.tags["method"] == row["method"] and logged_model.tags["parent_run"] == run["run_id"]
+        linked = {m.key for m in logged_model.metrics}
+        slug = paths.candidate_slug(name)
+        assert linked and all(k.startswith(f"candidate/{slug}/") for k in linked), linked  # its own, not the network's
+        served = mlflow.pyfunc.load_model(uri).predict(frame)
+        np.testing.assert_array_equal(served["decision"].to_numpy(), audited[slug].to_numpy())
         accuracy = (served["decision"].to_numpy() == (io.read_npz(paths.split_arrays("test"))["y"] == 1)).mean()
         assert accuracy == pytest.approx(row["accuracy"]["value"])
+    network = client.get_logged_model(mlflow.models.get_model_info(run["model_uri"]).model_id)
+    assert "evaluate/accuracy" in {m.key for m in network.metrics}  # the run's figures belong to the network
+    versions = client.search_model_versions(f"name = '{cfg.tracking.model_name}'")
+    prints = [v.tags[FINGERPRINT_TAG] for v in versions]
+    assert len(prints) == len(set(prints))  # the unmitigated "candidate" is never the network's twin version
+    for v in versions:
+        assert v.description.splitlines()[0].startswith("AUDIT "), v.description
+
+
+def test_unmitigated_candidate_has_the_network_fingerprint_and_a_rule_changes_it(logged):
+    """Same weights and rule -> the same fingerprint (never registered twice); a threshold rule on the
+    same network -> a different one."""
+    from pipeline.models.postprocessed import PostProcessedNetwork
+    from pipeline.models.predict import load_trained
+    from pipeline.stages.log_registry import candidate_fingerprint, network_fingerprint
+
+    _, result, _ = logged
+    meta = io.read_json(paths.PREPARED_META)
+    own = network_fingerprint(load_trained(), meta["favourable_index"])
+    plain = PostProcessedNetwork.load(paths.candidate_dir("network (unmitigated)"))
+    assert candidate_fingerprint(plain) == own
+    tho = "threshold_optimizer (demographic_parity)"
+    if tho in result["candidates"]:
+        assert candidate_fingerprint(PostProcessedNetwork.load(paths.candidate_dir(tho))) != own
 
 
 def test_alias_follows_the_stage_choice(logged):
@@ -106,21 +135,29 @@ def test_alias_follows_the_stage_choice(logged):
         assert int(alias.version) == run["candidates"]["versions"][best]
 
 
-def test_alias_moves_to_a_passing_candidate_and_to_none(logged):
-    """Both ways on the real store: a passing candidate receives the alias; with none passing the
-    alias is removed, so it can never point at a model that failed its audit."""
+def test_alias_target_by_hand():
+    """Each branch of the alias rule, worked by hand: network version 3, candidate 'tho' at version 4."""
+    from pipeline.stages.log_registry import alias_target
+
+    assert alias_target(3, False, [{}], "tho", {"tho": 4}, current=1) == 4  # best passing candidate
+    assert alias_target(3, True, [{}], None, {}, current=1) == 3  # the network passes
+    assert alias_target(3, False, [{}], None, {}, current=1) is None  # mitigation ran, nothing passes
+    assert alias_target(3, False, None, None, {}, current=1) == 1  # no mitigation: earlier audited version kept
+    assert alias_target(3, False, None, None, {}, current=3) is None  # ... unless it is this failing network
+
+
+def test_alias_moves_to_a_version_and_to_none(logged):
+    """Both ways on the real store: the alias moves to a version, and ``None`` removes it, so it can
+    never point at a model that failed its audit."""
     import mlflow
 
     from pipeline import tracking
 
-    cfg, result, run = logged
-    uris = run["candidates"]["model_uris"]
-    name = sorted(uris)[0]
-    entries = [{"name": name, "model_uri": uris[name], "tags": {"verdict": "pass"}}]
+    cfg, _, run = logged
+    name = cfg.tracking.model_name
     client = mlflow.MlflowClient()
-    moved = tracking.register_candidates(entries, cfg.tracking.model_name, best=name)
-    assert int(client.get_model_version_by_alias(cfg.tracking.model_name, "audited").version) == moved["versions"][name]
-    cleared = tracking.register_candidates(entries, cfg.tracking.model_name, best=None)
-    assert cleared["alias"] is None
+    tracking.point_alias(name, "audited", run["registry"]["version"])
+    assert int(client.get_model_version_by_alias(name, "audited").version) == run["registry"]["version"]
+    tracking.point_alias(name, "audited", None)
     with pytest.raises(mlflow.exceptions.MlflowException):
-        client.get_model_version_by_alias(cfg.tracking.model_name, "audited")
+        client.get_model_version_by_alias(name, "audited")

@@ -26,8 +26,14 @@ def _log(cfg) -> dict:
     return io.read_json(paths.MLFLOW_RUN)
 
 
-def test_passing_audit_moves_alias_failing_one_does_not(cfg):
+def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_once(cfg):
+    """Hand-worked registry policy: pass -> v1 with the alias; new weights failing -> v2, the alias stays
+    on v1; the same weights under a new (failing) state -> still v2, no third version; every version's
+    description opens with its verdict and no two versions hold the same decision fingerprint."""
     from mlflow import MlflowClient
+
+    from pipeline import config
+    from pipeline.stages import log_registry, train
 
     name = cfg.tracking.model_name
     with_verdicts({"sex/demographic_parity_ratio": "pass", "race/demographic_parity_ratio": "pass"})
@@ -36,17 +42,37 @@ def test_passing_audit_moves_alias_failing_one_does_not(cfg):
     assert first["registry"] == {"name": name, "version": 1, "alias": "audited"}
     assert int(client.get_model_version_by_alias(name, "audited").version) == 1
     assert client.get_run(first["run_id"]).data.tags["audit_passed"] == "true"
+    assert client.get_model_version(name, "1").description.splitlines()[0].startswith("AUDIT PASSED")
 
+    reseeded = config.from_dict({**cfg.model_dump(mode="json"), "seed": cfg.seed + 1})
+    train.main(reseeded)  # other weights
     with_verdicts({"sex/demographic_parity_ratio": "pass", "race/demographic_parity_ratio": "fail"})
     second = _log(cfg)
     assert second["run_id"] != first["run_id"]  # a new pipeline state is a new run
     assert second["registry"] == {"name": name, "version": 2, "alias": None}
     assert int(client.get_model_version_by_alias(name, "audited").version) == 1  # alias stays on the audited version
     tags = client.get_model_version(name, "2").tags
-    assert tags["audit_passed"] == "false"
+    assert tags["audit_passed"] == "false" and tags["audit_summary"] == "FAIL 1 · PASS 1"
     assert tags["audit_failed_checks"] == "race/demographic_parity_ratio"
+    assert client.get_model_version(name, "2").description.splitlines()[0].startswith("AUDIT FAILED")
     run = client.get_run(second["run_id"])
     assert run.data.metrics["audit/passed"] == 0.0 and run.data.metrics["audit/checks_fail"] == 1.0
+    assert run.info.run_name == f"{io.read_json(paths.PREPARED_META)['source']} · FAIL 1 · PASS 1 · " + (
+        second["pipeline_state"][:8]
+    )
+    assert run.data.tags["audit_summary"] == "FAIL 1 · PASS 1"
+
+    with_verdicts({"sex/demographic_parity_ratio": "fail", "race/demographic_parity_ratio": "fail"})
+    third = _log(cfg)  # same weights, new state: the version is reused and its description updated
+    assert third["run_id"] != second["run_id"] and third["registry"]["version"] == 2
+    assert third["registry_reused_version"] is True
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert len(versions) == 2
+    prints = [v.tags[log_registry.FINGERPRINT_TAG] for v in versions]
+    assert len(set(prints)) == len(prints)
+    assert client.get_model_version(name, "2").tags["audit_summary"] == "FAIL 2"
+    registered = client.get_registered_model(name)
+    assert registered.tags["latest_network_verdict"] == "FAIL 2 (version 2)"
 
 
 def test_review_contents_of_a_run(cfg):

@@ -28,6 +28,7 @@ from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
 from pipeline.provenance import git_commit, pipeline_state
 from pipeline.report import findings
+from pipeline.stages import log_registry
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
 METRIC_FILES = {
@@ -65,6 +66,9 @@ READABLE = (
 EVALUATE_HEADLINE = ("accuracy", "balanced_accuracy", "roc_auc", "log_loss", "expected_calibration_error")
 PRIVACY_HEADLINE = ("auc", "tpr_at_1pct_fpr", "advantage")
 COST_WORDS = ("second", "wall", "kwh", "co2", "throughput", "peak")
+ALIAS = "audited"
+#: Run tag naming the registered network version (``name:version``), which may be an older run's.
+REGISTERED_TAG = "registered_version"
 
 
 def flatten(value, prefix: str = "", sep: str = "/") -> dict[str, object]:
@@ -165,12 +169,19 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
 
     from pipeline import tracking
     from pipeline.models.predict import load_trained
+    from pipeline.stages.log_mitigation import candidate_metrics, log_candidates
 
     tracking.log_params({k: str(v) for k, v in flatten(cfg.model_dump(mode="json"), sep=".").items()})
     test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
-    model_info = tracking.log_model(load_trained(), test_x, requirements())  # before the metrics: see log_model
+    network = load_trained()
+    model_info = tracking.log_model(network, test_x, requirements())
     tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
+    # Every model is logged before any metric: MLflow links the run's metrics logged so far to each model
+    # it logs, so a candidate logged after them would carry the network's figures (issue 26).
+    candidates = log_candidates(meta, tracking.active_run_id(), requirements()) if cfg.tracking.register_model else None
     tracking.log_metrics(headline_metrics(metrics), model_id=model_info.model_id)
+    for entry in candidates or []:
+        tracking.log_model_metrics(candidate_metrics(entry), entry["model_id"])
     detail: dict[str, float] = {}
     for name, payload in metrics.items():
         if payload is not None:
@@ -194,16 +205,52 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
             tracking.log_artifacts(folder, target)
     result = {"model_uri": model_info.model_uri}
     if cfg.tracking.register_model:
-        g = gate(metrics.get("fairness"))
-        result["registry"] = tracking.register(model_info.model_uri, cfg.tracking.model_name, g.passed, g.failed)
-        v = findings.verdict(metrics.get("fairness"))
-        tracking.describe_model_version(
-            result["registry"]["name"], result["registry"]["version"], version_description(metrics), verdict_tags(v)
-        )
+        result.update(register_models(cfg, meta, metrics, model_info.model_uri, network, candidates))
+    return result
 
-        from pipeline.stages.log_mitigation import log_candidates  # mitigation candidates: their own models, the alias
 
-        result["candidates"] = log_candidates(cfg, meta, tracking.active_run_id(), requirements())
+def register_models(
+    cfg: Config, meta: dict, metrics: dict, model_uri: str, network, candidates: list[dict] | None
+) -> dict:
+    """The registry policy of :mod:`pipeline.stages.log_registry` carried out for this run."""
+    from pipeline import tracking
+    from pipeline.stages import log_registry as policy
+
+    name, fairness = cfg.tracking.model_name, metrics.get("fairness")
+    g, run_id = gate(fairness), tracking.active_run_id()
+    tags = {
+        **verdict_tags(findings.verdict(fairness)),
+        **policy.summary_tags(fairness),
+        "audit_passed": str(g.passed).lower(),
+        "audit_failed_checks": ", ".join(g.failed)[:5000] or "none",
+        "source_run": run_id,
+    }
+    fingerprint = policy.network_fingerprint(network, int(meta.get("favourable_index", 1)))
+    net = policy.register_network(name, model_uri, fingerprint, version_description(metrics), tags)
+    versions = policy.register_passing_candidates(name, candidates or [], run_id)
+    best = (metrics.get("mitigation") or {}).get("best_passing") if candidates is not None else None
+    current = tracking.alias_version(name, ALIAS)
+    target = policy.alias_target(net["version"], g.passed, candidates, best, versions, current)
+    tracking.point_alias(name, ALIAS, target)
+    tracking.describe_registered_model(
+        name,
+        f"Newest network: version {net['version']}. {findings.verdict(fairness).headline}",
+        policy.model_tags(fairness, net["version"]),
+    )
+    tracking.set_tag(REGISTERED_TAG, f"{name}:{net['version']}")
+    result: dict = {
+        "registry": {"name": name, "version": net["version"], "alias": ALIAS if target == net["version"] else None},
+        "registry_reused_version": net["reused_version"],
+    }
+    if candidates is not None:
+        holder = target if target in versions.values() else None
+        result["candidates"] = {
+            "name": name,
+            "versions": versions,
+            "alias": ALIAS if holder else None,
+            "alias_version": holder,
+            "model_uris": {e["name"]: e["model_uri"] for e in candidates},
+        }
     return result
 
 
@@ -316,6 +363,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
         "data_sha256": ",".join(f"{k}:{v}" for k, v in sorted((meta.get("provenance") or {}).items())),
         "audit_passed": str(g.passed).lower(),
         **verdict_tags(findings.verdict(fairness)),
+        **log_registry.summary_tags(fairness),
     }
 
 
@@ -335,7 +383,8 @@ def main(cfg: Config) -> None:
             summary = {"run_id": existing, "reused": True, "model_uri": model_uri, **tracking.registry_of(existing)}
         else:
             tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
-            with tracking.run(run_name=f"{meta['source']}-{state[:8]}", tags=tags) as run_id:
+            name = log_registry.run_name(meta["source"], metrics.get("fairness"), state)
+            with tracking.run(run_name=name, tags=tags) as run_id:
                 link = (
                     f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"
                 )

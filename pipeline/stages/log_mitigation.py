@@ -1,9 +1,8 @@
 """The ``log`` stage's part for mitigation candidates: each candidate of ``reports/metrics/
-mitigation.json`` logged as its own MLflow model and registered with its lineage, and the
-``audited`` alias given to the best passing one (or removed when none passes).
-
-The decision which candidate is best was made by the ``mitigate`` stage (its ``best_passing``:
-the passing candidate with the highest accuracy); here it is only carried out.
+mitigation.json`` logged as its own MLflow model of the run, with its lineage tags and its own
+metrics. Which candidates are registered, and which receives the ``audited`` alias, is the
+registry policy's (:mod:`pipeline.stages.log_registry`); the decision which candidate is best
+was made by the ``mitigate`` stage (its ``best_passing``).
 """
 
 from __future__ import annotations
@@ -41,10 +40,16 @@ def lineage_tags(name: str, row: dict, parent_run: str, attribute: str) -> dict[
     }
 
 
-def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) -> dict | None:
-    """Log and register every deployable candidate; ``None`` when the mitigate stage has not run or is off."""
+def log_candidates(meta: dict, parent_run: str, requirements: list[str]) -> list[dict] | None:
+    """Log every deployable candidate as a model of the run; ``None`` when mitigation is off or has not run.
+
+    Registration is decided afterwards (:mod:`pipeline.stages.log_registry`: only passing
+    candidates). Each entry: ``name``, ``row`` (its ``mitigation.json`` entry), ``model_uri``,
+    ``model_id``, ``tags``, ``fingerprint``.
+    """
     from pipeline import tracking
     from pipeline.models.postprocessed import PostProcessedNetwork
+    from pipeline.stages.log_registry import candidate_fingerprint
 
     if not paths.MITIGATION_METRICS.is_file():
         return None
@@ -58,24 +63,33 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
         if not row.get("deployable"):
             continue
         folder = paths.candidate_dir(name)
-        output = PostProcessedNetwork.load(folder).predict(example)
+        candidate = PostProcessedNetwork.load(folder)
+        tags = lineage_tags(name, row, parent_run, result["attribute"])
         info = tracking.log_candidate_model(
-            f"candidate-{paths.candidate_slug(name)}",
-            folder,
-            example,
-            output,
-            lineage_tags(name, row, parent_run, result["attribute"]),
-            requirements,
+            f"candidate-{paths.candidate_slug(name)}", folder, example, candidate.predict(example), tags, requirements
         )
         entries.append(
             {
                 "name": name,
+                "row": row,
                 "model_uri": info.model_uri,
-                "tags": lineage_tags(name, row, parent_run, result["attribute"]),
+                "model_id": info.model_id,
+                "tags": tags,
+                "fingerprint": candidate_fingerprint(candidate),
             }
         )
-    registry = tracking.register_candidates(entries, cfg.tracking.model_name, result.get("best_passing"))
-    return {**registry, "model_uris": {e["name"]: e["model_uri"] for e in entries}}
+    return entries
+
+
+def candidate_metrics(entry: dict) -> dict[str, float]:
+    """A candidate's own figures (linked to its logged model, never to the network's)."""
+    row, slug = entry["row"], paths.candidate_slug(entry["name"])
+    out = {f"candidate/{slug}/passed": 1.0 if row.get("passed") else 0.0}
+    out[f"candidate/{slug}/checks_not_passing"] = float(len(row.get("failed_checks") or []))
+    acc = row.get("accuracy") or {}
+    if isinstance(acc.get("value"), (int, float)):
+        out[f"candidate/{slug}/accuracy"] = float(acc["value"])
+    return out
 
 
 def _versions(*names: str) -> list[str]:
