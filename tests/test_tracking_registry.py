@@ -57,8 +57,9 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
     assert client.get_model_version(name, "2").description.splitlines()[0].startswith("AUDIT FAILED")
     run = client.get_run(second["run_id"])
     assert run.data.metrics["audit/passed"] == 0.0 and run.data.metrics["audit/checks_fail"] == 1.0
-    assert run.info.run_name == f"{io.read_json(paths.PREPARED_META)['source']} · FAIL 1 · PASS 1 · " + (
-        second["pipeline_state"][:8]
+    assert (
+        run.info.run_name
+        == f"{io.read_json(paths.PREPARED_META)['source']} · FAIL 1 · PASS 1 · " + (second["pipeline_state"][:8])
     )
     assert run.data.tags["audit_summary"] == "FAIL 1 · PASS 1"
 
