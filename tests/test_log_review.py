@@ -85,3 +85,27 @@ def test_console_ends_with_the_verdict_and_the_report(logged):
     assert any(str(paths.REPORT_HTML) in line for line in last)
     assert summary["run_id"] in printed.strip().splitlines()[-2]
     assert f"#/experiments/{summary['experiment_id']}/runs?workflowType=machine_learning" in printed
+
+
+def test_run_and_version_descriptions_name_the_reports_interval_method_and_level(logged):
+    """One source: the interval sentence (method, level, family) of the run description and of the
+    registered version's description is the report's own, and names the level fairness.json records."""
+    import html
+    import re
+
+    from mlflow import MlflowClient
+
+    from pipeline.report import policy_text
+
+    cfg, summary, printed = logged
+    client = MlflowClient()
+    fairness = io.read_json(paths.FAIRNESS_METRICS)
+    sentence = policy_text.interval_sentence(fairness)
+    level = fairness["policy"]["gating_ci_level"]
+    assert f"level {level:.3f}" in sentence and "Wilson" in sentence
+    report_text = html.unescape(re.sub(r"<[^>]+>", "", paths.REPORT_HTML.read_text()))
+    note = client.get_run(summary["run_id"]).data.tags["mlflow.note.content"]
+    version = client.get_model_version(cfg.tracking.model_name, str(summary["registry"]["version"]))
+    for text in (report_text, note, version.description):
+        assert sentence in text and policy_text.rule_sentence(fairness) in text
+    assert "bootstrap" not in note.split("**Findings:**")[0]  # the gating intervals are closed-form

@@ -26,11 +26,42 @@ def _fairness(groups: dict, verdicts: list[dict]) -> dict:
         "favourable_class": ">50K",
         "features": {"sex": {"groups": groups, "reference": "Male"}},
         "verdicts": verdicts,
+        "settings": {"ci": 0.95},
     }
 
 
 def _group(rate, tpr, ci=None):
     return {"selection_rate": rate, "tpr": tpr, "count": 500, "flags": [], "ci": ci or {}}
+
+
+def test_finding_names_the_group_the_failing_check_is_decided_by():
+    """Hand-worked: the lowest rate is 'Asian' but the failing check compares 'Black' with 'White';
+    the sentence must name Black and White (the decisive pair), not the extremes."""
+    fairness = {
+        "favourable_class": ">50K",
+        "settings": {"ci": 0.95},
+        "features": {
+            "race": {
+                "reference": "White",
+                "groups": {"Asian": _group(0.05, 0.5), "Black": _group(0.097, 0.5), "White": _group(0.213, 0.6)},
+            }
+        },
+        "verdicts": [
+            {
+                "check": "race: selection_rate_ratio",
+                "feature": "race",
+                "metric": "selection_rate_ratio",
+                "value": 0.455,
+                "ci": [0.36, 0.56],
+                "bound": [0.8, 1.25],
+                "status": "fail",
+                "group": "Black",
+                "reference": "White",
+            }
+        ],
+    }
+    line = findings.findings({"fairness": fairness})[0]
+    assert line == "'>50K' is predicted for 9.7% of Black and 21.3% of White test rows (by race)."
 
 
 def test_selection_sentence_states_each_groups_rate_from_the_figures():

@@ -20,6 +20,9 @@ from pipeline.audit.gate import PASS, blockers, checks, gate, label
 SELECTION_METRICS = ("demographic_parity", "selection_rate")
 ERROR_METRICS = ("equalized_odds", "equal_opportunity", "tpr", "fnr", "fpr")
 MAX_FINDINGS = 3
+#: Order in which statuses are named in a verdict label: what blocks first, passes last.
+STATUS_ORDER = ("fail", "not_assessable", "inconclusive", "undefined", "pass")
+SEPARATOR = " · "
 
 
 def pct(value: float | None) -> str:
@@ -74,6 +77,17 @@ def verdict(fairness: dict | None) -> Verdict:
     return Verdict("fail", headline, failures, g.counts)
 
 
+def verdict_label(fairness: dict | None) -> str:
+    """``FAIL 2 · INCONCLUSIVE 2``, ``PASS 4``, ``BLOCKED · PASS 4`` or ``NO VERDICT``: the number of
+    gating checks per status, worst first (the run name, tags, registry list and gate message)."""
+    counts = gate(fairness).counts
+    if not counts:
+        return "NO VERDICT"
+    known = [s for s in STATUS_ORDER if counts.get(s)] + sorted(s for s in counts if s not in STATUS_ORDER)
+    label = SEPARATOR.join(f"{s.upper().replace('_', ' ')} {counts[s]}" for s in known)
+    return f"BLOCKED{SEPARATOR}{label}" if blockers(fairness) else label
+
+
 def _check_text(v: dict) -> str:
     """``sex: demographic parity difference 0.175 [0.163, 0.186], bound 0.1 (fail)``."""
     ci = v.get("ci") or [None, None]
@@ -107,39 +121,53 @@ def _extremes(block: dict, metric: str) -> tuple[str, dict, str, dict] | None:
     return (low, groups[low], high, groups[high]) if low != high else None
 
 
-def selection_sentence(fairness: dict, feature: str) -> str | None:
-    """Who receives the favourable prediction, lowest and highest group of ``feature``."""
+def _pair(block: dict, metric: str, pair: tuple[str, str] | None) -> tuple[str, dict, str, dict] | None:
+    """The decisive group and its reference when a gating check names them (lower rate first), else the
+    lowest and highest eligible groups."""
+    groups = block.get("groups") or {}
+    if pair and all(g in groups and groups[g].get(metric) is not None for g in pair) and pair[0] != pair[1]:
+        a, b = sorted(pair, key=lambda g: groups[g][metric])
+        return a, groups[a], b, groups[b]
+    return _extremes(block, metric)
+
+
+def selection_sentence(fairness: dict, feature: str, pair: tuple[str, str] | None = None) -> str | None:
+    """Who receives the favourable prediction: the check's decisive group against its reference group
+    (``pair``), or the lowest and highest group of ``feature``."""
     block = (fairness.get("features") or {}).get(feature) or {}
-    found = _extremes(block, "selection_rate")
+    found = _pair(block, "selection_rate", pair)
     if not found:
         return None
     low, lv, high, hv = found
     fav = fairness.get("favourable_class", "the favourable class")
     return (
         f"'{fav}' is predicted for {pct(lv['selection_rate'])} of {low} and {pct(hv['selection_rate'])} of {high} "
-        f"test rows (by {feature}{_ci_note(lv, hv, 'selection_rate')})."
+        f"test rows (by {feature}{_ci_note(fairness, lv, hv, 'selection_rate')})."
     )
 
 
-def error_sentence(fairness: dict, feature: str) -> str | None:
-    """How often people who truly belong to the favourable class are recognised, lowest and highest group."""
+def error_sentence(fairness: dict, feature: str, pair: tuple[str, str] | None = None) -> str | None:
+    """How often people who truly belong to the favourable class are recognised: decisive group and
+    reference (``pair``), or the lowest and highest group."""
     block = (fairness.get("features") or {}).get(feature) or {}
-    found = _extremes(block, "tpr")
+    found = _pair(block, "tpr", pair)
     if not found:
         return None
     low, lv, high, hv = found
     fav = fairness.get("favourable_class", "the favourable class")
     return (
         f"Of the people whose true outcome is '{fav}', the model recognises {pct(lv['tpr'])} of {low} "
-        f"but {pct(hv['tpr'])} of {high} (by {feature}{_ci_note(lv, hv, 'tpr')})."
+        f"but {pct(hv['tpr'])} of {high} (by {feature}{_ci_note(fairness, lv, hv, 'tpr')})."
     )
 
 
-def _ci_note(lv: dict, hv: dict, metric: str) -> str:
+def _ci_note(fairness: dict, lv: dict, hv: dict, metric: str) -> str:
     lo, hi = (lv.get("ci") or {}).get(metric), (hv.get("ci") or {}).get(metric)
     if not lo or not hi or lo[0] is None or hi[0] is None:
         return ""
-    return f"; 95% intervals {pct(lo[0])}-{pct(lo[1])} and {pct(hi[0])}-{pct(hi[1])}"
+    level = ((fairness.get("settings") or {}).get("ci")) or ((fairness.get("policy") or {}).get("ci"))
+    named = f"{100 * level:g}% " if isinstance(level, (int, float)) else ""
+    return f"; {named}intervals {pct(lo[0])}-{pct(lo[1])} and {pct(hi[0])}-{pct(hi[1])}"
 
 
 def _fairness_findings(fairness: dict | None) -> list[str]:
@@ -163,7 +191,8 @@ def _fairness_findings(fairness: dict | None) -> list[str]:
             if metric.startswith(ERROR_METRICS)
             else None
         )
-        sentence = maker(fairness, str(feature)) if maker else None
+        pair = (str(v["group"]), str(v["reference"])) if v.get("group") and v.get("reference") else None
+        sentence = maker(fairness, str(feature), pair) if maker else None
         if sentence and sentence not in out:
             out.append(sentence)
     if not out:  # nothing fails: still say what happens to whom for the first audited attribute

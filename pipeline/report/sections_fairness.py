@@ -3,7 +3,7 @@ tables with intervals, comparisons with the reference group, an existing system,
 
 from __future__ import annotations
 
-from pipeline.report import plots
+from pipeline.report import plots, policy_text
 from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
 
@@ -34,8 +34,7 @@ def _with_ci(value, ci) -> str:
 
 
 def _bound(v: dict) -> str:
-    b = v.get("bound")
-    return f"within [{fmt(b[0])}, {fmt(b[1])}]" if isinstance(b, list) else f"|d| <= {fmt(b)}"
+    return policy_text.bound_text(v.get("bound"))
 
 
 def _group_table(block: dict) -> Table:
@@ -89,22 +88,18 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on "
         f"{', '.join(p.get('attributes') or [])}: {crit}. "
         "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
-        "Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's "
-        "rates, Newcombe for differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The "
-        f"{p.get('family_size', '?')} gating comparisons are "
-        + (
-            f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, "
-            f"so all hold together with probability at least {fmt(p.get('ci'))}."
-            if p.get("family") == "bonferroni"
-            else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck."
-        )
-        + " A check passes when its whole interval meets the bound, fails when none of it does, and is "
-        "inconclusive otherwise.",
+        "Each group is compared with a reference group (not max-minus-min). "
+        + policy_text.interval_sentence(fair)
+        + " "
+        + policy_text.rule_sentence(fair),
         f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than "
         f"{p.get('min_events')} people, are "
         "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
         IMPOSSIBILITY,
     ]
+    exempt = policy_text.exempt_sentence(fair)
+    if exempt:
+        out.insert(2, exempt)
     if set(p.get("criteria") or {}) == {"selection_rate_ratio", "equal_opportunity"}:
         out.insert(
             1,

@@ -27,7 +27,7 @@ from pipeline import contracts, io, paths
 from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
 from pipeline.provenance import git_commit, pipeline_state
-from pipeline.report import findings
+from pipeline.report import findings, policy_text
 from pipeline.stages import log_registry
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
@@ -305,17 +305,8 @@ def log_figures(cfg: Config) -> None:
 
 
 def criteria_text(fairness: dict | None) -> str:
-    """The gating criteria in words, from the settings the fairness stage recorded."""
-    s = (fairness or {}).get("settings") or {}
-    if not s:
-        return "No fairness settings were recorded."
-    policy = (fairness or {}).get("policy")
-    text = (
-        f"each gating check passes when its {int(100 * s.get('ci', 0.95))}% bootstrap interval lies within the bound: "
-        f"ratios within {s.get('ratio_bounds')} (four-fifths rule), differences at most {s.get('max_difference')}; "
-        "an interval that straddles the bound is 'inconclusive' and does not pass."
-    )
-    return text + (f" Policy: {policy}." if isinstance(policy, str) else "")
+    """The gating criteria, the decision rule and the intervals in words: the report's own sentences."""
+    return " ".join(policy_text.summary(fairness))
 
 
 def run_note(metrics: dict, report_link: str) -> str:
@@ -339,9 +330,11 @@ def run_note(metrics: dict, report_link: str) -> str:
 
 
 def version_description(metrics: dict) -> str:
+    """First line the verdict; then the findings and the policy, in the report's words."""
     fairness = metrics.get("fairness")
     ctx = {k: metrics.get(k) for k in ("fairness", "evaluate", "privacy", "explain")}
-    return "\n".join([findings.verdict(fairness).headline, *(f"- {t}" for t in findings.findings(ctx))])
+    lines = [findings.verdict(fairness).headline, *(f"- {t}" for t in findings.findings(ctx))]
+    return "\n".join([*lines, "", *policy_text.summary(fairness)])
 
 
 def verdict_tags(v: findings.Verdict) -> dict[str, str]:
@@ -407,14 +400,20 @@ def main(cfg: Config) -> None:
 
 
 def closing_lines(fairness: dict | None, run_id: str, experiment_id: str | None = None, shown: int = 5) -> list[str]:
-    """What ``dvc repro`` ends with (this stage runs last): the verdict, the gating failures, where to read more."""
+    """What ``dvc repro`` ends with (this stage runs last): the verdict, each gating check not passing with
+    its value, interval, bound and decisive group (the gate's own lines), the rule, where to read more."""
+    from pipeline.report import gate_message
+
     v = findings.verdict(fairness)
     lines = ["", "=" * 72, v.headline]
-    if v.gating_failures:
-        lines.append(f"Gating checks not passing ({len(v.gating_failures)}):")
-        lines += [f"  - {f}" for f in v.gating_failures[:shown]]
-        if len(v.gating_failures) > shown:
-            lines.append(f"  ... and {len(v.gating_failures) - shown} more: see the report's summary")
+    failing = [c for c in findings.gating(fairness) if c.get("status") != "pass"]
+    failing.sort(key=lambda c: gate_message.ORDER.get(str(c.get("status")), len(gate_message.ORDER)))
+    if failing:
+        lines.append(f"Gating checks not passing ({len(failing)}):")
+        lines += [f"  {gate_message.check_line(c)}" for c in failing[:shown]]
+        if len(failing) > shown:
+            lines.append(f"  ... and {len(failing) - shown} more: see the report's summary")
+        lines.append(f"Rule: {policy_text.rule_sentence(fairness)}")
     lines.append(f"Report: {paths.REPORT_HTML} (model card {paths.MODEL_CARD})")
     from pipeline.tracking import RUNS_VIEW
 

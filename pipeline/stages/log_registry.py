@@ -23,24 +23,15 @@ import json
 from pipeline.report import findings
 
 FINGERPRINT_TAG = "decision_fingerprint"
-#: Order in which statuses are named in a verdict label: what blocks first, passes last.
-STATUS_ORDER = ("fail", "not_assessable", "inconclusive", "undefined", "pass")
-SEPARATOR = " · "
+SEPARATOR = findings.SEPARATOR
 
 
 # --- the verdict in a few characters (run name, tags, registered model) ---------------------------
 
 
 def verdict_label(fairness: dict | None) -> str:
-    """``FAIL 2 · INCONCLUSIVE 2``, ``PASS 4``, ``BLOCKED · PASS 4`` or ``NO VERDICT``: the counts of
-    gating checks per status, worst first, as the runs table and the registry list show them."""
-    v = findings.verdict(fairness)
-    if not v.counts:
-        return "NO VERDICT"
-    known = [s for s in STATUS_ORDER if v.counts.get(s)] + sorted(s for s in v.counts if s not in STATUS_ORDER)
-    label = SEPARATOR.join(f"{s.upper().replace('_', ' ')} {v.counts[s]}" for s in known if v.counts[s])
-    blocked = (fairness or {}).get("blockers")
-    return f"BLOCKED{SEPARATOR}{label}" if blocked else label
+    """:func:`pipeline.report.findings.verdict_label`: the runs table and the registry show the same words."""
+    return findings.verdict_label(fairness)
 
 
 def run_name(source: str, fairness: dict | None, state: str) -> str:
