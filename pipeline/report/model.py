@@ -24,6 +24,7 @@ class Section:
     tables: list[tuple[str, Table]] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, inline svg)
     available: bool = True
+    conclusion: str = ""  # the one line shown above the collapsed detail (render derives one when empty)
 
 
 def not_run(key: str, title: str, stage: str) -> Section:

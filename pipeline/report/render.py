@@ -8,6 +8,7 @@ run stays in its slot and says so ('not run'), so a section never silently vanis
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -60,6 +61,80 @@ def sections(ctx: dict) -> list[Section]:
     ]
 
 
+# --- one line per section, the detail collapsed (issue 26) ------------------------------------------
+
+#: A conclusion line longer than this is cut at a word boundary (the detail holds the rest).
+MAX_CONCLUSION = 320
+
+
+def _first_sentence(section: Section) -> str:
+    text = next((p for p in section.paragraphs if p.strip()), "")
+    if not text:
+        parts = [f"{len(section.tables)} tables"] if section.tables else []
+        parts += [f"{len(section.figures)} figures"] if section.figures else []
+        return f"Detail below: {', '.join(parts) or 'nothing recorded'}."
+    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z'])", text.strip(), maxsplit=1)[0]
+    if len(sentence) > MAX_CONCLUSION:
+        sentence = sentence[:MAX_CONCLUSION].rsplit(" ", 1)[0] + " ..."
+    return sentence
+
+
+def _fairness_conclusion(ctx: dict) -> str | None:
+    fairness = ctx.get("fairness")
+    failing = [v for v in findings.gating(fairness) if v.get("status") != "pass"]
+    if not findings.gating(fairness):
+        return None
+    label = findings.verdict_label(fairness)
+    if not failing:
+        return f"{label}: every gating check passes."
+    named = "; ".join(
+        f"{v.get('check')} {v.get('status')}"
+        + (f" ({v.get('group')} vs {v.get('reference')})" if v.get("group") and v.get("reference") else "")
+        for v in failing
+    )
+    return f"{label}: {named}."
+
+
+def _mitigation_conclusion(ctx: dict) -> str | None:
+    result = ctx.get("mitigation") or {}
+    if not result.get("candidates"):
+        return None
+    best = result.get("best_passing")
+    if best:
+        return f"Best passing candidate: {best}; the 'audited' alias points to it."
+    closest = (result.get("obstacles") or {}).get("closest")
+    return "No candidate passes the audit policy" + (f"; the closest is {closest}." if closest else ".")
+
+
+def _other_conclusion(key: str):
+    """The report's own plain finding for explanations or privacy (the first screen's sentence)."""
+
+    def conclude(ctx: dict) -> str | None:
+        sub = {k: ctx.get(k) for k in ("explain", "privacy") if k == key}
+        found = findings.findings(sub, limit=1)
+        return found[0] if found else None
+
+    return conclude
+
+
+CONCLUDERS = {
+    "quantitative-analyses": _fairness_conclusion,
+    "mitigation": _mitigation_conclusion,
+    "interpretability": _other_conclusion("explain"),
+    "privacy": _other_conclusion("privacy"),
+}
+
+
+def conclude(sections_: list[Section], ctx: dict) -> list[Section]:
+    """Give every section its one-line conclusion: its own, a plain finding, or its first sentence."""
+    for section in sections_:
+        if section.conclusion:
+            continue
+        maker = CONCLUDERS.get(section.key) if section.available else None
+        section.conclusion = (maker(ctx) if maker else None) or _first_sentence(section)
+    return sections_
+
+
 # --- the ten-second summary ---------------------------------------------------------------------
 
 
@@ -90,7 +165,7 @@ def _environment(autoescape: bool) -> Environment:
 
 def render(ctx: dict) -> tuple[str, str]:
     """Return (html, markdown) for the collected context."""
-    built = sections(ctx)
+    built = conclude(sections(ctx), ctx)
     title = f"Audit report: {ctx['meta']['source'] if ctx['meta'] else 'unknown data'}"
     values = {
         "title": title,
