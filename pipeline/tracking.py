@@ -552,7 +552,23 @@ def active_run_id() -> str:
 #: default GenAI) or a ``?workflowType=machine_learning`` URL parameter: see :data:`RUNS_VIEW`.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 NOTE_TAG = "mlflow.note.content"  # the run's "Description" (Markdown) in the UI
-RUNS_VIEW = "?workflowType=machine_learning"  # appended to UI links so they open on the training runs
+#: MLflow 3.15+ keeps the runs table's saved views as experiment tags ``mlflow.sharedViewState.<id>``
+#: (an envelope ``{name, createdAt, updatedAt, state}`` whose ``state`` is the JSON of the table's
+#: columns, their order and widths, and its sort); ``?viewStateShareKey=<id>`` opens one, and the
+#: "Views" menu lists it. There is no server-side default for columns (mlflow/mlflow#4713, #12764).
+SAVED_VIEW_PREFIX = "mlflow.sharedViewState."
+VIEW_ID = "audit-verdicts"
+VIEW_NAME = "Audit verdicts"
+#: Appended to UI links so they open on the training runs, in the saved view with the verdict columns.
+RUNS_VIEW = f"?viewStateShareKey={VIEW_ID}&workflowType=machine_learning"
+#: The view's columns after the run name (which carries the verdict), in this order.
+VIEW_COLUMNS = (
+    "tags.`audit_summary`",
+    "metrics.`evaluate/accuracy`",
+    "metrics.`evaluate/balanced_accuracy`",
+    "metrics.`audit/passed`",
+    "metrics.`audit/checks_fail`",
+)
 
 
 def mark_experiment_for_training_runs(experiment: str) -> None:
@@ -562,6 +578,37 @@ def mark_experiment_for_training_runs(experiment: str) -> None:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None and found.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
         mlflow.MlflowClient().set_experiment_tag(found.experiment_id, *EXPERIMENT_KIND)
+
+
+def save_runs_view(experiment: str) -> None:
+    """Save the runs-table view :data:`VIEW_ID` on ``experiment``: run name wide enough for the verdict,
+    then the verdict tag, accuracy and the audit counts (the UI's own saved-view format, see
+    :data:`SAVED_VIEW_PREFIX`); its first creation time is kept when it is rewritten."""
+    import json
+    import time
+
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        return
+    key = SAVED_VIEW_PREFIX + VIEW_ID
+    state = {
+        "selectedColumns": list(VIEW_COLUMNS),
+        "columnOrder": ["attributes.`Run Name`", *VIEW_COLUMNS, "runDateAndNestInfo", "duration"],
+        "columnWidths": {"attributes.`Run Name`": 330, "tags.`audit_summary`": 230},
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": False,
+    }
+    now = int(time.time() * 1000)
+    try:
+        created = int(json.loads(found.tags.get(key, "{}")).get("createdAt", now))
+    except (ValueError, TypeError, AttributeError):  # a hand-edited tag: rewritten
+        created = now
+    envelope = {"name": VIEW_NAME, "createdAt": created, "updatedAt": now, "state": json.dumps(state)}
+    old = found.tags.get(key)
+    if old is None or json.loads(old).get("state") != envelope["state"]:
+        mlflow.MlflowClient().set_experiment_tag(found.experiment_id, key, json.dumps(envelope))
 
 
 def set_note(markdown: str, run_id: str | None = None) -> None:

@@ -16,10 +16,41 @@ from pathlib import Path
 import pytest
 
 from pipeline import io, paths
-from tests._browser import browser, page  # noqa: F401 - fixtures
+from tests._browser import ARTIFACTS, browser, page  # noqa: F401 - fixtures
 from tests._report_support import run_stages
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+#: Whether ``text`` is drawn on screen: the centres of its first and last character belong to the
+#: innermost element holding it (a column that clips it, or a dialog over it, fails this).
+VISIBLE_TEXT = """(text) => {
+  const holders = [...document.querySelectorAll('body *')].filter(e => e.textContent.includes(text));
+  const el = holders.find(e => ![...e.children].some(c => c.textContent.includes(text)));
+  if (!el) return false;
+  const begin = el.textContent.indexOf(text);
+  const charBox = (at) => {  // the box of the character at offset ``at`` of el's text
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    let pos = 0;
+    while (walker.nextNode()) {
+      const node = walker.currentNode, len = node.textContent.length;
+      if (at < pos + len) {
+        const range = document.createRange();
+        range.setStart(node, at - pos);
+        range.setEnd(node, at - pos + 1);
+        return range.getBoundingClientRect();
+      }
+      pos += len;
+    }
+    return null;
+  };
+  const seen = (box) => {
+    if (!box || box.width <= 0) return false;
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    return !!hit && el.contains(hit);
+  };
+  return seen(charBox(begin)) && seen(charBox(begin + text.length - 1));
+}"""
 
 
 def _free_port() -> int:
@@ -138,6 +169,58 @@ def test_clicking_the_experiment_opens_the_runs_table(server, logged_run, page):
         other.get_by_text(run_name).first.wait_for(timeout=60_000)
     finally:
         fresh.close()
+    assert not [e for e in page.errors if "pageerror" in e]
+
+
+def test_runs_table_link_shows_the_verdict_in_the_first_columns(server, logged_run, browser):
+    """A browser that never chose a view opens the link the log stage prints: the saved view 'Audit
+    verdicts' shows the run name (data and verdict) whole, then the verdict tag, on the first screen."""
+    from pipeline.report import findings
+    from pipeline.tracking import RUNS_VIEW
+
+    root, summary = logged_run
+    run_name = _run_name(root, summary["run_id"])
+    label = findings.verdict_label(io.read_json(root / paths.FAIRNESS_METRICS))
+    assert label in run_name
+    fresh = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        tab = fresh.new_page()
+        tab.goto(f"{server}/#/experiments/{summary['experiment_id']}/runs{RUNS_VIEW}")
+        cell = tab.get_by_text(run_name, exact=True).first
+        cell.wait_for(timeout=90_000)
+        assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # the name is not cut off
+        header = tab.locator('[col-id="tags.`audit_summary`"]').first
+        header.wait_for(timeout=30_000)
+        box = header.bounding_box()
+        assert box and box["x"] + box["width"] <= 1280  # the verdict column is on the first screen
+        assert tab.get_by_text(label, exact=True).count() >= 1
+        tab.screenshot(path=str(ARTIFACTS / "mlflow_runs_verdict.png"))
+    finally:
+        fresh.close()
+
+
+def test_registered_model_list_shows_the_verdict(server, logged_run, page):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from pipeline import config
+    from pipeline.report import findings
+
+    root, _ = logged_run
+    name = config.load(root / "params.yaml").tracking.model_name
+    label = findings.verdict_label(io.read_json(root / paths.FAIRNESS_METRICS))
+    page.page.goto(f"{server}/#/models")
+    page.page.get_by_text(name, exact=True).first.wait_for(timeout=90_000)
+    page.page.get_by_text(label.split()[0], exact=False).first.wait_for(timeout=30_000)
+    dialog = page.page.get_by_role("dialog")  # a first visit opens a "new Model Registry UI" announcement
+    try:
+        dialog.first.wait_for(timeout=5_000)
+        dialog.get_by_role("button", name="Close").first.click()
+        dialog.first.wait_for(state="hidden", timeout=10_000)
+    except PlaywrightTimeout:  # no announcement this time
+        pass
+    page.screenshot("mlflow_registry_verdict.png")
+    for text in (f"verdict: {label.split()[0]}", "network-fails-audit"):  # unclipped, on the first screen
+        assert page.page.evaluate(VISIBLE_TEXT, text), text
     assert not [e for e in page.errors if "pageerror" in e]
 
 

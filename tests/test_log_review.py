@@ -84,7 +84,7 @@ def test_console_ends_with_the_verdict_and_the_report(logged):
     assert findings.verdict(io.read_json(paths.FAIRNESS_METRICS)).headline in last
     assert any(str(paths.REPORT_HTML) in line for line in last)
     assert summary["run_id"] in printed.strip().splitlines()[-2]
-    assert f"#/experiments/{summary['experiment_id']}/runs?workflowType=machine_learning" in printed
+    assert f"#/experiments/{summary['experiment_id']}/runs?viewStateShareKey=audit-verdicts" in printed
 
 
 def test_run_and_version_descriptions_name_the_reports_interval_method_and_level(logged):

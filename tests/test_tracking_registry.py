@@ -73,7 +73,8 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
     assert len(set(prints)) == len(prints)
     assert client.get_model_version(name, "2").tags["audit_summary"] == "FAIL 2"
     registered = client.get_registered_model(name)
-    assert registered.tags["latest_network_verdict"] == "FAIL 2 (version 2)"
+    assert registered.tags["verdict"] == "FAIL 2 (network v2)"
+    assert registered.aliases["network-fails-audit"] == "2"
 
 
 def test_review_contents_of_a_run(cfg):

@@ -232,6 +232,7 @@ def register_models(
     current = tracking.alias_version(name, ALIAS)
     target = policy.alias_target(net["version"], g.passed, candidates, best, versions, current)
     tracking.point_alias(name, ALIAS, target)
+    tracking.point_alias(name, policy.FAILING_ALIAS, None if g.passed else net["version"])
     tracking.describe_registered_model(
         name,
         f"Newest network: version {net['version']}. {findings.verdict(fairness).headline}",
@@ -365,6 +366,7 @@ def main(cfg: Config) -> None:
 
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
+    tracking.save_runs_view(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
     metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)

@@ -108,9 +108,15 @@ def candidate_description(name: str, row: dict, parent_run: str) -> str:
     return "\n".join(lines)
 
 
+#: The registry's model list shows the model's tags and aliases in narrow columns: a short tag key
+#: and an alias that names a failure keep the verdict readable there (issue 26).
+VERDICT_TAG = "verdict"
+FAILING_ALIAS = "network-fails-audit"
+
+
 def model_tags(fairness: dict | None, version: int) -> dict[str, str]:
     """The registered model's tags (shown in the registry's model list): the newest network's verdict."""
-    return {"latest_network_verdict": f"{verdict_label(fairness)} (version {version})"}
+    return {VERDICT_TAG: f"{verdict_label(fairness)} (network v{version})"}
 
 
 # --- carrying the policy out --------------------------------------------------------------------
