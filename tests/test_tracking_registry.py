@@ -74,7 +74,7 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
     assert client.get_model_version(name, "2").tags["audit_summary"] == "FAIL 2"
     registered = client.get_registered_model(name)
     assert registered.tags["verdict"] == "FAIL 2 (network v2)"
-    assert registered.aliases["network-fails-audit"] == "2"
+    assert int(registered.aliases["network-fails-audit"]) == 2
 
 
 def test_review_contents_of_a_run(cfg):
