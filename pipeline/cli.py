@@ -43,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         "compare", help="What changed between two runs: accuracy, disparities, verdicts (not a stage)."
     )
     compare.add_argument("a", help="'workspace', a DVC experiment name, a git revision or an MLflow run id")
-    compare.add_argument("b", help="the same kinds as A")
+    compare.add_argument(
+        "b",
+        nargs="?",
+        default=None,
+        help="the same kinds as A; left out, A is compared with its baseline: a DVC experiment with the commit "
+        "it was run from, anything else with the last commit (HEAD)",
+    )
     compare.add_argument("--out", default=None, help="Markdown file to write (default reports/compare.md)")
     return parser
 

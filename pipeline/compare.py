@@ -1,9 +1,14 @@
 """``python -m pipeline compare A B``: what changed between two runs in accuracy, disparities and verdicts.
 
 A and B may each be ``workspace`` (the files on disk), a DVC experiment name, a git revision, or an
-MLflow run id. DVC experiments and git revisions are read with plain ``git`` (experiments are git
-refs under ``refs/exps``; the metrics files are git-tracked because they are ``cache: false``),
-MLflow runs from their ``metrics/`` artifacts, so the comparison code sees the same JSON either way.
+MLflow run id. With one argument, ``compare X`` compares X with its baseline: the commit a DVC
+experiment was run from, or the last commit (``HEAD``) for anything else. (Right after ``dvc exp
+run``, the workspace holds the experiment's own outputs, so ``compare workspace <exp>`` shows no
+change: that was the README's first version of this step.)
+
+DVC experiments and git revisions are read with plain ``git`` (experiments are git refs under
+``refs/exps``; the metrics files are git-tracked because they are ``cache: false``), MLflow runs
+from their ``metrics/`` artifacts, so the comparison code sees the same JSON either way.
 No torch import: this command must stay fast.
 """
 
@@ -40,11 +45,31 @@ def _git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], capture_output=True, text=True)
 
 
+def _exp_refs(name: str) -> list[tuple[str, str]]:
+    """(commit, baseline commit) of each DVC experiment ref named ``name``.
+
+    DVC keeps an experiment as ``refs/exps/<baseline[:2]>/<baseline[2:]>/<name>``: the ref's path
+    names the commit the experiment was run from."""
+    refs = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").stdout.splitlines()
+    found = []
+    for line in refs:
+        ref, commit = line.split()
+        parts = ref.split("/")
+        if parts[-1] == name and len(parts) == 5:
+            found.append((commit, parts[2] + parts[3]))
+    return found
+
+
 def _exp_commit(name: str) -> str | None:
     """The commit of DVC experiment ``name`` (refs/exps/<base>/<name>), if exactly one exists."""
-    refs = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").stdout.splitlines()
-    found = [line.split()[1] for line in refs if line.split()[0].rsplit("/", 1)[-1] == name]
-    return found[0] if len(set(found)) == 1 else None
+    found = {commit for commit, _ in _exp_refs(name)}
+    return found.pop() if len(found) == 1 else None
+
+
+def baseline(name: str) -> str:
+    """What ``compare NAME`` compares NAME with: a DVC experiment's baseline commit, else the last commit."""
+    bases = {base for _, base in _exp_refs(name)}
+    return bases.pop() if len(bases) == 1 else "HEAD"
 
 
 def _from_git(name: str, commit: str, origin: str) -> Side:
@@ -163,7 +188,10 @@ def markdown(a: Side, b: Side) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(a: str, b: str, out: str | None) -> int:
+def main(a: str, b: str | None, out: str | None) -> int:
+    """``compare A B``; with B left out, ``compare X`` compares X's baseline (see :func:`baseline`) with X."""
+    if b is None:
+        a, b = baseline(a), a
     text = markdown(resolve(a), resolve(b))
     target = Path(out) if out else DEFAULT_OUT
     io.write_text(target, text)

@@ -7,7 +7,8 @@ packages (network, minutes) and `make test` would run this suite inside itself; 
 of the README's "Exploring and comparing runs" block runs unchanged, each in its own
 `env -i bash --norc` shell (no inherited PATH) after the block's first line, the README's stated
 activation line, and the tables they print must fit a screen: at most 40 summary figures, at most 60
-`dvc metrics diff` rows, only plots with named axes.
+`dvc metrics diff` rows, only plots with named axes; the block's `compare` shows at least one
+non-zero change (it compares the experiment with the commit it was run from).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def repo(tmp_path_factory):
         fh.write(".venv\n")
     repro = fresh_shell(f"{ACTIVATE} && dvc repro", dest, home)
     assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    # a clone of the project holds its pipeline outputs committed (the lead commits them after `dvc repro`)
+    committed = fresh_shell("git add -A && git commit -qm outputs", dest, home)
+    assert committed.returncode == 0, committed.stderr
     return dest, home, repro.stdout
 
 
@@ -90,6 +94,9 @@ def test_every_exploration_command_runs_from_a_fresh_shell(repo):
     drawn = set(plots.get("data", plots))  # {"data": {plot id: ...}} (dvc 3)
     assert drawn == NAMED_PLOTS, sorted(drawn)
     assert (dest / "reports" / "compare.md").is_file()
+    compared = next(v for k, v in outputs.items() if " compare " in f" {k} ")
+    changes = re.findall(r"\| ([+-]\d+\.\d{3}) \|", compared)
+    assert changes and any(float(c) != 0 for c in changes), compared  # the block compares something that changed
     status = fresh_shell("git status --porcelain -- dvc_plots reports/compare.md", dest, home).stdout
     assert status.strip() == "", status
 
