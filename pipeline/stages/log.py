@@ -323,8 +323,8 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
 def main(cfg: Config) -> None:
     from pipeline import tracking
 
-    verified_fairness(cfg)  # before any MLflow write: a verdict that does not recompute moves no alias
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
+    verified_fairness(cfg)  # before any run or version: a verdict that does not recompute moves no alias
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
     metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
