@@ -13,7 +13,12 @@ import json
 from pipeline.audit import fairness as fm
 
 #: the audit outputs the gate rests on, as DVC records them in dvc.lock
-EVIDENCE_FILES = ("reports/metrics/fairness.json", "reports/metrics/data.json", "reports/metrics/evaluate.json")
+EVIDENCE_FILES = (
+    "reports/metrics/fairness.json",
+    "reports/metrics/data.json",
+    "reports/metrics/evaluate.json",
+    "reports/metrics/mitigation.json",  # the candidates' verdicts, which can move the alias too
+)
 
 
 def _plain(value):
