@@ -374,7 +374,7 @@ def _judge_rows(rows, criterion, bound, levels, settings, view: _View, exempt) -
         row.pop("passes"), row.pop("fails")
         row.update(value=value, ci=_pair(low, high), ci_family=_pair(f_low, f_high), status=status)
         row["severity"] = pol.severity(kind, value, bound) if value is not None else 0.0
-        if status in (pol.INCONCLUSIVE, pol.NOT_ASSESSABLE) and sizes:
+        if status != pol.PASS and sizes:
             g = view.names.index(row["group"])
             needed = pol.needed_size(kind, sizes, bound, levels.alpha)
             row["needed"] = _needed_words(
