@@ -42,7 +42,7 @@ def _fairness(*verdicts, blockers=()) -> dict:
 def test_each_gating_check_names_status_value_interval_bound_and_group_then_the_report():
     fairness = _fairness(
         _verdict("inconclusive", "Asian", 0.85, [0.7, 1.01]),
-        _verdict("fail", "Black", 0.4533, [0.3626, 0.5643], needed=1200),
+        _verdict("fail", "Black", 0.4533, [0.3626, 0.5643], needed=["'Black': needs about 1,200 people, has 300"]),
         {**_verdict("pass", "Other", 0.95, [0.9, 1.1]), "gating": False},  # information: not listed
     )
     text = gate_message.message(fairness, gate(fairness))
@@ -51,11 +51,11 @@ def test_each_gating_check_names_status_value_interval_bound_and_group_then_the_
     assert lines[1].split()[0] == "FAIL" and lines[2].split()[0] == "INCONCLUSIVE"  # worst first
     assert (
         "race: selection_rate_ratio = 0.453 [0.363, 0.564] at level 0.988, bound within [0.800, 1.250]; "
-        "decided by 'Black' against 'White'; would be settled with about 1,200 people in the group"
+        "decided by 'Black' against 'White'; 'Black': needs about 1,200 people, has 300"
     ) in lines[1]
     assert "0.850 [0.700, 1.010]" in lines[2] and "'Asian'" in lines[2]
     assert "Other" not in text
-    assert policy_text.interval_sentence(fairness) in text and "level 0.988" in text
+    assert policy_text.rule_sentence(fairness) in text and "level 0.988" in text
     assert lines[-1].startswith(f"Report: {paths.REPORT_HTML}")
 
 

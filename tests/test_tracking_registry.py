@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import io, paths
-from tests._report_support import run_stages, with_verdicts
+from tests._report_support import run_stages, with_audit
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +33,11 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
     from mlflow import MlflowClient
 
     from pipeline import config
+    from pipeline.report import findings
     from pipeline.stages import log_registry, train
 
     name = cfg.tracking.model_name
-    with_verdicts({"sex/demographic_parity_ratio": "pass", "race/demographic_parity_ratio": "pass"})
+    with_audit("pass")
     first = _log(cfg)
     client = MlflowClient()
     assert first["registry"] == {"name": name, "version": 1, "alias": "audited"}
@@ -46,24 +47,25 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
 
     reseeded = config.from_dict({**cfg.model_dump(mode="json"), "seed": cfg.seed + 1})
     train.main(reseeded)  # other weights
-    with_verdicts({"sex/demographic_parity_ratio": "pass", "race/demographic_parity_ratio": "fail"})
+    failing = with_audit("fail")
     second = _log(cfg)
     assert second["run_id"] != first["run_id"]  # a new pipeline state is a new run
     assert second["registry"] == {"name": name, "version": 2, "alias": None}
     assert int(client.get_model_version_by_alias(name, "audited").version) == 1  # alias stays on the audited version
     tags = client.get_model_version(name, "2").tags
-    assert tags["audit_passed"] == "false" and tags["audit_summary"] == "FAIL 1 · PASS 1"
-    assert tags["audit_failed_checks"] == "race/demographic_parity_ratio"
+    label = findings.verdict_label(failing)
+    assert label.startswith("FAIL ")
+    assert tags["audit_passed"] == "false" and tags["audit_summary"] == label
+    failed = [v["check"] for v in failing["verdicts"] if v["gating"] and v["status"] != "pass"]
+    assert failed and tags["audit_failed_checks"] == ", ".join(failed)
     assert client.get_model_version(name, "2").description.splitlines()[0].startswith("AUDIT FAILED")
     run = client.get_run(second["run_id"])
-    assert run.data.metrics["audit/passed"] == 0.0 and run.data.metrics["audit/checks_fail"] == 1.0
-    assert (
-        run.info.run_name
-        == f"{io.read_json(paths.PREPARED_META)['source']} · FAIL 1 · PASS 1 · " + (second["pipeline_state"][:8])
-    )
-    assert run.data.tags["audit_summary"] == "FAIL 1 · PASS 1"
+    assert run.data.metrics["audit/passed"] == 0.0 and run.data.metrics["audit/checks_fail"] == len(failed)
+    source = io.read_json(paths.PREPARED_META)["source"]
+    assert run.info.run_name == f"{source} · {label} · {second['pipeline_state'][:8]}"
+    assert run.data.tags["audit_summary"] == label
 
-    with_verdicts({"sex/demographic_parity_ratio": "fail", "race/demographic_parity_ratio": "fail"})
+    again = with_audit("fail", variant=1)
     third = _log(cfg)  # same weights, new state: the version is reused and its description updated
     assert third["run_id"] != second["run_id"] and third["registry"]["version"] == 2
     assert third["registry_reused_version"] is True
@@ -71,9 +73,9 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
     assert len(versions) == 2
     prints = [v.tags[log_registry.FINGERPRINT_TAG] for v in versions]
     assert len(set(prints)) == len(prints)
-    assert client.get_model_version(name, "2").tags["audit_summary"] == "FAIL 2"
+    assert client.get_model_version(name, "2").tags["audit_summary"] == findings.verdict_label(again)
     registered = client.get_registered_model(name)
-    assert registered.tags["verdict"] == "FAIL 2 (network v2)"
+    assert registered.tags["verdict"] == f"{findings.verdict_label(again)} (network v2)"
     assert int(registered.aliases["network-fails-audit"]) == 2
 
 
@@ -87,7 +89,8 @@ def test_review_contents_of_a_run(cfg):
     client = MlflowClient()
     run = client.get_run(summary["run_id"])
     metrics = run.data.metrics
-    assert "fairness/sex/demographic_parity_ratio" in metrics  # grouped: <area>/<feature>/<measure>
+    gating = [v for v in io.read_json(paths.FAIRNESS_METRICS)["verdicts"] if v["gating"]]
+    assert gating and all(f"fairness/{v['feature']}/{v['metric']}" in metrics for v in gating)  # <area>/<feature>/...
     assert not any(k.startswith("fairness/features/") for k in metrics)
     assert metrics["evaluate/accuracy"] == pytest.approx(io.read_json(paths.EVALUATE_METRICS)["accuracy"])
     assert run.data.tags["pipeline_state"] == summary["pipeline_state"]

@@ -6,8 +6,8 @@ decision rule in the report's words (:mod:`pipeline.report.policy_text`) and the
 Pure: it formats the outcome of :func:`pipeline.audit.gate.gate` and the verdict dicts of
 ``fairness.json``; the gate stage decides the exit code and prints the text.
 
-Fields the fairness stage may add later (``needed``: the sample size that would settle a
-check; statuses ``not_assessable``) are read with ``.get`` and shown when present.
+Fields of newer fairness files (``needed``: what would settle an open check; ``exempt``: the
+exemptions applied; status ``not_assessable``) are read with ``.get`` and shown when present.
 """
 
 from __future__ import annotations
@@ -32,15 +32,23 @@ def _interval(v: dict) -> str:
 
 
 def _needed(value) -> str:
-    """``needed`` as the fairness stage writes it: a count, or a mapping of group to count."""
-    if value is None:
+    """``needed`` as the fairness stage writes it: sentences per open comparison ("'X': needs about
+    213 people ..."), or a count / a mapping of group to count."""
+    if not value:
         return ""
+    if isinstance(value, list):
+        return "; " + "; ".join(str(n) for n in value)
     if isinstance(value, dict):
         parts = ", ".join(f"{k} {int(n):,}" if isinstance(n, (int, float)) else f"{k} {n}" for k, n in value.items())
         return f"; would be settled with about {parts}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"; would be settled with about {int(value):,} people in the group"
     return f"; needed: {value}"
+
+
+def _exempt(value) -> str:
+    """Exemptions the policy applied to this check's groups (``audit.policy.exempt``)."""
+    return "".join(f"; exempt '{e.get('group')}' ({e.get('status')}): {e.get('reason')}" for e in value or [])
 
 
 def check_line(v: dict) -> str:
@@ -52,7 +60,8 @@ def check_line(v: dict) -> str:
     reason = f" ({v['reason']})" if v.get("reason") else ""
     return (
         f"{status.upper().replace('_', ' '):<14} {label(v)} = {fmt(v.get('value'))} {_interval(v)}, "
-        f"bound {policy_text.bound_text(v.get('bound'))}{decided}{_needed(v.get('needed'))}{reason}"
+        f"bound {policy_text.bound_text(v.get('bound'))}{decided}{reason}{_needed(v.get('needed'))}"
+        f"{_exempt(v.get('exempt'))}"
     )
 
 
@@ -68,6 +77,6 @@ def message(fairness: dict | None, outcome: Gate, report: Path = paths.REPORT_HT
     skipped = checked | {"fairness verdicts unavailable"}
     lines += [f"  BLOCKED        {reason}" for reason in outcome.failed if reason not in skipped]
     if items:
-        lines.append(f"Rule: {policy_text.rule_sentence(fairness)} {policy_text.interval_sentence(fairness)}")
+        lines.append(f"Rule: {policy_text.rule_sentence(fairness)}")
     lines.append(f"Report: {report} (plain findings first; every check under 'Quantitative analyses')")
     return "\n".join(lines)

@@ -4,20 +4,20 @@ The report's fairness section, the MLflow run description, the registered versio
 descriptions and the console summary all quote these sentences, so the interval method and level
 a reviewer reads in one place are the ones every other place names (issue 26: the run
 description once said "95% bootstrap interval" while the report said closed-form intervals at
-0.995). When the fairness stage writes a ``rule`` sentence into the policy block, it is quoted
-as written.
+0.995). The fairness stage's ``rule`` sentence (methods and levels) is quoted as written; files
+from before it existed get the rule they were decided by, from their recorded levels.
 """
 
 from __future__ import annotations
 
 from pipeline.report.safe import fmt
 
-#: The closed-form intervals the fairness audit computes (pipeline/stats/intervals.py), by what they bound.
-INTERVAL_METHODS = (
+#: Files written before the fairness stage recorded its ``rule``: the intervals it computed then.
+LEGACY_INTERVALS = (
     "Wilson for each group's rates, Newcombe for differences, MOVER-R (Donner & Zou) for ratios, "
     "Student's t for calibration"
 )
-DEFAULT_RULE = (
+LEGACY_RULE = (
     "A gating check passes when its whole interval meets the bound, fails when none of it does, and is "
     "inconclusive otherwise."
 )
@@ -34,26 +34,32 @@ def bound_text(bound) -> str:
     return f"|d| <= {fmt(bound)}"
 
 
-def interval_sentence(fairness: dict | None) -> str:
-    """Which intervals, at which level, and how the family of gating comparisons is controlled."""
-    p = policy(fairness)
-    if not p:
-        return "No audit policy was recorded, so no interval level can be stated."
-    family = (
-        f"The {p.get('family_size', '?')} gating comparisons are controlled as a family (Bonferroni): each "
-        f"gating interval is at level {fmt(p.get('gating_ci_level'))}, so all hold together with probability "
-        f"at least {fmt(p.get('ci'))}."
-        if p.get("family") == "bonferroni"
-        else f"Each gating interval is at level {fmt(p.get('ci'))}, with no control over the family: one may "
-        "fail by luck."
-    )
-    return f"Intervals (closed-form): {INTERVAL_METHODS}. {family}"
-
-
 def rule_sentence(fairness: dict | None) -> str:
-    """The decision rule: the fairness stage's own sentence when it wrote one."""
-    rule = policy(fairness).get("rule")
-    return str(rule) if rule else DEFAULT_RULE
+    """The decision rule with its interval methods and levels: the fairness stage's own ``rule``
+    sentence; for an older file, the rule and intervals it used then, from its recorded levels."""
+    p = policy(fairness)
+    if p.get("rule"):
+        return str(p["rule"])
+    if not p:
+        return "No audit policy was recorded, so no decision rule or interval level can be stated."
+    family = (
+        f"each gating interval is at level {fmt(p.get('gating_ci_level'))} (Bonferroni over "
+        f"{p.get('family_size', '?')} comparisons), so all hold together with probability at least {fmt(p.get('ci'))}."
+        if p.get("family") == "bonferroni"
+        else f"each gating interval is at level {fmt(p.get('ci'))}, with no control over the family."
+    )
+    return f"{LEGACY_RULE} Intervals (closed-form): {LEGACY_INTERVALS}; {family}"
+
+
+def family_sentence(fairness: dict | None) -> str | None:
+    """How many comparisons the family holds and what the informational intervals are (new files only)."""
+    p = policy(fairness)
+    if not p.get("rule"):
+        return None
+    return (
+        f"The family has {p.get('family_size', '?')} gating comparisons. Informational checks use the same rule "
+        "without the family; the interval printed beside one is its worst group's, unadjusted."
+    )
 
 
 def criteria_sentence(fairness: dict | None) -> str:
@@ -66,19 +72,21 @@ def criteria_sentence(fairness: dict | None) -> str:
     return f"Gating criteria on {', '.join(p.get('attributes') or []) or 'every sensitive attribute'}: {listed}."
 
 
-def exempt_sentence(fairness: dict | None) -> str | None:
-    """Groups the policy exempts, with the reason (the ``exempt`` list, when the fairness stage writes it)."""
-    exempt = policy(fairness).get("exempt") or []
-    if not exempt:
-        return None
-    items = "; ".join(
-        f"{e.get('attribute')} '{e.get('group')}' from {e.get('criterion')} ({e.get('reason')})" for e in exempt
-    )
-    return f"Exempt: {items}."
+def exempt_sentences(fairness: dict | None) -> list[str]:
+    """One sentence per exemption of ``audit.policy.exempt``, with its reason."""
+    return [
+        f"Exempt (audit.policy.exempt): {e.get('attribute')} '{e.get('group')}'"
+        f"{' for ' + e['criterion'] if e.get('criterion') else ''}: {e.get('reason')}."
+        for e in policy(fairness).get("exempt") or []
+    ]
 
 
 def summary(fairness: dict | None) -> list[str]:
-    """The policy in three or four sentences, in the order a reviewer needs them."""
-    out = [criteria_sentence(fairness), rule_sentence(fairness), interval_sentence(fairness)]
-    exempt = exempt_sentence(fairness)
-    return out + ([exempt] if exempt else [])
+    """The policy in a few sentences, in the order a reviewer needs them."""
+    family = family_sentence(fairness)
+    return [
+        criteria_sentence(fairness),
+        rule_sentence(fairness),
+        *([family] if family else []),
+        *exempt_sentences(fairness),
+    ]

@@ -63,7 +63,12 @@ def _reference_table(block: dict) -> Table:
     return Table([f"Group vs {block.get('reference')}", *REFERENCE_KEYS], rows)
 
 
-def _checks_table(items: list[dict]) -> Table:
+def _checks_table(items: list[dict], gating: bool = True) -> Table:
+    """Gating checks with the decisive group's 1 - 2 alpha interval and what an open check would take;
+    informational checks with the worst group's unadjusted interval (chosen after the fact)."""
+    level = next((v["ci_level"] for v in items if v.get("ci_level")), None)
+    shown = f"{level:.0%} CI" if level else "CI"
+    head = f"value [{shown}] (decisive group)" if gating else f"value [unadjusted worst-group {shown}]"
     rows = [
         [
             v["check"],
@@ -72,11 +77,11 @@ def _checks_table(items: list[dict]) -> Table:
             str(v.get("group") or "-"),
             str(v.get("reference") or "-"),
             _bound(v),
-            v.get("reason") or "",
+            "; ".join([v.get("reason") or "", *((v.get("needed") or []) if gating else [])]).strip("; "),
         ]
         for v in items
     ]
-    return Table(["Check", "status", "value [CI] (decisive group)", "group", "reference", "bound", "reason"], rows)
+    return Table(["Check", "status", head, "group", "reference", "bound", "reason / what it would take"], rows)
 
 
 def _policy_paragraphs(fair: dict) -> list[str]:
@@ -89,17 +94,14 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         f"{', '.join(p.get('attributes') or [])}: {crit}. "
         "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
         "Each group is compared with a reference group (not max-minus-min). "
-        + policy_text.interval_sentence(fair)
-        + " "
-        + policy_text.rule_sentence(fair),
+        + policy_text.rule_sentence(fair)
+        + (" " + policy_text.family_sentence(fair) if policy_text.family_sentence(fair) else ""),
         f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than "
-        f"{p.get('min_events')} people, are "
-        "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
+        f"{p.get('min_events')} people, are not assessable (shown with the reason and what it would take): they "
+        "never pass a gating check unless audit.policy.exempt names them, and a fail is never exempted.",
+        *policy_text.exempt_sentences(fair),
         IMPOSSIBILITY,
     ]
-    exempt = policy_text.exempt_sentence(fair)
-    if exempt:
-        out.insert(2, exempt)
     if set(p.get("criteria") or {}) == {"selection_rate_ratio", "equal_opportunity"}:
         out.insert(
             1,
@@ -184,7 +186,7 @@ def build(ctx: dict) -> Section:
     info = [v for v in fair["verdicts"] if not v.get("gating", True)]
     tables = [
         ("Gating checks (audit policy)", _checks_table(gating)),
-        ("Other checks (information)", _checks_table(info)),
+        ("Other checks (information)", _checks_table(info, gating=False)),
     ]
     figures = []
     for feature, block in fair["features"].items():
@@ -231,10 +233,10 @@ def verdict_lines(ctx: dict) -> list[str]:
         return ["Fairness: not audited in this run."]
     lines = [f"BLOCKED: {b}." for b in fair.get("blockers") or []]
     gating = [v for v in fair["verdicts"] if v.get("gating", True)]
-    counts = {k: sum(v["status"] == k for v in gating) for k in ("pass", "fail", "inconclusive", "undefined")}
+    counts = {k: sum(v["status"] == k for v in gating) for k in ("pass", "fail", "inconclusive", "not_assessable")}
     lines.append(
         f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, "
-        f"{counts['inconclusive'] + counts['undefined']} inconclusive or undefined, {counts['pass']} pass; "
+        f"{counts['inconclusive'] + counts['not_assessable']} inconclusive or not assessable, {counts['pass']} pass; "
         f"{len(fair['verdicts']) - len(gating)} more checks are information."
     )
     fails = sorted((v for v in gating if v["status"] == "fail"), key=lambda v: -min(v.get("severity") or 0, 1e9))

@@ -24,8 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import contracts, io, paths
-from pipeline.audit.gate import checks, gate
+from pipeline.audit.gate import STATUSES, checks, gate
 from pipeline.config import Config
+from pipeline.evidence import verified_fairness
 from pipeline.provenance import git_commit, pipeline_state
 from pipeline.report import findings, policy_text
 from pipeline.stages import log_registry
@@ -140,7 +141,7 @@ def _number(value) -> bool:
 def verdict_metrics(fairness: dict | None) -> dict[str, float]:
     """``audit/checks_<status>`` counts and ``audit/passed`` (1/0), so runs sort by audit outcome in the UI."""
     g = gate(fairness)
-    out = {f"audit/checks_{status}": float(n) for status, n in g.counts.items()}
+    out = {f"audit/checks_{status}": float(g.counts.get(status, 0)) for status in STATUSES}
     out["audit/passed"] = 1.0 if g.passed else 0.0
     return out
 
@@ -178,7 +179,9 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
     # Every model is logged before any metric: MLflow links the run's metrics logged so far to each model
     # it logs, so a candidate logged after them would carry the network's figures (issue 26).
-    candidates = log_candidates(meta, tracking.active_run_id(), requirements()) if cfg.tracking.register_model else None
+    candidates = (
+        log_candidates(cfg, meta, tracking.active_run_id(), requirements()) if cfg.tracking.register_model else None
+    )
     tracking.log_metrics(headline_metrics(metrics), model_id=model_info.model_id)
     for entry in candidates or []:
         tracking.log_model_metrics(candidate_metrics(entry), entry["model_id"])
@@ -221,6 +224,7 @@ def register_models(
     tags = {
         **verdict_tags(findings.verdict(fairness)),
         **policy.summary_tags(fairness),
+        **exemption_tags(fairness),
         "audit_passed": str(g.passed).lower(),
         "audit_failed_checks": ", ".join(g.failed)[:5000] or "none",
         "source_run": run_id,
@@ -345,6 +349,11 @@ def verdict_tags(v: findings.Verdict) -> dict[str, str]:
     return tags
 
 
+def exemption_tags(fairness: dict | None) -> dict[str, str]:
+    """``audit_exemptions``: every exemption applied (``none`` when none), on the run and each version."""
+    return {"audit_exemptions": "; ".join(findings.exemptions(fairness))[:5000] or "none"}
+
+
 def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
     git = git_commit()
     g = gate(fairness)
@@ -358,6 +367,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
         "audit_passed": str(g.passed).lower(),
         **verdict_tags(findings.verdict(fairness)),
         **log_registry.summary_tags(fairness),
+        **exemption_tags(fairness),
     }
 
 
@@ -365,6 +375,7 @@ def main(cfg: Config) -> None:
     from pipeline import tracking
 
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
+    verified_fairness(cfg)  # before any run or version: a verdict that does not recompute moves no alias
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     tracking.save_runs_view(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import contracts, io, paths
+from pipeline.evidence import verify_candidates
 
 #: Rows of the test split used as the logged input example.
 EXAMPLE_ROWS = 5
@@ -40,7 +41,7 @@ def lineage_tags(name: str, row: dict, parent_run: str, attribute: str) -> dict[
     }
 
 
-def log_candidates(meta: dict, parent_run: str, requirements: list[str]) -> list[dict] | None:
+def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) -> list[dict] | None:
     """Log every deployable candidate as a model of the run; ``None`` when mitigation is off or has not run.
 
     Registration is decided afterwards (:mod:`pipeline.stages.log_registry`: only passing
@@ -56,6 +57,7 @@ def log_candidates(meta: dict, parent_run: str, requirements: list[str]) -> list
     result = contracts.read(paths.MITIGATION_METRICS)
     if not result.get("enabled"):  # mitigation off: the network's own registration stands alone
         return None
+    verify_candidates(cfg, result, meta["sensitive"])  # before any candidate is logged or the alias moves
     example = input_frame(meta, rows=EXAMPLE_ROWS)
     requirements = [*requirements, *_versions("pandas")]
     entries = []
