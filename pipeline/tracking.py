@@ -596,7 +596,7 @@ def save_runs_view(experiment: str) -> None:
     state = {
         "selectedColumns": list(VIEW_COLUMNS),
         "columnOrder": ["attributes.`Run Name`", *VIEW_COLUMNS, "runDateAndNestInfo", "duration"],
-        "columnWidths": {"attributes.`Run Name`": 330, "tags.`audit_summary`": 230},
+        "columnWidths": {"attributes.`Run Name`": 400, "tags.`audit_summary`": 260},
         "orderByKey": "attributes.start_time",
         "orderByAsc": False,
     }

@@ -389,7 +389,7 @@ def main(cfg: Config) -> None:
             summary = {"run_id": existing, "reused": True, "model_uri": model_uri, **tracking.registry_of(existing)}
         else:
             tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
-            name = log_registry.run_name(meta["source"], metrics.get("fairness"), state)
+            name = log_registry.run_name(meta["source"], metrics.get("fairness"))
             with tracking.run(run_name=name, tags=tags) as run_id:
                 link = (
                     f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"

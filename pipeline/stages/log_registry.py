@@ -34,10 +34,10 @@ def verdict_label(fairness: dict | None) -> str:
     return findings.verdict_label(fairness)
 
 
-def run_name(source: str, fairness: dict | None, state: str) -> str:
-    """``adult · FAIL 2 · INCONCLUSIVE 2 · 4eca0f18``: the data, the verdict, then the pipeline state
-    (which tells two runs with the same verdict apart). The runs table shows the run name first."""
-    return SEPARATOR.join([source, verdict_label(fairness), state[:8]])
+def run_name(source: str, fairness: dict | None) -> str:
+    """``adult · FAIL 2 · INCONCLUSIVE 2``: the data and the verdict, the one field the runs table always
+    shows (runs with the same verdict are told apart by their Created column and ``pipeline_state`` tag)."""
+    return SEPARATOR.join([source, verdict_label(fairness)])
 
 
 def summary_tags(fairness: dict | None) -> dict[str, str]:
