@@ -43,11 +43,20 @@ def test_run_has_description_headline_metrics_figures_and_detail(logged):
     run = client.get_run(summary["run_id"])
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    import json
+
+    view = json.loads(experiment.tags["mlflow.sharedViewState.audit-verdicts"])  # the runs-table view the link opens
+    assert view["name"] == "Audit verdicts" and isinstance(view["createdAt"], int)
+    state = json.loads(view["state"])
+    assert state["columnOrder"][:2] == ["attributes.`Run Name`", "tags.`audit_summary`"]
+    assert set(state["selectedColumns"]) <= set(state["columnOrder"])
     note = run.data.tags["mlflow.note.content"]
     fairness = io.read_json(paths.FAIRNESS_METRICS)
     from pipeline.report import findings
 
     assert findings.verdict(fairness).headline in note and "Gating criteria" in note
+    assert run.info.run_name == f"{io.read_json(paths.PREPARED_META)['source']} · {findings.verdict_label(fairness)}"
+    assert run.data.tags["audit_summary"] == findings.verdict_label(fairness)
     assert "1. " in note and "3. " in note and "audit_report.html" in note
     metrics = run.data.metrics
     assert len(metrics) <= log.MAX_METRICS
