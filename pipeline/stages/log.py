@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, manifest, paths
 from pipeline.audit.gate import checks, gate
 from pipeline.config import Config
 from pipeline.provenance import git_commit, pipeline_state
@@ -322,6 +322,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
 def main(cfg: Config) -> None:
     from pipeline import tracking
 
+    manifest.require(cfg, "prepare", "train", *(["mitigate"] if paths.MITIGATION_METRICS.is_file() else []))
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)

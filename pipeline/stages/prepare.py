@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, manifest, paths
 from pipeline.config import Config
 from pipeline.data import audit, leakage, pii, preflight, quality, sensitive_shapes
 from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
@@ -48,12 +48,22 @@ def privacy_scan(table, cfg: Config, settings=None) -> dict:
     }
 
 
-def write(prepared: Prepared) -> None:
+def outputs() -> list:
+    """The files later stages read as one set (listed in ``data/prepared/manifest.json``)."""
+    splits = [f(s) for s in paths.SPLITS for f in (paths.split_arrays, paths.split_groups)]
+    return [*splits, paths.PREPARED_META, paths.DATA_METRICS]
+
+
+def write(prepared: Prepared, cfg: Config, data_metrics: dict) -> None:
+    """The set, then its manifest last: a kill between two writes leaves a set every reader refuses."""
     contracts.validate(paths.PREPARED_META, prepared.meta)  # before the first split is replaced
+    manifest.begin("prepare", outputs())
     for name, part in prepared.splits.items():
         io.write_npz(paths.split_arrays(name), X=part.X, y=part.y)
         io.write_csv(paths.split_groups(name), part.groups)
     contracts.write(paths.PREPARED_META, prepared.meta)
+    contracts.write(paths.DATA_METRICS, data_metrics)
+    manifest.finish("prepare", outputs(), cfg, rows=prepared.meta["rows"])
 
 
 def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: dict) -> dict:
@@ -135,6 +145,5 @@ def main(cfg: Config) -> None:
             "sensitive_inputs": prepared.meta["sensitive_inputs"],
         },
     )
-    write(prepared)
-    contracts.write(paths.DATA_METRICS, data_metrics)
+    write(prepared, cfg, data_metrics)
     report_console(prepared, privacy, leaks, rows)
