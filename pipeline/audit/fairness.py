@@ -24,22 +24,13 @@ import pandas as pd
 
 from pipeline.audit import disparity
 from pipeline.audit import policy as pol
+from pipeline.audit.criteria import CRITERIA, cells_of
 from pipeline.audit.group_metrics import Grouping, _auc_per_group
 from pipeline.errors import BadInputError
 from pipeline.stats import bootstrap, calibration, intervals
 from pipeline.stats.groups import sensitive_views
 
 RATES = ("base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
-#: rate -> (numerator cells, denominator cells) over the confusion cells of a group
-_RATE_CELLS = {
-    "base_rate": (("tp", "fn"), ("tp", "fp", "fn", "tn")),
-    "selection_rate": (("tp", "fp"), ("tp", "fp", "fn", "tn")),
-    "tpr": (("tp",), ("tp", "fn")),
-    "fpr": (("fp",), ("fp", "tn")),
-    "fnr": (("fn",), ("tp", "fn")),
-    "precision": (("tp",), ("tp", "fp")),
-    "accuracy": (("tp", "tn"), ("tp", "fp", "fn", "tn")),
-}
 _STATUS_ORDER = {pol.FAIL: 0, pol.INCONCLUSIVE: 1, pol.UNDEFINED: 2, pol.PASS: 3}
 
 
@@ -131,7 +122,7 @@ def confusion_cells(y_true01, y_pred01, grouping: Grouping) -> dict[str, np.ndar
 
 
 def _rate(cells: dict, rate: str) -> tuple[np.ndarray, np.ndarray]:
-    num, den = _RATE_CELLS[rate]
+    num, den = cells_of(rate)
     return sum(cells[c] for c in num), sum(cells[c] for c in den)
 
 
@@ -249,7 +240,7 @@ def _prepare_view(name, labels, y_true01, y_pred01, settings) -> _View:
 def _family_size(views: list[_View], settings: FairnessSettings, sensitive: list[str], has_score: bool) -> int:
     m = 0
     for view in views:
-        for name, criterion in pol.CRITERIA.items():
+        for name, criterion in CRITERIA.items():
             if not settings.policy.gates(name, view.name, sensitive):
                 continue
             if criterion.kind == "calibration":
@@ -261,7 +252,7 @@ def _family_size(views: list[_View], settings: FairnessSettings, sensitive: list
     return max(m, 1)
 
 
-def _bound(settings: FairnessSettings, criterion: pol.Criterion):
+def _bound(settings: FairnessSettings, criterion):
     if criterion.name in settings.policy.criteria:
         return pol.normalise_bound(criterion.kind, settings.policy.criteria[criterion.name])
     return tuple(settings.ratio_bounds) if criterion.kind == "ratio" else settings.max_difference
@@ -398,7 +389,7 @@ def audit_decisions(
     features, checks = {}, []
     for view in views:
         features[view.name] = _view_block(view, y_true01, score, settings, weights)
-        for criterion in pol.CRITERIA.values():
+        for criterion in CRITERIA.values():
             if criterion.kind == "calibration" and score is None:
                 continue
             checks.append(_verdict(criterion, view, settings, sensitive, level_for, y_true01, score))
@@ -446,8 +437,8 @@ def describe_policy(settings: FairnessSettings, sensitive: list[str], family_siz
     p = settings.policy
     criteria = {
         name: {
-            "bound": (list(b) if isinstance(b := pol.normalise_bound(pol.CRITERIA[name].kind, bound), tuple) else b),
-            "meaning": pol.CRITERIA[name].meaning,
+            "bound": (list(b) if isinstance(b := pol.normalise_bound(CRITERIA[name].kind, bound), tuple) else b),
+            "meaning": CRITERIA[name].meaning,
         }
         for name, bound in p.criteria.items()
     }

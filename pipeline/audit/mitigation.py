@@ -158,26 +158,18 @@ def best_passing(rows: dict[str, dict]) -> str | None:
     return min(passing)[1] if passing else None
 
 
-#: gating criterion -> (kind, rates it compares) for the equality check of :func:`at_equality`
-_RATES = {
-    "selection_rate_ratio": ("ratio", ("selection_rate",)),
-    "demographic_parity": ("difference", ("selection_rate",)),
-    "equal_opportunity": ("difference", ("tpr",)),
-    "equalized_odds": ("difference", ("tpr", "fpr")),
-    "false_positive_rate_balance": ("difference", ("fpr",)),
-}
-
-
 def at_equality(verdict: dict, comparison: dict, features: dict, denominators: dict) -> dict | None:
     """The interval this comparison would have if the group's rate *equalled* the reference's, with the
     same test-split counts: when even that interval does not meet the bound, no model can pass the
     check on this test split (too few people to show it), whatever the mitigation."""
     from pipeline.audit import policy as pol
+    from pipeline.audit.criteria import CRITERIA
     from pipeline.stats import intervals
 
-    if verdict["metric"] not in _RATES or verdict.get("reference") is None:
+    criterion = CRITERIA.get(verdict["metric"])
+    if criterion is None or criterion.moment is None or verdict.get("reference") is None:
         return None
-    kind, rates = _RATES[verdict["metric"]]
+    kind, rates = criterion.kind, criterion.rates
     attr, group, ref = verdict["feature"], comparison["group"], verdict["reference"]
     if attr not in denominators or group not in denominators[attr] or ref not in denominators[attr]:
         return None  # the intersection view (information only)

@@ -19,76 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.audit.criteria import RATES, Criterion, cells_of
 from pipeline.stats import intervals
 
 PASS, FAIL, INCONCLUSIVE, UNDEFINED = "pass", "fail", "inconclusive", "undefined"
 
-
-@dataclass(frozen=True)
-class Criterion:
-    """One fairness criterion: the rate(s) it compares and how."""
-
-    name: str
-    kind: str  # "ratio" (of rates, against a [low, high] band), "difference" (|d| <= bound) or "calibration"
-    rates: tuple[str, ...]
-    meaning: str
-
-
-#: rate -> (numerator cell, denominator cells, words for the denominator)
-RATE_CELLS = {
-    "selection_rate": (("tp", "fp"), ("tp", "fp", "fn", "tn"), "rows"),
-    "tpr": (("tp",), ("tp", "fn"), "people with the favourable outcome in the truth"),
-    "fpr": (("fp",), ("fp", "tn"), "people with the unfavourable outcome in the truth"),
-    "precision": (("tp",), ("tp", "fp"), "people given the favourable decision"),
-}
-
-CRITERIA = {
-    c.name: c
-    for c in (
-        Criterion(
-            "selection_rate_ratio",
-            "ratio",
-            ("selection_rate",),
-            "four-fifths rule: each group's rate of favourable decisions is within the band of the reference group's",
-        ),
-        Criterion(
-            "demographic_parity",
-            "difference",
-            ("selection_rate",),
-            "the rate of favourable decisions differs from the reference group's by at most the bound",
-        ),
-        Criterion(
-            "equal_opportunity",
-            "difference",
-            ("tpr",),
-            "people who merit the favourable outcome get it at the same rate in every group (TPR)",
-        ),
-        Criterion(
-            "equalized_odds",
-            "difference",
-            ("tpr", "fpr"),
-            "both the true positive and the false positive rates match the reference group's",
-        ),
-        Criterion(
-            "false_positive_rate_balance",
-            "difference",
-            ("fpr",),
-            "people who do not merit the favourable outcome get it at the same rate in every group (FPR)",
-        ),
-        Criterion(
-            "predictive_parity",
-            "difference",
-            ("precision",),
-            "a favourable decision is equally often right in every group (precision)",
-        ),
-        Criterion(
-            "calibration_within_groups",
-            "calibration",
-            (),
-            "within each group the mean score equals the observed rate of the favourable outcome",
-        ),
-    )
-}
 
 #: The documented default: the four-fifths rule (the regulator's adverse-impact test, US EEOC
 #: Uniform Guidelines 1978) and equal opportunity (Hardt, Price & Srebro 2016). Both can hold
@@ -142,13 +77,13 @@ def severity(kind: str, value: float | None, bound) -> float:
 
 
 def _counts(cells: dict, rate: str, g: int) -> tuple[float, float]:
-    num, den, _ = RATE_CELLS[rate]
+    num, den = cells_of(rate)
     return float(sum(cells[c][g] for c in num)), float(sum(cells[c][g] for c in den))
 
 
 def _shortfall(cells, rate, g, names, min_events) -> str | None:
     """Why a rate of group ``g`` cannot carry a verdict, or None."""
-    _, den_cells, words = RATE_CELLS[rate]
+    words = RATES[rate].population
     _, den = _counts(cells, rate, g)
     if den == 0:
         return f"{rate} undefined for '{names[g]}': no {words}"
