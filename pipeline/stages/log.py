@@ -320,9 +320,17 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
 
 
 def main(cfg: Config) -> None:
+    """Check the stage outputs as sets, then log within one overall deadline (a tracking server only)."""
     from pipeline import tracking
 
     manifest.require(cfg, "prepare", "train", *(["mitigate"] if paths.MITIGATION_METRICS.is_file() else []))
+    with tracking.deadline(tracking.resolve_uri(), cfg.tracking.deadline_s):
+        log_run(cfg)
+
+
+def log_run(cfg: Config) -> None:
+    from pipeline import tracking
+
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
