@@ -333,3 +333,12 @@ def test_exit_codes_are_distinct():
     assert len(set(codes)) == len(codes)
     assert errors.ConfigError("x").exit_code == errors.EXIT_BAD_INPUT
     assert errors.IntegrityError("x").exit_code == errors.EXIT_INTEGRITY
+
+
+def test_gate_without_the_fairness_output_exits_2_naming_the_stage(tmp_path):
+    """Issue 25: ``gate`` exited 5 (a failed audit) when the audit file was missing: that is a missing input."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    done = run_stage("gate", tmp_path)
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "reports/metrics/fairness.json does not exist" in done.stderr
+    assert "run `python -m pipeline fairness` first" in done.stderr and "Traceback" not in done.stderr

@@ -320,10 +320,9 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
 
 
 def main(cfg: Config) -> None:
-    """Check the stage outputs as sets, then log within one overall deadline (a tracking server only)."""
+    """Log within one overall deadline (a tracking server only)."""
     from pipeline import tracking
 
-    manifest.require(cfg, "prepare", "train", *(["mitigate"] if paths.MITIGATION_METRICS.is_file() else []))
     with tracking.deadline(tracking.resolve_uri(), cfg.tracking.deadline_s):
         log_run(cfg)
 
@@ -334,6 +333,7 @@ def log_run(cfg: Config) -> None:
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
+    manifest.require(cfg, "prepare", "train", *(["mitigate"] if paths.MITIGATION_METRICS.is_file() else []))
     metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)
     report_sha = io.sha256_file(paths.REPORT_HTML) if paths.REPORT_HTML.is_file() else None

@@ -84,13 +84,15 @@ def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: 
     )
 
 
-def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict) -> None:
+def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict, data_audit: dict | None = None) -> None:
     print(f"prepare: {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} encoded features")
     for suspect in leaks["suspected"]:
         kept = (
             "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
         )
         print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
+    for alike in (data_audit or {}).get("confusable_groups", []):
+        print(f"prepare: sensitive column '{alike['column']}': {alike['reason']} {alike['groups']!r}")
     for finding in privacy["findings"]:
         print(f"prepare: PII column '{finding['column']}': {finding['reason']}; excluded={finding['excluded']}")
     absent = privacy["k_anonymity"]["missing_quasi_identifiers"]
@@ -146,4 +148,4 @@ def main(cfg: Config) -> None:
         },
     )
     write(prepared, cfg, data_metrics)
-    report_console(prepared, privacy, leaks, rows)
+    report_console(prepared, privacy, leaks, rows, data_audit)
