@@ -41,6 +41,18 @@ SETTINGS = {
 }
 
 
+#: Settings inside those sections that the stage does not read (the fairness stage reads them): changing
+#: them does not make the stage's outputs stale.
+NOT_READ = {
+    "prepare": (
+        "data.csv.score_threshold",
+        "data.csv.score_direction",
+        "data.csv.favourable_decision",
+        "data.csv.existing_rows",
+    ),
+}
+
+
 def _rerun(stage: str) -> str:
     return f"rerun `python -m pipeline {stage}` (or `dvc repro`, which runs the stages in order)"
 
@@ -54,6 +66,13 @@ def settings_of(cfg: Any, stage: str) -> dict[str, Any]:
         for part in dotted.split("."):
             node = node[part]
         out[dotted] = node
+    for dotted in NOT_READ.get(stage, ()):
+        section = next(key for key in out if dotted.startswith(key + "."))
+        *inner, leaf = dotted[len(section) + 1 :].split(".")
+        node = out[section]
+        for part in inner:
+            node = node[part]
+        node.pop(leaf, None)
     return json.loads(io.dumps_json(out))
 
 

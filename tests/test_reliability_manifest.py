@@ -179,7 +179,7 @@ def test_sigkill_of_prepare_at_each_write_is_refused_and_a_rerun_recovers(tmp_pa
         first = run_stage(stage, project)
         assert first.returncode == 0, first.stderr
     good = prepared_bytes(project)
-    writes = len(prepared_bytes(project)) + 1  # every file of data/prepared plus reports/metrics/data.json
+    writes = len(prepared_bytes(project)) + 1  # every file of data/prepared, and reports/metrics/data.json
     for k in range(1, writes + 1):
         killed = subprocess.run(
             [sys.executable, "-c", KILL_AT_WRITE, str(k)], cwd=project, env=stage_env(), capture_output=True
