@@ -127,13 +127,16 @@ def write_text(target: str | os.PathLike, text: str) -> None:
 #: 0.08373125664695291 between two clones); 12 digits keep every figure the audit reports and make
 #: the files byte-identical.
 FIGURE_DIGITS = 12
+#: Blocks that echo settings from params.yaml rather than computed figures: written exactly, since
+#: readers compare them with the configuration (the gate's evidence check compares ``policy``).
+SETTINGS_KEYS = frozenset({"policy", "settings", "policy_criteria"})
 
 
 def to_plain(value: Any, digits: int | None = None) -> Any:
     """Convert numpy scalars/arrays and NaN to JSON-friendly values (NaN and inf become None); with
-    ``digits``, round every float to that many significant digits."""
+    ``digits``, round every float to that many significant digits, except under :data:`SETTINGS_KEYS`."""
     if isinstance(value, dict):
-        return {str(k): to_plain(v, digits) for k, v in value.items()}
+        return {str(k): to_plain(v, None if k in SETTINGS_KEYS else digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_plain(v, digits) for v in value]
     if isinstance(value, np.ndarray):
