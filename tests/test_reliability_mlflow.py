@@ -220,3 +220,30 @@ def test_a_log_that_fails_after_registering_removes_its_versions(upstream, monke
     assert client.get_registered_model(first["name"]).aliases == before
     failed = mlflow.search_runs(filter_string="attributes.status = 'FAILED'", output_format="list")
     assert len(failed) == 1
+
+
+@pytest.mark.slow
+def test_the_real_log_of_a_copied_then_moved_project_stays_in_its_own_folder(tmp_path):
+    """Done-when of issue 25: a project copied with ``cp -a`` and then renamed each log into their own
+    ``mlartifacts/`` only (the real stages and ``log``, as separate processes)."""
+    from tests.conftest import make_project
+
+    original = make_project(tmp_path / "original")
+    for stage in ("prepare", "train", "evaluate", "fairness", "log"):
+        done = run_stage(stage, original)
+        assert done.returncode == 0, (stage, done.stderr[-2000:])
+    in_original = _files(original / "mlartifacts")
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy, symlinks=True)
+    done = run_stage("log", copy)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "(a copied or moved project)" in done.stdout
+    assert io.read_json(copy / paths.MLFLOW_RUN)["reused"] is False
+    assert _files(original / "mlartifacts") == in_original
+    assert _files(copy / "mlartifacts") > in_original
+    moved = tmp_path / "moved"
+    copy.rename(moved)
+    done = run_stage("log", moved)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not copy.exists() and _files(original / "mlartifacts") == in_original
+    assert io.read_json(moved / paths.MLFLOW_RUN)["reused"] is False
