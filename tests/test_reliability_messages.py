@@ -81,3 +81,13 @@ def test_the_data_audit_of_a_real_csv_flags_them(tmp_path):
     flagged = audit.audit(raw, ["sex"], 5)["confusable_groups"]
     assert sorted(map(tuple, (f["groups"] for f in flagged))) == [(NFD, NFC), ("\u202eelam",)]
     assert all(f["column"] == "sex" for f in flagged)
+
+
+def test_the_report_marks_them_with_escapes():
+    """'Reach the report unmarked' (issue 25): the data section names them, escaped, with the reason."""
+    from pipeline.report.sections_data import _confusable_paragraphs
+
+    found = confusable("sex", [NFC, NFD, "\u202eelam"])
+    text = " ".join(_confusable_paragraphs({"confusable_groups": found}))
+    assert "'Cafe\\u0301', 'Caf\\xe9'" in text and "'\\u202eelam'" in text
+    assert "\u202e" not in text and "\u0301" not in text
