@@ -135,8 +135,9 @@ def deadline(uri: str, seconds: float) -> Iterator[None]:
     import signal
     import threading
 
-    if not uri.startswith(("http://", "https://")) or threading.current_thread() is not threading.main_thread():
-        yield
+    local = not uri.startswith(("http://", "https://"))
+    if local or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield  # no network, no POSIX timer (Windows), or not the main thread: per-request timeouts only
         return
 
     def expire(signum, frame):  # noqa: ARG001 - signal handler signature
