@@ -28,6 +28,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def draw_cells(rng, n: int, shares, base, tpr, fpr) -> dict:
 
 
 def gate_outcome(views: list, s, sensitive) -> str:
-    verdicts, _ = fm.decide_verdicts(views, s, sensitive)
+    verdicts, _ = fm.decide_verdicts(views, s, sensitive, gating_only=True)
     statuses = {v["status"] for v in verdicts if v["gating"]}
     return "fail" if "fail" in statuses else "pass" if statuses == {"pass"} else "other"
 
@@ -213,6 +214,12 @@ def bench_gates(reps: int) -> dict:
         out[f"fair, Adult sex x race shares, {n:,} rows"] = simulate(
             reps, n, fair_adult(n, joint), default, ["sex", "race"]
         )
+    small = tuple(pol.Exemption("race", g, "too few people") for g in ("Amer-Indian-Eskimo", "Other"))
+    exempting = replace(default, policy=replace(default.policy, exempt=small))
+    for n in (16281, 48842):
+        out[f"fair, Adult shares, the two smallest race groups exempt, {n:,} rows"] = simulate(
+            reps, n, fair_adult(n, joint), exempting, ["sex", "race"]
+        )
     for kind in ("ratio", "difference"):
         out[f"10 comparisons, one at the {kind} bound, 100,000 rows"] = simulate(
             reps * 4, 7, ten_at_bound(100_000, kind), default, ["group"]
@@ -299,6 +306,22 @@ def write(results: dict, path: Path) -> None:
             f"{r['needs']} | {r['pass_rate_at_needs']:.3f} |"
         )
     lines += ["", "Targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in results["targets"].items())]
+    lines += [
+        "",
+        "## Reading",
+        "",
+        "- The exact limits are what keeps small groups near rates of 0 and 1 under 5%: the same rule on Wilson "
+        "limits lets a group at the bound pass 8% of the time there.",
+        "- The IUT needs no correction for pass: with one comparison at the bound and nine truly equal, the gate "
+        "passes about as often as that one comparison alone.",
+        "- A fair model with Adult's sex x race shares does not pass at Adult's size: the smallest race groups "
+        "(Amer-Indian-Eskimo, Other: about 1% of rows each) cannot be shown equivalent at these sizes, so the race "
+        "checks stay inconclusive or not assessable. That is the data's limit, stated with the sample size each "
+        "comparison would need; `audit.policy.exempt` lets an owner accept it explicitly and visibly (a fail is "
+        "never exempted).",
+        '- The "needs about N" figure is a normal approximation of TOST power; at the printed size the exact rule '
+        "passes 78-79% of the time (target 80%): read it as an order of magnitude.",
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -319,7 +342,11 @@ def main(argv=None) -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--quick", action="store_true")
     args.add_argument("--out", type=Path, default=ROOT / "benchmarks")
+    args.add_argument("--render", action="store_true", help="rewrite VERDICTS.md from verdicts.json, no simulation")
     a = args.parse_args(argv)
+    if a.render:
+        write(json.loads((a.out / "verdicts.json").read_text(encoding="utf-8")), a.out / "VERDICTS.md")
+        return 0
     start = time.perf_counter()
     reps = 100 if a.quick else 1000
     results = {"at_bound": bench_at_bound(), "gates": bench_gates(reps), "needed": bench_needed(reps)}
