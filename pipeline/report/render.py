@@ -70,8 +70,8 @@ MAX_CONCLUSION = 320
 def _first_sentence(section: Section) -> str:
     text = next((p for p in section.paragraphs if p.strip()), "")
     if not text:
-        parts = [f"{len(section.tables)} tables"] if section.tables else []
-        parts += [f"{len(section.figures)} figures"] if section.figures else []
+        counts = ((len(section.tables), "table"), (len(section.figures), "figure"))
+        parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in counts if n]
         return f"Detail below: {', '.join(parts) or 'nothing recorded'}."
     sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z'])", text.strip(), maxsplit=1)[0]
     if len(sentence) > MAX_CONCLUSION:
