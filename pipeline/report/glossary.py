@@ -22,7 +22,10 @@ TERMS: dict[str, str] = {
         "How far Integrated Gradients' attributions miss the change in the model's output; small is reliable."
     ),
     "CPU": "Central processing unit: the processor the pipeline runs on by default.",
-    "Cramér's V": "Strength of association between two categorical columns, 0 (none) to 1 (one determines the other).",
+    "Cramér's V": (
+        "Strength of association between two categorical columns, 0 (none) to 1 (one determines the other); "
+        "bias-corrected (Bergsma 2013), so a column with a level per row (an id) scores 0, not 1."
+    ),
     "CO2": (
         "Carbon dioxide emitted to produce the electricity used, estimated from energy and the grid's carbon intensity."
     ),

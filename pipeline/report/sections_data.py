@@ -31,12 +31,13 @@ def _proxy_tables(audit: dict) -> list[tuple[str, Table]]:
     tables = []
     for attribute, block in audit["proxies"].items():
         rows = [
-            [r["feature"], fmt(r["cramers_v"]), fmt(r["normalized_mutual_info"])] for r in block["associations"][:8]
+            [r["feature"], fmt(r["cramers_v"]), fmt(r.get("adjusted_mutual_info", r.get("normalized_mutual_info")))]
+            for r in block["associations"][:8]
         ]
         tables.append(
             (
                 f"Strongest proxies for {attribute}",
-                Table(["Feature", "Cramér's V", "Normalised mutual information"], rows),
+                Table(["Feature", "Cramér's V (bias-corrected)", "Adjusted mutual information"], rows),
             )
         )
     return tables
