@@ -57,7 +57,9 @@ class CsvSource(_Section):
     score_direction: Literal["higher_is_favourable", "higher_is_unfavourable"] | None = None
     favourable_decision: str | None = None
     existing_rows: Literal["all", "test"] = "all"
-    duplicate_columns: Literal["error", "rename"] = "error"
+    # Files exported from spreadsheets repeat headers; the second becomes ``name.1`` with a warning
+    # and the column screen names it when it copies the first (issue 24).
+    duplicate_columns: Literal["error", "rename"] = "rename"
 
     @model_validator(mode="after")
     def _score_has_direction(self) -> CsvSource:
@@ -119,6 +121,14 @@ class DataSettings(_Section):
     memory_limit_mb: float | None = Field(None, gt=0)
     sensitive_onehot: dict[str, list[str]] = Field(default_factory=dict)
     sensitive_bins: dict[str, list[float]] = Field(default_factory=dict)
+    # The column screen (pipeline.data.screen): columns missing in more than this share of rows
+    # leave the inputs (null: never for emptiness); ``keep_columns`` stay inputs whatever the
+    # screen, the PII scan or the leakage probe say (each finding is still named).
+    max_missing_share: float | None = Field(0.5, gt=0, le=1)
+    keep_columns: list[str] = Field(default_factory=list)
+    # The multi-column leakage probe (pipeline.data.leakage_probe): a gradient-boosting model out of
+    # fold on the training rows; false turns it off (the single-column check still runs).
+    leakage_probe: bool = True
 
     @field_validator("sensitive")
     @classmethod

@@ -2,7 +2,7 @@
 
 Structural problems (the file, its delimiter, its header) are checked by hand because they decide
 whether there is a table at all; row-level rules (numeric values, allowed labels, missing
-sensitive values, constant or empty columns) are a pandera schema validated lazily, so one run
+sensitive values) are a pandera schema validated lazily, so one run
 reports all failures. Each problem names the file, the column, how many rows fail and one example
 value, and says how to fix it.
 """
@@ -289,10 +289,9 @@ def _schema(
 
     columns = {}
     for name in frame.columns:
-        checks = [
-            pa.Check(lambda s: bool(s.notna().any()), name="all_missing"),
-            pa.Check(lambda s: bool(s.isna().all() or s.nunique(dropna=False) > 1), name="constant"),
-        ]
+        # Empty and constant input columns are not errors: prepare's column screen excludes them
+        # with a warning (pipeline.data.screen). A sensitive attribute with one group is refused there.
+        checks = []
         if name in numeric:
             checks.append(pa.Check(lambda s: s.str.fullmatch(NUMBER), name="numeric", ignore_na=True))
             checks.append(pa.Check(finite_numbers, name="finite", ignore_na=True))
@@ -302,8 +301,6 @@ def _schema(
             checks.append(pa.Check(lambda s: s.notna(), name="target_missing", ignore_na=False))
         if name in sensitive and fail_on_missing_sensitive:
             checks.append(pa.Check(lambda s: s.notna(), name="sensitive_missing", ignore_na=False))
-        if name == target:
-            checks = [c for c in checks if c.name != "constant"]  # a one-class target has its own message
         columns[name] = pa.Column(None, checks=checks, nullable=True)  # every cell is text; no dtype rule
     return pa.DataFrameSchema(columns, strict=False)
 
