@@ -35,6 +35,9 @@ FOLDS = 3
 MAX_ROWS = 20_000
 #: Levels up to which a categorical column is a native category of the model (its bin limit is 255).
 MAX_NATIVE_LEVELS = 250
+#: Below this many rows the probe runs on one OpenMP thread: a boosting fit on a few hundred rows
+#: is too small to share, and two threads on a busy 2-core machine took 20 times as long.
+SMALL_ROWS = 10_000
 #: Largest set searched per round, and rounds (disjoint sets) at most.
 MAX_SET = 8
 MAX_ROUNDS = 3
@@ -61,8 +64,11 @@ def _matrix(features: pd.DataFrame, numeric: set[str], columns: list[str]) -> tu
 def _model(categorical: list[bool], seed: int):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    # Early stopping on a held-out tenth (scikit-learn turns it on by itself only above 10,000 rows):
+    # small files stop after tens of trees instead of 100, and the score is of a model not overfitted.
     return HistGradientBoostingClassifier(
         categorical_features=np.asarray(categorical, dtype=bool) if any(categorical) else None,
+        early_stopping=True,
         random_state=seed,
     )
 
@@ -145,9 +151,16 @@ def probe(
     """
     if not columns or positive.min() == positive.max():
         return {"auc": None, "rows": int(len(positive)), "columns": list(columns), "sets": [], "suspected": []}
+    from threadpoolctl import threadpool_limits
+
     rows = _sample(positive, seed)
     X, categorical = _matrix(features.iloc[rows].reset_index(drop=True), set(numeric), columns)
-    y = positive[rows]
+    with threadpool_limits(limits=1 if len(rows) < SMALL_ROWS else None, user_api="openmp"):
+        return _search(X, categorical, positive[rows], columns, threshold, seed)
+
+
+def _search(X: pd.DataFrame, categorical: list[bool], y: np.ndarray, columns: list[str], threshold: float, seed: int):
+    """Overall AUC, then disjoint carrying sets while what remains still reaches the threshold."""
     overall = out_of_fold_auc(X, categorical, y, seed)
     sets, remaining, score = [], list(columns), overall
     kinds = dict(zip(columns, categorical))
@@ -161,7 +174,7 @@ def probe(
         sets.append({"columns": chosen, "auc": reached, "auc_without": score})
     return {
         "auc": overall,
-        "rows": int(len(rows)),
+        "rows": int(len(y)),
         "columns": list(columns),
         "sets": sets,
         "suspected": [suspect for found in sets for suspect in _suspects(found)],

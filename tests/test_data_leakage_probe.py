@@ -1,0 +1,108 @@
+"""Leakage spread over several columns: no column reaches the single-column threshold, together
+they carry the outcome. The probe must name exactly those columns and block the alias; an honest
+table must get no alarm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import io, paths
+from pipeline.audit.gate import blockers
+from pipeline.data import leakage_probe
+from tests.data_helpers import csv_config, table, write
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def spread_leak_table(n: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Weak honest columns, and a later event recorded in one of three registers: every denied
+    applicant shows up in exactly one of 'days_to_event' (a short delay), 'later_fine' (a large
+    fine) or 'later_charge' (a felony code), chosen at random; everyone else has ordinary values.
+    Each column alone reveals a third of the denied (ROC AUC about 0.67), two reveal two thirds,
+    only the three together decide the label."""
+    rng = np.random.default_rng(seed)
+    h1, h2 = rng.normal(size=n), rng.normal(size=n)
+    denied = 0.6 * (h1 + h2) / np.sqrt(2) + rng.logistic(size=n) < 0
+    register = np.where(denied, rng.integers(0, 3, n), -1)
+    frame = pd.DataFrame(
+        {
+            "age": np.round(40 + 10 * h1),
+            "income": np.round(30_000 + 8_000 * h2, 2),
+            "sex": rng.choice(["female", "male"], n),
+            "region": rng.choice(["north", "south", "east", "west"], n),
+            "days_to_event": np.where(register == 0, rng.integers(1, 200, n), rng.integers(200, 1000, n)),
+            "later_fine": np.where(register == 1, rng.integers(700, 900, n), rng.integers(0, 600, n)),
+            "later_charge": np.where(register == 2, rng.choice(["F1", "F2"], n), rng.choice(["M1", "M2", "none"], n)),
+        }
+    )
+    frame["label"] = np.where(denied, "denied", "approved")
+    return frame
+
+
+def run_prepare(path, **data):
+    from pipeline.stages import prepare
+
+    cfg = csv_config(path, pii={"exclude": False, "quasi_identifiers": ["age", "sex"]}, **data)
+    prepare.main(cfg)
+    return io.read_json(paths.DATA_METRICS), io.read_json(paths.PREPARED_META)
+
+
+LEAKS = {"days_to_event", "later_fine", "later_charge"}
+
+
+def test_three_columns_each_under_the_threshold_are_named_together_and_block_the_alias(workdir, capsys):
+    data, meta = run_prepare(write(spread_leak_table(), workdir / "spread.csv"))
+    leaks = data["leakage"]
+    for column in LEAKS:  # each one alone stays under both single-column thresholds
+        assert leaks["scores"][column]["auc"] < 0.98 and leaks["scores"][column]["nmi"] < 0.8, column
+    suspected = {s["column"]: s for s in leaks["suspected"]}
+    assert set(suspected) == LEAKS
+    assert leaks["probe"]["auc"] >= 0.98 and [set(s["columns"]) for s in leaks["probe"]["sets"]] == [LEAKS]
+    assert leaks["probe"]["sets"][0]["auc_without"] < 0.98  # what is left is honest
+    assert "carries the outcome together with" in suspected["later_fine"]["reason"]
+    # the same handling as a single-column suspect: console, data.json, the gate's blockers
+    out = capsys.readouterr().out
+    assert "SUSPECTED TARGET LEAKAGE: 'later_charge'" in out and "blocks the 'audited' alias" in out
+    [blocker] = blockers(None, data)
+    assert blocker.startswith("suspected target leakage:") and all(c in blocker for c in LEAKS)
+    assert LEAKS <= set(meta["input_columns"])  # data.leakage: warn keeps them, named
+
+
+def test_exclude_removes_the_set_from_the_inputs(workdir):
+    data, meta = run_prepare(write(spread_leak_table(), workdir / "spread.csv"), leakage="exclude")
+    assert set(data["leakage"]["excluded"]) == LEAKS and not LEAKS & set(meta["input_columns"])
+
+
+def test_an_honest_table_gets_no_alarm(workdir):
+    data, _ = run_prepare(write(table(n=400), workdir / "clean.csv"))
+    assert data["leakage"]["suspected"] == [] and data["leakage"]["probe"]["auc"] < 0.98
+    assert data["leakage"]["probe"]["sets"] == []
+
+
+def test_the_probe_can_be_turned_off(workdir):
+    data, _ = run_prepare(write(spread_leak_table(), workdir / "spread.csv"), leakage_probe=False)
+    assert data["leakage"]["suspected"] == [] and data["leakage"]["probe"] is None
+
+
+def test_hand_worked_xor_pair_is_the_smallest_set():
+    """y = a XOR b: a alone and b alone say nothing (each level holds half of each class, AUC 0.5
+    by construction); together they decide y exactly. The search must name {a, b} and not the
+    noise column c; without the pair the AUC falls back to about 0.5."""
+    rng = np.random.default_rng(0)
+    n = 800
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    y = a ^ b
+    frame = pd.DataFrame({"a": a.astype(str), "b": b.astype(str), "c": rng.normal(size=n)})
+    for column in ("a", "b"):  # the hand-worked premise: each alone is uninformative
+        rates = pd.Series(y).groupby(frame[column]).mean()
+        assert rates.between(0.45, 0.55).all()
+    result = leakage_probe.probe(frame, y, numeric=["c"], columns=["a", "b", "c"], threshold=0.98, seed=0)
+    assert result["auc"] >= 0.99
+    [found] = result["sets"]
+    assert sorted(found["columns"]) == ["a", "b"] and found["auc_without"] < 0.6
