@@ -44,6 +44,8 @@ def _codes_and_levels(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         codes, order = pd.factorize(values.cat.codes.to_numpy(), use_na_sentinel=False)
         categories = np.append(values.cat.categories.astype(str).to_numpy(dtype=object), "nan")
         return codes.astype(np.int64), tuple(categories[order])
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        values = values.astype("float64")  # an int score and its float copy are the same numbers
     codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=False)
     return codes.astype(np.int64), tuple(str(u) for u in uniques)
 
