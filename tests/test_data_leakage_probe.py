@@ -106,3 +106,26 @@ def test_hand_worked_xor_pair_is_the_smallest_set():
     assert result["auc"] >= 0.99
     [found] = result["sets"]
     assert sorted(found["columns"]) == ["a", "b"] and found["auc_without"] < 0.6
+
+
+def test_near_perfect_network_is_named_with_the_columns_it_leans_on_by_hand():
+    """A 'network' whose favourable probability is the first encoded column: validation AUC 1.0 >=
+    0.98, flagged; replacing column 'leak' (block [0]) by its mean makes every score equal, AUC 0.5,
+    a drop of 0.5; 'noise' (block [1, 2]) is never read, a drop of 0. A network reading only noise
+    scores about 0.5 and is not flagged."""
+    from pipeline.audit import near_perfect
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    X = np.column_stack([y + rng.uniform(0, 0.5, 200), rng.normal(size=(200, 2))])
+    groups = {"leak": [0], "noise": [1, 2]}
+
+    def reads(column):
+        return lambda M: np.column_stack([1 - M[:, column] / 2, M[:, column] / 2])
+
+    found = near_perfect.check(reads(0), X, y, 1, groups, 0.98)
+    assert found["flagged"] and found["validation_auc"] == pytest.approx(1.0)
+    assert found["top_columns"] == [{"column": "leak", "auc_drop": 0.5}, {"column": "noise", "auc_drop": 0.0}]
+    assert "near-perfect on its validation rows (ROC AUC 1.000 >= data.leakage_auc 0.98)" in found["reason"]
+    honest = near_perfect.check(reads(1), X, y, 1, groups, 0.98)
+    assert not honest["flagged"] and honest["validation_auc"] < 0.7 and honest["top_columns"] == []

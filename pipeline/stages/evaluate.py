@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import contracts, io, paths
-from pipeline.audit import performance
+from pipeline.audit import near_perfect, performance
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
 
@@ -23,7 +23,8 @@ def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     classes, fav = meta["classes"], meta["favourable_index"]
     test = io.read_npz(paths.split_arrays("test"))
-    proba = predict_proba(load_trained(), test["X"])
+    model = load_trained()
+    proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
     metrics = performance.summary(y, proba, y_pred, classes)
     calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
@@ -31,6 +32,10 @@ def main(cfg: Config) -> None:
     metrics["favourable_class"] = classes[fav]
     metrics["degenerate"] = performance.degeneracy(
         y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
+    )
+    val = io.read_npz(paths.split_arrays("val"))
+    metrics["near_perfect"] = near_perfect.check(
+        lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta["feature_groups"], cfg.data.leakage_auc
     )
     test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
@@ -46,3 +51,5 @@ def main(cfg: Config) -> None:
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")
     if metrics["degenerate"]["degenerate"]:
         print(f"evaluate: DEGENERATE MODEL: {'; '.join(metrics['degenerate']['reasons'])}")
+    if metrics["near_perfect"]["flagged"]:
+        print(f"evaluate: SUSPECTED TARGET LEAKAGE AT THE MODEL: {metrics['near_perfect']['reason']}")
