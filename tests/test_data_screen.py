@@ -180,3 +180,15 @@ def test_a_single_group_sensitive_attribute_is_refused_and_nothing_encodes_a_con
 def io_write(frame: pd.DataFrame, path):
     frame.to_csv(path, index=False)
     return path
+
+
+def test_missing_sensitive_points_to_sensitive_onehot_when_one_hot_columns_match(workdir):
+    frame = table(n=120)
+    sex = frame.pop("sex")
+    frame["Sex_female"], frame["Sex_male"] = (sex == "female").astype(int), (sex == "male").astype(int)
+    with pytest.raises(BadInputError) as info:
+        load(io_write(frame, workdir / "onehot.csv"), sensitive=["sex"])
+    message = str(info.value)
+    assert "the file has one-hot columns Sex_female, Sex_male" in message
+    assert "data.sensitive_onehot: {sex: [Sex_female, Sex_male]}" in message
+    assert "dvc exp run -S '++data.sensitive_onehot.sex=[Sex_female, Sex_male]'" in message

@@ -35,9 +35,10 @@ FOLDS = 3
 MAX_ROWS = 20_000
 #: Levels up to which a categorical column is a native category of the model (its bin limit is 255).
 MAX_NATIVE_LEVELS = 250
-#: Below this many rows the probe runs on one OpenMP thread: a boosting fit on a few hundred rows
-#: is too small to share, and two threads on a busy 2-core machine took 20 times as long.
-SMALL_ROWS = 10_000
+#: OpenMP threads of each boosting fit. One: a fit on at most MAX_ROWS rows is too small to share,
+#: and on a busy 2-core machine two threads (scikit-learn's default) were 20-50 times slower than
+#: one, their spin-waiting fighting other processes (benchmarks/LEAKAGE.md).
+THREADS = 1
 #: Largest set searched per round, and rounds (disjoint sets) at most.
 MAX_SET = 8
 MAX_ROUNDS = 3
@@ -155,7 +156,7 @@ def probe(
 
     rows = _sample(positive, seed)
     X, categorical = _matrix(features.iloc[rows].reset_index(drop=True), set(numeric), columns)
-    with threadpool_limits(limits=1 if len(rows) < SMALL_ROWS else None, user_api="openmp"):
+    with threadpool_limits(limits=THREADS, user_api="openmp"):
         return _search(X, categorical, positive[rows], columns, threshold, seed)
 
 

@@ -240,15 +240,33 @@ def columns_exist(path: Path, columns: list[str], wanted: dict[str, list[str]]) 
     for setting, names in wanted.items():
         for name in names:
             if name not in columns:
+                hint = onehot_hint(name, columns) if setting == "data.sensitive" else ""
                 problems.append(
                     Problem(
                         str(path),
-                        f"{setting} names column '{name}', which the file does not have; {closest(name, columns)}"
-                        f"columns are: {', '.join(columns)}",
+                        f"{setting} names column '{name}', which the file does not have; "
+                        f"{hint or closest(name, columns)}columns are: {', '.join(columns)}",
                         column=name,
                     )
                 )
     return problems
+
+
+def onehot_hint(name: str, columns: list[str]) -> str:
+    """When the attribute is spread over one-hot columns (``race`` -> ``Race_Black``, ``race_white``),
+    the setting that audits them as one attribute, in YAML and as a ``dvc exp run -S`` line."""
+    key = name.strip().lower()
+    matches = [
+        c for c in columns if c.lower().startswith(key) and c[len(key) : len(key) + 1] in ("_", ".", "=", "-", " ")
+    ]
+    if len(matches) < 2:
+        return ""
+    listed = ", ".join(matches)
+    return (
+        f"the file has one-hot columns {listed}: audit them as one attribute with "
+        f"data.sensitive_onehot: {{{name}: [{listed}]}} (or dvc exp run -S '++data.sensitive_onehot.{name}="
+        f"[{listed}]'); "
+    )
 
 
 def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]) -> dict[str, str]:
