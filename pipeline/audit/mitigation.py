@@ -158,26 +158,17 @@ def best_passing(rows: dict[str, dict]) -> str | None:
     return min(passing)[1] if passing else None
 
 
-#: gating criterion -> (kind, rates it compares) for the equality check of :func:`at_equality`
-_RATES = {
-    "selection_rate_ratio": ("ratio", ("selection_rate",)),
-    "demographic_parity": ("difference", ("selection_rate",)),
-    "equal_opportunity": ("difference", ("tpr",)),
-    "equalized_odds": ("difference", ("tpr", "fpr")),
-    "false_positive_rate_balance": ("difference", ("fpr",)),
-}
-
-
 def at_equality(verdict: dict, comparison: dict, features: dict, denominators: dict) -> dict | None:
     """The interval this comparison would have if the group's rate *equalled* the reference's, with the
     same test-split counts: when even that interval does not meet the bound, no model can pass the
     check on this test split (too few people to show it), whatever the mitigation."""
     from pipeline.audit import policy as pol
-    from pipeline.stats import intervals
+    from pipeline.audit.criteria import CRITERIA
 
-    if verdict["metric"] not in _RATES or verdict.get("reference") is None:
+    criterion = CRITERIA.get(verdict["metric"])
+    if criterion is None or criterion.moment is None or verdict.get("reference") is None:
         return None
-    kind, rates = _RATES[verdict["metric"]]
+    kind, rates = criterion.kind, criterion.rates
     attr, group, ref = verdict["feature"], comparison["group"], verdict["reference"]
     if attr not in denominators or group not in denominators[attr] or ref not in denominators[attr]:
         return None  # the intersection view (information only)
@@ -189,11 +180,7 @@ def at_equality(verdict: dict, comparison: dict, features: dict, denominators: d
         if p is None or not n1 or not n2:
             return None
         k1, k2 = round(p * n1), round(p * n2)
-        pair = (
-            intervals.mover_ratio(k1, n1, k2, n2, verdict["ci_level"])
-            if kind == "ratio"
-            else intervals.newcombe_difference(k1, n1, k2, n2, verdict["ci_level"])
-        )
+        pair = pol.rate_interval(kind, k1, n1, k2, n2, verdict["ci_level"])
         low, high = float(pair[0]), float(pair[1])
         status = pol.judge(kind, 1.0 if kind == "ratio" else 0.0, low, high, bound)
         entry = {

@@ -28,18 +28,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pipeline.audit.criteria import CRITERIA
 from pipeline.errors import ConfigError
 
-#: policy criterion -> (fairlearn reductions moment, ThresholdOptimizer constraint)
-CONSTRAINT_OF = {
-    "selection_rate_ratio": ("DemographicParity", "demographic_parity"),
-    "demographic_parity": ("DemographicParity", "demographic_parity"),
-    "equal_opportunity": ("TruePositiveRateParity", "true_positive_rate_parity"),
-    "equalized_odds": ("EqualizedOdds", "equalized_odds"),
-    "false_positive_rate_balance": ("FalsePositiveRateParity", "false_positive_rate_parity"),
-}
-#: Criteria no fairlearn constraint equalises.
-UNTARGETED = ("predictive_parity", "calibration_within_groups")
+#: policy criterion -> (fairlearn reductions moment, ThresholdOptimizer constraint), from the criteria table
+CONSTRAINT_OF = {c.name: (c.moment, c.threshold_constraint) for c in CRITERIA.values() if c.moment}
 #: A constraint named by hand (``mitigation.constraint``) -> the moment and the criteria it serves.
 BY_NAME = {
     "demographic_parity": ("DemographicParity", ("selection_rate_ratio", "demographic_parity")),

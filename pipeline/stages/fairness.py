@@ -13,32 +13,8 @@ import pandas as pd
 from pipeline import contracts, io, paths
 from pipeline.audit import existing, fairness
 from pipeline.audit.gate import blockers, gate
-from pipeline.audit.policy import Policy
 from pipeline.config import Config
 from pipeline.errors import BadInputError
-
-
-def settings(cfg: Config) -> fairness.AuditSettings:
-    a, p = cfg.audit, cfg.audit.policy
-    policy = Policy(
-        criteria=dict(p.criteria),
-        attributes=tuple(p.attributes) if p.attributes is not None else None,
-        min_events=p.min_events,
-        require_all_groups=p.require_all_groups,
-        family=p.family,
-    )
-    reference = dict(a.reference) if isinstance(a.reference, dict) else a.reference
-    return fairness.AuditSettings(
-        n_boot=a.n_boot,
-        ci=a.ci,
-        seed=cfg.seed,
-        min_group_size=a.min_group_size,
-        reference=reference,
-        ratio_bounds=tuple(a.ratio_bounds),
-        max_difference=a.max_difference,
-        calibration_bins=cfg.evaluate.calibration_bins,
-        policy=policy,
-    )
 
 
 def read_groups(split: str) -> pd.DataFrame:
@@ -52,6 +28,13 @@ def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: l
     unknown = [a for a in (s.policy.attributes or ()) if a not in views]
     if unknown:
         raise BadInputError(f"audit.policy.attributes names {unknown}, not audited here (attributes: {list(views)})")
+    for e in s.policy.exempt:
+        if e.attribute not in views or e.group not in set(views[e.attribute]):
+            groups = sorted(set(views[e.attribute])) if e.attribute in views else []
+            raise BadInputError(
+                f"audit.policy.exempt names group {e.group!r} of {e.attribute!r}, which this data does not have "
+                f"(attributes: {list(views)}; groups of {e.attribute!r}: {groups})"
+            )
 
 
 def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> dict:
@@ -92,7 +75,7 @@ def main(cfg: Config) -> None:
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
     score = predictions[f"proba_{fav}"].to_numpy()
-    s = settings(cfg)
+    s = fairness.settings_from_config(cfg)
     check_settings(s, groups, meta["sensitive"])
     evaluation = _optional(paths.EVALUATE_METRICS)
     blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)

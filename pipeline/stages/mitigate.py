@@ -27,7 +27,6 @@ from pipeline.audit import fairness, mitigation, performance
 from pipeline.audit import mitigation_targets as mt
 from pipeline.audit.gate import gate
 from pipeline.config import Config
-from pipeline.stages.fairness import settings as audit_settings
 from pipeline.stats.groups import joint_groups
 
 #: How reductions hand their weights to the training loop (see pipeline.training.estimator).
@@ -220,7 +219,7 @@ def main(cfg: Config) -> None:
     budget = FitBudget(m.max_fits)
     built, errors = build_candidates(cfg, meta, splits, planned, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
-    s = audit_settings(cfg)
+    s = fairness.settings_from_config(cfg)
     data = contracts.read_optional(paths.DATA_METRICS)
     test, rows, decided = splits["test"], {}, {}
     for c in built:
