@@ -165,7 +165,7 @@ def markdown(result: dict) -> str:
     for name, r in result["bundled"].items():
         if r.get("seconds_one_probe_fit_by_threads"):
             timing = ", ".join(
-                f"{k.replace('_', ' ')}s {v} s" for k, v in r["seconds_one_probe_fit_by_threads"].items()
+                f"{k.split('_')[0]} thread(s) {v} s" for k, v in r["seconds_one_probe_fit_by_threads"].items()
             )
             lines.append(f"\nOne out-of-fold probe score on {name} (20,000 training rows): {timing}.")
     for kind, title in (("honest", "Seeded honest tables"), ("leaky", "Seeded tables with a leak over three columns")):
