@@ -26,7 +26,9 @@ class Rate:
     denominator: tuple[str, ...]
     #: who is counted in the denominator, in words ("people with the favourable outcome in the truth")
     population: str
-    #: for an error rate, how the affected person meets it; ``{fav}`` / ``{unfav}`` are the outcome names
+    #: for an error rate, how the affected person meets it; ``{fav}`` / ``{unfav}`` are the outcome names as
+    #: written in the file and ``{target}`` the target column ("refused the favourable decision though their
+    #: two_year_recid was '0'": labelled high risk though they did not reoffend)
     harm: str | None = None
 
 
@@ -48,7 +50,7 @@ RATES: dict[str, Rate] = {
             ("fp",),
             ("fp", "tn"),
             "people with the unfavourable outcome in the truth",
-            harm="predicted '{fav}' though the truth was '{unfav}'",
+            harm="given the favourable decision though their {target} was '{unfav}'",
         ),
         Rate(
             "fnr",
@@ -56,7 +58,7 @@ RATES: dict[str, Rate] = {
             ("fn",),
             ("tp", "fn"),
             "people with the favourable outcome in the truth",
-            harm="predicted '{unfav}' though the truth was '{fav}'",
+            harm="refused the favourable decision though their {target} was '{fav}'",
         ),
         Rate("precision", "precision", ("tp",), ("tp", "fp"), "people given the favourable decision"),
         Rate("accuracy", "accuracy", ("tp", "tn"), ("tp", "fp", "fn", "tn"), "rows"),

@@ -71,6 +71,8 @@ def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favoura
         "rows_without_value": dropped,
         "splits": splits,
         "favourable_class": favourable,
+        "target": csv.target,
+        "classes": list(meta["classes"]),
         "definitions": error_rate_words(csv.target or "the target", favourable, meta["classes"]),
     }
     if role == "score":
