@@ -129,3 +129,17 @@ def test_near_perfect_network_is_named_with_the_columns_it_leans_on_by_hand():
     assert "near-perfect on its validation rows (ROC AUC 1.000 >= data.leakage_auc 0.98)" in found["reason"]
     honest = near_perfect.check(reads(1), X, y, 1, groups, 0.98)
     assert not honest["flagged"] and honest["validation_auc"] < 0.7 and honest["top_columns"] == []
+
+
+def test_a_leak_wider_than_the_largest_set_is_still_named(monkeypatch):
+    """With sets limited to one column, the XOR pair cannot be isolated: the single most important
+    column is named anyway, marked incomplete, so a probe at the threshold never blocks nothing."""
+    monkeypatch.setattr(leakage_probe, "MAX_SET", 1)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 2, 800), rng.integers(0, 2, 800)
+    frame = pd.DataFrame({"a": a.astype(str), "b": b.astype(str), "c": rng.normal(size=800)})
+    result = leakage_probe.probe(frame, a ^ b, numeric=["c"], columns=["a", "b", "c"], threshold=0.98, seed=0)
+    [found] = result["sets"]
+    assert found["complete"] is False and len(found["columns"]) == 1 and found["auc"] < 0.98
+    [suspect] = result["suspected"]
+    assert "no set of at most 1 columns reaches the threshold" in suspect["reason"]

@@ -101,9 +101,10 @@ def ranked(X: pd.DataFrame, categorical: list[bool], y: np.ndarray, seed: int) -
     return [X.columns[i] for i in order]
 
 
-def carrying_set(X, categorical, y, threshold: float, seed: int) -> tuple[list[str], float] | None:
+def carrying_set(X, categorical, y, threshold: float, seed: int) -> tuple[list[str], float, bool]:
     """The smallest set found (forward in importance order, then greedy elimination) reaching the
-    threshold, with its AUC; None when no set of at most :data:`MAX_SET` columns does."""
+    threshold, with its AUC and True; when no set of at most :data:`MAX_SET` columns does, those
+    most important columns with their AUC and False (a leak is never left unnamed)."""
     kinds = dict(zip(X.columns, categorical))
 
     def auc(cols: list[str]) -> float:
@@ -117,7 +118,7 @@ def carrying_set(X, categorical, y, threshold: float, seed: int) -> tuple[list[s
             reached = score
             break
     if reached is None:
-        return None
+        return chosen, score, False
     for column in reversed(list(chosen)):
         if len(chosen) == 1:
             break
@@ -125,7 +126,7 @@ def carrying_set(X, categorical, y, threshold: float, seed: int) -> tuple[list[s
         score = auc(rest)
         if score >= threshold:
             chosen, reached = rest, score
-    return chosen, reached
+    return chosen, reached, True
 
 
 def _sample(y: np.ndarray, seed: int) -> np.ndarray:
@@ -166,13 +167,12 @@ def _search(X: pd.DataFrame, categorical: list[bool], y: np.ndarray, columns: li
     sets, remaining, score = [], list(columns), overall
     kinds = dict(zip(columns, categorical))
     while score >= threshold and remaining and len(sets) < MAX_ROUNDS:
-        found = carrying_set(X[remaining], [kinds[c] for c in remaining], y, threshold, seed)
-        if found is None:
-            break
-        chosen, reached = found
+        chosen, reached, complete = carrying_set(X[remaining], [kinds[c] for c in remaining], y, threshold, seed)
         remaining = [c for c in remaining if c not in chosen]
         score = out_of_fold_auc(X[remaining], [kinds[c] for c in remaining], y, seed)
-        sets.append({"columns": chosen, "auc": reached, "auc_without": score})
+        sets.append({"columns": chosen, "auc": reached, "auc_without": score, "complete": complete})
+        if not complete:
+            break
     return {
         "auc": overall,
         "rows": int(len(y)),
@@ -188,6 +188,11 @@ def _suspects(found: dict) -> list[dict]:
     for column in found["columns"]:
         others = [c for c in found["columns"] if c != column]
         together = f"together with {', '.join(repr(c) for c in others)}" if others else "alone, among the inputs"
+        if not found.get("complete", True):
+            together = (
+                f"as one of the {len(found['columns'])} columns the probe relies on most; no set of at most "
+                f"{MAX_SET} columns reaches the threshold, the leak is spread wider"
+            )
         out.append(
             {
                 "column": column,
