@@ -143,3 +143,39 @@ def test_a_leak_wider_than_the_largest_set_is_still_named(monkeypatch):
     assert found["complete"] is False and len(found["columns"]) == 1 and found["auc"] < 0.98
     [suspect] = result["suspected"]
     assert "no set of at most 1 columns reaches the threshold" in suspect["reason"]
+
+
+def test_report_data_section_names_a_near_perfect_network_first():
+    from pipeline.report import sections_data
+
+    data = {
+        "audit": {
+            "n_rows": 10,
+            "favourable": "y",
+            "base_rate": 0.5,
+            "class_counts": {"n": 5, "y": 5},
+            "small_groups": [],
+            "missing": {},
+            "groups": {},
+            "proxies": {},
+            "min_group_size": 1,
+        },
+        "pii": {
+            "findings": [],
+            "k_anonymity": {
+                "quasi_identifiers": [],
+                "missing_quasi_identifiers": [],
+                "k": 5,
+                "smallest_class": None,
+                "classes": 0,
+                "rows_in_classes_under_k": 0,
+                "share_rows_under_k": None,
+                "satisfied": None,
+            },
+        },
+        "leakage": {"action": "warn", "thresholds": {"auc": 0.98, "nmi": 0.8}, "suspected": []},
+    }
+    near = {"flagged": True, "reason": "the network is near-perfect on its validation rows (ROC AUC 0.997 ...)"}
+    section = sections_data.build({"data": data, "evaluate": {"near_perfect": near}})
+    text = " ".join(section.paragraphs)
+    assert text.startswith("SUSPECTED TARGET LEAKAGE AT THE MODEL: the network is near-perfect")

@@ -169,8 +169,10 @@ def build(ctx: dict) -> Section:
         return not_run(KEY, TITLE, "prepare")
     audit, pii = data["audit"], data["pii"]
     classes = (ctx.get("meta") or {}).get("classes") or list(audit["class_counts"])
+    near = (ctx.get("evaluate") or {}).get("near_perfect") or {}
     paragraphs = (
-        leakage_paragraphs(data)
+        ([f"SUSPECTED TARGET LEAKAGE AT THE MODEL: {near['reason']}."] if near.get("flagged") else [])
+        + leakage_paragraphs(data)
         + screen_paragraphs(data)
         + [
             f"{audit['n_rows']} rows before splitting; favourable class '{audit['favourable']}' "
