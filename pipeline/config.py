@@ -57,6 +57,8 @@ class CsvSource(_Section):
     score_direction: Literal["higher_is_favourable", "higher_is_unfavourable"] | None = None
     favourable_decision: str | None = None
     existing_rows: Literal["all", "test"] = "all"
+    # When the decision was made (a date column): other date columns mostly after it are leakage (issue 24).
+    decision_date: str | None = None
     # Files exported from spreadsheets repeat headers; the second becomes ``name.1`` with a warning
     # and the column screen names it when it copies the first (issue 24).
     duplicate_columns: Literal["error", "rename"] = "rename"

@@ -179,3 +179,38 @@ def test_report_data_section_names_a_near_perfect_network_first():
     section = sections_data.build({"data": data, "evaluate": {"near_perfect": near}})
     text = " ".join(section.paragraphs)
     assert text.startswith("SUSPECTED TARGET LEAKAGE AT THE MODEL: the network is near-perfect")
+
+
+def test_dates_after_the_decision_by_hand():
+    """Decision on 2013-01-10 in every row. 'offense' is later in 3 of the 4 rows where both are known
+    (0.75 >= 0.5: named); 'arrest' is later in 1 of 4 (0.25: not); 'charge' holds no dates."""
+    from pipeline.data import post_decision
+
+    features = pd.DataFrame(
+        {
+            "screening": ["2013-01-10"] * 5,
+            "offense": ["2013-02-01", "2013-03-01", "2012-12-01", "2014-01-01", "<missing>"],
+            "arrest": ["2013-01-01", "2013-01-02", "2013-01-03", "2013-05-01", "2013-01-04"],
+            "charge": ["F1", "M2", "F3", "M1", "F2"],
+        }
+    )
+    [found] = post_decision.suspects(features, "screening", ["offense", "arrest", "charge"])
+    assert found["column"] == "offense" and found["score"] == 0.75
+    assert found["reason"] == (
+        "dated after the decision date 'screening' in 75% of the 4 rows where both are known (recorded after the "
+        "decision)"
+    )
+
+
+def test_a_later_date_column_is_named_and_blocks_when_it_is_an_input(workdir):
+    rng = np.random.default_rng(0)
+    frame = table(n=300)
+    days = pd.to_timedelta(rng.integers(1, 400, 300), unit="D")
+    frame["screening_date"] = "2013-06-01"
+    frame["offense_date"] = (pd.Timestamp("2013-06-01") + days).strftime("%Y-%m-%d")
+    frame.loc[::7, "offense_date"] = ""
+    data, meta = run_prepare(write(frame, workdir / "dated.csv"), csv={"decision_date": "screening_date"})
+    [dated] = data["leakage"]["post_decision"]
+    assert dated["column"] == "offense_date" and dated["score"] == 1.0
+    assert "offense_date" in {s["column"] for s in data["leakage"]["suspected"]}
+    assert any("offense_date" in b for b in blockers(None, data))

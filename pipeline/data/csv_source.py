@@ -204,7 +204,7 @@ def _configured(settings: DataSettings) -> dict[str, list[str]]:
         wanted[f"data.sensitive_onehot.{name}"] = list(columns)
     wanted["data.csv.column_types"] = list(csv.column_types)
     wanted["data.csv.drop"] = list(csv.drop)
-    for role in ("score", "decision"):
+    for role in ("score", "decision", "decision_date"):
         if getattr(csv, role):
             wanted[f"data.csv.{role}"] = [getattr(csv, role)]
     return wanted

@@ -92,10 +92,12 @@ def check(
     nmi_threshold: float = DEFAULT_NMI,
     seed: int = 0,
     probe: bool = False,
+    known: list[dict] = (),
 ) -> dict:
     """``{"action", "thresholds", "suspected": [{"column", "reason", "score"}], "scores", "probe"}``.
 
-    With ``probe`` the columns no single score suspects are also scored together
+    ``known`` suspects (found by other rules) join the list first. With ``probe`` the columns no
+    single score suspects are also scored together
     (:mod:`pipeline.data.leakage_probe`); the sets it names join ``suspected``.
     Raises :class:`BadInputError` (exit 2) naming every suspect when ``action`` is ``fail``.
     """
@@ -113,6 +115,8 @@ def check(
             top = hits[0]
             suspected.append({"column": column, "reason": top["reason"], "score": float(top["score"])})
     suspected.sort(key=lambda s: (-s["score"], s["column"]))
+    named = {s["column"] for s in suspected}
+    suspected += [k for k in known if k["column"] not in named]  # found by other rules (dates after the decision)
     probed = None
     if probe:
         from pipeline.data import leakage_probe

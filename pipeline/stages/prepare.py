@@ -12,7 +12,7 @@ import pandas as pd
 
 from pipeline import contracts, io, paths
 from pipeline.config import Config
-from pipeline.data import audit, leakage, pii, preflight, quality, screen, sensitive_shapes
+from pipeline.data import audit, leakage, pii, post_decision, preflight, quality, screen, sensitive_shapes
 from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
 from pipeline.data.sources import load_source, resolve
 
@@ -81,7 +81,11 @@ def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: 
     """Score every would-be input alone, then together, against the target on the training rows (data.leakage)."""
     labels = split_labels(table, settings, cfg.seed)
     numeric, categorical = model_inputs(table, settings, excluded, encodings)
-    return leakage.check(
+    dated = []
+    if settings.csv.decision_date:  # every column is named; only would-be inputs are suspects (they block)
+        others = [c for c in table.features.columns if c not in set(settings.sensitive)]
+        dated = post_decision.suspects(table.features, settings.csv.decision_date, others)
+    result = leakage.check(
         table.features,
         table.target,
         table.favourable,
@@ -93,7 +97,10 @@ def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: 
         nmi_threshold=settings.leakage_nmi,
         seed=cfg.seed,
         probe=settings.leakage_probe,
+        known=[d for d in dated if d["column"] in set(numeric + categorical)],
     )
+    result["post_decision"] = dated
+    return result
 
 
 def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict, screened: dict) -> None:
@@ -111,6 +118,10 @@ def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict, s
             else "excluded from the inputs"
         )
         print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
+    suspects = {s["column"] for s in leaks["suspected"]}
+    for dated in leaks.get("post_decision") or []:
+        if dated["column"] not in suspects:
+            print(f"prepare: WARNING: column '{dated['column']}' is {dated['reason']}; not a model input")
     for finding in privacy["findings"]:
         print(f"prepare: PII column '{finding['column']}': {finding['reason']}; excluded={finding['excluded']}")
     absent = privacy["k_anonymity"]["missing_quasi_identifiers"]
