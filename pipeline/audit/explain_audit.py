@@ -68,7 +68,9 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
         strengths[s].update({c: v for c, v in listed_by_audit.items() if v is not None})
         strengths[s] = dict(sorted(strengths[s].items(), key=lambda item: -item[1]))
     out = {
-        "source": "data audit (reports/metrics/data.json)" if from_audit else "Cramér's V on the test split",
+        "source": "data audit (reports/metrics/data.json)"
+        if from_audit
+        else "bias-corrected Cramér's V on the test split",
         "threshold": settings.proxy_threshold,
         "associations": strengths,
         "by_sensitive": {},
@@ -86,7 +88,10 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
             "is_model_input": is_input,
             "flip_on": "the sensitive attribute itself"
             if is_input
-            else f"its strongest proxy '{flip_column}' (Cramér's V {strengths[s].get(flip_column, 0):.3f})",
+            else (
+                f"its strongest proxy '{flip_column}' "
+                f"(bias-corrected Cramér's V {strengths[s].get(flip_column, 0):.3f})"
+            ),
         }
         if flip_column is not None:
             block["flip"] = proxies.flip_test(
