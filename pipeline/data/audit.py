@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.data.group_names import confusable
 from pipeline.data.table import RawTable
 from pipeline.stats.association import adjusted_mutual_info, as_categories, cramers_v
 from pipeline.stats.groups import sensitive_views
@@ -107,4 +108,10 @@ def audit(table: RawTable, sensitive: list[str], min_group_size: int, excluded: 
         "missing": missingness(table),
         "proxies": proxies(table, sensitive, candidates),
         "notes": list(table.notes),
+        "confusable_groups": [
+            found
+            for column in sensitive
+            if column in table.features
+            for found in confusable(column, table.features[column].dropna().astype(str).unique())
+        ],
     }

@@ -22,13 +22,15 @@ import time
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, manifest, paths
 from pipeline.audit import fairness, mitigation, performance
 from pipeline.audit import mitigation_targets as mt
 from pipeline.audit.gate import gate
 from pipeline.config import Config
 from pipeline.stats.groups import joint_groups
 
+#: What the log stage reads as one set (listed in models/mitigate.manifest.json).
+OUTPUTS = (paths.CANDIDATES_DIR, paths.CANDIDATE_DECISIONS, paths.MITIGATION_METRICS)
 #: How reductions hand their weights to the training loop (see pipeline.training.estimator).
 WEIGHTING = "loss"
 #: Each refit's temporary checkpoints (inside the project; removed after each method).
@@ -213,6 +215,7 @@ def main(cfg: Config) -> None:
     started = time.perf_counter()
     m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
     fav, sensitive = meta["favourable_index"], meta["sensitive"]
+    upstream = manifest.require(cfg, "prepare", "train")
     splits = {s: _read_split(s, fav) for s in paths.SPLITS}
     planned = plan(cfg, meta, float(splits["train"]["y01"].mean()))
     columns = planned["columns"]
@@ -253,6 +256,7 @@ def main(cfg: Config) -> None:
     first = f"{columns[0]}: {next(iter(cfg.audit.policy.criteria))}"
     for row in rows.values():
         row["trade_off"] = trade_off(row, first)
+    manifest.begin("mitigate", OUTPUTS)
     folders = save_candidates(built)
     for name, folder in folders.items():
         rows[name]["folder"] = folder
@@ -284,6 +288,7 @@ def main(cfg: Config) -> None:
         "obstacles": mitigation.obstacles(rows, denominators(test, sensitive)) if not best else None,
     }
     contracts.write(paths.MITIGATION_METRICS, result)
+    manifest.finish("mitigate", OUTPUTS, cfg, upstream=upstream)
     io.write_json(
         paths.MITIGATION_COST,
         {
