@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-<<<<<<< HEAD
-from pipeline import contracts, io, paths
-from pipeline.audit import near_perfect, performance
-=======
 from pipeline import contracts, io, manifest, paths
-from pipeline.audit import performance
->>>>>>> main
+from pipeline.audit import near_perfect, performance
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
 
@@ -33,10 +28,6 @@ def main(cfg: Config) -> None:
     model = load_trained()  # a file that does not load is exit 4; one from another run is refused next (exit 2)
     upstream = manifest.require(cfg, "prepare", "train")
     test = io.read_npz(paths.split_arrays("test"))
-<<<<<<< HEAD
-    model = load_trained()
-=======
->>>>>>> main
     proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
     metrics = performance.summary(y, proba, y_pred, classes)
