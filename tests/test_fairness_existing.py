@@ -190,7 +190,7 @@ def test_report_states_the_policy_base_rates_and_the_existing_system(risk_projec
         "Gating criteria (audit.policy), on race",
         "Why not every criterion at once",
         "Base rates (share with the favourable outcome) by race: A ",
-        "controlled as a family (Bonferroni)",
+        "Bonferroni over",
         "Existing system (score): column 'decile\\_score'",
         "direction higher\\_is\\_unfavourable",
         "audited on 1000 rows",
