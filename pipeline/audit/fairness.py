@@ -24,11 +24,11 @@ import pandas as pd
 
 from pipeline.audit import disparity
 from pipeline.audit import policy as pol
-from pipeline.audit.criteria import CRITERIA, cells_of
 from pipeline.audit.group_metrics import Grouping, _auc_per_group
 from pipeline.errors import BadInputError
 from pipeline.stats import bootstrap, calibration, intervals
 from pipeline.stats.groups import sensitive_views
+from pipeline.tables.criteria import CRITERIA, cells_of
 
 RATES = ("base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
 _STATUS_ORDER = {pol.FAIL: 0, pol.INCONCLUSIVE: 1, pol.UNDEFINED: 2, pol.PASS: 3}

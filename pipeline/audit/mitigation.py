@@ -163,8 +163,8 @@ def at_equality(verdict: dict, comparison: dict, features: dict, denominators: d
     same test-split counts: when even that interval does not meet the bound, no model can pass the
     check on this test split (too few people to show it), whatever the mitigation."""
     from pipeline.audit import policy as pol
-    from pipeline.audit.criteria import CRITERIA
     from pipeline.stats import intervals
+    from pipeline.tables.criteria import CRITERIA
 
     criterion = CRITERIA.get(verdict["metric"])
     if criterion is None or criterion.moment is None or verdict.get("reference") is None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.audit.criteria import RATES, Criterion, cells_of
 from pipeline.stats import intervals
+from pipeline.tables.criteria import RATES, Criterion, cells_of
 
 PASS, FAIL, INCONCLUSIVE, UNDEFINED = "pass", "fail", "inconclusive", "undefined"
 
