@@ -3,7 +3,8 @@
 Two contracts that reviews kept missing:
 - every project module a stage can import (directly or through other project modules, including
   imports inside functions) is covered by that stage's ``deps`` in ``dvc.yaml``, so an edit there
-  reruns the stage instead of leaving a stale output that ``dvc status`` calls up to date;
+  reruns the stage instead of leaving a stale output that ``dvc status`` calls up to date; and
+  nothing else is: a code dep the stage never imports would rerun it for nothing;
 - the layering rules in ``.importlinter`` hold (``lint-imports`` exits 0).
 """
 
@@ -115,6 +116,42 @@ def test_stage_deps_cover_every_project_module_it_imports(stage):
     rels = (str(p.relative_to(REPO)) for p in reached if not inert(p) and not covered(p, deps))
     missing = sorted(r for r in rels if r not in EXEMPT)
     assert not missing, f"dvc.yaml stage '{stage}' imports project code its deps do not list: {missing}"
+
+
+def _code_files(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*.py") if not inert(p)]
+
+
+def exact_code_deps(stage: str) -> list[str]:
+    """The code deps a stage needs, no more: each reached module, or the highest folder under
+    ``pipeline/`` whose every (non-inert) module the stage reaches."""
+    spec = stages()[stage]
+    reached = closure([module_file(f"pipeline.stages.{spec['cmd'].split()[3]}"), REPO / ENTRY])
+    reached = {p for p in reached if not inert(p) and str(p.relative_to(REPO)) not in EXEMPT}
+    out = set()
+    for path in reached:
+        best, folder = path, path.parent
+        while folder != REPO / "pipeline" and all(f in reached for f in _code_files(folder)):
+            best, folder = folder, folder.parent
+        out.add(best)
+    out = {p for p in out if not any(q != p and q in p.parents for q in out)}
+    return sorted(str(p.relative_to(REPO)) for p in out)
+
+
+@pytest.mark.parametrize("stage", sorted(stages()))
+def test_stage_code_deps_are_exact(stage):
+    """Deps under ``pipeline/`` that hold code equal what the stage imports (folders where it imports
+    all of one); deps holding no code (templates, word lists) are data and not judged here."""
+    listed = [
+        str(d)
+        for d in stages()[stage].get("deps", [])
+        if str(d).startswith("pipeline/") and (str(d).endswith(".py") or any((REPO / str(d)).rglob("*.py")))
+    ]
+    expected = exact_code_deps(stage)
+    assert sorted(listed) == expected, (
+        f"dvc.yaml stage '{stage}': code deps should be exactly {expected}; "
+        f"superfluous: {sorted(set(listed) - set(expected))}, missing: {sorted(set(expected) - set(listed))}"
+    )
 
 
 def test_the_closure_follows_lazy_imports():

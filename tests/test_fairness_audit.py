@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline.audit import disparity
-from pipeline.audit.fairness import AuditSettings, audit_decisions
+from pipeline.audit.fairness import FairnessSettings, audit_decisions
 from pipeline.audit.group_metrics import Grouping, group_table
 
 # Group a: truth 1 1 0 0, predicted 1 0 1 0 -> TP1 FN1 FP1 TN1
@@ -14,7 +14,7 @@ from pipeline.audit.group_metrics import Grouping, group_table
 Y = np.array([1, 1, 0, 0, 1, 1, 1, 0])
 P = np.array([1, 0, 1, 0, 1, 1, 0, 0])
 G = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 4})
-TINY = AuditSettings(n_boot=0, min_group_size=1)
+TINY = FairnessSettings(n_boot=0, min_group_size=1)
 
 
 def test_group_rates_match_hand_computation():
@@ -40,7 +40,7 @@ def test_group_without_positives_is_undefined_not_zero():
     y = np.array([0, 0, 0, 1, 1, 0, 0, 1])
     p = np.array([1, 0, 0, 1, 0, 0, 1, 1])
     groups = pd.DataFrame({"g": ["none"] * 3 + ["some"] * 5})
-    block = audit_decisions(y, p, None, groups, ["g"], AuditSettings(n_boot=20, min_group_size=1))["features"]["g"]
+    block = audit_decisions(y, p, None, groups, ["g"], FairnessSettings(n_boot=20, min_group_size=1))["features"]["g"]
     none = block["groups"]["none"]
     assert none["tpr"] is None and none["fnr"] is None  # fairlearn would say TPR 0.0
     assert none["fpr"] == pytest.approx(1 / 3)
@@ -50,7 +50,7 @@ def test_group_without_positives_is_undefined_not_zero():
 
 
 def test_small_groups_are_flagged_and_excluded():
-    block = audit_decisions(Y, P, None, G, ["g"], AuditSettings(n_boot=0, min_group_size=5))["features"]["g"]
+    block = audit_decisions(Y, P, None, G, ["g"], FairnessSettings(n_boot=0, min_group_size=5))["features"]["g"]
     assert all("fewer than 5 rows" in g["flags"] for g in block["groups"].values())
 
 
@@ -84,7 +84,7 @@ def test_point_estimates_equal_fairlearn():
     from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 
     y, p, score, groups = _synthetic()
-    block = audit_decisions(y, p, score, groups, ["s"], AuditSettings(n_boot=0))["features"]["s"]
+    block = audit_decisions(y, p, score, groups, ["s"], FairnessSettings(n_boot=0))["features"]["s"]
     frame = MetricFrame(
         metrics={"sel": selection_rate, "acc": accuracy_score, "tpr": recall_score, "prec": precision_score},
         y_true=y,
@@ -111,7 +111,7 @@ def test_intervals_agree_with_fairlearn_bootstrap():
     from pipeline.stats.intervals import absolute
 
     y, p, score, groups = _synthetic(n=1500, seed=3)
-    ours = audit_decisions(y, p, None, groups, ["s"], AuditSettings(n_boot=0, seed=1))["features"]["s"]
+    ours = audit_decisions(y, p, None, groups, ["s"], FairnessSettings(n_boot=0, seed=1))["features"]["s"]
     frame = MetricFrame(
         metrics=selection_rate,
         y_true=y,
@@ -136,8 +136,8 @@ def test_intervals_agree_with_fairlearn_bootstrap():
 
 def test_bootstrap_is_seeded():
     y, p, score, groups = _synthetic(n=500)
-    a = audit_decisions(y, p, score, groups, ["s", "t"], AuditSettings(n_boot=30, seed=5))
-    b = audit_decisions(y, p, score, groups, ["s", "t"], AuditSettings(n_boot=30, seed=5))
+    a = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=30, seed=5))
+    b = audit_decisions(y, p, score, groups, ["s", "t"], FairnessSettings(n_boot=30, seed=5))
     assert a == b
     assert {"s", "t", "s x t"} == set(a["features"])
 

@@ -56,11 +56,6 @@ class FairnessSettings:
     policy: pol.Policy = field(default_factory=pol.Policy)
 
 
-#: The former name, kept for callers in stages owned elsewhere (stages/fairness.py, stages/mitigate.py);
-#: new code uses :class:`FairnessSettings`.
-AuditSettings = FairnessSettings
-
-
 def _flags(count: float, positives: float, min_size: int) -> list[str]:
     flags = []
     if count < min_size:

@@ -12,40 +12,18 @@ import pandas as pd
 
 from pipeline import contracts, io, paths
 from pipeline.audit import existing, fairness
+from pipeline.audit.fairness import FairnessSettings
 from pipeline.audit.gate import blockers, gate
-from pipeline.audit.policy import Policy
+from pipeline.audit.settings import fairness_settings
 from pipeline.config import Config
 from pipeline.errors import BadInputError
-
-
-def settings(cfg: Config) -> fairness.AuditSettings:
-    a, p = cfg.audit, cfg.audit.policy
-    policy = Policy(
-        criteria=dict(p.criteria),
-        attributes=tuple(p.attributes) if p.attributes is not None else None,
-        min_events=p.min_events,
-        require_all_groups=p.require_all_groups,
-        family=p.family,
-    )
-    reference = dict(a.reference) if isinstance(a.reference, dict) else a.reference
-    return fairness.AuditSettings(
-        n_boot=a.n_boot,
-        ci=a.ci,
-        seed=cfg.seed,
-        min_group_size=a.min_group_size,
-        reference=reference,
-        ratio_bounds=tuple(a.ratio_bounds),
-        max_difference=a.max_difference,
-        calibration_bins=cfg.evaluate.calibration_bins,
-        policy=policy,
-    )
 
 
 def read_groups(split: str) -> pd.DataFrame:
     return io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
 
 
-def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
+def check_settings(s: FairnessSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
     """Exit 2 for a reference group or a policy attribute that this data does not have."""
     views = fairness.sensitive_views(groups, sensitive)
     fairness.check_reference(s.reference, views)
@@ -54,7 +32,7 @@ def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: l
         raise BadInputError(f"audit.policy.attributes names {unknown}, not audited here (attributes: {list(views)})")
 
 
-def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> dict:
+def external_decisions(cfg: Config, meta: dict, s: FairnessSettings) -> dict:
     """An existing system's decisions carried beside the data (never model inputs), audited on
     every labelled row (``data.csv.existing_rows: all``) or the test split."""
     csv = cfg.data.csv
@@ -92,7 +70,7 @@ def main(cfg: Config) -> None:
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
     score = predictions[f"proba_{fav}"].to_numpy()
-    s = settings(cfg)
+    s = fairness_settings(cfg)
     check_settings(s, groups, meta["sensitive"])
     evaluation = _optional(paths.EVALUATE_METRICS)
     blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)

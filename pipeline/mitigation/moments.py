@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 from fairlearn.reductions import ClassificationMoment, ErrorRate
 
-from pipeline.audit.mitigation_targets import Target
+from pipeline.mitigation.targets import Target
 
 
 def build(target: Target):

@@ -1,9 +1,9 @@
 """fairlearn's reductions (``ExponentiatedGradient``, ``GridSearch``) refitting the network itself.
 
 Each oracle call of the reduction is one Lightning fit of the network on every training row with
-fairlearn's per-row weights (:class:`pipeline.training.estimator.NetworkClassifier`); the fits are
-counted against a shared :class:`pipeline.training.estimator.FitBudget`. The result is a
-:class:`pipeline.audit.mitigation.Candidate` holding the deployable
+fairlearn's per-row weights (:class:`pipeline.mitigation.estimator.NetworkClassifier`); the fits are
+counted against a shared :class:`pipeline.mitigation.estimator.FitBudget`. The result is a
+:class:`pipeline.mitigation.candidates.Candidate` holding the deployable
 :class:`pipeline.models.postprocessed.PostProcessedNetwork`.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.audit import mitigation_targets as targets_mod
-from pipeline.audit.mitigation import Candidate, describe
-from pipeline.audit.mitigation_targets import Target
+from pipeline.mitigation import targets as targets_mod
+from pipeline.mitigation.candidates import Candidate, describe
+from pipeline.mitigation.estimator import NetworkClassifier
+from pipeline.mitigation.targets import Target
 from pipeline.models.postprocessed import PostProcessedNetwork, network_entry
-from pipeline.training.estimator import NetworkClassifier
 
 
 def reductions(
@@ -37,13 +37,13 @@ def reductions(
 ) -> Candidate:
     """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows.
 
-    ``constraint`` is a :class:`~pipeline.audit.mitigation_targets.Target` (derived from the audit
+    ``constraint`` is a :class:`~pipeline.mitigation.targets.Target` (derived from the audit
     policy, possibly several fairlearn moments at once) or a constraint name (fairlearn's default bound).
     ``train_groups`` holds one label per row (the joint group when several attributes are mitigated).
     """
     from fairlearn import reductions as red
 
-    from pipeline.training import moments
+    from pipeline.mitigation import moments
 
     target = constraint if isinstance(constraint, Target) else targets_mod.by_name(constraint)
     estimator = NetworkClassifier(settings, seed=seed, weighting=weighting, budget=budget, workdir=workdir)
