@@ -347,16 +347,14 @@ class MitigationSettings(_Section):
     """
 
     enabled: bool = True
-    methods: list[MitigationMethod] = Field(
-        default_factory=lambda: ["threshold_optimizer", "exponentiated_gradient", "grid_search"]
-    )
+    methods: list[MitigationMethod] = Field(default_factory=lambda: ["threshold_optimizer", "exponentiated_gradient"])
     #: "policy": the fairlearn constraint(s) of audit.policy's gating criteria; or one named by hand
     constraint: MitigationConstraint = "policy"
     #: "policy": the attributes audit.policy gates, jointly; null: the first sensitive column; or column name(s)
     attribute: str | list[str] | None = "policy"
     #: with several derived constraints, reductions also build one candidate under all of them at once
     combine: bool = True
-    max_iter: int = Field(4, ge=1)
+    max_iter: int = Field(6, ge=1)
     grid_size: int = Field(6, ge=2)
     eps: float = Field(0.02, gt=0, lt=1)
     max_fits: int = Field(40, ge=1)
@@ -376,7 +374,7 @@ class ExplainSettings(_Section):
     )
     n_steps: int = Field(50, ge=2)
     max_steps: int = Field(400, ge=2)
-    delta_tol: float = Field(0.05, gt=0)
+    delta_tol: float = Field(0.01, gt=0)
     batch_size: int = Field(4096, ge=1)
     top_k: int = Field(5, ge=1)
     n_boot: int = Field(200, ge=0)

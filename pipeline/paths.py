@@ -1,6 +1,6 @@
 """The one table of artifact paths, relative to the project root.
 
-Stages and ``dvc.yaml`` must agree on these; ``tests/test_dvc_yaml.py`` checks that they do.
+Stages and ``dvc.yaml`` must agree on these; ``tests/test_dvc_pipeline.py`` checks that they do.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ MODEL_WEIGHTS = MODEL_DIR / "model.pt"
 MODEL_SPEC = MODEL_DIR / "model.json"
 CHECKPOINT_DIR = MODEL_DIR / "checkpoints"
 TRAIN_METRICS = METRICS_DIR / "train.json"
-LAST_CHECKPOINT = CHECKPOINT_DIR / "last.pt"
 TRAIN_CURVES = PLOTS_DIR / "training_curves.csv"
 #: Measured cost of the last training run (wall time, throughput, memory, energy). Differs on
 #: every run, so it is kept out of the metrics files and is not a DVC output (see dvc.yaml).

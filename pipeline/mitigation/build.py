@@ -13,7 +13,7 @@ import shutil
 
 import numpy as np
 
-from pipeline import io, paths
+from pipeline import paths, splits
 from pipeline.audit import fairness, performance
 from pipeline.audit.gate import gate
 from pipeline.config import Config
@@ -30,8 +30,8 @@ REFIT_DIR = paths.MODEL_DIR / "refits.tmp"
 
 def read_split(split: str, fav: int) -> dict:
     """A prepared split as mitigation uses it: features, favourable-vs-rest labels, groups."""
-    arrays = io.read_npz(paths.split_arrays(split))
-    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    arrays = splits.arrays(split)
+    groups = splits.groups(split)
     return {"X": arrays["X"], "y01": (arrays["y"] == fav).astype(int), "groups": groups}
 
 

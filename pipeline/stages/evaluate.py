@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, paths, splits
 from pipeline.audit import performance
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
@@ -22,7 +22,7 @@ def main(cfg: Config) -> None:
 
     meta = contracts.read(paths.PREPARED_META)
     classes, fav = meta["classes"], meta["favourable_index"]
-    test = io.read_npz(paths.split_arrays("test"))
+    test = splits.arrays("test")
     proba = predict_proba(load_trained(), test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
     metrics = performance.summary(y, proba, y_pred, classes)
@@ -32,7 +32,7 @@ def main(cfg: Config) -> None:
     metrics["degenerate"] = performance.degeneracy(
         y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
     )
-    test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
+    test_groups = splits.groups("test")
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
     io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")

@@ -10,17 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, paths, splits
 from pipeline.audit import existing, fairness
 from pipeline.audit.fairness import FairnessSettings
 from pipeline.audit.gate import blockers, gate
 from pipeline.audit.settings import fairness_settings
 from pipeline.config import Config
 from pipeline.errors import BadInputError
-
-
-def read_groups(split: str) -> pd.DataFrame:
-    return io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
 
 
 def check_settings(s: FairnessSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
@@ -36,9 +32,9 @@ def external_decisions(cfg: Config, meta: dict, s: FairnessSettings) -> dict:
     """An existing system's decisions carried beside the data (never model inputs), audited on
     every labelled row (``data.csv.existing_rows: all``) or the test split."""
     csv = cfg.data.csv
-    splits = list(paths.SPLITS) if csv.existing_rows == "all" else ["test"]
-    groups = pd.concat([read_groups(sp) for sp in splits], ignore_index=True)
-    y01 = np.concatenate([io.read_npz(paths.split_arrays(sp))["y"] for sp in splits]) == meta["favourable_index"]
+    used = list(paths.SPLITS) if csv.existing_rows == "all" else ["test"]
+    groups = pd.concat([splits.groups(sp) for sp in used], ignore_index=True)
+    y01 = np.concatenate([splits.arrays(sp)["y"] for sp in used]) == meta["favourable_index"]
     found = {}
     if "__score" in groups:
         found["score"] = existing.decisions_from_score(groups["__score"], csv.score_threshold, csv.score_direction)
@@ -52,7 +48,7 @@ def external_decisions(cfg: Config, meta: dict, s: FairnessSettings) -> dict:
             y01[usable].astype(int), decided[usable], None, groups[usable].reset_index(drop=True), meta["sensitive"], s
         )
         audited["system"] = existing.describe(
-            csv, role, int(usable.sum()), int((~usable).sum()), splits, meta["favourable"], meta
+            csv, role, int(usable.sum()), int((~usable).sum()), used, meta["favourable"], meta
         )
         out[role] = audited
     return out
@@ -65,7 +61,7 @@ def _optional(path) -> dict | None:
 def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     predictions = io.read_csv(paths.PREDICTIONS)
-    groups = read_groups("test")
+    groups = splits.groups("test")
     fav = meta["favourable_index"]
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
