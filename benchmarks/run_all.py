@@ -73,6 +73,7 @@ SUB_BENCHES = {
     "fairness": "bench_fairness.py",
     "explain": "bench_explain.py",
     "coverage": "bench_coverage.py",  # interval coverage by simulation (needs no pipeline outputs)
+    "verdicts": "bench_verdicts.py",  # the gate's error rates by simulation with known truth (no pipeline outputs)
     "mitigation": "bench_mitigation.py",  # mitigate stage as a multiple of one network fit (target <= 40)
 }
 STAGE_ORDER = ("prepare", "train", "evaluate", "fairness", "mitigate", "explain", "privacy", "report", "log")

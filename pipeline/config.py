@@ -281,6 +281,16 @@ MitigationConstraint = Annotated[
 ExplainMethodName = Annotated[str, _one_of("explain method", lambda: explain_table.METHODS)]
 
 
+class ExemptionSettings(_Section):
+    """One ``audit.policy.exempt`` entry: a group whose comparisons may stay inconclusive or not
+    assessable without blocking the gate (a fail is never exempted), printed wherever the verdict is."""
+
+    attribute: str = Field(min_length=1)
+    group: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    criterion: CRITERION_NAMES | None = None
+
+
 class PolicySettings(_Section):
     """``audit.policy``: the fairness criteria that gate the ``audited`` alias (see README)."""
 
@@ -289,8 +299,19 @@ class PolicySettings(_Section):
     )
     attributes: list[str] | None = None
     min_events: int = Field(10, ge=1)
-    require_all_groups: bool = False
     family: Literal["bonferroni", "none"] = "bonferroni"
+    exempt: list[ExemptionSettings] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_require_all_groups(cls, data):
+        if isinstance(data, dict) and "require_all_groups" in data:
+            raise ValueError(
+                "audit.policy.require_all_groups was removed: a gating comparison that cannot be assessed now always "
+                "blocks the gate ('not_assessable'); exempt a group explicitly with audit.policy.exempt "
+                "[{attribute, group, reason}] instead"
+            )
+        return data
 
     @field_validator("criteria")
     @classmethod

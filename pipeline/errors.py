@@ -48,6 +48,11 @@ class IntegrityError(PipelineError):
     exit_code = EXIT_INTEGRITY
 
 
+class EvidenceMismatchError(IntegrityError):
+    """The audit's verdicts do not recompute from its own evidence under the configured policy, or
+    its outputs differ from dvc.lock: the gate and the registry refuse to act on them."""
+
+
 class AuditFailedError(PipelineError):
     """``python -m pipeline gate``: the audit policy did not pass (every output is already written)."""
 

@@ -1,5 +1,5 @@
 """The audit policy: only chosen criteria gate; undefined is not fail; too few events is
-inconclusive; a degenerate model cannot pass; n_boot cannot move a verdict; the gate's blockers;
+not assessable (never a pass); a degenerate model cannot pass; n_boot cannot move a verdict; the gate's blockers;
 every interval in the audit contains its estimate."""
 
 import numpy as np
@@ -68,18 +68,20 @@ def test_zero_reference_rate_is_undefined_not_fail():
     # selection rate 0 in the reference: the ratio is undefined with the reason, never "fail 0.000"
     y, p, g = _cells({"a": (0, 0, 100, 300), "b": (30, 10, 20, 100)})
     ratio = _by_metric(audit_decisions(y, p, None, g, ["g"], s))["selection_rate_ratio"]
-    assert ratio["status"] == "undefined" and ratio["value"] is None
+    assert ratio["status"] == "not_assessable" and ratio["value"] is None
     assert "reference group 'a' has rate 0" in ratio["reason"]
 
 
-def test_too_few_events_is_inconclusive_with_the_reason():
+def test_too_few_events_is_not_assessable_with_the_reason():
     # group b: 40 rows but only 5 people with the favourable truth -> its TPR carries no verdict
-    y, p, g = _cells({"a": (200, 50, 50, 700), "b": (1, 5, 4, 30)})
-    s = FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}, require_all_groups=True))
-    eo = _by_metric(audit_decisions(y, p, None, g, ["g"], s))["equal_opportunity"]
-    assert eo["status"] == "inconclusive"
+    y, p, g = _cells({"a": (200, 50, 50, 700), "b": (3, 5, 2, 30)})
+    s = FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}))
+    result = audit_decisions(y, p, None, g, ["g"], s)
+    eo = _by_metric(result)["equal_opportunity"]
+    assert eo["status"] == "not_assessable"
     assert "rests on 5 people with the favourable outcome" in eo["comparisons"][0]["reason"]
-    assert eo["comparisons"][0]["status"] == "inconclusive"
+    assert eo["comparisons"][0]["status"] == "not_assessable"
+    assert not gate(result).passed
 
 
 def test_degenerate_model_verdicts_are_inconclusive_and_blocked():

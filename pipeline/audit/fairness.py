@@ -5,14 +5,14 @@ Labels are mapped to {0, 1} explicitly (1 = the configured favourable outcome) b
 is computed: fairlearn silently returns 0 disparities for string labels. Multiclass targets are
 audited as the favourable class against the rest, plus per-group accuracy over all classes.
 
-Intervals are closed-form (:mod:`pipeline.stats.intervals`: Wilson per group, Newcombe for
-differences, MOVER-R for ratios), so no verdict depends on the number of bootstrap resamples:
-``n_boot`` only sizes the bootstrap of the per-group ROC AUC, which is information. The
-fairlearn-style max-minus-min disparities are kept as information without an interval: under
-resampling they are biased upwards and their percentile intervals can exclude the estimate.
-Gating checks are controlled as a family (Bonferroni: each interval at level
-``1 - (1 - ci) / m`` over the ``m`` gating comparisons), so "the gate failed by luck" has a
-stated bound.
+Intervals are closed-form (:mod:`pipeline.stats.intervals`), so no verdict depends on the number
+of bootstrap resamples: ``n_boot`` only sizes the bootstrap of the per-group ROC AUC, which is
+information. The fairlearn-style max-minus-min disparities are kept as information without an
+interval: under resampling they are biased upwards and their percentile intervals can exclude the
+estimate. The decision rules (equivalence for pass, family control for fail, not assessable for a
+comparison lacking rows or events) are :mod:`pipeline.audit.policy`'s. Verdicts are computed from
+the evidence only (confusion cells and calibration sums per group, written to ``fairness.json``),
+so the gate recomputes them instead of reading a status.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from pipeline.audit.group_metrics import Grouping, _auc_per_group
 from pipeline.errors import BadInputError
 from pipeline.stats import bootstrap, calibration, intervals
 from pipeline.stats.groups import sensitive_views
-from pipeline.tables.criteria import CRITERIA, cells_of
+from pipeline.tables.criteria import CRITERIA, RATES, cells_of
 
-RATES = ("base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
-_STATUS_ORDER = {pol.FAIL: 0, pol.INCONCLUSIVE: 1, pol.UNDEFINED: 2, pol.PASS: 3}
+_STATUS_ORDER = {pol.FAIL: 0, pol.NOT_ASSESSABLE: 1, pol.INCONCLUSIVE: 2, pol.PASS: 3}
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,29 @@ class FairnessSettings:
     max_difference: float = 0.1
     calibration_bins: int = 10
     policy: pol.Policy = field(default_factory=pol.Policy)
+
+
+def settings_from_config(cfg) -> FairnessSettings:
+    """The fairness settings of a :class:`pipeline.config.Config` (its ``audit`` section and seed)."""
+    a, p = cfg.audit, cfg.audit.policy
+    policy = pol.Policy(
+        criteria=dict(p.criteria),
+        attributes=tuple(p.attributes) if p.attributes is not None else None,
+        min_events=p.min_events,
+        family=p.family,
+        exempt=tuple(pol.Exemption(e.attribute, e.group, e.reason, e.criterion) for e in p.exempt),
+    )
+    return FairnessSettings(
+        n_boot=a.n_boot,
+        ci=a.ci,
+        seed=cfg.seed,
+        min_group_size=a.min_group_size,
+        reference=dict(a.reference) if isinstance(a.reference, dict) else a.reference,
+        ratio_bounds=tuple(a.ratio_bounds),
+        max_difference=a.max_difference,
+        calibration_bins=cfg.evaluate.calibration_bins,
+        policy=policy,
+    )
 
 
 def _flags(count: float, positives: float, min_size: int) -> list[str]:
@@ -215,35 +237,75 @@ def _rate_values(cells, rate):
 
 @dataclass
 class _View:
+    """The evidence of one sensitive view: group names, confusion cells and calibration sums.
+
+    A verdict is a function of this and the policy only, so the gate can recompute it from the
+    file the fairness stage wrote (:func:`evidence_from_file`) instead of trusting a status string.
+    """
+
     name: str
-    grouping: Grouping
+    names: list[str]
     cells: dict
-    ref: int
-    sizable: np.ndarray  # groups with at least min_group_size rows
+    calibration: list[dict] | None  # per group {n, events, sum, sumsq} of (observed - score)
+    ref: int = 0
+    sizable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @property
+    def count(self) -> np.ndarray:
+        return self.cells["tp"] + self.cells["fp"] + self.cells["fn"] + self.cells["tn"]
 
 
-def _prepare_view(name, labels, y_true01, y_pred01, settings) -> _View:
-    grouping = Grouping.from_labels(labels)
-    cells = confusion_cells(y_true01, y_pred01, grouping)
-    count = cells["tp"] + cells["fp"] + cells["fn"] + cells["tn"]
-    positives = cells["tp"] + cells["fn"]
+def _significant(value: float) -> float:
+    """12 significant digits: the precision calibration sums are kept and written at, so a
+    verdict recomputed from the file equals the one the stage computed."""
+    return float(f"{value:.12g}")
+
+
+def _calibration_sums(y_true01, score, codes, n_groups) -> list[dict]:
+    resid = y_true01.astype(np.float64) - score
+    return [
+        {
+            "n": int((codes == g).sum()),
+            "events": int(y_true01[codes == g].sum()),
+            "sum": _significant(float(resid[codes == g].sum())),
+            "sumsq": _significant(float((resid[codes == g] ** 2).sum())),
+        }
+        for g in range(n_groups)
+    ]
+
+
+def _finish_view(view: _View, settings: FairnessSettings) -> _View:
+    count, positives = view.count, view.cells["tp"] + view.cells["fn"]
     eligible = np.array([not _flags(c, p, settings.min_group_size) for c, p in zip(count, positives)])
-    ref = _reference(name, grouping.names, count, eligible, settings.reference)
-    return _View(name, grouping, cells, ref, count >= settings.min_group_size)
+    view.ref = _reference(view.name, view.names, count, eligible, settings.reference)
+    view.sizable = count >= settings.min_group_size
+    return view
 
 
-def _family_size(views: list[_View], settings: FairnessSettings, sensitive: list[str], has_score: bool) -> int:
+def evidence_from_file(fairness: dict) -> list[_View]:
+    """The evidence ``fairness.json`` holds (cells and calibration sums per group), for the gate."""
+    views = []
+    for name, block in (fairness.get("features") or {}).items():
+        groups = block.get("groups") or {}
+        names = list(groups)
+        cells = {c: np.array([float(groups[g]["cells"][c]) for g in names]) for c in ("tp", "fp", "fn", "tn")}
+        calib = [groups[g]["calibration"] for g in names] if all("calibration" in groups[g] for g in names) else None
+        views.append(_View(name, names, cells, calib if names else None))
+    return views
+
+
+def _family_size(views: list[_View], settings: FairnessSettings, sensitive: list[str]) -> int:
+    """Every gating comparison that could fail: each non-reference group per rate (each group for
+    calibration), small ones included (a small group can still fail on overwhelming evidence)."""
     m = 0
     for view in views:
         for name, criterion in CRITERIA.items():
             if not settings.policy.gates(name, view.name, sensitive):
                 continue
             if criterion.kind == "calibration":
-                m += int(view.sizable.sum()) if has_score else 0
+                m += len(view.names) if view.calibration is not None else 0
             else:
-                others = view.sizable.copy()
-                others[view.ref] = False
-                m += int(others.sum()) * len(criterion.rates)
+                m += (len(view.names) - 1) * len(criterion.rates)
     return max(m, 1)
 
 
@@ -253,100 +315,157 @@ def _bound(settings: FairnessSettings, criterion):
     return tuple(settings.ratio_bounds) if criterion.kind == "ratio" else settings.max_difference
 
 
-def _comparisons(criterion, view, settings, level, y_true01, score) -> list[dict]:
-    names, rows = view.grouping.names, []
-    events = settings.policy.min_events
-    for g, group in enumerate(names):
+def _comparisons(criterion, view: _View, settings, bound, levels) -> list[dict]:
+    rows, events = [], settings.policy.min_events
+    for g, group in enumerate(view.names):
         if criterion.kind == "calibration":
-            result = pol.calibration_gap(y_true01, score, view.grouping.codes == g, group, level, events)
+            result = pol.calibration_gap(view.calibration[g], group, bound, levels, events)
         elif g == view.ref:
             continue
         else:
-            result = pol.compare_rates(criterion, view.cells, g, view.ref, names, level, events)
-        if not view.sizable[g] or (criterion.kind != "calibration" and not view.sizable[view.ref]):
+            result = pol.compare_rates(criterion, view.cells, g, view.ref, view.names, bound, levels, events)
+        small = not view.sizable[g] or (criterion.kind != "calibration" and not view.sizable[view.ref])
+        if small:
             result["reason"] = (
-                result.get("reason") or f"fewer than {settings.min_group_size} rows in '{group}' or the reference"
+                result["reason"] or f"fewer than {settings.min_group_size} rows in '{group}' or the reference"
             )
-            result["small"] = True
         rows.append({"group": group, **result})
     return rows
 
 
-def _judge_rows(rows: list[dict], kind: str, bound) -> None:
-    for row in rows:
-        value, low, high = _num(row.pop("value")), _num(row.pop("low")), _num(row.pop("high"))
-        row["value"], row["ci"] = value, _pair(low, high)
-        if value is None or row["ci"] is None:
-            row["status"] = pol.UNDEFINED
-            row["reason"] = row.get("reason") or "undefined: an empty denominator"
-        elif row.get("reason"):
-            row["status"] = pol.INCONCLUSIVE
-        else:
-            row["status"] = pol.judge("difference" if kind == "calibration" else kind, value, low, high, bound)
-        row["assessed"] = row["status"] != pol.UNDEFINED and not row.get("reason")
-        row.pop("small", None)
+def _row_status(row: dict) -> str:
+    """fail on the family interval (even for a small group: the evidence is overwhelming), else
+    not assessable when rows or events are lacking, else pass on the equivalence interval."""
+    if row["fails"]:
+        return pol.FAIL
+    if row["reason"] or not np.isfinite(row["value"]):
+        return pol.NOT_ASSESSABLE
+    return pol.PASS if row["passes"] else pol.INCONCLUSIVE
 
 
-def _aggregate(rows: list[dict], kind: str, bound, require_all: bool) -> tuple[str, dict | None, str | None]:
-    """The check's status, the comparison that decides it, and the reason in words."""
-    assessed = [r for r in rows if r["assessed"]]
-    skipped = [r for r in rows if not r["assessed"]]
-    sev = lambda r: pol.severity("difference" if kind == "calibration" else kind, r["value"], bound)  # noqa: E731
-    fails = [r for r in assessed if r["status"] == pol.FAIL]
-    note = "; ".join(r["reason"] for r in skipped) or None
-    if fails:
-        worst = max(fails, key=sev)
-        return pol.FAIL, worst, f"'{worst['group']}' is outside the bound with the whole interval"
-    if not assessed:
-        status = pol.UNDEFINED if rows and all(r["status"] == pol.UNDEFINED for r in rows) else pol.INCONCLUSIVE
-        return status, (max(rows, key=sev) if rows else None), note or "no group other than the reference"
-    if require_all and skipped:
-        return (
-            pol.INCONCLUSIVE,
-            max(assessed, key=sev),
-            f"groups not assessed (audit.policy.require_all_groups): {note}",
+def _needed_words(needed: dict | None, rate: str, min_events: int, rows: int, min_rows: int) -> str | None:
+    if needed is None:
+        return None
+    words = RATES[rate].population if rate in RATES else "people in the rate's denominator"
+    if needed["needs"] is None:
+        return f"has {needed['has']} {words}; {needed['why']}"
+    need = max(needed["needs"], min_events if rate != "selection_rate" else 0)
+    extra = f" and at least {min_rows} rows (has {rows})" if rows < min_rows else ""
+    if "reference_needs" in needed:
+        extra += (
+            f", and the reference about {needed['reference_needs']} (has {needed['reference_has']}): "
+            "its own uncertainty binds"
         )
-    open_ = [r for r in assessed if r["status"] == pol.INCONCLUSIVE]
-    if open_:
-        worst = max(open_, key=sev)
-        return (
-            pol.INCONCLUSIVE,
-            worst,
-            f"the interval for '{worst['group']}' straddles the bound" + (f"; not assessed: {note}" if note else ""),
-        )
-    worst = max(assessed, key=sev)
-    return pol.PASS, worst, ("every assessed group meets the bound" + (f"; not assessed: {note}" if note else ""))
+    return f"needs about {need} {words}, has {needed['has']}{extra}"
 
 
-def _verdict(criterion, view, settings, sensitive, level_for, y_true01, score) -> dict:
-    gating = settings.policy.gates(criterion.name, view.name, sensitive)
-    level = level_for(gating)
-    bound = _bound(settings, criterion)
-    rows = _comparisons(criterion, view, settings, level, y_true01, score)
-    _judge_rows(rows, criterion.kind, bound)
-    status, decisive, reason = _aggregate(rows, criterion.kind, bound, settings.policy.require_all_groups)
+def _judge_rows(rows, criterion, bound, levels, settings, view: _View, exempt) -> None:
     kind = "difference" if criterion.kind == "calibration" else criterion.kind
+    for row in rows:
+        status = _row_status(row)
+        sizes = row.pop("sizes")
+        value, low, high = _num(row.pop("value")), _num(row.pop("low")), _num(row.pop("high"))
+        f_low, f_high = _num(row.pop("family_low")), _num(row.pop("family_high"))
+        row.pop("passes"), row.pop("fails")
+        row.update(value=value, ci=_pair(low, high), ci_family=_pair(f_low, f_high), status=status)
+        row["severity"] = pol.severity(kind, value, bound) if value is not None else 0.0
+        if status in (pol.INCONCLUSIVE, pol.NOT_ASSESSABLE) and sizes:
+            g = view.names.index(row["group"])
+            needed = pol.needed_size(kind, sizes, bound, levels.alpha)
+            row["needed"] = _needed_words(
+                needed, row["rate"], settings.policy.min_events, int(view.count[g]), settings.min_group_size
+            )
+        exemption = exempt(row["group"])
+        if exemption is not None and status in (pol.INCONCLUSIVE, pol.NOT_ASSESSABLE):
+            row["exempt"] = exemption.reason
+
+
+def _aggregate(rows: list[dict]) -> tuple[str, dict | None, str]:
+    """The check's status and the comparison that decides it: a fail anywhere fails (never
+    exempted); then any comparison not assessable, then any inconclusive; pass needs every
+    remaining comparison to pass."""
+    worst = lambda items: max(items, key=lambda r: r["severity"])  # noqa: E731
+    fails = [r for r in rows if r["status"] == pol.FAIL]
+    if fails:
+        w = worst(fails)
+        return pol.FAIL, w, f"'{w['group']}' is outside the bound with the whole family interval"
+    live = [r for r in rows if not r.get("exempt")]
+    for status, words in ((pol.NOT_ASSESSABLE, "cannot be assessed"), (pol.INCONCLUSIVE, "is inconclusive")):
+        open_ = [r for r in live if r["status"] == status]
+        if open_:
+            w = worst(open_)
+            why = "; ".join(f"'{r['group']}': {r.get('reason') or 'the interval straddles the bound'}" for r in open_)
+            return status, w, f"{len(open_)} comparison(s) {words}: {why}"
+    if not live:
+        return pol.NOT_ASSESSABLE, (worst(rows) if rows else None), "no comparison left to assess (none, or all exempt)"
+    exempted = [r["group"] for r in rows if r.get("exempt")]
+    note = f"; exempt: {', '.join(exempted)}" if exempted else ""
+    return pol.PASS, worst(live), f"every comparison lies inside the bound{note}"
+
+
+def _verdict(criterion, view: _View, settings, sensitive, levels_for) -> dict:
+    gating = settings.policy.gates(criterion.name, view.name, sensitive)
+    levels = levels_for(gating)
+    bound = _bound(settings, criterion)
+    rows = _comparisons(criterion, view, settings, bound, levels)
+
+    def exempt(group):
+        return settings.policy.exemption(view.name, group, criterion.name) if gating else None
+
+    _judge_rows(rows, criterion, bound, levels, settings, view, exempt)
+    status, decisive, reason = _aggregate(rows)
+    d = decisive or {}
     return {
         "check": f"{view.name}: {criterion.name}",
         "feature": view.name,
         "metric": criterion.name,
-        "value": decisive["value"] if decisive else None,
-        "ci": decisive["ci"] if decisive else None,
-        "group": decisive["group"] if decisive else None,
-        "reference": None if criterion.kind == "calibration" else view.grouping.names[view.ref],
+        "value": d.get("value"),
+        "ci": d.get("ci"),
+        "ci_family": d.get("ci_family"),
+        "group": d.get("group"),
+        "reference": None if criterion.kind == "calibration" else view.names[view.ref],
         "bound": list(bound) if isinstance(bound, tuple) else bound,
         "status": status,
         "gating": gating,
         "reason": reason,
-        "ci_level": level,
+        "ci_level": levels.equivalence,
+        "ci_family_level": levels.fail,
+        "needed": [f"'{r['group']}': {r['needed']}" for r in rows if r.get("needed") and not r.get("exempt")],
+        "exempt": [
+            {"group": r["group"], "reason": r["exempt"], "status": r["status"]} for r in rows if r.get("exempt")
+        ],
         "comparisons": rows,
-        "severity": pol.severity(kind, decisive["value"], bound) if decisive and decisive["value"] is not None else 0.0,
+        "severity": d.get("severity", 0.0),
     }
 
 
 def _order(checks: list[dict]) -> list[dict]:
     """Gating checks first; within each, failures first and the largest effect first."""
     return sorted(checks, key=lambda v: (not v["gating"], _STATUS_ORDER.get(v["status"], 9), -min(v["severity"], 1e9)))
+
+
+def decide_verdicts(
+    views: list[_View], settings: FairnessSettings, sensitive: list[str], *, inconclusive_reason: str | None = None
+) -> tuple[list[dict], dict]:
+    """Every verdict and the policy block, from the evidence alone (the stage and the gate both call this)."""
+    views = [_finish_view(v, settings) for v in views]
+    m = _family_size(views, settings, sensitive)
+    alpha = 1 - settings.ci
+
+    def levels_for(gating):
+        return pol.Levels(alpha, m if gating else 1, settings.policy.family)
+
+    checks = []
+    for view in views:
+        for criterion in CRITERIA.values():
+            if criterion.kind == "calibration" and view.calibration is None:
+                continue
+            checks.append(_verdict(criterion, view, settings, sensitive, levels_for))
+    if inconclusive_reason:
+        for v in checks:
+            v["computed_status"], v["status"] = v["status"], pol.INCONCLUSIVE
+            v["reason"] = f"{inconclusive_reason} (computed: {v['computed_status']})"
+    return _order(checks), describe_policy(settings, sensitive, levels_for(True))
 
 
 def audit_decisions(
@@ -369,66 +488,45 @@ def audit_decisions(
     y_pred01 = np.asarray(y_pred01, dtype=np.int64)
     score = None if score is None else np.asarray(score, dtype=np.float64)
     labelled = sensitive_views(groups, sensitive)  # the stage refuses an unknown reference first (check_reference)
-    views = [_prepare_view(name, labels, y_true01, y_pred01, settings) for name, labels in labelled.items()]
-    m = _family_size(views, settings, sensitive, score is not None)
-    family = settings.policy.family == "bonferroni"
-
-    def level_for(gating):
-        return intervals.bonferroni_level(settings.ci, m) if gating and family else settings.ci
-
+    views, groupings = [], {}
+    for name, labels in labelled.items():
+        grouping = groupings[name] = Grouping.from_labels(labels)
+        cells = confusion_cells(y_true01, y_pred01, grouping)
+        calib = None if score is None else _calibration_sums(y_true01, score, grouping.codes, len(grouping.names))
+        views.append(_View(name, grouping.names, cells, calib))
+    verdicts, policy = decide_verdicts(views, settings, sensitive, inconclusive_reason=inconclusive_reason)
     weights = (
         list(bootstrap.resample_counts(len(y_true01), settings.n_boot, settings.seed))
         if settings.n_boot and score is not None
         else []
     )
-    features, checks = {}, []
-    for view in views:
-        features[view.name] = _view_block(view, y_true01, score, settings, weights)
-        for criterion in CRITERIA.values():
-            if criterion.kind == "calibration" and score is None:
-                continue
-            checks.append(_verdict(criterion, view, settings, sensitive, level_for, y_true01, score))
-    if inconclusive_reason:
-        for v in checks:
-            v["computed_status"], v["status"] = v["status"], pol.INCONCLUSIVE
-            v["reason"] = f"{inconclusive_reason} (computed: {v['computed_status']})"
-    return {
-        "features": features,
-        "verdicts": _order(checks),
-        "policy": describe_policy(settings, sensitive, m, level_for(True)),
-    }
+    features = {v.name: _view_block(v, groupings[v.name], y_true01, score, settings, weights) for v in views}
+    return {"features": features, "verdicts": verdicts, "policy": policy}
 
 
-def _view_block(view: _View, y_true01, score, settings, weights) -> dict:
-    eligible = np.array(
-        [
-            not f
-            for f in (
-                _flags(c, p, settings.min_group_size)
-                for c, p in zip(
-                    view.cells["tp"] + view.cells["fp"] + view.cells["fn"] + view.cells["tn"],
-                    view.cells["tp"] + view.cells["fn"],
-                )
-            )
-        ]
-    )
+def _view_block(view: _View, grouping: Grouping, y_true01, score, settings, weights) -> dict:
+    count, positives = view.count, view.cells["tp"] + view.cells["fn"]
+    eligible = np.array([not _flags(c, p, settings.min_group_size) for c, p in zip(count, positives)])
     auc = ece = None
     if score is not None:
-        auc = _auc_intervals(y_true01, score, view.grouping, weights, settings.ci)
-        ece = _ece(y_true01, score, view.grouping, settings.calibration_bins)
-    groups = _groups(view.cells, view.grouping, settings, eligible, auc, ece)
-    for g, name in enumerate(view.grouping.names):
+        auc = _auc_intervals(y_true01, score, grouping, weights, settings.ci)
+        ece = _ece(y_true01, score, grouping, settings.calibration_bins)
+    groups = _groups(view.cells, grouping, settings, eligible, auc, ece)
+    for g, name in enumerate(view.names):
+        groups[name]["cells"] = {c: int(view.cells[c][g]) for c in ("tp", "fp", "fn", "tn")}
+        if view.calibration is not None:
+            groups[name]["calibration"] = view.calibration[g]
         if g != view.ref:
             groups[name]["vs_reference"] = _vs_reference(view.cells, g, view.ref, settings.ci)
-    block = {"reference": view.grouping.names[view.ref], "groups": groups, "disparities": {}}
+    block = {"reference": view.names[view.ref], "groups": groups, "disparities": {}}
     for name, value in _max_min(view.cells, eligible).items():
         block["disparities"][name] = {"value": value, "ci": None}
         block[name] = value  # flat copy: `dvc metrics diff` shows it directly
     return block
 
 
-def describe_policy(settings: FairnessSettings, sensitive: list[str], family_size: int, gating_level: float) -> dict:
-    """What gates, with which bound and why, in the words the report prints."""
+def describe_policy(settings: FairnessSettings, sensitive: list[str], levels: pol.Levels) -> dict:
+    """What gates, with which bound, by which rule, in the words the report prints."""
     p = settings.policy
     criteria = {
         name: {
@@ -442,11 +540,18 @@ def describe_policy(settings: FairnessSettings, sensitive: list[str], family_siz
         "attributes": list(p.attributes) if p.attributes is not None else list(sensitive),
         "min_events": p.min_events,
         "min_group_size": settings.min_group_size,
-        "require_all_groups": p.require_all_groups,
+        "reference": settings.reference,
         "family": p.family,
-        "family_size": family_size,
+        "family_size": levels.family_size,
         "ci": settings.ci,
-        "gating_ci_level": gating_level,
+        "alpha": levels.alpha,
+        "equivalence_level": levels.equivalence,
+        "gating_ci_level": levels.fail,
+        "limits": pol.LIMITS,
+        "rule": levels.rule(),
+        "exempt": [
+            {"attribute": e.attribute, "group": e.group, "criterion": e.criterion, "reason": e.reason} for e in p.exempt
+        ],
     }
 
 

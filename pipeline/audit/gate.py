@@ -2,7 +2,9 @@
 ``python -m pipeline gate``.
 
 One pure function decides whether an audit passed, so the headline a reviewer reads, the alias
-the registry moves, the comparison of two runs and the CI exit code can never disagree. Only
+the registry moves, the comparison of two runs and the CI exit code can never disagree. Before the
+registry or CI acts on it, :mod:`pipeline.audit.recompute` recomputes every verdict from the
+evidence in the file under the policy configured *now*, so a hand-edited status is named, not trusted. Only
 the checks the audit policy marks ``gating`` count; the others are information. A degenerate
 model or suspected leakage blocks the gate whatever the checks say. It is part of the audit, not
 the report: stages, the registry and ``compare`` decide with it; the report only presents the outcome.
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 
 PASS = "pass"
 FAIL = "fail"
+#: every status a gating check can have, in the order summaries list them (fixed metric columns)
+STATUSES = ("fail", "not_assessable", "inconclusive", "pass")
 
 
 @dataclass(frozen=True)

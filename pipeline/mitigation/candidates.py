@@ -163,7 +163,6 @@ def at_equality(verdict: dict, comparison: dict, features: dict, denominators: d
     same test-split counts: when even that interval does not meet the bound, no model can pass the
     check on this test split (too few people to show it), whatever the mitigation."""
     from pipeline.audit import policy as pol
-    from pipeline.stats import intervals
     from pipeline.tables.criteria import CRITERIA
 
     criterion = CRITERIA.get(verdict["metric"])
@@ -181,11 +180,7 @@ def at_equality(verdict: dict, comparison: dict, features: dict, denominators: d
         if p is None or not n1 or not n2:
             return None
         k1, k2 = round(p * n1), round(p * n2)
-        pair = (
-            intervals.mover_ratio(k1, n1, k2, n2, verdict["ci_level"])
-            if kind == "ratio"
-            else intervals.newcombe_difference(k1, n1, k2, n2, verdict["ci_level"])
-        )
+        pair = pol.rate_interval(kind, k1, n1, k2, n2, verdict["ci_level"])
         low, high = float(pair[0]), float(pair[1])
         status = pol.judge(kind, 1.0 if kind == "ratio" else 0.0, low, high, bound)
         entry = {

@@ -10,7 +10,7 @@ logged to MLflow as ``cost/...``).
 
 from __future__ import annotations
 
-from pipeline.audit.gate import gate
+from pipeline.audit.gate import STATUSES, gate
 from pipeline.report import findings
 
 MAX_FIGURES = 40
@@ -31,7 +31,7 @@ def summary_metrics(ctx: dict) -> dict:
     ev = ctx.get("evaluate") or {}
     out: dict[str, dict] = {"model": {k: _num(ev.get(k)) for k in ("accuracy", "balanced_accuracy", "roc_auc")}}
     g = gate(ctx.get("fairness"))
-    audit = {f"checks_{k}": g.counts.get(k, 0) for k in ("fail", "inconclusive", "pass")}  # fixed columns
+    audit = {f"checks_{k}": g.counts.get(k, 0) for k in STATUSES}  # fixed columns
     audit.update({f"checks_{k}": n for k, n in g.counts.items()})
     audit["passed"] = int(g.passed)
     out["audit"] = audit

@@ -14,7 +14,6 @@ from pipeline import contracts, io, paths, splits
 from pipeline.audit import existing, fairness
 from pipeline.audit.fairness import FairnessSettings
 from pipeline.audit.gate import blockers, gate
-from pipeline.audit.settings import fairness_settings
 from pipeline.config import Config
 from pipeline.errors import BadInputError
 
@@ -26,6 +25,13 @@ def check_settings(s: FairnessSettings, groups: pd.DataFrame, sensitive: list[st
     unknown = [a for a in (s.policy.attributes or ()) if a not in views]
     if unknown:
         raise BadInputError(f"audit.policy.attributes names {unknown}, not audited here (attributes: {list(views)})")
+    for e in s.policy.exempt:
+        if e.attribute not in views or e.group not in set(views[e.attribute]):
+            groups = sorted(set(views[e.attribute])) if e.attribute in views else []
+            raise BadInputError(
+                f"audit.policy.exempt names group {e.group!r} of {e.attribute!r}, which this data does not have "
+                f"(attributes: {list(views)}; groups of {e.attribute!r}: {groups})"
+            )
 
 
 def external_decisions(cfg: Config, meta: dict, s: FairnessSettings) -> dict:
@@ -66,7 +72,7 @@ def main(cfg: Config) -> None:
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
     score = predictions[f"proba_{fav}"].to_numpy()
-    s = fairness_settings(cfg)
+    s = fairness.settings_from_config(cfg)
     check_settings(s, groups, meta["sensitive"])
     evaluation = _optional(paths.EVALUATE_METRICS)
     blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)

@@ -24,8 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline import contracts, io, paths
-from pipeline.audit.gate import checks, gate
+from pipeline.audit.gate import STATUSES, checks, gate
 from pipeline.config import Config
+from pipeline.evidence import verified_fairness
 from pipeline.provenance import git_commit, pipeline_state
 from pipeline.report import findings
 
@@ -136,7 +137,7 @@ def _number(value) -> bool:
 def verdict_metrics(fairness: dict | None) -> dict[str, float]:
     """``audit/checks_<status>`` counts and ``audit/passed`` (1/0), so runs sort by audit outcome in the UI."""
     g = gate(fairness)
-    out = {f"audit/checks_{status}": float(n) for status, n in g.counts.items()}
+    out = {f"audit/checks_{status}": float(g.counts.get(status, 0)) for status in STATUSES}
     out["audit/passed"] = 1.0 if g.passed else 0.0
     return out
 
@@ -322,6 +323,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
 def main(cfg: Config) -> None:
     from pipeline import tracking
 
+    verified_fairness(cfg)  # before any MLflow write: a verdict that does not recompute moves no alias
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)

@@ -21,7 +21,7 @@ import time
 import pandas as pd
 
 from pipeline import contracts, io, paths
-from pipeline.audit.settings import fairness_settings
+from pipeline.audit import fairness
 from pipeline.config import Config
 from pipeline.mitigation import candidates as mitigation
 from pipeline.mitigation.build import (
@@ -49,7 +49,7 @@ def main(cfg: Config) -> None:
     budget = FitBudget(m.max_fits)
     built, errors = build_candidates(cfg, meta, splits, planned, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
-    s = fairness_settings(cfg)
+    s = fairness.settings_from_config(cfg)
     data = contracts.read_optional(paths.DATA_METRICS)
     test, rows, decided = splits["test"], {}, {}
     for c in built:

@@ -77,11 +77,34 @@ def jeffreys(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     return np.where(bad, np.nan, np.minimum(low, p)), np.where(bad, np.nan, np.maximum(high, p))
 
 
-def newcombe_difference(k1, n1, k2, n2, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Newcombe's hybrid score interval for ``k1/n1 - k2/n2`` (independent samples)."""
+def clopper_pearson(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper-Pearson exact interval: Beta quantiles, 0 / 1 at the boundary (NaN where ``n`` is 0).
+
+    It never covers less than its level (Brown, Cai & DasGupta 2001), so rate limits built from it
+    stay honest in small groups and near rates of 0 and 1, where Wilson's under-cover.
+    """
+    from scipy.stats import beta
+
+    k, n = _arrays(k, n)
+    alpha = 1 - level
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = np.where(k > 0, beta.ppf(alpha / 2, np.maximum(k, 1e-300), n - k + 1), 0.0)
+        high = np.where(k < n, beta.ppf(1 - alpha / 2, k + 1, np.maximum(n - k, 1e-300)), 1.0)
+        p = k / n
+    bad = ~(n > 0)
+    return np.where(bad, np.nan, np.minimum(low, p)), np.where(bad, np.nan, np.maximum(high, p))
+
+
+#: per-rate limits a hybrid (Newcombe / MOVER) interval can be built from
+LIMITS = {"wilson": wilson, "exact": clopper_pearson}
+
+
+def newcombe_difference(k1, n1, k2, n2, level: float = 0.95, limits: str = "wilson") -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid interval for ``k1/n1 - k2/n2`` (independent samples), from each rate's
+    ``limits`` (Wilson: Newcombe's method 10; exact: the same construction from Clopper-Pearson)."""
     k1, n1, k2, n2 = _arrays(k1, n1, k2, n2)
-    l1, u1 = wilson(k1, n1, level)
-    l2, u2 = wilson(k2, n2, level)
+    l1, u1 = LIMITS[limits](k1, n1, level)
+    l2, u2 = LIMITS[limits](k2, n2, level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p1, p2 = k1 / n1, k2 / n2
         d = p1 - p2
@@ -110,8 +133,9 @@ def katz_ratio(k1, n1, k2, n2, level: float = 0.95) -> tuple[np.ndarray, np.ndar
     return np.where(bad, np.nan, low), np.where(bad, np.nan, high)
 
 
-def mover_ratio(k1, n1, k2, n2, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """MOVER-R interval for ``(k1/n1) / (k2/n2)`` from Wilson limits; NaN when the denominator rate is 0.
+def mover_ratio(k1, n1, k2, n2, level: float = 0.95, limits: str = "wilson") -> tuple[np.ndarray, np.ndarray]:
+    """MOVER-R interval for ``(k1/n1) / (k2/n2)`` from each rate's ``limits`` (Wilson or exact);
+    NaN when the denominator rate is 0.
 
     Donner & Zou (2012), Statistical Methods in Medical Research 21:347-359, eq. for the ratio
     of two independent proportions. When the reference is so uncertain that its upper limit
@@ -119,8 +143,8 @@ def mover_ratio(k1, n1, k2, n2, level: float = 0.95) -> tuple[np.ndarray, np.nda
     (conservative).
     """
     k1, n1, k2, n2 = _arrays(k1, n1, k2, n2)
-    l1, u1 = wilson(k1, n1, level)
-    l2, u2 = wilson(k2, n2, level)
+    l1, u1 = LIMITS[limits](k1, n1, level)
+    l2, u2 = LIMITS[limits](k2, n2, level)
     with np.errstate(divide="ignore", invalid="ignore"):
         p1, p2 = k1 / n1, k2 / n2
         prod = p1 * p2
@@ -142,6 +166,19 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
         return float("nan"), float("nan")
     mean, sd = float(x.mean()), float(x.std(ddof=1))
     half = float(t.ppf(1 - (1 - level) / 2, len(x) - 1)) * sd / np.sqrt(len(x))
+    return mean - half, mean + half
+
+
+def mean_interval_from_sums(n: int, total: float, total_sq: float, level: float = 0.95) -> tuple[float, float]:
+    """Student's t interval for a mean from its sufficient statistics (count, sum, sum of squares),
+    so a verdict can be recomputed from a file that holds no rows (NaN for fewer than two values)."""
+    from scipy.stats import t
+
+    if n < 2:
+        return float("nan"), float("nan")
+    mean = total / n
+    sd = float(np.sqrt(max(total_sq - n * mean * mean, 0.0) / (n - 1)))
+    half = float(t.ppf(1 - (1 - level) / 2, n - 1)) * sd / np.sqrt(n)
     return mean - half, mean + half
 
 
