@@ -13,7 +13,7 @@ import pytest
 from sklearn.base import clone
 
 from pipeline.audit.fairness import FairnessSettings, audit_decisions
-from pipeline.config import TrainSettings
+from pipeline.config import MitigationSettings, TrainSettings
 from pipeline.errors import BadInputError
 from pipeline.mitigation import candidates as mitigation
 from pipeline.mitigation.estimator import FitBudget, FitBudgetExhausted, NetworkClassifier
@@ -98,11 +98,9 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
         y,
         group,
         NAMES,
+        mitigation=MitigationSettings(max_iter=3, grid_size=2, eps=0.02),
         seed=0,
         budget=budget,
-        max_iter=3,
-        grid_size=2,
-        eps=0.02,
         weighting="loss",
     )
     assert candidate.fits == budget.used > 1
@@ -135,11 +133,9 @@ def test_grid_search_candidate_is_one_network(data):
         y,
         group,
         NAMES,
+        mitigation=MitigationSettings(max_iter=3, grid_size=3, eps=0.02),
         seed=0,
         budget=budget,
-        max_iter=3,
-        grid_size=3,
-        eps=0.02,
         weighting="loss",
     )
     assert budget.used == 3 and len(candidate.model.networks) == 1

@@ -48,7 +48,7 @@ def plan(cfg: Config, meta: dict, base_rate: float) -> dict:
     return {"columns": columns, "singles": singles, "combined": combined, "untargeted": untargeted, "jobs": jobs}
 
 
-def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budget) -> tuple[list, dict]:
+def build_candidates(cfg: Config, meta: dict, prepared: dict, planned: dict, budget) -> tuple[list, dict]:
     """The unmitigated network plus one candidate per planned (method, target); failures are recorded, not fatal."""
     from pipeline.mitigation import reductions
     from pipeline.mitigation.estimator import FitBudgetExhausted
@@ -69,7 +69,7 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
             f"no fairlearn constraint serves the gating criteria of audit.policy "
             f"({', '.join(planned['untargeted'])}); name one in mitigation.constraint to mitigate anyway"
         )
-    train, val = splits["train"], splits["val"]
+    train, val = prepared["train"], prepared["val"]
     sensitive = columns[0] if len(columns) == 1 else columns
     for method, target in planned["jobs"]:
         name = f"{method} ({target.label})"
@@ -101,11 +101,9 @@ def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budge
                         train["y01"],
                         joint_groups(train["groups"], columns),
                         names,
+                        mitigation=m,
                         seed=seed,
                         budget=budget,
-                        max_iter=m.max_iter,
-                        grid_size=m.grid_size,
-                        eps=m.eps,
                         weighting=WEIGHTING,
                         workdir=str(REFIT_DIR),
                     )
@@ -207,3 +205,75 @@ def save_candidates(built: list) -> dict[str, str]:
     staging.mkdir(parents=True, exist_ok=True)
     staging.rename(paths.CANDIDATES_DIR)
     return folders
+
+
+def audit_all(cfg: Config, built: list, prepared: dict, sensitive: list[str], planned: dict, data: dict | None):
+    """Every built candidate (and the logistic stand-in when asked for) audited on the test split:
+    (rows by candidate name, test decisions by candidate name)."""
+    m, test = cfg.mitigation, prepared["test"]
+    s = fairness.settings_from_config(cfg)
+    rows, decided = {}, {}
+    for c in built:
+        groups = joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
+        decided[c.name] = c.model.decide(test["X"], groups)
+        score = c.model.score(test["X"], groups)
+        rows[c.name] = {
+            "method": c.method,
+            "constraint": c.constraint,
+            "targets": c.targets,
+            "deployable": True,
+            "fits": c.fits,
+            "notes": c.notes,
+            **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data),
+        }
+    if m.enabled and "logistic_stand_in" in m.methods:
+        train = prepared["train"]
+        pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
+        rows[mitigation.STAND_IN] = {
+            "method": "logistic_stand_in",
+            "constraint": None,
+            "targets": [],
+            "deployable": False,
+            "fits": 0,
+            "notes": [
+                f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled "
+                "rows, unmitigated: a comparison, never registered"
+            ],
+            **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data),
+        }
+    first = f"{planned['columns'][0]}: {next(iter(cfg.audit.policy.criteria))}"
+    for row in rows.values():
+        row["trade_off"] = trade_off(row, first)
+    return rows, decided
+
+
+def result(cfg: Config, planned: dict, rows: dict, errors: dict, fits_used: int, denominators_: dict) -> dict:
+    """What ``reports/metrics/mitigation.json`` holds: the plan, every audited candidate, the best
+    passing one and, when none passes, what stands in the way."""
+    m, columns = cfg.mitigation, planned["columns"]
+    best = mitigation.best_passing(rows)
+    return {
+        "enabled": m.enabled,
+        "attribute": " x ".join(columns),
+        "attributes": columns,
+        "constraint": m.constraint,
+        "combine": m.combine,
+        "methods": list(m.methods),
+        "policy_criteria": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.audit.policy.criteria.items()},
+        "targets": [
+            {
+                "constraint": t.constraint,
+                "criteria": list(t.criteria),
+                "moments": [{"moment": p.moment, **p.bound} for p in t.parts],
+            }
+            for t in [*planned["singles"], *([planned["combined"]] if planned["combined"] else [])]
+        ],
+        "untargeted_criteria": planned["untargeted"],
+        "fit_budget": m.max_fits,
+        "fits_used": fits_used,
+        "best_passing": best,
+        "candidates": rows,
+        "errors": errors,
+        "weighting": WEIGHTING,
+        "obstacles": mitigation.obstacles(rows, denominators_) if not best else None,
+    }
