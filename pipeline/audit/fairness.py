@@ -555,15 +555,6 @@ def describe_policy(settings: FairnessSettings, sensitive: list[str], levels: po
     }
 
 
-def multiclass_accuracy(y: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, sensitive: list[str]) -> dict:
-    """Accuracy over all classes per group (the favourable-vs-rest audit cannot show it)."""
-    correct = pd.Series(np.asarray(y) == np.asarray(y_pred))
-    return {
-        name: {str(g): float(v) for g, v in correct.groupby(labels.to_numpy()).mean().items()}
-        for name, labels in sensitive_views(groups, sensitive).items()
-    }
-
-
 def selection_rate_rows(features: dict) -> pd.DataFrame:
     """Long table (feature, group, selection_rate) for the DVC bar plot."""
     rows = [

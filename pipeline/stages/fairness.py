@@ -14,6 +14,7 @@ from pipeline import contracts, io, paths, splits
 from pipeline.audit import existing, fairness
 from pipeline.audit.fairness import FairnessSettings
 from pipeline.audit.gate import blockers, gate
+from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
 from pipeline.errors import BadInputError
 
@@ -97,9 +98,10 @@ def main(cfg: Config) -> None:
         result["binary_note"] = (
             f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
         )
-        result["accuracy_all_classes"] = fairness.multiclass_accuracy(
-            predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"]
-        )
+        per_group = group_accuracy(predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
+        result["accuracy_all_classes"] = {
+            view: {g: row["accuracy"] for g, row in rows.items()} for view, rows in per_group.items()
+        }
     result["external"] = external_decisions(cfg, meta, s)
     contracts.validate(paths.FAIRNESS_METRICS, result)  # before the first output is replaced
     io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")
