@@ -30,3 +30,34 @@ def verified_fairness(cfg: Config) -> dict:
             f"{paths.FAIRNESS_METRICS}: the verdicts cannot be trusted as written: " + "; ".join(problems)
         )
     return fairness
+
+
+def verify_candidates(cfg: Config, mitigation: dict, sensitive: list[str]) -> None:
+    """Every deployable candidate's verdicts recompute from its own evidence, and the candidate named
+    ``best_passing`` (which receives the alias) passes every gating check: a hand-edited
+    ``mitigation.json`` cannot move the alias either."""
+    settings = settings_from_config(cfg)
+    problems = []
+    for name, row in (mitigation.get("candidates") or {}).items():
+        if not row.get("deployable") or "audit" not in row:
+            continue
+        degenerate = row.get("degenerate") or {}
+        reason = (
+            "degenerate candidate: " + "; ".join(degenerate.get("reasons") or [])
+            if degenerate.get("degenerate")
+            else None
+        )
+        problems += [
+            f"candidate {name}: {p}"
+            for p in discrepancies(row["audit"], settings, sensitive, inconclusive_reason=reason)
+        ]
+    best = mitigation.get("best_passing")
+    if best is not None:
+        row = (mitigation.get("candidates") or {}).get(best) or {}
+        gating = [v for v in (row.get("audit") or {}).get("verdicts") or [] if v.get("gating", True)]
+        if not row.get("passed") or not gating or any(v.get("status") != "pass" for v in gating):
+            problems.append(f"best_passing names {best!r}, which does not pass every gating check")
+    if problems:
+        raise EvidenceMismatchError(
+            f"{paths.MITIGATION_METRICS}: the candidates' verdicts cannot be trusted as written: " + "; ".join(problems)
+        )

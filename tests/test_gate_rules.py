@@ -181,3 +181,24 @@ def test_gate_names_outputs_that_differ_from_dvc_lock():
     assert discrepancies(result, s, ["g"], lock) == [
         "reports/metrics/fairness.json differs from the hash dvc.lock recorded for it (edited after `dvc repro`?)"
     ]
+
+
+def test_a_hand_edited_candidate_cannot_take_the_alias():
+    from pipeline import config
+    from pipeline.errors import EvidenceMismatchError
+    from pipeline.evidence import verify_candidates
+    from tests.conftest import REPO
+
+    cfg = config.load(REPO / "params.yaml")
+    y, p, g = _rows({"a": (1600, 400, 400, 7600), "b": (800, 200, 1200, 7800)})  # TPR 0.8 vs 0.4: fails
+    audit = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
+    row = {"deployable": True, "audit": audit, "passed": False, "degenerate": {"degenerate": False, "reasons": []}}
+    verify_candidates(cfg, {"candidates": {"x": row}, "best_passing": None}, ["g"])  # as written: fine
+    forged = copy.deepcopy(row)
+    forged["passed"] = True
+    for v in forged["audit"]["verdicts"]:
+        v["status"] = "pass"
+    with pytest.raises(EvidenceMismatchError, match="candidate x: g: selection_rate_ratio: fairness.json says 'pass'"):
+        verify_candidates(cfg, {"candidates": {"x": forged}, "best_passing": "x"}, ["g"])
+    with pytest.raises(EvidenceMismatchError, match="best_passing names 'x', which does not pass every gating check"):
+        verify_candidates(cfg, {"candidates": {"x": row}, "best_passing": "x"}, ["g"])

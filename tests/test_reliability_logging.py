@@ -19,7 +19,7 @@ import time
 import pytest
 
 from pipeline import errors, io, paths
-from tests._report_support import run_stages, with_verdicts
+from tests._report_support import run_stages, with_audit
 from tests.conftest import make_project
 from tests.reliability_helpers import run_stage, stage_env
 
@@ -64,7 +64,7 @@ def _log(project) -> tuple[subprocess.CompletedProcess, dict]:
 @pytest.mark.slow
 def test_rerun_reuses_the_run_and_keeps_the_registry_entry(upstream):
     """Smaller item of issue 16: a rerun wrote outputs/mlflow_run.json without ``registry``."""
-    with_verdicts({"sex/demographic_parity_ratio": "pass"})
+    with_audit("pass", variant=1)
     first_done, first = _log(upstream)
     assert "(new)" in first_done.stdout and first["registry"]["alias"] == "audited"
     again_done, again = _log(upstream)
@@ -94,7 +94,7 @@ def test_deleted_artifacts_are_logged_afresh(upstream):
     "No such artifact". Now the stale run is tagged and a new, complete run is logged."""
     import mlflow
 
-    with_verdicts({"sex/demographic_parity_ratio": "pass", "race/demographic_parity_ratio": "pass"})
+    with_audit("pass", variant=2)
     _, first = _log(upstream)
     shutil.rmtree(upstream / "mlartifacts")
     done, second = _log(upstream)
@@ -121,7 +121,7 @@ def _current_state(project) -> str:
 def test_a_killed_log_does_not_leave_its_run_running(upstream):
     """Item 6: SIGKILL during ``log`` left the run RUNNING forever. The next ``log`` of that state ends it KILLED
     (and logs a complete run)."""
-    with_verdicts({"sex/demographic_parity_ratio": "fail"})
+    with_audit("fail", variant=3)
     state = _current_state(upstream)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "log"],
@@ -149,7 +149,7 @@ def test_a_killed_log_does_not_leave_its_run_running(upstream):
 @pytest.mark.slow
 def test_two_concurrent_logs_give_one_run_and_one_model_version(upstream):
     """Item 6: two ``log`` calls at once on one new state gave two FINISHED runs and two model versions."""
-    with_verdicts({"race/demographic_parity_ratio": "fail"})
+    with_audit("fail", variant=5)
     state = _current_state(upstream)
     procs = [
         subprocess.Popen(
@@ -178,7 +178,7 @@ def test_symlinked_artifact_folder_of_an_existing_store_is_refused(upstream, tmp
     outside.mkdir()
     shutil.rmtree(upstream / "mlartifacts")
     (upstream / "mlartifacts").symlink_to(outside, target_is_directory=True)
-    with_verdicts({"sex/demographic_parity_ratio": "inconclusive"})
+    with_audit("inconclusive", variant=4)
     before = len(_runs(upstream))
     try:
         done = run_stage("log", upstream)

@@ -369,7 +369,7 @@ def _judge_rows(rows, criterion, bound, levels, settings, view: _View, exempt) -
         row.pop("passes"), row.pop("fails")
         row.update(value=value, ci=_pair(low, high), ci_family=_pair(f_low, f_high), status=status)
         row["severity"] = pol.severity(kind, value, bound) if value is not None else 0.0
-        if status in (pol.INCONCLUSIVE, pol.NOT_ASSESSABLE) and sizes:
+        if status != pol.PASS and sizes:
             g = view.names.index(row["group"])
             needed = pol.needed_size(kind, sizes, bound, levels.alpha)
             row["needed"] = _needed_words(
@@ -390,12 +390,12 @@ def _aggregate(rows: list[dict]) -> tuple[str, dict | None, str]:
         w = worst(fails)
         return pol.FAIL, w, f"'{w['group']}' is outside the bound with the whole family interval"
     live = [r for r in rows if not r.get("exempt")]
-    for status, words in ((pol.NOT_ASSESSABLE, "cannot be assessed"), (pol.INCONCLUSIVE, "is inconclusive")):
+    for status, words in ((pol.NOT_ASSESSABLE, "not assessable"), (pol.INCONCLUSIVE, "inconclusive")):
         open_ = [r for r in live if r["status"] == status]
         if open_:
             w = worst(open_)
             why = "; ".join(f"'{r['group']}': {r.get('reason') or 'the interval straddles the bound'}" for r in open_)
-            return status, w, f"{len(open_)} comparison(s) {words}: {why}"
+            return status, w, f"{words} for {len(open_)} of {len(rows)} groups: {why}"
     if not live:
         return pol.NOT_ASSESSABLE, (worst(rows) if rows else None), "no comparison left to assess (none, or all exempt)"
     exempted = [r["group"] for r in rows if r.get("exempt")]

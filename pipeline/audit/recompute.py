@@ -13,7 +13,12 @@ import json
 from pipeline.audit import fairness as fm
 
 #: the audit outputs the gate rests on, as DVC records them in dvc.lock
-EVIDENCE_FILES = ("reports/metrics/fairness.json", "reports/metrics/data.json", "reports/metrics/evaluate.json")
+EVIDENCE_FILES = (
+    "reports/metrics/fairness.json",
+    "reports/metrics/data.json",
+    "reports/metrics/evaluate.json",
+    "reports/metrics/mitigation.json",  # the candidates' verdicts, which can move the alias too
+)
 
 
 def _plain(value):
@@ -26,12 +31,15 @@ def _degenerate_reason(fairness: dict) -> str | None:
     return "; ".join(found) or None
 
 
-def discrepancies(fairness: dict, settings, sensitive: list[str], lock: dict | None = None) -> list[str]:
+def discrepancies(
+    fairness: dict, settings, sensitive: list[str], lock: dict | None = None, *, inconclusive_reason: str | None = None
+) -> list[str]:
     """Why the verdicts in ``fairness`` cannot be trusted as written, or [] when they recompute.
 
     ``settings`` is the configured :class:`pipeline.audit.fairness.FairnessSettings`, ``sensitive`` the
     prepared data's sensitive columns, ``lock`` the table of :func:`pipeline.provenance.dvc_lock_hashes`
-    (None: not checked, e.g. no dvc.lock yet).
+    (None: not checked, e.g. no dvc.lock yet). ``inconclusive_reason`` overrides the degenerate-model
+    reason read from the file's blockers (a mitigation candidate keeps its own in its row).
     """
     problems = [
         f"{path} differs from the hash dvc.lock recorded for it (edited after `dvc repro`?)"
@@ -41,7 +49,10 @@ def discrepancies(fairness: dict, settings, sensitive: list[str], lock: dict | N
     ]
     try:
         verdicts, policy = fm.decide_verdicts(
-            fm.evidence_from_file(fairness), settings, sensitive, inconclusive_reason=_degenerate_reason(fairness)
+            fm.evidence_from_file(fairness),
+            settings,
+            sensitive,
+            inconclusive_reason=inconclusive_reason or _degenerate_reason(fairness),
         )
     except (KeyError, TypeError, ValueError) as err:
         return [*problems, f"fairness.json holds no usable evidence to recompute the verdicts from ({err!r})"]

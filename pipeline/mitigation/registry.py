@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import contracts, paths, splits
+from pipeline.evidence import verify_candidates
 
 #: Rows of the test split used as the logged input example.
 EXAMPLE_ROWS = 5
@@ -51,6 +52,7 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
     result = contracts.read(paths.MITIGATION_METRICS)
     if not result.get("enabled"):  # mitigation off: the network's own registration stands alone
         return None
+    verify_candidates(cfg, result, meta["sensitive"])  # before any candidate is logged or the alias moves
     example = input_frame(meta, rows=EXAMPLE_ROWS)
     requirements = [*requirements, *_versions("pandas")]
     entries = []

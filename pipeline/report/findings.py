@@ -45,7 +45,26 @@ def gating(fairness: dict | None) -> list[dict]:
     return [v for v in items if v.get("gating", True)]
 
 
+def exemptions(fairness: dict | None) -> list[str]:
+    """Each exemption the policy applied (``audit.policy.exempt``), as the headline prints it."""
+    out = []
+    for v in gating(fairness):
+        for e in v.get("exempt") or []:
+            out.append(f"{label(v)} '{e['group']}' ({e['status']}): {e['reason']}")
+    return out
+
+
+def _with_exemptions(headline: str, fairness: dict | None) -> str:
+    found = exemptions(fairness)
+    return headline if not found else f"{headline} EXEMPTED by audit.policy.exempt: {'; '.join(found)}."
+
+
 def verdict(fairness: dict | None) -> Verdict:
+    v = _verdict(fairness)
+    return Verdict(v.status, _with_exemptions(v.headline, fairness), v.gating_failures, v.counts)
+
+
+def _verdict(fairness: dict | None) -> Verdict:
     g = gate(fairness)
     if not g.available:
         return Verdict(
@@ -81,7 +100,8 @@ def _check_text(v: dict) -> str:
     interval = f" [{_num(ci[0])}, {_num(ci[1])}]" if ci and ci[0] is not None else ""
     name = label(v).replace("_", " ")
     reason = f"; {v['reason']}" if v.get("reason") else ""
-    return f"{name} {value}{interval}, bound {v.get('bound')} ({v.get('status')}{reason})"
+    needed = f"; {'; '.join(v['needed'])}" if v.get("needed") else ""
+    return f"{name} {value}{interval}, bound {v.get('bound')} ({v.get('status')}{reason}{needed})"
 
 
 def _num(value) -> str:

@@ -51,10 +51,25 @@ _TERMS: dict[str, str] = {
     ),
     "GPU": "Graphics processing unit: an accelerator for the arithmetic of training.",
     "Gating check": "A fairness check whose failure fails the audit and withholds the 'audited' alias.",
-    "Inconclusive": "The check's interval straddles its bound: the data cannot tell pass from fail.",
-    "Undefined": (
-        "The check cannot be computed: a rate's denominator is zero (e.g. a group with no favourable "
-        "outcomes), so there is nothing to compare."
+    "Inconclusive": (
+        "Neither pass nor fail: the 90% interval is not wholly inside the bound and the family interval is not "
+        "wholly outside it. The report says how many people would settle it."
+    ),
+    "Not assessable": (
+        "A comparison lacking the rows or people to be judged (fewer than min_group_size rows or min_events in a "
+        "rate's denominator, or a zero denominator). It never passes a gating check; only a fail can be shown."
+    ),
+    "TOST": (
+        "Two one-sided tests (Schuirmann 1987): equivalence is shown when the 1 - 2 alpha interval lies inside the "
+        "bound; the gate passes a comparison only then."
+    ),
+    "Clopper-Pearson interval": (
+        "The exact interval for a rate (Beta quantiles); it never covers less than its level, also in small groups "
+        "and near rates of 0 or 1, so the gate's rate limits are built from it."
+    ),
+    "Exemption": (
+        "A group named in audit.policy.exempt with a reason: its inconclusive or not-assessable comparisons do not "
+        "block the gate; a fail is never exempted, and every exemption is printed with the verdict."
     ),
     "Intersection": "Groups formed by combining attributes (e.g. sex x race); small ones have wide intervals.",
     "k-anonymity": (
@@ -62,15 +77,18 @@ _TERMS: dict[str, str] = {
     ),
     "MOVER-R": (
         "Method of variance estimates recovery for a ratio (Donner & Zou): the interval of a ratio of "
-        "two rates built from each rate's Wilson interval."
+        "two rates built from each rate's own interval (Clopper-Pearson in the gate)."
     ),
     "Wilson interval": (
         "An interval for a rate (a share of people) that stays honest for small groups and rates near 0 or 1."
     ),
-    "Newcombe interval": "An interval for the difference of two rates, built from each rate's Wilson interval.",
+    "Newcombe interval": (
+        "An interval for the difference of two rates, built from each rate's own interval (Clopper-Pearson in the "
+        "gate, Wilson elsewhere)."
+    ),
     "Bonferroni": (
-        "A correction that widens each gating check's interval so the chance that any of them errs "
-        "by luck stays at the stated level."
+        "A correction that widens each gating comparison's fail interval (level 1 - alpha / m over m comparisons) "
+        "so the chance that any of them fails by luck stays at most alpha."
     ),
     "Membership inference": (
         "An attack that guesses whether a person's row was in the training data; success means the model leaks it."

@@ -64,7 +64,12 @@ def _reference_table(block: dict) -> Table:
     return Table([f"Group vs {block.get('reference')}", *REFERENCE_KEYS], rows)
 
 
-def _checks_table(items: list[dict]) -> Table:
+def _checks_table(items: list[dict], gating: bool = True) -> Table:
+    """Gating checks with the decisive group's 1 - 2 alpha interval and what an open check would take;
+    informational checks with the worst group's unadjusted interval (chosen after the fact)."""
+    level = next((v["ci_level"] for v in items if v.get("ci_level")), None)
+    shown = f"{level:.0%} CI" if level else "CI"
+    head = f"value [{shown}] (decisive group)" if gating else f"value [unadjusted worst-group {shown}]"
     rows = [
         [
             v["check"],
@@ -73,11 +78,11 @@ def _checks_table(items: list[dict]) -> Table:
             str(v.get("group") or "-"),
             str(v.get("reference") or "-"),
             _bound(v),
-            v.get("reason") or "",
+            "; ".join([v.get("reason") or "", *((v.get("needed") or []) if gating else [])]).strip("; "),
         ]
         for v in items
     ]
-    return Table(["Check", "status", "value [CI] (decisive group)", "group", "reference", "bound", "reason"], rows)
+    return Table(["Check", "status", head, "group", "reference", "bound", "reason / what it would take"], rows)
 
 
 def _policy_paragraphs(fair: dict) -> list[str]:
@@ -89,20 +94,18 @@ def _policy_paragraphs(fair: dict) -> list[str]:
         f"Favourable outcome: '{fair['favourable_class']}'. Gating criteria (audit.policy), on "
         f"{', '.join(p.get('attributes') or [])}: {crit}. "
         "Only these decide the 'audited' alias and `python -m pipeline gate`; every other check below is information.",
-        "Each group is compared with a reference group (not max-minus-min). Intervals: Wilson for each group's "
-        "rates, Newcombe for differences, MOVER-R (Donner & Zou) for ratios, Student's t for calibration. The "
-        f"{p.get('family_size', '?')} gating comparisons are "
-        + (
-            f"controlled as a family (Bonferroni): each gating interval is at level {fmt(p.get('gating_ci_level'))}, "
-            f"so all hold together with probability at least {fmt(p.get('ci'))}."
-            if p.get("family") == "bonferroni"
-            else f"each at level {fmt(p.get('ci'))}, with no control over the family: one may fail by luck."
-        )
-        + " A check passes when its whole interval meets the bound, fails when none of it does, and is "
-        "inconclusive otherwise.",
+        "Each group is compared with a reference group (not max-minus-min). "
+        + (p.get("rule") or "")
+        + f" The family has {p.get('family_size', '?')} gating comparisons. Informational checks use the same "
+        "rule without the family; the interval printed beside one is its worst group's, unadjusted.",
         f"Groups with fewer than {p.get('min_group_size')} rows, or rates resting on fewer than "
-        f"{p.get('min_events')} people, are "
-        "not assessed (shown with the reason); a zero denominator is 'undefined', never a failure.",
+        f"{p.get('min_events')} people, are not assessable (shown with the reason and what it would take): they "
+        "never pass a gating check unless audit.policy.exempt names them, and a fail is never exempted.",
+        *(
+            f"Exempt (audit.policy.exempt): {e['attribute']} '{e['group']}'"
+            f"{' for ' + e['criterion'] if e.get('criterion') else ''}: {e['reason']}."
+            for e in p.get("exempt") or []
+        ),
         IMPOSSIBILITY,
     ]
     if set(p.get("criteria") or {}) == {"selection_rate_ratio", "equal_opportunity"}:
@@ -157,7 +160,7 @@ def build(ctx: dict) -> Section:
     info = [v for v in fair["verdicts"] if not v.get("gating", True)]
     tables = [
         ("Gating checks (audit policy)", _checks_table(gating)),
-        ("Other checks (information)", _checks_table(info)),
+        ("Other checks (information)", _checks_table(info, gating=False)),
     ]
     figures = []
     for feature, block in fair["features"].items():

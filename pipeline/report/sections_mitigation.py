@@ -58,7 +58,7 @@ def _table(result: dict) -> Table:
             "policy criteria targeted",
             "accuracy [CI]",
             "ROC AUC [CI]",
-            "gating checks (every policy attribute) [simultaneous CI]",
+            "gating checks (every policy attribute) [pass-rule CI]",
             "verdict",
             "network fits",
         ],
@@ -152,8 +152,8 @@ def _obstacles(result: dict) -> list[str]:
             if (c.get("at_equality") or {}).get("status") not in (None, "pass"):
                 unattainable.add(v["check"])
         lines.append(
-            f"{v['check']} (bound {_bound(v['bound'])}, {fmt(v['ci_level'])} simultaneous intervals): {v['status']} - "
-            + "; ".join(parts)
+            f"{v['check']} (bound {_bound(v['bound'])}, pass-rule intervals at {fmt(v['ci_level'])}): "
+            f"{v['status']} - " + "; ".join(parts)
         )
     out.append(f"Closest candidate: {ob['closest']}, not passing: " + " | ".join(lines) + ".")
     if unattainable:

@@ -199,7 +199,10 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
         result["registry"] = tracking.register(model_info.model_uri, cfg.tracking.model_name, g.passed, g.failed)
         v = findings.verdict(metrics.get("fairness"))
         tracking.describe_model_version(
-            result["registry"]["name"], result["registry"]["version"], version_description(metrics), verdict_tags(v)
+            result["registry"]["name"],
+            result["registry"]["version"],
+            version_description(metrics),
+            {**verdict_tags(v), **exemption_tags(metrics.get("fairness"))},
         )
 
         from pipeline.mitigation.registry import log_candidates  # mitigation candidates: their own models, the alias
@@ -305,6 +308,11 @@ def verdict_tags(v: findings.Verdict) -> dict[str, str]:
     return tags
 
 
+def exemption_tags(fairness: dict | None) -> dict[str, str]:
+    """``audit_exemptions``: every exemption applied (``none`` when none), on the run and each version."""
+    return {"audit_exemptions": "; ".join(findings.exemptions(fairness))[:5000] or "none"}
+
+
 def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
     git = git_commit()
     g = gate(fairness)
@@ -317,14 +325,15 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
         "data_sha256": ",".join(f"{k}:{v}" for k, v in sorted((meta.get("provenance") or {}).items())),
         "audit_passed": str(g.passed).lower(),
         **verdict_tags(findings.verdict(fairness)),
+        **exemption_tags(fairness),
     }
 
 
 def main(cfg: Config) -> None:
     from pipeline import tracking
 
-    verified_fairness(cfg)  # before any MLflow write: a verdict that does not recompute moves no alias
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
+    verified_fairness(cfg)  # before any run or version: a verdict that does not recompute moves no alias
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
     metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
