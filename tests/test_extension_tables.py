@@ -13,7 +13,7 @@ from pipeline.audit import explain
 from pipeline.audit.fairness import FairnessSettings, audit_decisions
 from pipeline.audit.policy import Policy
 from pipeline.errors import ConfigError
-from pipeline.report import glossary, sections_explain, sections_fairness
+from pipeline.report import findings, glossary, sections_explain, sections_fairness
 from pipeline.tables import criteria, explain_methods
 
 DUMMY = criteria.Criterion(
@@ -52,8 +52,10 @@ def test_a_criterion_added_to_the_table_alone_reaches_config_policy_report_and_g
     assert verdict["value"] == pytest.approx(0.4)
     assert result["policy"]["criteria"][DUMMY.name]["meaning"] == DUMMY.meaning
 
-    fair = {"favourable_class": ">50K", "policy": result["policy"]}
+    fair = {**result, "favourable_class": ">50K"}
     assert any(DUMMY.meaning in text for text in sections_fairness._policy_paragraphs(fair))
+    # an error-rate criterion gets the error sentence of the findings: b's TPR is 1 - 0.5, a's 1 - 0.1
+    assert any("50.0% of b but 90.0% of a" in text for text in findings._fairness_findings(fair))
     assert dict(glossary.entries())[DUMMY.term] == DUMMY.definition
 
 
