@@ -14,7 +14,7 @@ import sys
 
 import pandas as pd
 
-from pipeline import config, io, paths
+from pipeline import config, io
 from pipeline.data import adult
 from pipeline.data.prepare import prepare
 from pipeline.data.table import RawTable
@@ -44,8 +44,7 @@ def load_csv(path: str) -> RawTable:
 def main(path: str) -> int:
     cfg = config.load("params.yaml")
     prepared = prepare(load_csv(path), cfg.data, seed=cfg.seed)
-    prepare_stage.write(prepared)
-    io.write_json(paths.DATA_METRICS, prepare_stage.split_counts(prepared))
+    prepare_stage.write(prepared, cfg, prepare_stage.split_counts(prepared))
     print(f"prepare (synthetic): {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} features")
     return 0
 

@@ -69,15 +69,20 @@ def _producers() -> dict[Path, str]:
     """Which stage writes each upstream file or folder (``paths`` is the one table of them)."""
     from pipeline import contracts, paths
 
-    return {
+    table = {
         **{path: stage for path, (_, stage) in contracts.CONTRACTS.items()},  # meta.json and every metrics file
+        **{path: stage for stage, path in paths.MANIFESTS.items()},
         paths.PREPARED_DIR: "prepare",
         paths.MODEL_DIR: "train",
         paths.TRAIN_CURVES: "train",
         paths.PREDICTIONS: "evaluate",
+        paths.CANDIDATES_DIR: "mitigate",
+        paths.CANDIDATE_DECISIONS: "mitigate",
         paths.REPORT_HTML: "report",
         paths.MODEL_CARD: "report",
     }
+    # the most specific path first: models/candidates/ is written by mitigate, the rest of models/ by train
+    return dict(sorted(table.items(), key=lambda item: -len(item[0].parts)))
 
 
 def missing_upstream(err: FileNotFoundError) -> errors.BadInputError | None:

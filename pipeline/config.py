@@ -70,6 +70,32 @@ class CsvSource(_Section):
             )
         return self
 
+    @field_validator("encoding")
+    @classmethod
+    def _text_encoding(cls, value: str) -> str:
+        """A codec that turns bytes into text: ``rot13`` (text to text) or ``base64`` (bytes to bytes) are
+        codecs too, and reached pandas' reader as a ``TypeError``."""
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; e.g. utf-8, utf-16, latin-1 or cp1252") from None
+        try:
+            b"".decode(value)
+            "".encode(value)
+        except LookupError:
+            raise ValueError(f"{value!r} is not a text encoding; e.g. utf-8, utf-16, latin-1 or cp1252") from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        """pandas reads a longer separator as a regular expression (slow and surprising) and an empty one fails."""
+        if len(value) != 1 or value in '\r\n"':
+            raise ValueError("the delimiter must be one character other than a quote or a line break, e.g. ',' or ';'")
+        return value
+
     @field_validator("favourable_decision", mode="before")
     @classmethod
     def _decision_as_text(cls, value: Any) -> Any:
@@ -201,6 +227,13 @@ Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"]
 Precision = Literal["64-true", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true"]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the platform has one)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class TrainSettings(_Section):
     hidden: list[int] = Field(default_factory=lambda: [64, 64], max_length=MAX_HIDDEN_LAYERS)
     lr: float = Field(1e-3, gt=0)
@@ -228,6 +261,15 @@ class TrainSettings(_Section):
             raise ValueError("give at least one hidden layer, e.g. [64, 64]")
         if any(width < 1 or width > MAX_HIDDEN_UNITS for width in value):
             raise ValueError(f"every hidden layer needs 1 to {MAX_HIDDEN_UNITS} units, got {value}")
+        return value
+
+    @field_validator("num_threads")
+    @classmethod
+    def _threads_on_this_machine(cls, value: int | None) -> int | None:
+        """More threads than CPUs only slows training down, and 100,000 failed to start at all."""
+        cpus = usable_cpus()
+        if value is not None and value > cpus:
+            raise ValueError(f"at most the {cpus} CPU(s) this process may use (or null for the default)")
         return value
 
     @field_validator("devices", mode="before")
@@ -421,6 +463,10 @@ class PrivacySettings(_Section):
     ci: float = Field(0.95, gt=0, lt=1)
 
 
+#: A longer wait than a day is a mistake, not a setting (and ``.inf`` cannot reach a socket).
+MAX_TIMEOUT_S = 86_400
+
+
 class TrackingSettings(_Section):
     """Where the ``log`` stage writes. Names are checked here, before anything is logged: MLflow
     refuses a bad registered-model name only after the model is uploaded, leaving a FAILED run."""
@@ -428,7 +474,10 @@ class TrackingSettings(_Section):
     experiment: str = Field("ethics-audit", max_length=500)
     register_model: bool = True
     model_name: str = Field("audited-mlp", max_length=256)
-    timeout_s: float = Field(10.0, gt=0)
+    #: per request and for the first probe; finite (``.inf`` overflowed inside the socket layer)
+    timeout_s: float = Field(10.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
+    #: the whole conversation of one ``log`` with a tracking server (an HTTP URI), answers trickling in included
+    deadline_s: float = Field(900.0, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False)
 
     @field_validator("experiment")
     @classmethod
@@ -579,8 +628,11 @@ def load(path: str | Path = DEFAULT_PARAMS, overrides: dict[str, Any] | None = N
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found")
     raw = read_yaml(path)
-    if raw is None:
-        raw = {}
+    if raw is None:  # 0 bytes or only comments: running every default would overwrite the user's outputs
+        raise ConfigError(
+            f"{path}: the file is empty (or holds only comments); it must be a mapping of sections such as "
+            "`train: {epochs: 10}` (write `{}` to run every default on purpose)"
+        )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, found {type(raw).__name__}")
     for dotted, value in (overrides or {}).items():

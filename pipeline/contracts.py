@@ -411,6 +411,7 @@ def validate(path: str | os.PathLike, payload: BaseModel | dict, model: type[Bas
 def write(path: str | os.PathLike, payload: BaseModel | dict, model: type[BaseModel] | None = None) -> None:
     """Check ``payload`` against the contract of ``path`` (:func:`validate`), then write it atomically.
 
-    The payload is written as given (numpy values converted, NaN as null), never reshaped by the model.
+    The payload is written as given (numpy values converted, NaN as null, floats to
+    :data:`pipeline.io.FIGURE_DIGITS` significant digits), never reshaped by the model.
     """
-    io.write_json(path, validate(path, payload, model))
+    io.write_figures(path, validate(path, payload, model))

@@ -122,31 +122,50 @@ def write_text(target: str | os.PathLike, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def to_plain(value: Any) -> Any:
-    """Convert numpy scalars/arrays and NaN to JSON-friendly values (NaN and inf become None)."""
+#: Significant digits of every figure written to a metrics file. Sums of the same float64 values in
+#: another order (threads, BLAS kernels) differ in the 16th-17th digit (0.0837312566469529 vs
+#: 0.08373125664695291 between two clones); 12 digits keep every figure the audit reports and make
+#: the files byte-identical.
+FIGURE_DIGITS = 12
+#: Blocks that echo settings from params.yaml rather than computed figures: written exactly, since
+#: readers compare them with the configuration (the gate's evidence check compares ``policy``).
+SETTINGS_KEYS = frozenset({"policy", "settings", "policy_criteria"})
+
+
+def to_plain(value: Any, digits: int | None = None) -> Any:
+    """Convert numpy scalars/arrays and NaN to JSON-friendly values (NaN and inf become None); with
+    ``digits``, round every float to that many significant digits, except under :data:`SETTINGS_KEYS`."""
     if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
+        return {str(k): to_plain(v, None if k in SETTINGS_KEYS else digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
+        return [to_plain(v, digits) for v in value]
     if isinstance(value, np.ndarray):
-        return [to_plain(v) for v in value.tolist()]
+        return [to_plain(v, digits) for v in value.tolist()]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):
         value = float(value)
-        return None if not math.isfinite(value) else value
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if digits else value
     if isinstance(value, np.bool_):
         return bool(value)
     return value
 
 
-def dumps_json(payload: Any) -> str:
-    """Canonical JSON: sorted keys, plain floats, undefined values as null, trailing newline."""
-    return json.dumps(to_plain(payload), indent=2, sort_keys=True, allow_nan=False) + "\n"
+def dumps_json(payload: Any, digits: int | None = None) -> str:
+    """Canonical JSON: sorted keys, plain floats (rounded to ``digits`` significant digits when given),
+    undefined values as null, trailing newline."""
+    return json.dumps(to_plain(payload, digits), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
-def write_json(target: str | os.PathLike, payload: Any) -> None:
-    write_text(target, dumps_json(payload))
+def write_json(target: str | os.PathLike, payload: Any, digits: int | None = None) -> None:
+    write_text(target, dumps_json(payload, digits))
+
+
+def write_figures(target: str | os.PathLike, payload: Any) -> None:
+    """A metrics file: :func:`write_json` with every float rounded to :data:`FIGURE_DIGITS`."""
+    write_json(target, payload, FIGURE_DIGITS)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -30,6 +30,8 @@ def split_groups(split: str) -> Path:
 
 
 PREPARED_META = PREPARED_DIR / "meta.json"
+#: Written last by ``prepare``: names, sizes and hashes of the set above (see pipeline/manifest.py).
+PREPARED_MANIFEST = PREPARED_DIR / "manifest.json"
 DATA_METRICS = METRICS_DIR / "data.json"
 
 # train
@@ -38,6 +40,7 @@ MODEL_SPEC = MODEL_DIR / "model.json"
 CHECKPOINT_DIR = MODEL_DIR / "checkpoints"
 TRAIN_METRICS = METRICS_DIR / "train.json"
 TRAIN_CURVES = PLOTS_DIR / "training_curves.csv"
+TRAIN_MANIFEST = MODEL_DIR / "train.manifest.json"
 #: Measured cost of the last training run (wall time, throughput, memory, energy). Differs on
 #: every run, so it is kept out of the metrics files and is not a DVC output (see dvc.yaml).
 COMPUTE_DIR = REPORTS_DIR / "compute"
@@ -49,6 +52,7 @@ EVALUATE_METRICS = METRICS_DIR / "evaluate.json"
 ROC_CURVE = PLOTS_DIR / "roc.csv"
 CALIBRATION_CURVE = PLOTS_DIR / "calibration.csv"
 CONFUSION = PLOTS_DIR / "confusion.csv"
+EVALUATE_MANIFEST = OUTPUTS_DIR / "evaluate.manifest.json"
 
 # fairness
 FAIRNESS_METRICS = METRICS_DIR / "fairness.json"
@@ -58,6 +62,7 @@ GROUP_RATES = PLOTS_DIR / "group_selection_rates.csv"
 MITIGATION_METRICS = METRICS_DIR / "mitigation.json"
 CANDIDATES_DIR = MODEL_DIR / "candidates"
 CANDIDATE_DECISIONS = OUTPUTS_DIR / "mitigation_decisions_test.csv"
+MITIGATE_MANIFEST = MODEL_DIR / "mitigate.manifest.json"
 MITIGATION_COST = COMPUTE_DIR / "mitigation_cost.json"  # measured seconds and fits: not a DVC output
 
 
@@ -83,3 +88,11 @@ MODEL_CARD = REPORTS_DIR / "model_card.md"
 MLFLOW_RUN = OUTPUTS_DIR / "mlflow_run.json"
 #: The only file dvc.yaml declares as ``metrics``: a screenful of headline figures (issue 17).
 SUMMARY_METRICS = REPORTS_DIR / "summary.json"
+
+#: Each multi-file stage's manifest, written last (pipeline/manifest.py): readers verify the set before using it.
+MANIFESTS = {
+    "prepare": PREPARED_MANIFEST,
+    "train": TRAIN_MANIFEST,
+    "evaluate": EVALUATE_MANIFEST,
+    "mitigate": MITIGATE_MANIFEST,
+}

@@ -113,6 +113,52 @@ def check_reachable(uri: str, timeout_s: float) -> None:
         )
 
 
+class DeadlineExpired(BaseException):
+    """Raised by the timer of :func:`deadline`. A ``BaseException``, like ``KeyboardInterrupt``, so the
+    ``except Exception`` wrappers inside MLflow's and requests' retry loops cannot swallow it."""
+
+
+#: After the deadline, the clean-up (ending the run FAILED, removing its model versions) gets this long.
+DEADLINE_GRACE_S = 5.0
+
+
+@contextmanager
+def deadline(uri: str, seconds: float) -> Iterator[None]:
+    """Bound the whole conversation with an HTTP tracking server to ``seconds`` (exit 3 naming it).
+
+    ``requests`` times out per socket read, and MLflow retries each call, so a server that answers
+    its health check at once and then trickles every other reply held ``log`` for minutes per
+    request. A real-time timer (``SIGALRM``) interrupts whatever call is waiting when the time is up;
+    a local SQLite store has no network and no deadline. Only the main thread receives signals, so
+    elsewhere the calls keep their per-request timeouts only.
+    """
+    import signal
+    import threading
+
+    local = not uri.startswith(("http://", "https://"))
+    if local or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield  # no network, no POSIX timer (Windows), or not the main thread: per-request timeouts only
+        return
+
+    def expire(signum, frame):  # noqa: ARG001 - signal handler signature
+        signal.setitimer(signal.ITIMER_REAL, DEADLINE_GRACE_S)  # a stalled clean-up is interrupted in turn
+        raise DeadlineExpired
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except DeadlineExpired:
+        raise TrackingUnavailableError(
+            f"MLflow tracking server {redact(uri)} did not complete the `log` stage's exchange within "
+            f"{seconds:g} s (tracking.deadline_s): it answers too slowly or stalls mid-answer; check the server "
+            "or raise tracking.deadline_s. Model versions this run registered were removed where the server let us"
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
@@ -140,6 +186,35 @@ def guard_local_store(uri: str) -> None:
     if db_path is not None:
         io.check_stays_inside(db_path, project_root(), "use the MLflow store")
         io.check_stays_inside(db_path.parent / ARTIFACTS_NAME, project_root(), "write MLflow artifacts to")
+        guard_artifact_tree(db_path.parent / ARTIFACTS_NAME)
+
+
+#: Levels of ``mlartifacts/`` that exist before a run writes: ``<experiment>/``, ``models/``, ``<run or model id>/``.
+ARTIFACT_TREE_DEPTH = 3
+
+
+def guard_artifact_tree(folder: Path, depth: int = ARTIFACT_TREE_DEPTH) -> None:
+    """Refuse a symlink anywhere in the first levels of ``folder`` that leads out of the project.
+
+    MLflow writes ``mlartifacts/models/<id>/...`` and ``mlartifacts/<run id>/artifacts/...``: a symlinked
+    ``mlartifacts/models`` sent every logged model outside while the top folder looked fine. Every
+    component a future write passes through already exists within these levels, so checking them
+    covers the whole path.
+    """
+    from pipeline import io
+
+    if not folder.is_dir():
+        return
+    level = [folder]
+    for _ in range(depth):
+        below = []
+        for parent in level:
+            for child in sorted(parent.iterdir()):
+                if child.is_symlink():
+                    io.check_stays_inside(child, project_root(), "write MLflow artifacts to")
+                elif child.is_dir():
+                    below.append(child)
+        level = below
 
 
 def _ensure_sqlite_store(uri: str) -> None:
@@ -206,13 +281,13 @@ def _select_experiment(mlflow, uri: str, experiment: str) -> None:
     from pipeline import io
 
     found = mlflow.get_experiment_by_name(experiment)
+    expected = _expected_artifacts(uri)
+    if found is not None and expected is not None and not _same_folder(found.artifact_location, expected):
+        _set_aside(mlflow, found, expected)
+        found = None
     if found is None:
-        location = None
-        db_path = _sqlite_path(uri)
-        if db_path is not None:
-            location = (db_path.parent / ARTIFACTS_NAME).as_uri()
         try:
-            mlflow.create_experiment(experiment, artifact_location=location)
+            mlflow.create_experiment(experiment, artifact_location=expected.as_uri() if expected else None)
         except Exception:  # another process created it first
             if mlflow.get_experiment_by_name(experiment) is None:
                 raise
@@ -221,6 +296,50 @@ def _select_experiment(mlflow, uri: str, experiment: str) -> None:
         if local is not None:
             io.check_stays_inside(local, project_root(), "write MLflow artifacts to")
     mlflow.set_experiment(experiment)
+
+
+def _expected_artifacts(uri: str) -> Path | None:
+    """Where a store inside this project keeps its artifacts: ``mlartifacts/`` beside it, resolved against
+    the project root of this run (``None`` for a server or a store the user put outside the project)."""
+    db_path = _sqlite_path(uri)
+    if db_path is None or not Path(os.path.abspath(db_path)).is_relative_to(project_root()):
+        return None
+    return Path(os.path.abspath(db_path)).parent / ARTIFACTS_NAME
+
+
+def _same_folder(location: str | None, expected: Path) -> bool:
+    local = _local_path(location)
+    return local is not None and Path(os.path.abspath(local)) == expected
+
+
+def _set_aside(mlflow, found, expected: Path) -> None:
+    """An experiment whose artifacts live elsewhere (the store was copied with ``cp -a``, or the project was
+    moved): MLflow would keep writing there, into another project or a re-created old path. Experiments
+    cannot be re-pointed, so it is renamed, keeping its runs, and a new one of the same name takes its place."""
+    aside = f"{found.name} (artifacts at {found.artifact_location}, id {found.experiment_id})"[:500]
+    mlflow.MlflowClient().rename_experiment(found.experiment_id, aside)
+    print(
+        f"log: MLflow experiment '{found.name}' keeps its artifacts at {found.artifact_location}, outside this "
+        f"project's {expected} (a copied or moved project); it was renamed '{aside}' and a new "
+        f"'{found.name}' logs into {expected}"
+    )
+
+
+def check_run_location(artifact_uri: str) -> None:
+    """Refuse a run whose artifact folder is not inside this project's ``mlartifacts/`` (store inside the project)."""
+    from pipeline import io
+    from pipeline.errors import BadInputError
+
+    expected = _expected_artifacts(resolve_uri())
+    local = _local_path(artifact_uri)
+    if expected is None or local is None:
+        return
+    if not Path(os.path.abspath(local)).is_relative_to(expected):
+        raise BadInputError(
+            f"refusing to write MLflow artifacts to {local}: outside this project's {expected}; "
+            "the experiment was created elsewhere (rerun `log`: it is set aside and recreated)"
+        )
+    io.check_stays_inside(local, project_root(), "write MLflow artifacts to")
 
 
 def connect_readonly() -> str:
@@ -292,6 +411,7 @@ def end_orphaned_runs(state_hash: str, min_age_s: float = 0) -> list[str]:
         if found.info.start_time and found.info.start_time > cutoff_ms:
             continue
         client.set_tag(found.info.run_id, "ended_by", "a later `log`: its process died while logging")
+        discard_versions(found.info.run_id)
         client.set_terminated(found.info.run_id, status="KILLED")
         ended.append(found.info.run_id)
     return ended
@@ -368,14 +488,67 @@ def run(run_name: str, tags: dict[str, str]) -> Iterator[str]:
 
     active = mlflow.start_run(run_name=run_name, tags=tags)
     try:
+        check_run_location(active.info.artifact_uri)
         yield active.info.run_id
     except KeyboardInterrupt:
+        discard_versions(active.info.run_id)
         mlflow.end_run(status="KILLED")
         raise
     except BaseException:
+        discard_versions(active.info.run_id)
         mlflow.end_run(status="FAILED")
         raise
     mlflow.end_run(status="FINISHED")
+
+
+#: Tag on each model version ``log`` registers: which version held the alias before this ``log`` began.
+ALIAS_BEFORE_TAG = "alias_before_this_log"
+
+
+def _alias_before(client, name: str, alias: str) -> str:
+    """``alias=version`` of the current holder (``alias=`` when none), recorded before the alias moves."""
+    try:
+        holder = (client.get_registered_model(name).aliases or {}).get(alias)
+    except Exception:  # the registered model does not exist yet
+        holder = None
+    return f"{alias}={holder or ''}"
+
+
+def discard_versions(run_id: str) -> list[str]:
+    """Delete the model versions registered from ``run_id`` (a ``log`` that did not finish), and give each
+    alias back to the version that held it before that ``log``: the registry holds only what finished.
+
+    Best effort: a store that fails here (the server that made the run fail) leaves the versions, and the
+    run's FAILED or KILLED status says they are not to be used.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    try:
+        created = sorted(client.search_model_versions(f"run_id = '{run_id}'"), key=lambda v: int(v.version))
+    except Exception:
+        return []
+    ours = {(v.name, str(v.version)) for v in created}
+    restore: dict[tuple[str, str], str] = {}
+    for version in created:
+        alias, _, holder = (version.tags or {}).get(ALIAS_BEFORE_TAG, "=").partition("=")
+        if alias and holder and (version.name, holder) not in ours:
+            restore.setdefault((version.name, alias), holder)
+    removed = []
+    for version in created:
+        try:
+            client.delete_model_version(version.name, version.version)
+            removed.append(f"{version.name} v{version.version}")
+        except Exception:
+            continue
+    for (name, alias), holder in restore.items():
+        try:
+            client.set_registered_model_alias(name, alias, holder)
+        except Exception:  # the earlier holder was deleted since
+            continue
+    if removed:
+        print(f"log: removed model version(s) {', '.join(removed)}, registered by the unfinished run {run_id}")
+    return removed
 
 
 def log_params(flat: dict[str, object]) -> None:
@@ -507,8 +680,9 @@ def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], 
     """Register the model version; move ``alias`` to it only when every audit check passed."""
     import mlflow
 
-    version = mlflow.register_model(model_uri, name)
     client = mlflow.MlflowClient()
+    before = _alias_before(client, name, alias)
+    version = mlflow.register_model(model_uri, name, tags={ALIAS_BEFORE_TAG: before})
     if passed:
         client.set_registered_model_alias(name, alias, version.version)
     else:
@@ -557,8 +731,11 @@ def register_candidates(entries: list[dict], model_name: str, best: str | None, 
 
     client = mlflow.MlflowClient()
     versions = {}
+    before = _alias_before(client, model_name, alias)
     for entry in entries:
-        version = mlflow.register_model(entry["model_uri"], model_name, tags=entry["tags"])
+        version = mlflow.register_model(
+            entry["model_uri"], model_name, tags={**entry["tags"], ALIAS_BEFORE_TAG: before}
+        )
         versions[entry["name"]] = int(version.version)
     if best is not None and best in versions:
         client.set_registered_model_alias(model_name, alias, str(versions[best]))

@@ -34,6 +34,14 @@ BAD_SETTINGS = [
     # item 6: MLflow refused these only after uploading the model, leaving a FAILED run per try
     ({"tracking": {"model_name": ""}}, "setting 'tracking.model_name': a registered model name must be non-empty"),
     ({"tracking": {"model_name": "a/b"}}, "hold no '/' or ':'"),
+    # issue 25: each of these exited 1 with a traceback (OverflowError, TypeError, ..., "can't start new thread")
+    ({"tracking": {"timeout_s": float("inf")}}, "setting 'tracking.timeout_s': Input should be a finite number"),
+    ({"tracking": {"deadline_s": 1e9}}, "setting 'tracking.deadline_s': Input should be less than or equal to 86400"),
+    ({"data": {"csv": {"encoding": "rot13"}}}, "setting 'data.csv.encoding': 'rot13' is not a text encoding"),
+    ({"data": {"csv": {"encoding": "utf-99"}}}, "setting 'data.csv.encoding': unknown encoding 'utf-99'"),
+    ({"data": {"csv": {"delimiter": ""}}}, "setting 'data.csv.delimiter': the delimiter must be one character"),
+    ({"data": {"csv": {"delimiter": "ab"}}}, "setting 'data.csv.delimiter': the delimiter must be one character"),
+    ({"train": {"num_threads": 100000}}, "setting 'train.num_threads': at most the"),
 ]
 
 
@@ -50,6 +58,19 @@ def test_bad_setting_exits_2_naming_it(tmp_path, extra, expected):
     assert expected in done.stderr
     assert "params.yaml" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n"], ids=["0 bytes", "comments only"])
+def test_empty_params_file_is_refused_and_nothing_is_overwritten(tmp_path, text):
+    """Issue 25: a 0-byte params.yaml exited 0, ran the defaults on Adult and overwrote data/prepared/."""
+    (tmp_path / "params.yaml").write_text(text)
+    (tmp_path / "data" / "prepared").mkdir(parents=True)
+    mine = tmp_path / "data" / "prepared" / "train.npz"
+    mine.write_bytes(b"the user's own")
+    done = run_stage("prepare", tmp_path)
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "params.yaml: the file is empty" in done.stderr and "Traceback" not in done.stderr
+    assert mine.read_bytes() == b"the user's own"
 
 
 def test_missing_and_malformed_params_file(tmp_path):
@@ -312,3 +333,12 @@ def test_exit_codes_are_distinct():
     assert len(set(codes)) == len(codes)
     assert errors.ConfigError("x").exit_code == errors.EXIT_BAD_INPUT
     assert errors.IntegrityError("x").exit_code == errors.EXIT_INTEGRITY
+
+
+def test_gate_without_the_fairness_output_exits_2_naming_the_stage(tmp_path):
+    """Issue 25: ``gate`` exited 5 (a failed audit) when the audit file was missing: that is a missing input."""
+    (tmp_path / "params.yaml").write_text("{}\n")
+    done = run_stage("gate", tmp_path)
+    assert done.returncode == errors.EXIT_BAD_INPUT, done.stderr
+    assert "reports/metrics/fairness.json does not exist" in done.stderr
+    assert "run `python -m pipeline fairness` first" in done.stderr and "Traceback" not in done.stderr

@@ -445,9 +445,17 @@ def _order(checks: list[dict]) -> list[dict]:
 
 
 def decide_verdicts(
-    views: list[_View], settings: FairnessSettings, sensitive: list[str], *, inconclusive_reason: str | None = None
+    views: list[_View],
+    settings: FairnessSettings,
+    sensitive: list[str],
+    *,
+    inconclusive_reason: str | None = None,
+    gating_only: bool = False,
 ) -> tuple[list[dict], dict]:
-    """Every verdict and the policy block, from the evidence alone (the stage and the gate both call this)."""
+    """Every verdict and the policy block, from the evidence alone (the stage and the gate both call this).
+
+    ``gating_only`` skips the informational checks, which never change a gating one (the gate and
+    the benchmark need only those)."""
     views = [_finish_view(v, settings) for v in views]
     m = _family_size(views, settings, sensitive)
     alpha = 1 - settings.ci
@@ -459,6 +467,8 @@ def decide_verdicts(
     for view in views:
         for criterion in CRITERIA.values():
             if criterion.kind == "calibration" and view.calibration is None:
+                continue
+            if gating_only and not settings.policy.gates(criterion.name, view.name, sensitive):
                 continue
             checks.append(_verdict(criterion, view, settings, sensitive, levels_for))
     if inconclusive_reason:

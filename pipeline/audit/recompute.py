@@ -53,6 +53,7 @@ def discrepancies(
             settings,
             sensitive,
             inconclusive_reason=inconclusive_reason or _degenerate_reason(fairness),
+            gating_only=True,
         )
     except (KeyError, TypeError, ValueError) as err:
         return [*problems, f"fairness.json holds no usable evidence to recompute the verdicts from ({err!r})"]

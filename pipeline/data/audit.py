@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.data.group_names import confusable
 from pipeline.data.table import RawTable
 from pipeline.stats.association import as_categories, cramers_v, normalized_mutual_info
 from pipeline.stats.groups import sensitive_views
@@ -106,4 +107,10 @@ def audit(table: RawTable, sensitive: list[str], min_group_size: int, excluded: 
         "missing": missingness(table),
         "proxies": proxies(table, sensitive, candidates),
         "notes": list(table.notes),
+        "confusable_groups": [
+            found
+            for column in sensitive
+            if column in table.features
+            for found in confusable(column, table.features[column].dropna().astype(str).unique())
+        ],
     }

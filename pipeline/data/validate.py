@@ -150,17 +150,35 @@ def check_text(path: Path, encoding: str, block: int = 1 << 24) -> None:
 
     try:
         decoder = codecs.getincrementaldecoder(encoding)("strict")
-        blank = True
+        blank, nul = True, False
         with open(path, "rb") as fh:
-            while chunk := fh.read(block):
-                decoder.decode(chunk)
+            while not nul and (chunk := fh.read(block)):
+                nul = "\x00" in decoder.decode(chunk)  # valid UTF-8, but NULs mean UTF-16 read as something else
                 blank = blank and not chunk.strip()
-            decoder.decode(b"", final=True)
-        if not blank:
+            if not nul:
+                decoder.decode(b"", final=True)
+        if not (blank or nul):
             return
     except (OSError, LookupError, UnicodeDecodeError):
         pass
     read_text(path, encoding)  # raises the precise error (or, should the file have changed, passes)
+
+
+def encoding_hint(raw: bytes) -> str:
+    """What the bytes say about the encoding: a UTF-16/32 byte-order mark or NUL bytes between characters
+    mean UTF-16 or UTF-32, where the usual latin-1 advice would decode the file into nonsense."""
+    import codecs
+
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "the file starts with a UTF-32 byte-order mark: set data.csv.encoding: utf-32 (or save it as UTF-8)"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "the file starts with a UTF-16 byte-order mark: set data.csv.encoding: utf-16 (or save it as UTF-8)"
+    if b"\x00" in raw[:4096]:
+        return (
+            "the file holds NUL bytes between characters, as UTF-16 text without a byte-order mark does: set "
+            "data.csv.encoding: utf-16-le (or utf-16-be), or save it as UTF-8"
+        )
+    return "set data.csv.encoding (e.g. latin-1 or cp1252) to the file's encoding"
 
 
 def read_text(path: Path, encoding: str) -> str:
@@ -176,7 +194,10 @@ def read_text(path: Path, encoding: str) -> str:
     if not raw.strip():
         raise_if_any([Problem(str(path), "file is empty: expected a header line and data rows")])
     try:
-        return raw.decode(encoding)
+        text = raw.decode(encoding)
+        if "\x00" in text:
+            raise_if_any([Problem(str(path), f"holds NUL characters once read as {encoding}; {encoding_hint(raw)}")])
+        return text
     except LookupError:
         raise_if_any([Problem(str(path), f"unknown encoding {encoding!r} (data.csv.encoding)")])
     except UnicodeDecodeError as err:
@@ -186,8 +207,7 @@ def read_text(path: Path, encoding: str) -> str:
             [
                 Problem(
                     str(path),
-                    f"is not valid {encoding} text ({err.reason} at byte {err.start}); "
-                    "set data.csv.encoding (e.g. latin-1 or cp1252) to the file's encoding",
+                    f"is not valid {encoding} text ({err.reason} at byte {err.start}); {encoding_hint(raw)}",
                     example=repr(bad),
                     lines=[line],
                 )
@@ -275,6 +295,16 @@ def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]
     }
 
 
+#: A sensitive column cannot go in data.csv.drop (the config refuses it): the advice names data.sensitive.
+SENSITIVE_ADVICE = {
+    "all_missing": "every value of this sensitive column is missing; remove it from data.sensitive",
+    "constant": (
+        "this sensitive column holds one value in every row, so there are no groups to compare; remove it from "
+        "data.sensitive (and audit it on data that holds more than one group)"
+    ),
+}
+
+
 def _schema(
     frame: pd.DataFrame,
     *,
@@ -347,7 +377,8 @@ def row_rules(
         if name in ("all_missing", "constant"):
             values = frame[column].dropna()
             example = None if values.empty else str(values.iloc[0])
-            problems.append(Problem(str(path), words[name], column=column, rows=len(frame), example=example))
+            said = SENSITIVE_ADVICE[name] if column in sensitive else words[name]  # data.csv.drop refuses those
+            problems.append(Problem(str(path), said, column=column, rows=len(frame), example=example))
             continue
         index = sorted(int(i) for i in rows["index"])
         example_rows = frame.loc[index[:1], column] if index else pd.Series(dtype=object)

@@ -143,6 +143,16 @@ def _shape_paragraphs(data: dict) -> list[str]:
     return out
 
 
+def _confusable_paragraphs(audit: dict) -> list[str]:
+    """Group names that read alike (issue 25): written with escapes (``ascii``), so the difference shows
+    and a text-direction control cannot reorder the sentence around it."""
+    return [
+        f"Sensitive column '{found['column']}': {', '.join(ascii(g) for g in found['groups'])}: "
+        f"{found['reason'].split(':')[0]}."
+        for found in audit.get("confusable_groups") or []
+    ]
+
+
 def build(ctx: dict) -> Section:
     """The data audit section, or 'not run' when prepare has not written its audit."""
     data = ctx.get("data")
@@ -168,6 +178,7 @@ def build(ctx: dict) -> Section:
             + ", ".join(f"{s['feature']}={s['group']} ({s['count']})" for s in small)
             + "."
         )
+    paragraphs += _confusable_paragraphs(audit)
     paragraphs += _shape_paragraphs(data)
     paragraphs += _pii_paragraphs(pii)
     missing = [[c, fmt(v["count"]), fmt(v["share"])] for c, v in audit["missing"].items() if v["count"]]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import contracts, io, paths, splits
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import performance
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
+
+#: What the fairness and explain stages read as one set (listed in outputs/evaluate.manifest.json).
+OUTPUTS = (paths.PREDICTIONS, paths.EVALUATE_METRICS, paths.ROC_CURVE, paths.CALIBRATION_CURVE, paths.CONFUSION)
 
 
 def predictions_frame(y, y_pred, proba, classes) -> pd.DataFrame:
@@ -22,8 +25,10 @@ def main(cfg: Config) -> None:
 
     meta = contracts.read(paths.PREPARED_META)
     classes, fav = meta["classes"], meta["favourable_index"]
+    model = load_trained()  # a file that does not load is exit 4; one from another run is refused next (exit 2)
+    upstream = manifest.require(cfg, "prepare", "train")
     test = splits.arrays("test")
-    proba = predict_proba(load_trained(), test["X"])
+    proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
     metrics = performance.summary(y, proba, y_pred, classes)
     calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
@@ -35,6 +40,7 @@ def main(cfg: Config) -> None:
     test_groups = splits.groups("test")
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
+    manifest.begin("evaluate", OUTPUTS)
     io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")
     for path, frame in (
         (paths.ROC_CURVE, performance.roc_points(y, proba[:, fav], fav)),
@@ -43,6 +49,7 @@ def main(cfg: Config) -> None:
     ):
         io.write_csv(path, frame, float_format="%.6g")
     contracts.write(paths.EVALUATE_METRICS, metrics)
+    manifest.finish("evaluate", OUTPUTS, cfg, upstream=upstream)
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")
     if metrics["degenerate"]["degenerate"]:
         print(f"evaluate: DEGENERATE MODEL: {'; '.join(metrics['degenerate']['reasons'])}")

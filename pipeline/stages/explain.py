@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 
-from pipeline import contracts, io, paths, splits
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import explain_audit
 from pipeline.config import Config
 
@@ -19,6 +19,7 @@ from pipeline.config import Config
 def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained
 
+    manifest.require(cfg, "prepare", "train", *(["evaluate"] if paths.PREDICTIONS.is_file() else []))
     inputs = explain_audit.Inputs(
         X=splits.arrays("test")["X"],
         meta=contracts.read(paths.PREPARED_META),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, io, paths, splits
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import existing, fairness
 from pipeline.audit.fairness import FairnessSettings
 from pipeline.audit.gate import blockers, gate
@@ -76,6 +76,7 @@ def main(cfg: Config) -> None:
     s = fairness.settings_from_config(cfg)
     check_settings(s, groups, meta["sensitive"])
     evaluation = _optional(paths.EVALUATE_METRICS)
+    manifest.require(cfg, "prepare", "evaluate")  # predictions and groups of one run, before they are combined
     blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)
     degenerate = [b for b in blocked if b.startswith("degenerate model")]
     audited = fairness.audit_decisions(

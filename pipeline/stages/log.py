@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, manifest, paths
 from pipeline.audit.gate import STATUSES, checks, gate
 from pipeline.config import Config
 from pipeline.evidence import verified_fairness
@@ -330,12 +330,21 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
 
 
 def main(cfg: Config) -> None:
+    """Log within one overall deadline (a tracking server only)."""
+    from pipeline import tracking
+
+    with tracking.deadline(tracking.resolve_uri(), cfg.tracking.deadline_s):
+        log_run(cfg)
+
+
+def log_run(cfg: Config) -> None:
     from pipeline import tracking
 
     uri = tracking.connect(cfg.tracking.experiment, cfg.tracking.timeout_s)
     verified_fairness(cfg)  # before any run or version: a verdict that does not recompute moves no alias
     tracking.mark_experiment_for_training_runs(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
+    manifest.require(cfg, "prepare", "train", *(["mitigate"] if paths.MITIGATION_METRICS.is_file() else []))
     metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)
     report_sha = io.sha256_file(paths.REPORT_HTML) if paths.REPORT_HTML.is_file() else None

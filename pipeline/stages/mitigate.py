@@ -20,9 +20,12 @@ import time
 
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, manifest, paths
 from pipeline.config import Config
 from pipeline.mitigation import build
+
+#: What the log stage reads as one set (listed in models/mitigate.manifest.json).
+OUTPUTS = (paths.CANDIDATES_DIR, paths.CANDIDATE_DECISIONS, paths.MITIGATION_METRICS)
 
 
 def main(cfg: Config) -> None:
@@ -31,6 +34,7 @@ def main(cfg: Config) -> None:
     started = time.perf_counter()
     m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
     fav, sensitive = meta["favourable_index"], meta["sensitive"]
+    upstream = manifest.require(cfg, "prepare", "train")
     splits = {s: build.read_split(s, fav) for s in paths.SPLITS}
     planned = build.plan(cfg, meta, float(splits["train"]["y01"].mean()))
     budget = FitBudget(m.max_fits)
@@ -38,12 +42,14 @@ def main(cfg: Config) -> None:
     built_s = time.perf_counter() - started
     data = contracts.read_optional(paths.DATA_METRICS)
     rows, decided = build.audit_all(cfg, built, splits, sensitive, planned, data)
+    manifest.begin("mitigate", OUTPUTS)
     for name, folder in build.save_candidates(built).items():
         rows[name]["folder"] = folder
     io.write_csv(paths.CANDIDATE_DECISIONS, pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}))
     denominators = build.denominators(splits["test"], sensitive)
     result = build.result(cfg, planned, rows, errors, budget.used, denominators)
     contracts.write(paths.MITIGATION_METRICS, result)
+    manifest.finish("mitigate", OUTPUTS, cfg, upstream=upstream)
     io.write_json(
         paths.MITIGATION_COST,
         {

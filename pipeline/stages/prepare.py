@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, io, manifest, paths
 from pipeline.config import Config
 from pipeline.data import audit, leakage, pii, preflight, quality, sensitive_shapes
 from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
@@ -48,12 +48,27 @@ def privacy_scan(table, cfg: Config, settings=None) -> dict:
     }
 
 
-def write(prepared: Prepared) -> None:
+def outputs() -> list:
+    """The files later stages read as one set (listed in ``data/prepared/manifest.json``).
+
+    ``data.json`` is written inside the same window (after the manifest is removed, before it is
+    written again), so a kill there is refused too; it is not listed, because tests and reviewers edit
+    its findings on purpose and its own contract is checked wherever it is read.
+    """
+    splits = [f(s) for s in paths.SPLITS for f in (paths.split_arrays, paths.split_groups)]
+    return [*splits, paths.PREPARED_META]
+
+
+def write(prepared: Prepared, cfg: Config, data_metrics: dict) -> None:
+    """The set, then its manifest last: a kill between two writes leaves a set every reader refuses."""
     contracts.validate(paths.PREPARED_META, prepared.meta)  # before the first split is replaced
+    manifest.begin("prepare", [*outputs(), paths.DATA_METRICS])
     for name, part in prepared.splits.items():
         io.write_npz(paths.split_arrays(name), X=part.X, y=part.y)
         io.write_csv(paths.split_groups(name), part.groups)
     contracts.write(paths.PREPARED_META, prepared.meta)
+    contracts.write(paths.DATA_METRICS, data_metrics)
+    manifest.finish("prepare", outputs(), cfg, rows=prepared.meta["rows"])
 
 
 def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: dict) -> dict:
@@ -74,13 +89,15 @@ def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: 
     )
 
 
-def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict) -> None:
+def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict, data_audit: dict | None = None) -> None:
     print(f"prepare: {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} encoded features")
     for suspect in leaks["suspected"]:
         kept = (
             "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
         )
         print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
+    for alike in (data_audit or {}).get("confusable_groups", []):
+        print(f"prepare: sensitive column '{alike['column']}': {alike['reason']} {alike['groups']!r}")
     for finding in privacy["findings"]:
         print(f"prepare: PII column '{finding['column']}': {finding['reason']}; excluded={finding['excluded']}")
     absent = privacy["k_anonymity"]["missing_quasi_identifiers"]
@@ -135,6 +152,5 @@ def main(cfg: Config) -> None:
             "sensitive_inputs": prepared.meta["sensitive_inputs"],
         },
     )
-    write(prepared)
-    contracts.write(paths.DATA_METRICS, data_metrics)
-    report_console(prepared, privacy, leaks, rows)
+    write(prepared, cfg, data_metrics)
+    report_console(prepared, privacy, leaks, rows, data_audit)

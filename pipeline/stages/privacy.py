@@ -7,7 +7,7 @@ parity differences beside it, read from the evaluate and fairness outputs when t
 
 from __future__ import annotations
 
-from pipeline import contracts, paths, splits
+from pipeline import contracts, manifest, paths, splits
 from pipeline.audit import privacy
 from pipeline.config import Config
 
@@ -34,6 +34,7 @@ def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained
 
     meta = contracts.read(paths.PREPARED_META)
+    manifest.require(cfg, "prepare", "train")
     result = {"enabled": cfg.privacy.enabled, "dp": _dp_summary()}
     if cfg.privacy.enabled:
         (members, member_groups), (non_members, non_member_groups) = _read("train"), _read("test")

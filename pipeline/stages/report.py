@@ -14,5 +14,5 @@ def main(cfg: Config) -> None:
     html, markdown = render(ctx)
     io.write_text(paths.REPORT_HTML, html)
     io.write_text(paths.MODEL_CARD, markdown)
-    io.write_json(paths.SUMMARY_METRICS, summary_metrics(ctx))
+    io.write_figures(paths.SUMMARY_METRICS, summary_metrics(ctx))
     print(f"report: wrote {paths.REPORT_HTML}, {paths.MODEL_CARD} and {paths.SUMMARY_METRICS}")

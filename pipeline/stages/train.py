@@ -12,8 +12,11 @@ from __future__ import annotations
 import csv
 import io as _io
 
-from pipeline import contracts, io, paths, splits
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.config import Config
+
+#: What later stages read as one set (listed in models/train.manifest.json).
+OUTPUTS = (paths.MODEL_WEIGHTS, paths.MODEL_SPEC, paths.TRAIN_METRICS, paths.TRAIN_CURVES)
 
 
 def save_model(model) -> None:
@@ -55,12 +58,15 @@ def main(cfg: Config) -> None:
         from pipeline.training.dp import fit_dp as fit
 
     meta = contracts.read(paths.PREPARED_META)
+    upstream = manifest.require(cfg, "prepare")
     arrays = {s: splits.arrays(s) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_dir=paths.CHECKPOINT_DIR)
     contracts.validate(paths.TRAIN_METRICS, result.summary)  # a bad summary stops before the model is replaced
+    manifest.begin("train", OUTPUTS)
     save_model(result.model)
     save_curves(result.history)
     contracts.write(paths.TRAIN_METRICS, result.summary)
+    manifest.finish("train", OUTPUTS, cfg, upstream=upstream)
     io.write_json(paths.TRAIN_COST, result.cost)
     for note in result.notes:
         print(f"train: {note}")
