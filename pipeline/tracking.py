@@ -693,7 +693,7 @@ def register(model_uri: str, name: str, passed: bool, failed_checks: list[str], 
     return {"name": name, "version": int(version.version), "alias": alias if passed else None}
 
 
-# --- mitigation candidates (stage ``mitigate``; called by ``pipeline.stages.log_mitigation``) ---------
+# --- mitigation candidates (stage ``mitigate``; called by ``pipeline.mitigation.registry``) ---------
 
 
 def log_candidate_model(

@@ -71,7 +71,7 @@ def test_every_candidate_is_audited_like_the_network(logged):
 def test_registered_candidates_carry_lineage_and_reproduce_the_audited_decisions(logged):
     import mlflow
 
-    from pipeline.stages.log_mitigation import input_frame
+    from pipeline.mitigation.registry import input_frame
 
     cfg, result, run = logged
     registry = run["candidates"]

@@ -30,29 +30,15 @@ class Inputs:
 def attribute_all(
     model, X: np.ndarray, meta: dict, settings: ExplainSettings
 ) -> tuple[dict[str, np.ndarray], dict, dict]:
-    """Per-row attributions per *original* column for each configured method, plus IG's
-    convergence summary and the seconds each method took."""
+    """Per-row attributions per *original* column for each configured method, what each method
+    reports about itself (IG: its convergence), and the seconds each method took."""
     target, fg = meta["favourable_index"], meta["feature_groups"]
-    per_column, seconds, ig_summary = {}, {}, {}
+    per_column, summaries, seconds = {}, {}, {}
     for method in settings.methods:
         start = time.perf_counter()
-        if method == "integrated_gradients":
-            attr, _, ig_summary = explain.integrated_gradients(
-                model,
-                X,
-                target,
-                n_steps=settings.n_steps,
-                max_steps=settings.max_steps,
-                delta_tol=settings.delta_tol,
-                batch_size=settings.batch_size,
-            )
-            per_column[method] = explain.regroup(attr, fg)
-        elif method == "deeplift":
-            per_column[method] = explain.regroup(explain.deeplift(model, X, target, batch_size=settings.batch_size), fg)
-        else:
-            per_column[method] = explain.feature_ablation(model, X, target, fg, batch_size=settings.batch_size)
+        per_column[method], summaries[method] = explain.attribute(method, model, X, target, fg, settings)
         seconds[method] = time.perf_counter() - start
-    return per_column, ig_summary, seconds
+    return per_column, summaries, seconds
 
 
 def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSettings, threshold: float) -> dict:
@@ -120,7 +106,7 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
             f"groups_test.csv has {len(inputs.groups)} rows, test.npz has {len(inputs.X)}; expected them row-aligned"
         )
     columns = list(meta["feature_groups"])
-    per_column, ig_summary, seconds = attribute_all(model, inputs.X, meta, settings)
+    per_column, summaries, seconds = attribute_all(model, inputs.X, meta, settings)
     result: dict = {"target_class": meta["favourable"], "n_rows": len(inputs.X), "seconds": seconds}
     importances = {}
     for method, values in per_column.items():
@@ -130,9 +116,10 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
             "importance": importances[method],
             "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
             "share": {c: v["share"] for c, v in table.items()},
+            **summaries[method],
         }
     if "integrated_gradients" in result:
-        result["integrated_gradients"].update(ig_summary, n_steps=ig_summary["n_steps_max_used"])
+        result["integrated_gradients"]["n_steps"] = result["integrated_gradients"]["n_steps_max_used"]
     result["agreement"] = explain.agreement(importances, settings.top_k)
     primary = settings.methods[0]
     result["by_group"] = {

@@ -33,8 +33,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from pipeline.audit.criteria import RATES, Criterion, cells_of
 from pipeline.stats import intervals
+from pipeline.tables.criteria import RATES, Criterion, cells_of
 
 PASS, FAIL, INCONCLUSIVE, NOT_ASSESSABLE = "pass", "fail", "inconclusive", "not_assessable"
 #: rate limits every gating interval is built from (see the module docstring)

@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.audit.gate import PASS, blockers, checks, gate, label
+from pipeline.tables.criteria import CRITERIA
 
-#: Verdict metrics about who is *selected* (rates of the favourable prediction) vs about *errors*.
-SELECTION_METRICS = ("demographic_parity", "selection_rate")
-ERROR_METRICS = ("equalized_odds", "equal_opportunity", "tpr", "fnr", "fpr")
+#: Rates about who is *selected* (the favourable prediction) vs about *errors*; a gating criterion's
+#: rates in the criteria table decide which sentence speaks for it.
+SELECTION_RATES = frozenset({"selection_rate"})
+ERROR_RATES = frozenset({"tpr", "fnr", "fpr"})
 MAX_FINDINGS = 3
 
 
@@ -176,13 +178,8 @@ def _fairness_findings(fairness: dict | None) -> list[str]:
         metric, feature = str(v.get("metric", "")), v.get("feature")
         if feature is None:
             continue
-        maker = (
-            selection_sentence
-            if metric.startswith(SELECTION_METRICS)
-            else error_sentence
-            if metric.startswith(ERROR_METRICS)
-            else None
-        )
+        rates = set(CRITERIA[metric].rates) if metric in CRITERIA else set()
+        maker = selection_sentence if rates & SELECTION_RATES else error_sentence if rates & ERROR_RATES else None
         sentence = maker(fairness, str(feature)) if maker else None
         if sentence and sentence not in out:
             out.append(sentence)
@@ -234,7 +231,7 @@ def _outcomes(system: dict) -> tuple[str, str, str]:
 
 def rate_in_words(rate: str, system: dict) -> str:
     """How a person meets ``rate`` under this system, in the file's own outcome values."""
-    from pipeline.audit.criteria import RATES
+    from pipeline.tables.criteria import RATES
 
     target, fav, unfav = _outcomes(system)
     found = RATES.get(rate)

@@ -205,7 +205,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
             {**verdict_tags(v), **exemption_tags(metrics.get("fairness"))},
         )
 
-        from pipeline.stages.log_mitigation import log_candidates  # mitigation candidates: their own models, the alias
+        from pipeline.mitigation.registry import log_candidates  # mitigation candidates: their own models, the alias
 
         result["candidates"] = log_candidates(cfg, meta, tracking.active_run_id(), requirements())
     return result

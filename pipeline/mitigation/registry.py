@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import contracts, io, paths
+from pipeline import contracts, paths, splits
 from pipeline.evidence import verify_candidates
 
 #: Rows of the test split used as the logged input example.
@@ -19,9 +19,9 @@ EXAMPLE_ROWS = 5
 
 def input_frame(meta: dict, split: str = "test", rows: int | None = None) -> pd.DataFrame:
     """A split as the candidates' serving input: encoded feature columns plus the raw sensitive columns."""
-    X = io.read_npz(paths.split_arrays(split))["X"][:rows]
+    X = splits.arrays(split)["X"][:rows]
     frame = pd.DataFrame(X, columns=meta["feature_names"])
-    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    groups = splits.groups(split)
     for column in meta["sensitive"]:
         if column not in frame.columns:
             frame[column] = groups[column].to_numpy()[: len(frame)]
