@@ -69,7 +69,7 @@ def one_fit_seconds(repeats: int) -> list[float]:
     """In-process wall time of one refit on every training row (unit weights), after a warm-up."""
     os.chdir(WORK)
     from pipeline import config, io, paths
-    from pipeline.training.estimator import NetworkClassifier
+    from pipeline.mitigation.estimator import NetworkClassifier
 
     cfg = config.load("params.yaml")
     meta = io.read_json(paths.PREPARED_META)

@@ -11,7 +11,7 @@ except KeyboardInterrupt:  # an interrupt that arrived after run() had handled i
     print("interrupted", file=sys.stderr)
     code = EXIT_INTERRUPTED
 if code == EXIT_INTERRUPTED:
-    # The stage's own clean-up (finally blocks, checkpoint writer, MLflow run status) has run.
+    # The stage's own clean-up (finally blocks, MLflow run status) has run.
     # Interpreter shutdown after a SIGTERM during training was seen to end the process by SIGINT
     # (-2) instead of 130 on a loaded machine, so the documented code is returned without it.
     sys.stdout.flush()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import difflib
 import reprlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigError
+from pipeline.tables import criteria as criteria_table
+from pipeline.tables import explain_methods as explain_table
 
 DEFAULT_PARAMS = "params.yaml"
 
@@ -57,7 +59,11 @@ class CsvSource(_Section):
     score_direction: Literal["higher_is_favourable", "higher_is_unfavourable"] | None = None
     favourable_decision: str | None = None
     existing_rows: Literal["all", "test"] = "all"
-    duplicate_columns: Literal["error", "rename"] = "error"
+    # When the decision was made (a date column): other date columns mostly after it are leakage (issue 24).
+    decision_date: str | None = None
+    # Files exported from spreadsheets repeat headers; the second becomes ``name.1`` with a warning
+    # and the column screen names it when it copies the first (issue 24).
+    duplicate_columns: Literal["error", "rename"] = "rename"
 
     @model_validator(mode="after")
     def _score_has_direction(self) -> CsvSource:
@@ -145,6 +151,14 @@ class DataSettings(_Section):
     memory_limit_mb: float | None = Field(None, gt=0)
     sensitive_onehot: dict[str, list[str]] = Field(default_factory=dict)
     sensitive_bins: dict[str, list[float]] = Field(default_factory=dict)
+    # The column screen (pipeline.data.screen): columns missing in more than this share of rows
+    # leave the inputs (null: never for emptiness); ``keep_columns`` stay inputs whatever the
+    # screen, the PII scan or the leakage probe say (each finding is still named).
+    max_missing_share: float | None = Field(0.5, gt=0, le=1)
+    keep_columns: list[str] = Field(default_factory=list)
+    # The multi-column leakage probe (pipeline.data.leakage_probe): a gradient-boosting model out of
+    # fold on the training rows; false turns it off (the single-column check still runs).
+    leakage_probe: bool = True
 
     @field_validator("sensitive")
     @classmethod
@@ -295,15 +309,30 @@ class EvaluateSettings(_Section):
     degenerate_share: float = Field(0.98, gt=0.5, le=1)
 
 
-CRITERION_NAMES = Literal[
-    "selection_rate_ratio",
-    "demographic_parity",
-    "equal_opportunity",
-    "equalized_odds",
-    "false_positive_rate_balance",
-    "predictive_parity",
-    "calibration_within_groups",
+def _one_of(what: str, names):
+    """A validator accepting the names ``names()`` returns when the value is checked.
+
+    Called at validation time, not at import, so the names are always the table's rows
+    (:mod:`pipeline.tables`): a criterion or method added there is accepted here unchanged.
+    """
+
+    def check(value: str) -> str:
+        known = list(names())
+        if value not in known:
+            raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(known)}")
+        return value
+
+    return AfterValidator(check)
+
+
+#: A fairness criterion: a row of pipeline.tables.criteria.CRITERIA.
+CRITERION_NAMES = Annotated[str, _one_of("criterion", lambda: criteria_table.CRITERIA)]
+#: "policy", or a ThresholdOptimizer constraint some criterion of the table maps to.
+MitigationConstraint = Annotated[
+    str, _one_of("constraint", lambda: ("policy", *criteria_table.threshold_constraints()))
 ]
+#: An explain method: a row of pipeline.tables.explain_methods.METHODS.
+ExplainMethodName = Annotated[str, _one_of("explain method", lambda: explain_table.METHODS)]
 
 
 class ExemptionSettings(_Section):
@@ -393,18 +422,14 @@ class MitigationSettings(_Section):
     """
 
     enabled: bool = True
-    methods: list[MitigationMethod] = Field(
-        default_factory=lambda: ["threshold_optimizer", "exponentiated_gradient", "grid_search"]
-    )
+    methods: list[MitigationMethod] = Field(default_factory=lambda: ["threshold_optimizer", "exponentiated_gradient"])
     #: "policy": the fairlearn constraint(s) of audit.policy's gating criteria; or one named by hand
-    constraint: Literal[
-        "policy", "demographic_parity", "equalized_odds", "true_positive_rate_parity", "false_positive_rate_parity"
-    ] = "policy"
+    constraint: MitigationConstraint = "policy"
     #: "policy": the attributes audit.policy gates, jointly; null: the first sensitive column; or column name(s)
     attribute: str | list[str] | None = "policy"
     #: with several derived constraints, reductions also build one candidate under all of them at once
     combine: bool = True
-    max_iter: int = Field(4, ge=1)
+    max_iter: int = Field(6, ge=1)
     grid_size: int = Field(6, ge=2)
     eps: float = Field(0.02, gt=0, lt=1)
     max_fits: int = Field(40, ge=1)
@@ -419,12 +444,12 @@ class MitigationSettings(_Section):
 
 
 class ExplainSettings(_Section):
-    methods: list[Literal["integrated_gradients", "deeplift", "feature_ablation"]] = Field(
+    methods: list[ExplainMethodName] = Field(
         default_factory=lambda: ["integrated_gradients", "deeplift", "feature_ablation"]
     )
     n_steps: int = Field(50, ge=2)
     max_steps: int = Field(400, ge=2)
-    delta_tol: float = Field(0.05, gt=0)
+    delta_tol: float = Field(0.01, gt=0)
     batch_size: int = Field(4096, ge=1)
     top_k: int = Field(5, ge=1)
     n_boot: int = Field(200, ge=0)

@@ -1,6 +1,6 @@
 """The one table of artifact paths, relative to the project root.
 
-Stages and ``dvc.yaml`` must agree on these; ``tests/test_dvc_yaml.py`` checks that they do.
+Stages and ``dvc.yaml`` must agree on these; ``tests/test_dvc_pipeline.py`` checks that they do.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ MODEL_WEIGHTS = MODEL_DIR / "model.pt"
 MODEL_SPEC = MODEL_DIR / "model.json"
 CHECKPOINT_DIR = MODEL_DIR / "checkpoints"
 TRAIN_METRICS = METRICS_DIR / "train.json"
-LAST_CHECKPOINT = CHECKPOINT_DIR / "last.pt"
 TRAIN_CURVES = PLOTS_DIR / "training_curves.csv"
 TRAIN_MANIFEST = MODEL_DIR / "train.manifest.json"
 #: Measured cost of the last training run (wall time, throughput, memory, energy). Differs on

@@ -684,7 +684,7 @@ def log_artifacts(folder: Path, target: str) -> None:
     mlflow.log_artifacts(str(folder), artifact_path=target)
 
 
-# --- mitigation candidates (stage ``mitigate``; called by ``pipeline.stages.log_mitigation``) ---------
+# --- mitigation candidates (stage ``mitigate``; called by ``pipeline.mitigation.registry``) ---------
 
 
 def log_candidate_model(

@@ -3,7 +3,8 @@
 Two contracts that reviews kept missing:
 - every project module a stage can import (directly or through other project modules, including
   imports inside functions) is covered by that stage's ``deps`` in ``dvc.yaml``, so an edit there
-  reruns the stage instead of leaving a stale output that ``dvc status`` calls up to date;
+  reruns the stage instead of leaving a stale output that ``dvc status`` calls up to date; and
+  nothing else is: a code dep the stage never imports would rerun it for nothing;
 - the layering rules in ``.importlinter`` hold (``lint-imports`` exits 0).
 """
 
@@ -117,6 +118,42 @@ def test_stage_deps_cover_every_project_module_it_imports(stage):
     assert not missing, f"dvc.yaml stage '{stage}' imports project code its deps do not list: {missing}"
 
 
+def _code_files(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*.py") if not inert(p)]
+
+
+def exact_code_deps(stage: str) -> list[str]:
+    """The code deps a stage needs, no more: each reached module, or the highest folder under
+    ``pipeline/`` whose every (non-inert) module the stage reaches."""
+    spec = stages()[stage]
+    reached = closure([module_file(f"pipeline.stages.{spec['cmd'].split()[3]}"), REPO / ENTRY])
+    reached = {p for p in reached if not inert(p) and str(p.relative_to(REPO)) not in EXEMPT}
+    out = set()
+    for path in reached:
+        best, folder = path, path.parent
+        while folder != REPO / "pipeline" and all(f in reached for f in _code_files(folder)):
+            best, folder = folder, folder.parent
+        out.add(best)
+    out = {p for p in out if not any(q != p and q in p.parents for q in out)}
+    return sorted(str(p.relative_to(REPO)) for p in out)
+
+
+@pytest.mark.parametrize("stage", sorted(stages()))
+def test_stage_code_deps_are_exact(stage):
+    """Deps under ``pipeline/`` that hold code equal what the stage imports (folders where it imports
+    all of one); deps holding no code (templates, word lists) are data and not judged here."""
+    listed = [
+        str(d)
+        for d in stages()[stage].get("deps", [])
+        if str(d).startswith("pipeline/") and (str(d).endswith(".py") or any((REPO / str(d)).rglob("*.py")))
+    ]
+    expected = exact_code_deps(stage)
+    assert sorted(listed) == expected, (
+        f"dvc.yaml stage '{stage}': code deps should be exactly {expected}; "
+        f"superfluous: {sorted(set(listed) - set(expected))}, missing: {sorted(set(expected) - set(listed))}"
+    )
+
+
 def test_the_closure_follows_lazy_imports():
     """A function-level ``from pipeline.x import y`` counts: that is how stages import heavy code."""
     reached = closure([REPO / "pipeline/cli.py"])
@@ -129,6 +166,21 @@ def test_layering_contracts_hold():
     assert exe, "lint-imports (import-linter) is not installed: run `make setup`"
     done = subprocess.run([exe, str(REPO / ".importlinter")], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def test_every_top_level_module_stands_on_a_floor():
+    """The ``floors`` layers contract constrains only the modules it names: a new top-level module or
+    package must be placed on a floor, or nothing checks what it imports."""
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(REPO / ".importlinter", encoding="utf-8")
+    layers = parser["importlinter:contract:floors"]["layers"]
+    placed = {name.strip() for line in layers.splitlines() for name in line.split("|") if name.strip()}
+    package = REPO / "pipeline"
+    found = {f"pipeline.{p.stem}" for p in package.glob("*.py") if p.name != "__init__.py"}
+    found |= {f"pipeline.{p.name}" for p in package.iterdir() if (p / "__init__.py").is_file()}
+    assert found <= placed, f"not on a floor in .importlinter: {sorted(found - placed)}"
 
 
 def test_every_project_csv_goes_through_the_escaping_writer_and_reader():

@@ -46,3 +46,14 @@ def test_overrides_are_applied_and_checked(tmp_path):
     assert config.load(path, overrides={"train.epochs": 5}).train.epochs == 5
     with pytest.raises(ConfigError, match="train.epochs"):
         config.load(path, overrides={"train.epochs": 0})
+
+
+def test_the_config_defaults_are_the_runs_params_yaml():
+    """A ``Config()`` in a test is the run's config: every default equals params.yaml's value, so
+    defaults live in one place and a test cannot silently exercise settings no run uses."""
+    from pathlib import Path
+
+    from pipeline import config
+
+    shipped = config.load(Path(__file__).resolve().parents[1] / "params.yaml").model_dump(mode="json")
+    assert config.Config().model_dump(mode="json") == shipped

@@ -138,8 +138,8 @@ def test_duplicate_columns_error_or_rename(tmp_path):
     text[0] = text[0].replace("occupation", "region")
     path.write_text("\n".join(text) + "\n")
     with pytest.raises(BadInputError, match=r"column 'region': duplicate column name.*duplicate_columns: rename"):
-        load(path)
-    loaded = load(path, csv={"duplicate_columns": "rename"})
+        load(path, csv={"duplicate_columns": "error"})
+    loaded = load(path)  # rename is the default
     assert "region.1" in loaded.features.columns
     assert "duplicate column 'region' renamed to 'region.1' (data.csv.duplicate_columns: rename)" in loaded.notes
 

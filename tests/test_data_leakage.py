@@ -48,8 +48,11 @@ def test_complement_and_later_outcome_are_suspected_and_ids_are_not(workdir, cap
     assert "deterministic function of the target" in suspected["label_0"]["reason"]
     assert suspected["label_0"]["score"] == 1.0
     assert suspected["days_later"]["reason"] == "single-feature ROC AUC" and suspected["days_later"]["score"] == 1.0
-    # warn keeps them as inputs (and says so); the honest columns score far below the threshold
-    assert leaks["action"] == "warn" and {"label_0", "days_later"} <= set(meta["input_columns"])
+    # warn keeps the later outcome as an input (and says so); the complement is a one-to-one recoding of the
+    # target, which the column screen excludes whatever data.leakage says; honest columns score far below
+    assert leaks["action"] == "warn" and "days_later" in meta["input_columns"]
+    assert "label_0" not in meta["input_columns"]
+    assert {f["column"]: f["copy_of"] for f in data["screen"]["findings"]} == {"label_0": "target"}
     assert leaks["scores"]["row_id"]["auc"] < 0.7 and leaks["scores"]["region"]["auc"] < 0.7
     out = capsys.readouterr().out
     assert (

@@ -48,7 +48,7 @@ def test_direct_identifiers_are_flagged_with_reason_and_rate(frame):
         "ref": "government id",
         "home": "street address",
         "born_on": "date of birth",
-        "customer_key": "unique per row",
+        "customer_key": "unique among its non-empty values",
     }
     for column, reason in expected.items():
         assert column in found, column

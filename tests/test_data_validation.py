@@ -78,8 +78,10 @@ def test_duplicate_column_names(tmp_path):
     path = tmp_path / "dup.csv"
     text = write(frame, path).read_text().replace("dup", "age", 1)
     path.write_text(text)
-    message = error_of(path)
+    message = error_of(path, csv={"duplicate_columns": "error"})
     assert "column 'age': duplicate column name, appears 2 times in the header" in message
+    raw = load(path)  # the default renames the second, with a note the console prints as a warning
+    assert "age.1" in raw.features.columns and any("renamed to 'age.1'" in n for n in raw.notes)
 
 
 def test_target_typo_names_closest_match_and_columns(good):
@@ -141,20 +143,13 @@ def test_missing_sensitive_values_dropped_or_grouped_with_a_note(tmp_path):
     assert grouped.missing["sex"] == 3
 
 
-def test_constant_column(tmp_path):
+def test_constant_and_empty_columns_are_not_errors(tmp_path):
+    """They used to stop the run; the column screen now excludes them with a warning (test_data_screen)."""
     frame = table()
     frame["country"] = "DE"
-    message = error_of(write(frame, tmp_path / "const.csv"))
-    assert "column 'country': the same value in every row" in message
-    assert "data.csv.drop" in message and "e.g. 'DE'" in message
-
-
-def test_all_missing_column(tmp_path):
-    frame = table()
     frame["notes"] = None
-    message = error_of(write(frame, tmp_path / "empty_col.csv"))
-    assert "column 'notes': every value is missing (empty field)" in message
-    assert "120 rows" in message
+    raw = load(write(frame, tmp_path / "const.csv"))
+    assert {"country", "notes"} <= set(raw.features.columns)
 
 
 def test_too_few_rows_for_the_splits(tmp_path):
@@ -175,13 +170,15 @@ def test_bad_encoding_names_line_and_setting(tmp_path):
 
 def test_all_problems_are_reported_at_once(tmp_path):
     frame = table()
-    frame["country"] = "DE"
-    frame["notes"] = None
     frame["age"] = frame["age"].astype(object)
+    frame["income"] = frame["income"].astype(object)
     frame.loc[5, "age"] = "old"
-    message = error_of(write(frame, tmp_path / "many.csv"), csv={"column_types": {"age": "numeric"}})
+    frame.loc[7, "income"] = "rich"
+    frame.loc[9, "label"] = None
+    types = {"age": "numeric", "income": "numeric"}
+    message = error_of(write(frame, tmp_path / "many.csv"), csv={"column_types": types})
     assert message.startswith("3 problems with the input data:")
-    for column in ("age", "country", "notes"):
+    for column in ("age", "income", "label"):
         assert f"column '{column}'" in message
 
 

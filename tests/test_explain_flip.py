@@ -134,4 +134,4 @@ def test_adult_proxy_table_lists_relationship_for_sex_with_the_data_audits_value
     audit_v = {r["feature"]: r["cramers_v"] for r in data["audit"]["proxies"]["sex"]["associations"]}
     for column, value in result["proxies"]["associations"]["sex"].items():
         assert value == pytest.approx(audit_v[column]), column
-    assert f"(Cramér's V {audit_v['relationship']:.3f})" in block["flip_on"]
+    assert f"(bias-corrected Cramér's V {audit_v['relationship']:.3f})" in block["flip_on"]

@@ -190,7 +190,7 @@ def test_report_states_the_policy_base_rates_and_the_existing_system(risk_projec
         "Gating criteria (audit.policy), on race",
         "Why not every criterion at once",
         "Base rates (share with the favourable outcome) by race: A ",
-        "controlled as a family (Bonferroni)",
+        "Bonferroni over",
         "Existing system (score): column 'decile\\_score'",
         "direction higher\\_is\\_unfavourable",
         "audited on 1000 rows",
@@ -223,3 +223,27 @@ def test_existing_rows_test_restricts_the_audit_and_leakage_blocks_the_gate(risk
     finally:
         data_file.write_bytes(data_before)
         fair_file.write_bytes(fair_before)
+
+
+def test_first_screen_states_the_existing_system_with_harmed_group_first_and_rates_in_words(risk_project):
+    """B's decisions are favourable for 35% against A's 60% (ratio 0.58, outside [0.8, 1.25]): B is
+    the disadvantaged group and is named first. FNR is how a person meets it: refused the favourable
+    decision though their two_year_recid was '0' (labelled high risk, did not reoffend)."""
+    from pipeline.report import findings
+    from pipeline.stages import report
+
+    root, _ = risk_project
+    fair = io.read_json(root / paths.FAIRNESS_METRICS)
+    lines = findings.existing_system_findings(fair)
+    score = next(line for line in lines if "score 'decile_score'" in line)
+    assert score.startswith("EXISTING SYSTEM (score 'decile_score', favourable when decile_score < 5), audited on 1000")
+    assert "does NOT meet the audit policy" in score
+    assert "By race, 'B' is disadvantaged against 'A': given the favourable decision — 35.0% of 'B', 60.0% of 'A'" in (
+        score
+    )
+    assert "FNR: refused the favourable decision though their two_year_recid was '0'" in score
+    assert "FPR: given the favourable decision though their two_year_recid was '1'" in score
+    report.main(config.load(root / "params.yaml"))
+    card = (root / paths.MODEL_CARD).read_text()
+    assert "EXISTING SYSTEM (score 'decile\\_score'" in card  # in the summary, before the fairness section
+    assert card.index("EXISTING SYSTEM") < card.index("Existing system (score)")

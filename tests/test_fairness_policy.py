@@ -102,6 +102,11 @@ def test_gate_blocks_on_leakage_and_degenerate_evaluation():
     bad = gate(result, evaluation={"degenerate": {"degenerate": True, "reasons": ["balanced accuracy 0.5"]}})
     assert not bad.passed and "degenerate model: balanced accuracy 0.5" in bad.failed
     assert gate(result, data={"leakage": {"suspected": []}}).passed
+    near = {"near_perfect": {"flagged": True, "reason": "validation ROC AUC 0.997 >= 0.98; leans on 'event'"}}
+    at_model = gate(result, evaluation=near)
+    assert not at_model.passed and at_model.failed == [
+        "suspected target leakage at the model: validation ROC AUC 0.997 >= 0.98; leans on 'event'"
+    ]
 
 
 def _synthetic(n=1200, seed=4):

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline import io, paths
-from pipeline.audit import mitigation_targets as mt
+from pipeline.mitigation import targets as mt
 from pipeline.stats.groups import joint_groups
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -80,11 +80,11 @@ def test_a_joint_group_threshold_rule_serves_from_both_columns(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from pipeline.audit import mitigation
     from pipeline.config import TrainSettings
     from pipeline.errors import BadInputError
+    from pipeline.mitigation import candidates as mitigation
+    from pipeline.mitigation.estimator import NetworkClassifier
     from pipeline.models.postprocessed import PostProcessedNetwork
-    from pipeline.training.estimator import NetworkClassifier
 
     rng = np.random.default_rng(1)
     n = 800

@@ -72,8 +72,7 @@ def test_every_candidate_is_audited_like_the_network(logged):
 def test_candidates_are_logged_models_with_lineage_and_only_passing_ones_registered(logged):
     import mlflow
 
-    from pipeline.stages.log_mitigation import input_frame
-    from pipeline.stages.log_registry import FINGERPRINT_TAG
+    from pipeline.mitigation.registry import FINGERPRINT_TAG, input_frame
 
     cfg, result, run = logged
     registry = run["candidates"]
@@ -107,9 +106,9 @@ def test_candidates_are_logged_models_with_lineage_and_only_passing_ones_registe
 def test_unmitigated_candidate_has_the_network_fingerprint_and_a_rule_changes_it(logged):
     """Same weights and rule -> the same fingerprint (never registered twice); a threshold rule on the
     same network -> a different one."""
+    from pipeline.mitigation.fingerprint import candidate_fingerprint, network_fingerprint
     from pipeline.models.postprocessed import PostProcessedNetwork
     from pipeline.models.predict import load_trained
-    from pipeline.stages.log_registry import candidate_fingerprint, network_fingerprint
 
     _, result, _ = logged
     meta = io.read_json(paths.PREPARED_META)
@@ -137,7 +136,7 @@ def test_alias_follows_the_stage_choice(logged):
 
 def test_alias_target_by_hand():
     """Each branch of the alias rule, worked by hand: network version 3, candidate 'tho' at version 4."""
-    from pipeline.stages.log_registry import alias_target
+    from pipeline.mitigation.registry import alias_target
 
     assert alias_target(3, False, [{}], "tho", {"tho": 4}, current=1) == 4  # best passing candidate
     assert alias_target(3, True, [{}], None, {}, current=1) == 3  # the network passes

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from pipeline.audit import mitigation
-from pipeline.audit.fairness import AuditSettings, audit_decisions
-from pipeline.config import TrainSettings
+from pipeline.audit.fairness import FairnessSettings, audit_decisions
+from pipeline.config import MitigationSettings, TrainSettings
 from pipeline.errors import BadInputError
+from pipeline.mitigation import candidates as mitigation
+from pipeline.mitigation.estimator import FitBudget, FitBudgetExhausted, NetworkClassifier
+from pipeline.mitigation.reductions import reductions
 from pipeline.models.postprocessed import PostProcessedNetwork, row_uniforms
-from pipeline.training.estimator import FitBudget, FitBudgetExhausted, NetworkClassifier
-from pipeline.training.reductions import reductions
 
 SETTINGS = TrainSettings(hidden=[8], epochs=2, batch_size=64, lr=0.01, accelerator="cpu")
 NAMES = [f"f{i}" for i in range(4)]
@@ -98,11 +98,9 @@ def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_pa
         y,
         group,
         NAMES,
+        mitigation=MitigationSettings(max_iter=3, grid_size=2, eps=0.02),
         seed=0,
         budget=budget,
-        max_iter=3,
-        grid_size=2,
-        eps=0.02,
         weighting="loss",
     )
     assert candidate.fits == budget.used > 1
@@ -135,11 +133,9 @@ def test_grid_search_candidate_is_one_network(data):
         y,
         group,
         NAMES,
+        mitigation=MitigationSettings(max_iter=3, grid_size=3, eps=0.02),
         seed=0,
         budget=budget,
-        max_iter=3,
-        grid_size=3,
-        eps=0.02,
         weighting="loss",
     )
     assert budget.used == 3 and len(candidate.model.networks) == 1
@@ -210,10 +206,10 @@ def test_overall_performance_has_intervals_around_the_estimate(data):
     x, y, group = data
     score = 1 / (1 + np.exp(-x[:, 0]))
     decisions = (score >= 0.5).astype(int)
-    perf = mitigation.overall_performance(y, decisions, score, AuditSettings(n_boot=50, min_group_size=1))
+    perf = mitigation.overall_performance(y, decisions, score, FairnessSettings(n_boot=50, min_group_size=1))
     assert perf["accuracy"]["value"] == pytest.approx((decisions == y).mean())
     for key in ("accuracy", "roc_auc"):
         low, high = perf[key]["ci"]
         assert low <= perf[key]["value"] <= high
-    audited = audit_decisions(y, decisions, score, pd.DataFrame({"s": group}), ["s"], AuditSettings(n_boot=0))
+    audited = audit_decisions(y, decisions, score, pd.DataFrame({"s": group}), ["s"], FairnessSettings(n_boot=0))
     assert "s" in audited["features"]

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.audit import mitigation_targets as mt
 from pipeline.errors import ConfigError
+from pipeline.mitigation import targets as mt
 from pipeline.stats.groups import joint_groups
 
 DEFAULT = {"selection_rate_ratio": (0.8, 1.25), "equal_opportunity": 0.1}
@@ -94,7 +94,7 @@ def test_stacked_constraint_equals_fairlearns_moments_part_by_part():
     """AllOf's violations, bounds and reweighting are its parts' own (fairlearn computes each)."""
     from fairlearn.reductions import DemographicParity, TruePositiveRateParity
 
-    from pipeline.training.moments import AllOf, build
+    from pipeline.mitigation.moments import AllOf, build
 
     rng = np.random.default_rng(0)
     n = 300
@@ -130,7 +130,7 @@ def test_at_equality_tells_a_check_no_model_can_pass_from_one_a_model_could():
     people in the group it reaches beyond |d| <= 0.1 at the pass level (no model can show
     compliance), with 2,000 it does not. Recomputed here from the project's Newcombe interval with
     the exact (Clopper-Pearson) limits the gate uses."""
-    from pipeline.audit.mitigation import at_equality
+    from pipeline.mitigation.candidates import at_equality
     from pipeline.stats import intervals
 
     verdict = {"metric": "equal_opportunity", "feature": "race", "reference": "W", "bound": 0.1, "ci_level": 0.9}
@@ -229,3 +229,16 @@ def test_report_names_the_checks_no_model_can_pass_and_the_targets():
     assert "No candidate passes race: equal_opportunity" in text
     assert "[-0.290, 0.230] from 19 people with the favourable outcome: it still could not pass" in text
     assert "race: equal_opportunity: on this test split no model can pass" in text
+
+
+def test_denominators_count_people_by_truth_for_every_rate_the_truth_fixes():
+    """By hand: group a has 2 rows (1 favourable), b has 3 (2 favourable); precision's denominator
+    depends on the model's decisions, so it has none."""
+
+    from pipeline.mitigation.build import denominators
+
+    test = {"y01": np.array([1, 0, 0, 1, 1]), "groups": pd.DataFrame({"s": ["a", "a", "b", "b", "b"]})}
+    counts = denominators(test, ["s"])["s"]
+    assert counts["a"]["selection_rate"] == 2 and counts["a"]["tpr"] == 1 and counts["a"]["fpr"] == 1
+    assert counts["b"]["selection_rate"] == 3 and counts["b"]["tpr"] == 2 and counts["b"]["fpr"] == 1
+    assert counts["b"]["fnr"] == 2 and "precision" not in counts["b"]

@@ -1,4 +1,4 @@
-"""The one association measure: scipy's plain Cramér's V, 0/1 columns as categories, and the
+"""The one association measure: bias-corrected Cramér's V (Bergsma 2013), 0/1 columns as categories, and the
 explain stage reading the data audit's proxy list and values (one value per pair per report)."""
 
 from __future__ import annotations
@@ -14,12 +14,25 @@ from pipeline.data.table import RawTable
 from pipeline.stats import association
 
 
-def test_cramers_v_is_scipys_plain_measure_on_the_crosstab():
+def test_cramers_v_is_bergsmas_bias_corrected_measure_worked_by_hand():
+    """[[30, 10], [10, 30]], n = 80: chi2 = 4 * 10^2 / 20 = 20, phi2 = 0.25, minus 1/79 = 0.237342;
+    each dimension 2 - 1/79 = 1.987342, so V = sqrt(0.237342 / 0.987342) = 0.490291 (plain V 0.5)."""
+    a = pd.Series(["x"] * 40 + ["y"] * 40)
+    b = pd.Series(["p"] * 30 + ["q"] * 10 + ["p"] * 10 + ["q"] * 30)
+    assert association.cramers_v(a, b) == pytest.approx(0.490291, abs=1e-6)
+    plain = scipy_association(pd.crosstab(a, b).to_numpy(), method="cramer", correction=False)
+    assert plain == pytest.approx(0.5) and association.cramers_v(a, b) < plain
+
+
+def test_a_column_with_a_level_per_row_has_no_association_whatever_its_plain_v():
+    """The case-number trap: plain V of a unique-per-row column is 1 against anything."""
     rng = np.random.default_rng(0)
-    a = pd.Series(rng.choice(list("xyz"), 300))
-    b = pd.Series(np.where(rng.random(300) < 0.6, a, rng.choice(list("pq"), 300)))
-    expected = scipy_association(pd.crosstab(a, b).to_numpy(), method="cramer", correction=False)
-    assert association.cramers_v(a, b) == pytest.approx(expected)
+    race = pd.Series(rng.choice(["A", "B", "C"], 500))
+    case_number = pd.Series([f"C{i:05d}" for i in range(500)])
+    plain = scipy_association(pd.crosstab(case_number, race).to_numpy(), method="cramer", correction=False)
+    assert plain > 0.99
+    assert association.cramers_v(case_number, race) == 0.0
+    assert association.adjusted_mutual_info(case_number, race) < 0.01
 
 
 def test_a_0_1_complement_of_a_sensitive_column_has_v_one():

@@ -63,8 +63,8 @@ def test_passing_audit_moves_alias_failing_one_does_not_and_weights_register_onc
 
 
 def _second_and_third(client, name, cfg, first, second, failing) -> None:
+    from pipeline.mitigation import registry as log_registry
     from pipeline.report import findings
-    from pipeline.stages import log_registry
 
     assert second["run_id"] != first["run_id"]  # a new pipeline state is a new run
     assert second["registry"] == {"name": name, "version": 2, "alias": None}

@@ -48,22 +48,13 @@ def test_fingerprint_ignores_where_results_are_recorded_but_not_what_is_computed
     assert other["data_sha256"] != fp["data_sha256"] and other["params_sha256"] == fp["params_sha256"]
 
 
-def test_background_fingerprint_equals_the_direct_one_and_handles_an_empty_split():
-    """The fingerprint hashed on a thread is the same digest; an empty validation split (a fit
-    without validation) is hashed too instead of failing on a zero-length buffer."""
+def test_fingerprint_hashes_an_empty_validation_split():
+    """A fit without validation has an empty split: it is hashed too instead of failing on a
+    zero-length buffer, and differs from the fingerprint with rows."""
     arrays = _arrays()
-    assert checkpoint.fingerprint_in_background(TrainSettings(), 1, arrays).result() == checkpoint.fingerprint(
-        TrainSettings(), 1, arrays
-    )
     empty = {**arrays, "val": {"X": arrays["val"]["X"][:0], "y": arrays["val"]["y"][:0]}}
-    digest = checkpoint.fingerprint_in_background(TrainSettings(), 1, empty).result()["data_sha256"]
+    digest = checkpoint.fingerprint(TrainSettings(), 1, empty)["data_sha256"]
     assert digest != checkpoint.fingerprint(TrainSettings(), 1, arrays)["data_sha256"]
-
-
-def test_a_failed_background_fingerprint_is_raised_where_it_is_needed():
-    broken = {"val": {"X": np.zeros((2, 2), np.float32), "y": np.zeros(2, np.int64)}}  # no train split
-    with pytest.raises(KeyError, match="train"):
-        checkpoint.fingerprint_in_background(TrainSettings(), 1, broken).result()
 
 
 def test_round_trip_loads_with_weights_only(tmp_path):
@@ -120,31 +111,26 @@ def test_other_format_is_refused(tmp_path):
         checkpoint.load(path, None)
 
 
-def test_writer_keeps_the_latest_write_and_leaves_no_temporary_files(tmp_path):
-    writer = checkpoint.CheckpointWriter()
-    for epoch in range(5):
-        writer.submit(tmp_path / "last.pt", {"epoch": epoch})
-    writer.close()
-    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 4
+def test_write_replaces_the_checkpoint_and_leaves_no_temporary_files(tmp_path):
+    for epoch in range(3):
+        checkpoint.write(tmp_path / "last.pt", {"epoch": epoch})
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 2
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
-def test_writer_reports_a_failed_write(tmp_path):
+def test_a_failed_write_names_the_file(tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    writer = checkpoint.CheckpointWriter()
-    writer.submit(blocker / "last.pt", {"epoch": 0})
-    with pytest.raises(IntegrityError, match="writing the training checkpoint failed"):
-        writer.close()
+    with pytest.raises(IntegrityError, match="not-a-dir/last.pt: writing the training checkpoint failed"):
+        checkpoint.write(blocker / "last.pt", {"epoch": 0})
 
 
-def test_the_epoch_end_callback_pickles_with_its_fingerprint_still_hashing(tmp_path):
-    """DDP's spawn strategy pickles the callbacks; the pending fingerprint travels as its value."""
+def test_the_epoch_end_callback_pickles_for_spawned_processes(tmp_path):
+    """DDP's spawn strategy pickles the callbacks: the fingerprint travels with them."""
     import pickle
 
     from pipeline.training.callbacks import EpochEnd
 
-    arrays = _arrays()
-    pending = checkpoint.fingerprint_in_background(TrainSettings(), 1, arrays)
-    copy = pickle.loads(pickle.dumps(EpochEnd(tmp_path / "last.pt", pending, patience=1, max_epochs=2)))
-    assert copy.fingerprint == checkpoint.fingerprint(TrainSettings(), 1, arrays)
+    fp = checkpoint.fingerprint(TrainSettings(), 1, _arrays())
+    copy = pickle.loads(pickle.dumps(EpochEnd(tmp_path / "last.pt", fp, patience=1, max_epochs=2)))
+    assert copy.fingerprint == fp

@@ -1,4 +1,4 @@
-"""Disparities between groups (max-min and against a reference group) and their verdicts.
+"""Max-min disparities between groups, kept as information beside the policy's comparisons.
 
 Definitions follow fairlearn: demographic parity compares selection rates, equalized odds the
 worse of the TPR and FPR gaps, equal opportunity the TPR gap; ratios are smaller over larger.
@@ -54,43 +54,3 @@ def between_groups(table: dict[str, np.ndarray], eligible: np.ndarray) -> dict[s
         "fpr_ratio": fpr_ratio,
         "fnr_ratio": fnr_ratio,
     }
-
-
-def against_reference(table: dict[str, np.ndarray], ref: int) -> dict[str, np.ndarray]:
-    """Each group against the reference group; arrays of shape (resamples, groups)."""
-    with np.errstate(all="ignore"):
-
-        def diff(name):
-            return table[name] - table[name][:, [ref]]
-
-        def ratio(name):
-            base = table[name][:, [ref]]
-            return np.where(base > 0, table[name] / np.where(base > 0, base, 1), np.nan)
-
-        return {
-            "selection_rate_difference": diff("selection_rate"),
-            "selection_rate_ratio": ratio("selection_rate"),
-            "tpr_difference": diff("tpr"),
-            "fpr_difference": diff("fpr"),
-            "equalized_odds_difference": np.fmax(np.abs(diff("tpr")), np.abs(diff("fpr"))),
-            "fpr_ratio": ratio("fpr"),
-            "fnr_ratio": ratio("fnr"),
-        }
-
-
-def verdict(
-    value: float | None, ci: tuple[float, float], *, kind: str, ratio_bounds: tuple[float, float], max_difference: float
-) -> str:
-    """``pass`` when the whole interval meets the bound, ``fail`` when none of it does,
-    ``inconclusive`` when it straddles the bound or the value is undefined."""
-    lo, hi = ci
-    if value is None or lo is None or hi is None or any(np.isnan([value, lo, hi])):
-        return "inconclusive"
-    if kind == "difference":
-        return "pass" if hi <= max_difference else "fail" if lo > max_difference else "inconclusive"
-    low, high = ratio_bounds
-    if lo >= low and hi <= high:
-        return "pass"
-    if hi < low or lo > high:
-        return "fail"
-    return "inconclusive"

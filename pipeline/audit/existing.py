@@ -71,6 +71,8 @@ def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favoura
         "rows_without_value": dropped,
         "splits": splits,
         "favourable_class": favourable,
+        "target": csv.target,
+        "classes": list(meta["classes"]),
         "definitions": error_rate_words(csv.target or "the target", favourable, meta["classes"]),
     }
     if role == "score":
@@ -80,7 +82,7 @@ def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favoura
             direction=csv.score_direction,
             rule=(
                 f"favourable when {csv.score} {'>=' if csv.score_direction == 'higher_is_favourable' else '<'} "
-                f"{csv.score_threshold}"
+                f"{csv.score_threshold:g}"  # as the user wrote it: 5, not 5.0
             ),
         )
     else:

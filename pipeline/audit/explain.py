@@ -19,7 +19,6 @@ import numpy as np
 from pipeline.errors import BadInputError
 from pipeline.stats import bootstrap
 
-METHODS = ("integrated_gradients", "deeplift", "feature_ablation")
 #: Evaluations (rows x steps) per forward pass inside captum: bounds memory for any test size.
 EVALS_PER_PASS = 1 << 16
 
@@ -170,6 +169,38 @@ def regroup(attributions: np.ndarray, feature_groups: dict[str, list[int]]) -> n
     regrouped attributions still add up to ``f(x) - f(baseline)``.
     """
     return np.stack([attributions[:, idx].sum(axis=1) for idx in feature_groups.values()], axis=1)
+
+
+# The methods as pipeline.tables.explain_methods names them, one signature each:
+# (model, X, target, feature_groups, settings) -> (attributions per row and original column, summary).
+
+
+def attribute_integrated_gradients(model, X: np.ndarray, target: int, feature_groups: dict, settings):
+    attr, _, summary = integrated_gradients(
+        model,
+        X,
+        target,
+        n_steps=settings.n_steps,
+        max_steps=settings.max_steps,
+        delta_tol=settings.delta_tol,
+        batch_size=settings.batch_size,
+    )
+    return regroup(attr, feature_groups), summary
+
+
+def attribute_deeplift(model, X: np.ndarray, target: int, feature_groups: dict, settings):
+    return regroup(deeplift(model, X, target, batch_size=settings.batch_size), feature_groups), {}
+
+
+def attribute_feature_ablation(model, X: np.ndarray, target: int, feature_groups: dict, settings):
+    return feature_ablation(model, X, target, feature_groups, batch_size=settings.batch_size), {}
+
+
+def attribute(method: str, model, X: np.ndarray, target: int, feature_groups: dict, settings):
+    """Run the explain method named ``method`` in :data:`pipeline.tables.explain_methods.METHODS`."""
+    from pipeline.tables.explain_methods import METHODS
+
+    return globals()[METHODS[method].function](model, X, target, feature_groups, settings)
 
 
 def bootstrap_mean_abs(

@@ -30,29 +30,15 @@ class Inputs:
 def attribute_all(
     model, X: np.ndarray, meta: dict, settings: ExplainSettings
 ) -> tuple[dict[str, np.ndarray], dict, dict]:
-    """Per-row attributions per *original* column for each configured method, plus IG's
-    convergence summary and the seconds each method took."""
+    """Per-row attributions per *original* column for each configured method, what each method
+    reports about itself (IG: its convergence), and the seconds each method took."""
     target, fg = meta["favourable_index"], meta["feature_groups"]
-    per_column, seconds, ig_summary = {}, {}, {}
+    per_column, summaries, seconds = {}, {}, {}
     for method in settings.methods:
         start = time.perf_counter()
-        if method == "integrated_gradients":
-            attr, _, ig_summary = explain.integrated_gradients(
-                model,
-                X,
-                target,
-                n_steps=settings.n_steps,
-                max_steps=settings.max_steps,
-                delta_tol=settings.delta_tol,
-                batch_size=settings.batch_size,
-            )
-            per_column[method] = explain.regroup(attr, fg)
-        elif method == "deeplift":
-            per_column[method] = explain.regroup(explain.deeplift(model, X, target, batch_size=settings.batch_size), fg)
-        else:
-            per_column[method] = explain.feature_ablation(model, X, target, fg, batch_size=settings.batch_size)
+        per_column[method], summaries[method] = explain.attribute(method, model, X, target, fg, settings)
         seconds[method] = time.perf_counter() - start
-    return per_column, ig_summary, seconds
+    return per_column, summaries, seconds
 
 
 def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSettings, threshold: float) -> dict:
@@ -68,7 +54,9 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
         strengths[s].update({c: v for c, v in listed_by_audit.items() if v is not None})
         strengths[s] = dict(sorted(strengths[s].items(), key=lambda item: -item[1]))
     out = {
-        "source": "data audit (reports/metrics/data.json)" if from_audit else "Cramér's V on the test split",
+        "source": "data audit (reports/metrics/data.json)"
+        if from_audit
+        else "bias-corrected Cramér's V on the test split",
         "threshold": settings.proxy_threshold,
         "associations": strengths,
         "by_sensitive": {},
@@ -86,7 +74,10 @@ def _proxy_block(model, inputs: Inputs, importances: dict, settings: ExplainSett
             "is_model_input": is_input,
             "flip_on": "the sensitive attribute itself"
             if is_input
-            else f"its strongest proxy '{flip_column}' (Cramér's V {strengths[s].get(flip_column, 0):.3f})",
+            else (
+                f"its strongest proxy '{flip_column}' "
+                f"(bias-corrected Cramér's V {strengths[s].get(flip_column, 0):.3f})"
+            ),
         }
         if flip_column is not None:
             block["flip"] = proxies.flip_test(
@@ -115,7 +106,7 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
             f"groups_test.csv has {len(inputs.groups)} rows, test.npz has {len(inputs.X)}; expected them row-aligned"
         )
     columns = list(meta["feature_groups"])
-    per_column, ig_summary, seconds = attribute_all(model, inputs.X, meta, settings)
+    per_column, summaries, seconds = attribute_all(model, inputs.X, meta, settings)
     result: dict = {"target_class": meta["favourable"], "n_rows": len(inputs.X), "seconds": seconds}
     importances = {}
     for method, values in per_column.items():
@@ -125,9 +116,10 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
             "importance": importances[method],
             "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
             "share": {c: v["share"] for c, v in table.items()},
+            **summaries[method],
         }
     if "integrated_gradients" in result:
-        result["integrated_gradients"].update(ig_summary, n_steps=ig_summary["n_steps_max_used"])
+        result["integrated_gradients"]["n_steps"] = result["integrated_gradients"]["n_steps_max_used"]
     result["agreement"] = explain.agreement(importances, settings.top_k)
     primary = settings.methods[0]
     result["by_group"] = {

@@ -24,11 +24,11 @@ import pandas as pd
 
 from pipeline.audit import disparity
 from pipeline.audit import policy as pol
-from pipeline.audit.criteria import CRITERIA, RATES, cells_of
 from pipeline.audit.group_metrics import Grouping, _auc_per_group
 from pipeline.errors import BadInputError
 from pipeline.stats import bootstrap, calibration, intervals
 from pipeline.stats.groups import sensitive_views
+from pipeline.tables.criteria import CRITERIA, RATES, cells_of
 
 _STATUS_ORDER = {pol.FAIL: 0, pol.NOT_ASSESSABLE: 1, pol.INCONCLUSIVE: 2, pol.PASS: 3}
 
@@ -53,11 +53,6 @@ class FairnessSettings:
     max_difference: float = 0.1
     calibration_bins: int = 10
     policy: pol.Policy = field(default_factory=pol.Policy)
-
-
-#: The former name, kept for callers in stages owned elsewhere (stages/fairness.py, stages/mitigate.py);
-#: new code uses :class:`FairnessSettings`.
-AuditSettings = FairnessSettings
 
 
 def settings_from_config(cfg) -> FairnessSettings:
@@ -567,15 +562,6 @@ def describe_policy(settings: FairnessSettings, sensitive: list[str], levels: po
         "exempt": [
             {"attribute": e.attribute, "group": e.group, "criterion": e.criterion, "reason": e.reason} for e in p.exempt
         ],
-    }
-
-
-def multiclass_accuracy(y: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, sensitive: list[str]) -> dict:
-    """Accuracy over all classes per group (the favourable-vs-rest audit cannot show it)."""
-    correct = pd.Series(np.asarray(y) == np.asarray(y_pred))
-    return {
-        name: {str(g): float(v) for g, v in correct.groupby(labels.to_numpy()).mean().items()}
-        for name, labels in sensitive_views(groups, sensitive).items()
     }
 
 

@@ -53,11 +53,15 @@ def label(verdict: dict) -> str:
 
 
 def blockers(fairness: dict | None, data: dict | None = None, evaluation: dict | None = None) -> list[str]:
-    """Reasons no verdict can pass: a degenerate model, suspected leakage (from any source given)."""
+    """Reasons no verdict can pass: a degenerate model, suspected leakage in the data or at the model (a
+    near-perfect network on a social outcome), from any source given."""
     found = list((fairness or {}).get("blockers") or [])
     degenerate = (evaluation or {}).get("degenerate") or {}
     if degenerate.get("degenerate"):
         found.append("degenerate model: " + "; ".join(degenerate.get("reasons") or []))
+    near_perfect = (evaluation or {}).get("near_perfect") or {}
+    if near_perfect.get("flagged"):
+        found.append(f"suspected target leakage at the model: {near_perfect.get('reason')}")
     leakage = ((data or {}).get("leakage") or {}).get("suspected")
     if leakage:
         names = [str(x.get("column", x)) if isinstance(x, dict) else str(x) for x in leakage]

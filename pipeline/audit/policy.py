@@ -33,8 +33,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from pipeline.audit.criteria import RATES, Criterion, cells_of
 from pipeline.stats import intervals
+from pipeline.tables.criteria import RATES, Criterion, cells_of
 
 PASS, FAIL, INCONCLUSIVE, NOT_ASSESSABLE = "pass", "fail", "inconclusive", "not_assessable"
 #: rate limits every gating interval is built from (see the module docstring)
@@ -163,6 +163,7 @@ def decide(kind: str, k1, n1, k2, n2, bound, levels: Levels, limits: str = LIMIT
     with np.errstate(divide="ignore", invalid="ignore"):
         p1, p2 = k1 / n1, k2 / n2
         value = p1 / p2 if kind == "ratio" else p1 - p2
+        value = np.where(np.isfinite(value), value, np.nan)  # a ratio over a zero rate is undefined, not inf
     eq_low, eq_high = rate_interval(kind, k1, n1, k2, n2, levels.equivalence, limits)
     fam_low, fam_high = rate_interval(kind, k1, n1, k2, n2, levels.fail, limits)
     defined = np.isfinite(value) & np.isfinite(eq_low) & np.isfinite(eq_high)

@@ -3,8 +3,9 @@ for a sensitive attribute.
 
 Run before any model: a group too small to measure, a skewed base rate or a strong proxy (on
 Adult, ``relationship`` almost determines ``sex``) explains later fairness results better than
-the model does. Association is the project's one Cramér's V and normalised mutual information
-(:mod:`pipeline.stats.association`); numeric features with many values are cut into quantile bins.
+the model does. Association is the project's one bias-corrected Cramér's V and adjusted mutual
+information (:mod:`pipeline.stats.association`), both corrected for the number of levels so an
+identifier never tops the list; numeric features with many values are cut into quantile bins.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 from pipeline.data.group_names import confusable
 from pipeline.data.table import RawTable
-from pipeline.stats.association import as_categories, cramers_v, normalized_mutual_info
+from pipeline.stats.association import adjusted_mutual_info, as_categories, cramers_v
 from pipeline.stats.groups import sensitive_views
 
 MISSING_LEVEL = "<missing>"
@@ -74,7 +75,7 @@ def proxies(table: RawTable, sensitive: list[str], columns: list[str], top: int 
                     {
                         "feature": column,
                         "cramers_v": cramers_v(cats, target),
-                        "normalized_mutual_info": normalized_mutual_info(cats, target),
+                        "adjusted_mutual_info": adjusted_mutual_info(cats, target),
                     }
                 )
     result = {}

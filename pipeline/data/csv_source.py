@@ -185,6 +185,17 @@ def sensitive_columns(settings: DataSettings) -> list[str]:
     return out
 
 
+def codes_as_text(settings: DataSettings) -> dict[str, str]:
+    """Plain sensitive columns are categorical whatever their values look like: ``01``, ``1`` and
+    ``1.0`` are three codes in a file, and read as numbers they became one group ``1.0``. A column
+    to be banded (``data.sensitive_bins``) or in a one-hot group stays as inferred."""
+    return {
+        name: "categorical"
+        for name in settings.sensitive or []
+        if name not in settings.sensitive_onehot and name not in settings.sensitive_bins
+    }
+
+
 def _configured(settings: DataSettings) -> dict[str, list[str]]:
     csv = settings.csv
     plain = [s for s in settings.sensitive or [] if s not in settings.sensitive_onehot]
@@ -193,7 +204,7 @@ def _configured(settings: DataSettings) -> dict[str, list[str]]:
         wanted[f"data.sensitive_onehot.{name}"] = list(columns)
     wanted["data.csv.column_types"] = list(csv.column_types)
     wanted["data.csv.drop"] = list(csv.drop)
-    for role in ("score", "decision"):
+    for role in ("score", "decision", "decision_date"):
         if getattr(csv, role):
             wanted[f"data.csv.{role}"] = [getattr(csv, role)]
     return wanted
@@ -229,7 +240,7 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     frame = frame.drop(columns=list(csv.drop))
     roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
     skip = {csv.target, *roles.values()}
-    numeric, categorical = column_types(frame, dict(csv.column_types), skip)
+    numeric, categorical = column_types(frame, {**codes_as_text(settings), **csv.column_types}, skip)
     # Inferred numerics only: in a column declared numeric a token is refused with its lines.
     frame, token_notes = blank_missing_tokens(frame, [c for c in numeric if c not in csv.column_types])
     sensitive = sensitive_columns(settings)

@@ -91,9 +91,14 @@ def check(
     auc_threshold: float = DEFAULT_AUC,
     nmi_threshold: float = DEFAULT_NMI,
     seed: int = 0,
+    probe: bool = False,
+    known: list[dict] = (),
 ) -> dict:
-    """``{"action", "thresholds", "suspected": [{"column", "reason", "score"}], "scores"}``.
+    """``{"action", "thresholds", "suspected": [{"column", "reason", "score"}], "scores", "probe"}``.
 
+    ``known`` suspects (found by other rules) join the list first. With ``probe`` the columns no
+    single score suspects are also scored together
+    (:mod:`pipeline.data.leakage_probe`); the sets it names join ``suspected``.
     Raises :class:`BadInputError` (exit 2) naming every suspect when ``action`` is ``fail``.
     """
     train_target = target.iloc[train_rows].astype(str).reset_index(drop=True)
@@ -110,12 +115,29 @@ def check(
             top = hits[0]
             suspected.append({"column": column, "reason": top["reason"], "score": float(top["score"])})
     suspected.sort(key=lambda s: (-s["score"], s["column"]))
+    named = {s["column"] for s in suspected}
+    suspected += [k for k in known if k["column"] not in named]  # found by other rules (dates after the decision)
+    probed = None
+    if probe:
+        from pipeline.data import leakage_probe
+
+        alone = {s["column"] for s in suspected}
+        probed = leakage_probe.probe(
+            features.iloc[train_rows].reset_index(drop=True),
+            positive,
+            numeric=[c for c in numeric if c not in alone],
+            columns=[c for c in columns if c not in alone],
+            threshold=auc_threshold,
+            seed=seed,
+        )
+        suspected += probed["suspected"]
     result = {
         "action": action,
         "thresholds": {"auc": auc_threshold, "nmi": nmi_threshold},
         "suspected": suspected,
         "excluded": [s["column"] for s in suspected] if action == "exclude" else [],
         "scores": scores,
+        "probe": probed and {k: v for k, v in probed.items() if k != "suspected"},
     }
     if suspected and action == "fail":
         raise BadInputError(

@@ -26,6 +26,9 @@ from pipeline.errors import BadInputError
 MIN_MATCH_RATE = 0.6
 SAMPLE = 2000
 MIN_ROWS_FOR_UNIQUE = 20
+#: Share of rows that must be filled before "unique among the filled values" names an identifier.
+MIN_FILLED_SHARE = 0.5
+MISSING_LEVEL = "<missing>"
 
 NAME_RULES = [
     ("personal name", r"(^|_)(full_?name|first_?name|last_?name|given_?name|surname|family_?name|forename|name)($|_)"),
@@ -139,22 +142,41 @@ def by_value(values: pd.Series, seed: int) -> tuple[str, float] | None:
     return None
 
 
-def unique_per_row(values: pd.Series) -> bool:
-    """Every row distinct: an identifier unless the column is a continuous measurement."""
-    present = values.dropna()
-    if len(values) < MIN_ROWS_FOR_UNIQUE or present.nunique() < len(values):
+def unique_per_row(values: pd.Series, n_missing: int = 0) -> bool:
+    """Every filled row distinct: an identifier unless the column is a continuous measurement.
+
+    A case number left empty in a few rows is still a case number, so uniqueness is judged on the
+    non-empty values (``<missing>`` in a categorical column; in a numeric one the ``n_missing``
+    rows the loader filled with the median, which that value may repeat). At least
+    :data:`MIN_FILLED_SHARE` of the rows must be filled: a mostly-empty column is the column
+    screen's business.
+    """
+    if len(values) < MIN_ROWS_FOR_UNIQUE:
         return False
-    if _is_numeric(present):
-        as_float = present.astype("float64")
-        return bool(np.all(np.mod(as_float, 1) == 0))  # integer keys (1, 2, 3, ...) are row ids
-    return True
+    if _is_numeric(values):
+        counts = values.value_counts(dropna=True)
+        allowed_top = n_missing + 1 if n_missing else 1
+        if counts.empty or counts.iloc[0] > allowed_top or (len(counts) > 1 and counts.iloc[1] > 1):
+            return False
+        filled = len(values) - n_missing
+        as_float = counts.index.to_numpy(dtype="float64")
+        integer_keys = bool(np.all(np.mod(as_float, 1) == 0))  # integer keys (1, 2, 3, ...) are row ids
+        return integer_keys and filled >= max(MIN_ROWS_FOR_UNIQUE, MIN_FILLED_SHARE * len(values))
+    text = values.dropna().astype(str)
+    present = text[text != MISSING_LEVEL]
+    if len(present) < max(MIN_ROWS_FOR_UNIQUE, MIN_FILLED_SHARE * len(values)):
+        return False
+    return bool(present.nunique() == len(present))
 
 
-def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> list[dict]:
+def scan(
+    frame: pd.DataFrame, seed: int, protected: set[str] = frozenset(), missing: dict[str, int] | None = None
+) -> list[dict]:
     """One finding per flagged column: column, reason, match rate, how it was detected.
 
     ``protected`` columns (the target, the sensitive attributes) are still reported but marked
-    as not excludable, because the audit needs them.
+    as not excludable, because the audit needs them. ``missing`` holds each column's missing
+    cells as read (numeric gaps are median-filled by then).
     """
     findings = []
     for column in frame.columns:
@@ -170,8 +192,14 @@ def scan(frame: pd.DataFrame, seed: int, protected: set[str] = frozenset()) -> l
                 reasons.append({"reason": reason, "detected_by": "value pattern", "match_rate": hit[1]})
         elif hit:
             reasons.append({"reason": hit[0], "detected_by": "value pattern", "match_rate": hit[1]})
-        if unique_per_row(frame[column]):
-            reasons.append({"reason": "unique per row", "detected_by": "distinct count", "match_rate": 1.0})
+        if unique_per_row(frame[column], (missing or {}).get(column, 0)):
+            reasons.append(
+                {
+                    "reason": "unique among its non-empty values (an identifier)",
+                    "detected_by": "distinct count",
+                    "match_rate": 1.0,
+                }
+            )
         if reasons:
             rates = [r["match_rate"] for r in reasons if r["match_rate"] is not None]
             findings.append(

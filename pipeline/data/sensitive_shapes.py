@@ -122,10 +122,24 @@ def derive(table: RawTable, settings: DataSettings) -> tuple[RawTable, DataSetti
         if name not in categorical and name not in table.numeric:
             categorical.append(name)
         names.append(name)
+    refuse_single_group(features, names)
     new_table = dataclasses.replace(table, features=features, categorical=categorical, notes=notes)
     new_settings = settings.model_copy(update={"sensitive": names})
     add_dependent_columns(new_table, encodings)
     return new_table, new_settings, encodings
+
+
+def refuse_single_group(features: pd.DataFrame, attributes: list[str]) -> None:
+    """A sensitive attribute with one group has nothing to compare, and every other column would
+    look like a function of it: refused (exit 2) naming the attribute and its one value."""
+    for name in attributes:
+        values = features[name].astype(str)
+        if values.nunique(dropna=False) < 2:
+            raise BadInputError(
+                f"sensitive attribute '{name}' has a single group ('{values.iloc[0] if len(values) else ''}') "
+                "in every row, so there is nothing to compare; check data.sensitive (and data.sensitive_onehot / "
+                "data.sensitive_bins) names the column holding the groups"
+            )
 
 
 def _well_populated(values: np.ndarray) -> bool:
@@ -145,6 +159,8 @@ def add_dependent_columns(table: RawTable, encodings: dict[str, list[str]]) -> N
     attributes = {}
     for attribute in list(encodings):
         groups = _codes(table.features[attribute].astype(str))
+        if groups.max(initial=-1) < 1:
+            continue  # one group: any column "determines" a constant, which says nothing
         if (groups.max(initial=-1) + 1) * MIN_ROWS_PER_GROUP > len(groups):
             continue  # too few rows per group: a column could look like a function of it by chance
         attributes[attribute] = groups

@@ -2,7 +2,7 @@
 
 Structural problems (the file, its delimiter, its header) are checked by hand because they decide
 whether there is a table at all; row-level rules (numeric values, allowed labels, missing
-sensitive values, constant or empty columns) are a pandera schema validated lazily, so one run
+sensitive values) are a pandera schema validated lazily, so one run
 reports all failures. Each problem names the file, the column, how many rows fail and one example
 value, and says how to fix it.
 """
@@ -260,15 +260,33 @@ def columns_exist(path: Path, columns: list[str], wanted: dict[str, list[str]]) 
     for setting, names in wanted.items():
         for name in names:
             if name not in columns:
+                hint = onehot_hint(name, columns) if setting == "data.sensitive" else ""
                 problems.append(
                     Problem(
                         str(path),
-                        f"{setting} names column '{name}', which the file does not have; {closest(name, columns)}"
-                        f"columns are: {', '.join(columns)}",
+                        f"{setting} names column '{name}', which the file does not have; "
+                        f"{hint or closest(name, columns)}columns are: {', '.join(columns)}",
                         column=name,
                     )
                 )
     return problems
+
+
+def onehot_hint(name: str, columns: list[str]) -> str:
+    """When the attribute is spread over one-hot columns (``race`` -> ``Race_Black``, ``race_white``),
+    the setting that audits them as one attribute, in YAML and as a ``dvc exp run -S`` line."""
+    key = name.strip().lower()
+    matches = [
+        c for c in columns if c.lower().startswith(key) and c[len(key) : len(key) + 1] in ("_", ".", "=", "-", " ")
+    ]
+    if len(matches) < 2:
+        return ""
+    listed = ", ".join(matches)
+    return (
+        f"the file has one-hot columns {listed}: audit them as one attribute with "
+        f"data.sensitive_onehot: {{{name}: [{listed}]}} (or dvc exp run -S '++data.sensitive_onehot.{name}="
+        f"[{listed}]'); "
+    )
 
 
 def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]) -> dict[str, str]:
@@ -319,10 +337,9 @@ def _schema(
 
     columns = {}
     for name in frame.columns:
-        checks = [
-            pa.Check(lambda s: bool(s.notna().any()), name="all_missing"),
-            pa.Check(lambda s: bool(s.isna().all() or s.nunique(dropna=False) > 1), name="constant"),
-        ]
+        # Empty and constant input columns are not errors: prepare's column screen excludes them
+        # with a warning (pipeline.data.screen). A sensitive attribute with one group is refused there.
+        checks = []
         if name in numeric:
             checks.append(pa.Check(lambda s: s.str.fullmatch(NUMBER), name="numeric", ignore_na=True))
             checks.append(pa.Check(finite_numbers, name="finite", ignore_na=True))
@@ -332,8 +349,6 @@ def _schema(
             checks.append(pa.Check(lambda s: s.notna(), name="target_missing", ignore_na=False))
         if name in sensitive and fail_on_missing_sensitive:
             checks.append(pa.Check(lambda s: s.notna(), name="sensitive_missing", ignore_na=False))
-        if name == target:
-            checks = [c for c in checks if c.name != "constant"]  # a one-class target has its own message
         columns[name] = pa.Column(None, checks=checks, nullable=True)  # every cell is text; no dtype rule
     return pa.DataFrameSchema(columns, strict=False)
 

@@ -92,25 +92,6 @@ def _importance_by_group(ctx: dict, sensitive: str):
     return fig
 
 
-def _pareto(ctx: dict):
-    m = (ctx.get("fairness") or {}).get("mitigation") or {}
-    rows = [
-        (n, r)
-        for n, r in (m.get("models") or {}).items()
-        if "error" not in r and r.get("demographic_parity_difference") is not None
-    ]
-    if not rows:
-        return None
-    return plots.draw_scatter(
-        [r["demographic_parity_difference"] for _, r in rows],
-        [r["accuracy"] for _, r in rows],
-        [n for n, _ in rows],
-        f"Accuracy vs demographic parity difference ({m.get('feature')})",
-        "demographic parity difference",
-        "accuracy",
-    )
-
-
 def _curves(ctx: dict):
     curves = ctx.get("curves")
     if curves is None or "epoch" not in curves:
@@ -131,5 +112,4 @@ def builders(ctx: dict) -> Iterator[tuple[str, Callable[[], object]]]:
     for sensitive in by_sensitive:
         safe = "".join(ch if ch.isalnum() else "_" for ch in sensitive)
         yield f"importance_by_{safe}.png", lambda s=sensitive: _importance_by_group(ctx, s)
-    yield "accuracy_vs_disparity.png", lambda: _pareto(ctx)
     yield "training_curves.png", lambda: _curves(ctx)

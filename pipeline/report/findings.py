@@ -15,10 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.audit.gate import PASS, blockers, checks, gate, label
+from pipeline.tables.criteria import CRITERIA
 
-#: Verdict metrics about who is *selected* (rates of the favourable prediction) vs about *errors*.
-SELECTION_METRICS = ("demographic_parity", "selection_rate")
-ERROR_METRICS = ("equalized_odds", "equal_opportunity", "tpr", "fnr", "fpr")
+#: Rates about who is *selected* (the favourable prediction) vs about *errors*; a gating criterion's
+#: rates in the criteria table decide which sentence speaks for it.
+SELECTION_RATES = frozenset({"selection_rate"})
+ERROR_RATES = frozenset({"tpr", "fnr", "fpr"})
 MAX_FINDINGS = 3
 #: Order in which statuses are named in a verdict label: what blocks first, passes last.
 STATUS_ORDER = ("fail", "not_assessable", "inconclusive", "undefined", "pass")
@@ -204,13 +206,8 @@ def _fairness_findings(fairness: dict | None) -> list[str]:
         metric, feature = str(v.get("metric", "")), v.get("feature")
         if feature is None:
             continue
-        maker = (
-            selection_sentence
-            if metric.startswith(SELECTION_METRICS)
-            else error_sentence
-            if metric.startswith(ERROR_METRICS)
-            else None
-        )
+        rates = set(CRITERIA[metric].rates) if metric in CRITERIA else set()
+        maker = selection_sentence if rates & SELECTION_RATES else error_sentence if rates & ERROR_RATES else None
         pair = (str(v["group"]), str(v["reference"])) if v.get("group") and v.get("reference") else None
         sentence = maker(fairness, str(feature), pair) if maker else None
         if sentence and sentence not in out:
@@ -247,11 +244,97 @@ def _other_findings(ctx: dict) -> list[str]:
     return out
 
 
+# --- the existing system (data.csv.score / data.csv.decision) ------------------------------------
+
+#: Rates whose higher value is better for the person (more favourable decisions); for ``fnr`` lower is.
+HIGHER_IS_BETTER = {"selection_rate": True, "tpr": True, "fpr": True, "fnr": False}
+
+
+def _outcomes(system: dict) -> tuple[str, str, str]:
+    """(target, favourable, unfavourable) as written in the file."""
+    fav = str(system.get("favourable_class", "the favourable class"))
+    others = [str(c) for c in system.get("classes") or [] if str(c) != fav]
+    unfav = others[0] if len(others) == 1 else f"not {fav}"
+    return str(system.get("target") or "outcome"), fav, unfav
+
+
+def rate_in_words(rate: str, system: dict) -> str:
+    """How a person meets ``rate`` under this system, in the file's own outcome values."""
+    from pipeline.tables.criteria import RATES
+
+    target, fav, unfav = _outcomes(system)
+    found = RATES.get(rate)
+    if found is not None and found.harm:
+        return found.harm.format(target=target, fav=fav, unfav=unfav)
+    return {
+        "selection_rate": "given the favourable decision",
+        "tpr": f"given the favourable decision when their {target} was '{fav}'",
+    }.get(rate, found.title if found else rate)
+
+
+def _harmed_first(audited: dict, verdict: dict) -> list[str]:
+    """For each failing comparison, the disadvantaged group named first, with both groups' rates."""
+    system, feature, reference = audited.get("system") or {}, verdict.get("feature"), verdict.get("reference")
+    groups = ((audited.get("features") or {}).get(str(feature)) or {}).get("groups") or {}
+    out = []
+    for comparison in verdict.get("comparisons") or []:
+        rate, group = comparison.get("rate"), comparison.get("group")
+        if comparison.get("status") != "fail" or rate not in HIGHER_IS_BETTER or group not in groups:
+            continue
+        mine, theirs = groups[group].get(rate), (groups.get(str(reference)) or {}).get(rate)
+        if mine is None or theirs is None or mine == theirs:
+            continue
+        worse_is_mine = (mine < theirs) == HIGHER_IS_BETTER[rate]
+        harmed, other = (group, reference) if worse_is_mine else (reference, group)
+        rates = {group: mine, str(reference): theirs}
+        out.append(
+            f"by {feature}, '{harmed}' is disadvantaged against '{other}': {rate_in_words(rate, system)} — "
+            f"{pct(rates[str(harmed)])} of '{harmed}', {pct(rates[str(other)])} of '{other}' "
+            f"({str(verdict.get('metric', '')).replace('_', ' ')} fails)"
+        )
+    return out
+
+
+def existing_system_findings(fairness: dict | None) -> list[str]:
+    """One plain sentence per audited existing system: what it is, its gating results, who it
+    disadvantages, and its error rates as the affected person meets them."""
+    out = []
+    for role, audited in ((fairness or {}).get("external") or {}).items():
+        system = audited.get("system") or {}
+        items = [v for v in audited.get("verdicts") or [] if v.get("gating", True)]
+        bad = [v for v in items if v.get("status") != PASS]
+        counts: dict[str, int] = {}
+        for v in bad:
+            counts[str(v.get("status"))] = counts.get(str(v.get("status")), 0) + 1
+        if not items:
+            result = "no gating check could be computed"
+        elif bad:
+            result = (
+                f"{len(bad)} of {len(items)} gating checks do not pass "
+                f"({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}); the existing system does NOT meet the "
+                "audit policy"
+            )
+        else:
+            result = f"all {len(items)} gating checks pass"
+        harmed = [h for v in bad for h in _harmed_first(audited, v)]
+        sentence = (
+            f"EXISTING SYSTEM ({role} '{system.get('column')}', {system.get('rule')}), audited on "
+            f"{system.get('rows')} rows: {result}."
+        )
+        if harmed:
+            sentence += " " + "; ".join(h[0].upper() + h[1:] for h in harmed) + "."
+        errors = "; ".join(f"{name.upper()}: {rate_in_words(name, system)}" for name in ("fnr", "fpr"))
+        out.append(f"{sentence} Its error rates as people meet them — {errors}.")
+    return out
+
+
 def findings(ctx: dict, limit: int = MAX_FINDINGS) -> list[str]:
     """The ``limit`` most important findings: failing fairness first, then accuracy, privacy, explanations."""
     return (_fairness_findings(ctx.get("fairness")) + _other_findings(ctx))[:limit]
 
 
 def summary_findings(ctx: dict) -> list[str]:
-    """The report's first screen: the most important fairness findings, then accuracy, privacy, explanations."""
-    return _fairness_findings(ctx.get("fairness"))[:MAX_FINDINGS] + _other_findings(ctx)
+    """The report's first screen: the existing system audited beside the network (when there is one),
+    the most important fairness findings, then accuracy, privacy, explanations."""
+    fairness = ctx.get("fairness")
+    return existing_system_findings(fairness) + _fairness_findings(fairness)[:MAX_FINDINGS] + _other_findings(ctx)

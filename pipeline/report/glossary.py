@@ -7,7 +7,10 @@ appears in the rendered text (a test checks that every abbreviation used is defi
 
 from __future__ import annotations
 
-TERMS: dict[str, str] = {
+from pipeline.tables import criteria, explain_methods
+
+#: Terms of the report's own; the criteria and explain methods bring theirs from their tables.
+_TERMS: dict[str, str] = {
     "Accuracy": "Share of test rows whose prediction equals the true outcome.",
     "Balanced accuracy": "Mean of the share of each class predicted correctly; not inflated by a large class.",
     "Base rate": "Share of a group whose true outcome is the favourable class.",
@@ -22,14 +25,12 @@ TERMS: dict[str, str] = {
         "How far Integrated Gradients' attributions miss the change in the model's output; small is reliable."
     ),
     "CPU": "Central processing unit: the processor the pipeline runs on by default.",
-    "Cramér's V": "Strength of association between two categorical columns, 0 (none) to 1 (one determines the other).",
+    "Cramér's V": (
+        "Strength of association between two categorical columns, 0 (none) to 1 (one determines the other); "
+        "bias-corrected (Bergsma 2013), so a column with a level per row (an id) scores 0, not 1."
+    ),
     "CO2": (
         "Carbon dioxide emitted to produce the electricity used, estimated from energy and the grid's carbon intensity."
-    ),
-    "DeepLift": "Attribution method comparing each input with a reference input, layer by layer.",
-    "Demographic parity": (
-        "Groups receive the favourable prediction at the same rate; measured as a difference "
-        "or a ratio of selection rates."
     ),
     "DP-SGD": (
         "Differentially private stochastic gradient descent: training that clips and adds noise to "
@@ -40,24 +41,16 @@ TERMS: dict[str, str] = {
         "Expected calibration error: average gap between predicted probability and observed frequency, over "
         "probability bins."
     ),
-    "Equal opportunity": (
-        "People whose true outcome is favourable are recognised at the same rate in every group (equal TPR)."
-    ),
     "EO": "Equalized odds (see that entry).",
-    "Equalized odds": "Equal TPR and equal FPR across groups: the model errs at the same rates for everyone.",
     "Epsilon (ε), delta (δ)": (
         "Differential-privacy budget: smaller ε means less can be learnt about any one "
         "person; δ is the chance the bound fails."
     ),
-    "Feature ablation": "Attribution by replacing a column with a baseline and measuring how the prediction changes.",
     "FLOPs": "Floating-point operations: the amount of arithmetic, a hardware-independent measure of compute.",
     "FNR": "False negative rate: share of people with a favourable true outcome whom the model denies it.",
     "FPR": (
         "False positive rate: share of people with an unfavourable true outcome whom the model grants the "
         "favourable one."
-    ),
-    "Four-fifths rule": (
-        "A group's selection rate below 80% of another's is taken as evidence of adverse impact (US EEOC guideline)."
     ),
     "GPU": "Graphics processing unit: an accelerator for the arithmetic of training.",
     "Gating check": "A fairness check whose failure fails the audit and withholds the 'audited' alias.",
@@ -80,9 +73,6 @@ TERMS: dict[str, str] = {
     "Exemption": (
         "A group named in audit.policy.exempt with a reason: its inconclusive or not-assessable comparisons do not "
         "block the gate; a fail is never exempted, and every exemption is printed with the verdict."
-    ),
-    "Integrated Gradients": (
-        "Attribution method summing the model's gradients along a path from a baseline input to the real one."
     ),
     "Intersection": "Groups formed by combining attributes (e.g. sex x race); small ones have wide intervals.",
     "k-anonymity": (
@@ -134,6 +124,11 @@ TERMS: dict[str, str] = {
 }
 
 
+def terms() -> dict[str, str]:
+    """Every term: the report's own and those of the criteria and explain-method tables."""
+    return {**_TERMS, **criteria.glossary(), **explain_methods.glossary()}
+
+
 def entries() -> list[tuple[str, str]]:
     """Every term, alphabetically (case-insensitive)."""
-    return sorted(TERMS.items(), key=lambda kv: kv[0].lower())
+    return sorted(terms().items(), key=lambda kv: kv[0].lower())

@@ -139,22 +139,6 @@ def lines(
     return _svg(draw_lines(series, title, xlabel, ylabel, diagonal))
 
 
-def draw_scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xlabel: str, ylabel: str):
-    """Labelled points (e.g. models on an accuracy/disparity plane)."""
-    fig, ax = _figure(6.0, 3.6)
-    ax.scatter(xs, ys, color="#4a78a8")
-    for x, y, label in zip(xs, ys, labels):
-        ax.annotate(text(label), (x, y), fontsize=7, xytext=(4, 2), textcoords="offset points")
-    ax.set_title(text(title), fontsize=10)
-    ax.set_xlabel(text(xlabel), fontsize=9)
-    ax.set_ylabel(text(ylabel), fontsize=9)
-    return fig
-
-
-def scatter(xs: list[float], ys: list[float], labels: list[str], title: str, xlabel: str, ylabel: str) -> str:
-    return _svg(draw_scatter(xs, ys, labels, title, xlabel, ylabel))
-
-
 def scatter_intervals(points: list[dict], title: str, xlabel: str, ylabel: str) -> str:
     """Labelled points with interval bars on both axes: ``{"label", "x", "x_ci", "y", "y_ci"}``
     (a missing interval draws no bar)."""

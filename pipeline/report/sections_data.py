@@ -31,12 +31,13 @@ def _proxy_tables(audit: dict) -> list[tuple[str, Table]]:
     tables = []
     for attribute, block in audit["proxies"].items():
         rows = [
-            [r["feature"], fmt(r["cramers_v"]), fmt(r["normalized_mutual_info"])] for r in block["associations"][:8]
+            [r["feature"], fmt(r["cramers_v"]), fmt(r.get("adjusted_mutual_info", r.get("normalized_mutual_info")))]
+            for r in block["associations"][:8]
         ]
         tables.append(
             (
                 f"Strongest proxies for {attribute}",
-                Table(["Feature", "Cramér's V", "Normalised mutual information"], rows),
+                Table(["Feature", "Cramér's V (bias-corrected)", "Adjusted mutual information"], rows),
             )
         )
     return tables
@@ -96,10 +97,17 @@ def leakage_paragraphs(data: dict) -> list[str]:
     suspected = leaks.get("suspected") or []
     if not suspected:
         limits = leaks.get("thresholds", {})
+        probe = leaks.get("probe") or {}
+        together = (
+            f" Scored together by a gradient-boosting probe out of fold, the inputs reach ROC AUC "
+            f"{fmt(probe['auc'])}, below the same threshold."
+            if probe.get("auc") is not None
+            else ""
+        )
         return [
             f"Target leakage check: no input column predicts the target alone (single-feature ROC AUC below "
             f"{fmt(limits.get('auc'))} and normalised mutual information below {fmt(limits.get('nmi'))} on the "
-            "training rows, and none is a function of the target)."
+            f"training rows, and none is a function of the target).{together}"
         ]
     what = {
         "exclude": "They were removed from the model's inputs (data.leakage: exclude).",
@@ -112,6 +120,17 @@ def leakage_paragraphs(data: dict) -> list[str]:
         "suspected the model is not given the 'audited' alias. If a column is known at decision time and "
         "legitimately this predictive, keep it; otherwise remove it with data.csv.drop."
     ]
+
+
+def screen_paragraphs(data: dict) -> list[str]:
+    """Columns the screen took out of the inputs (empty, constant, mostly empty, copies), each with its reason."""
+    findings = (data.get("screen") or {}).get("findings") or []
+    if not findings:
+        return []
+    named = "; ".join(
+        f"'{f['column']}': {f['reason']}" + ("" if f["excluded"] else " (kept: data.keep_columns)") for f in findings
+    )
+    return [f"Columns screened out of the model's inputs: {named}."]
 
 
 def _shape_paragraphs(data: dict) -> list[str]:
@@ -160,10 +179,16 @@ def build(ctx: dict) -> Section:
         return not_run(KEY, TITLE, "prepare")
     audit, pii = data["audit"], data["pii"]
     classes = (ctx.get("meta") or {}).get("classes") or list(audit["class_counts"])
-    paragraphs = leakage_paragraphs(data) + [
-        f"{audit['n_rows']} rows before splitting; favourable class '{audit['favourable']}' "
-        f"with base rate {fmt(audit['base_rate'])}."
-    ]
+    near = (ctx.get("evaluate") or {}).get("near_perfect") or {}
+    paragraphs = (
+        ([f"SUSPECTED TARGET LEAKAGE AT THE MODEL: {near['reason']}."] if near.get("flagged") else [])
+        + leakage_paragraphs(data)
+        + screen_paragraphs(data)
+        + [
+            f"{audit['n_rows']} rows before splitting; favourable class '{audit['favourable']}' "
+            f"with base rate {fmt(audit['base_rate'])}."
+        ]
+    )
     if len(classes) > 2:
         paragraphs.append(
             f"The target has {len(classes)} classes. Fairness metrics defined only for a binary outcome "

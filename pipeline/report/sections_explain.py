@@ -5,17 +5,19 @@ from __future__ import annotations
 from pipeline.report import plots
 from pipeline.report.model import Section, Table, not_run
 from pipeline.report.safe import fmt
+from pipeline.tables.explain_methods import METHODS
 
 KEY, TITLE = "interpretability", "Interpretability"
-METHOD_NAMES = {
-    "integrated_gradients": "Integrated Gradients",
-    "deeplift": "DeepLift",
-    "feature_ablation": "Feature ablation",
-}
+
+
+def _title(method: str) -> str:
+    """The method's title from the explain-method table (read at call time, like the config)."""
+    return METHODS[method].title if method in METHODS else method
 
 
 def _methods(ex: dict) -> list[str]:
-    return [m for m in METHOD_NAMES if isinstance(ex.get(m), dict) and "importance" in ex[m]]
+    """Every method of the table the stage ran, in table order: none is left out of the report."""
+    return [m for m in METHODS if isinstance(ex.get(m), dict) and "importance" in ex[m]]
 
 
 def _importance_table(ex: dict, methods: list[str]) -> Table:
@@ -28,7 +30,7 @@ def _importance_table(ex: dict, methods: list[str]) -> Table:
             low, high = (ex[m].get("interval") or {}).get(c, [None, None])
             row.append(f"{fmt(ex[m]['importance'].get(c), 4)} [{fmt(low, 4)}, {fmt(high, 4)}]")
         rows.append(row)
-    return Table(["Column", *(f"{METHOD_NAMES[m]} mean |attr| [interval]" for m in methods)], rows)
+    return Table(["Column", *(f"{_title(m)} mean |attr| [interval]" for m in methods)], rows)
 
 
 def _ig_paragraph(ex: dict) -> str:
@@ -60,7 +62,7 @@ def _group_figure(block: dict, sensitive: str, method: str) -> str:
         ax.barh([j + i * height for j in range(len(columns))], values, height=height, label=g)
     ax.set_yticks([j + 0.4 - height / 2 for j in range(len(columns))], labels=columns, fontsize=8)
     ax.invert_yaxis()
-    ax.set_title(f"{METHOD_NAMES.get(method, method)} by {sensitive}", fontsize=10)
+    ax.set_title(f"{_title(method)} by {sensitive}", fontsize=10)
     ax.set_xlabel("mean |attribution|", fontsize=9)
     ax.legend(fontsize=7)
     return plots._svg(fig)
@@ -114,7 +116,7 @@ def _proxy_table(ex: dict) -> tuple[list[str], Table | None]:
     for s, block in px["by_sensitive"].items():
         flip = block.get("flip") or {}
         per_group = "; ".join(f"{g} {fmt(v['changed_share_any'])}" for g, v in (flip.get("groups") or {}).items())
-        shares = ", ".join(f"{METHOD_NAMES.get(m, m)} {fmt(v)}" for m, v in block["attribution_share"].items())
+        shares = ", ".join(f"{_title(m)} {fmt(v)}" for m, v in block["attribution_share"].items())
         where = "model input" if block["is_model_input"] else "not a model input"
         rows.append(
             [
@@ -170,8 +172,7 @@ def build(ctx: dict) -> Section:
         return not_run(KEY, TITLE, "explain")
     paragraphs = [_ig_paragraph(ex)]
     paragraphs += [
-        f"{METHOD_NAMES[a]} vs {METHOD_NAMES[b]}: Spearman {fmt(p['spearman'])}, top-k overlap "
-        f"{fmt(p['top_k_overlap'])}."
+        f"{_title(a)} vs {_title(b)}: Spearman {fmt(p['spearman'])}, top-k overlap {fmt(p['top_k_overlap'])}."
         for p in ex.get("agreement", [])
         for a, b in [p["methods"]]
     ]
@@ -180,8 +181,8 @@ def build(ctx: dict) -> Section:
     cols = sorted(first, key=lambda c: -first[c])
     figures = [
         (
-            f"{METHOD_NAMES[methods[0]]} importance",
-            plots.barh(cols, [first[c] for c in cols], f"{METHOD_NAMES[methods[0]]} importance", "mean |attribution|"),
+            f"{_title(methods[0])} importance",
+            plots.barh(cols, [first[c] for c in cols], f"{_title(methods[0])} importance", "mean |attribution|"),
         )
     ]
     group_tables, group_figures = _group_tables(ex)

@@ -140,38 +140,6 @@ def _external(system: str, audited: dict) -> tuple[list[str], list[tuple[str, Ta
     return paragraphs, tables
 
 
-def _mitigation(m: dict) -> tuple[list[tuple[str, Table]], list[tuple[str, str]], list[str]]:
-    rows, xs, ys, labels = [], [], [], []
-    for name, row in m["models"].items():
-        if "error" in row:
-            rows.append([name, "not fitted", "", "", row["error"]])
-            continue
-        rows.append(
-            [
-                name,
-                fmt(row["accuracy"]),
-                fmt(row["demographic_parity_difference"]),
-                fmt(row["equalized_odds_difference"]),
-                "",
-            ]
-        )
-        if row["demographic_parity_difference"] is not None:
-            xs.append(row["demographic_parity_difference"]), ys.append(row["accuracy"]), labels.append(name)
-    table = Table(
-        ["Model", "accuracy", f"DP difference by {m['feature']}", f"EO difference by {m['feature']}", "note"], rows
-    )
-    figure = plots.scatter(
-        xs,
-        ys,
-        labels,
-        f"Accuracy vs demographic parity difference ({m['feature']})",
-        "demographic parity difference",
-        "accuracy",
-    )
-    notes = [f"Mitigation targets '{m['feature']}'; fitted on the {m['fitted_on']}.", m["reductions_estimator"] + "."]
-    return [("Mitigation compared (test split)", table)], [("Pareto: accuracy against disparity", figure)], notes
-
-
 def build(ctx: dict) -> Section:
     fair = ctx.get("fairness")
     if not fair or "verdicts" not in fair:
@@ -218,40 +186,4 @@ def build(ctx: dict) -> Section:
         more_paragraphs, more_tables = _external(system, audited)
         paragraphs += more_paragraphs
         tables += more_tables
-    if fair.get("mitigation"):
-        more_tables, more_figures, notes = _mitigation(fair["mitigation"])
-        tables += more_tables
-        figures += more_figures
-        paragraphs += notes
     return Section("quantitative-analyses", "Quantitative analyses", paragraphs, tables, figures)
-
-
-def verdict_lines(ctx: dict) -> list[str]:
-    """Ten-second summary: blockers first, then gating failures (largest effect first), then counts."""
-    fair = ctx.get("fairness")
-    if not fair or "verdicts" not in fair:
-        return ["Fairness: not audited in this run."]
-    lines = [f"BLOCKED: {b}." for b in fair.get("blockers") or []]
-    gating = [v for v in fair["verdicts"] if v.get("gating", True)]
-    counts = {k: sum(v["status"] == k for v in gating) for k in ("pass", "fail", "inconclusive", "not_assessable")}
-    lines.append(
-        f"Fairness policy: {counts['fail']} of {len(gating)} gating checks FAIL, "
-        f"{counts['inconclusive'] + counts['not_assessable']} inconclusive or not assessable, {counts['pass']} pass; "
-        f"{len(fair['verdicts']) - len(gating)} more checks are information."
-    )
-    fails = sorted((v for v in gating if v["status"] == "fail"), key=lambda v: -min(v.get("severity") or 0, 1e9))
-    for v in fails[:3]:
-        lines.append(
-            f"FAIL {v['check']}: '{v.get('group')}' vs '{v.get('reference')}' = "
-            f"{_with_ci(v.get('value'), v.get('ci'))} ({_bound(v)})."
-        )
-    mit = (fair.get("mitigation") or {}).get("models", {})
-    best = mit.get("threshold_optimizer (demographic_parity)")
-    base = mit.get("network (unmitigated)")
-    if best and base and "error" not in best:
-        lines.append(
-            f"Mitigation: demographic parity difference by {fair['mitigation']['feature']} "
-            f"{fmt(base['demographic_parity_difference'])} -> {fmt(best['demographic_parity_difference'])} at "
-            f"accuracy {fmt(base['accuracy'])} -> {fmt(best['accuracy'])}."
-        )
-    return lines

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import contracts, io, manifest, paths
-from pipeline.audit import performance
+from pipeline import contracts, io, manifest, paths, splits
+from pipeline.audit import near_perfect, performance
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
 
@@ -27,7 +27,7 @@ def main(cfg: Config) -> None:
     classes, fav = meta["classes"], meta["favourable_index"]
     model = load_trained()  # a file that does not load is exit 4; one from another run is refused next (exit 2)
     upstream = manifest.require(cfg, "prepare", "train")
-    test = io.read_npz(paths.split_arrays("test"))
+    test = splits.arrays("test")
     proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
     metrics = performance.summary(y, proba, y_pred, classes)
@@ -37,7 +37,11 @@ def main(cfg: Config) -> None:
     metrics["degenerate"] = performance.degeneracy(
         y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
     )
-    test_groups = io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False)
+    val = splits.arrays("val")
+    metrics["near_perfect"] = near_perfect.check(
+        lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta["feature_groups"], cfg.data.leakage_auc
+    )
+    test_groups = splits.groups("test")
     metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
     manifest.begin("evaluate", OUTPUTS)
@@ -53,3 +57,5 @@ def main(cfg: Config) -> None:
     print(f"evaluate: accuracy {metrics['accuracy']:.4f}, ROC AUC {metrics['roc_auc']}")
     if metrics["degenerate"]["degenerate"]:
         print(f"evaluate: DEGENERATE MODEL: {'; '.join(metrics['degenerate']['reasons'])}")
+    if metrics["near_perfect"]["flagged"]:
+        print(f"evaluate: SUSPECTED TARGET LEAKAGE AT THE MODEL: {metrics['near_perfect']['reason']}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 
-from pipeline import contracts, io, manifest, paths
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import explain_audit
 from pipeline.config import Config
 
@@ -21,9 +21,9 @@ def main(cfg: Config) -> None:
 
     manifest.require(cfg, "prepare", "train", *(["evaluate"] if paths.PREDICTIONS.is_file() else []))
     inputs = explain_audit.Inputs(
-        X=io.read_npz(paths.split_arrays("test"))["X"],
+        X=splits.arrays("test")["X"],
         meta=contracts.read(paths.PREPARED_META),
-        groups=io.read_csv(paths.split_groups("test"), dtype=str, keep_default_na=False),
+        groups=splits.groups("test"),
         predictions=io.read_csv(paths.PREDICTIONS) if paths.PREDICTIONS.is_file() else None,
         data_metrics=contracts.read_optional(paths.DATA_METRICS),
     )

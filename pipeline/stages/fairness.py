@@ -10,18 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline import contracts, io, manifest, paths
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import existing, fairness
+from pipeline.audit.fairness import FairnessSettings
 from pipeline.audit.gate import blockers, gate
+from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
 from pipeline.errors import BadInputError
 
 
-def read_groups(split: str) -> pd.DataFrame:
-    return io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
-
-
-def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
+def check_settings(s: FairnessSettings, groups: pd.DataFrame, sensitive: list[str]) -> None:
     """Exit 2 for a reference group or a policy attribute that this data does not have."""
     views = fairness.sensitive_views(groups, sensitive)
     fairness.check_reference(s.reference, views)
@@ -37,13 +35,13 @@ def check_settings(s: fairness.AuditSettings, groups: pd.DataFrame, sensitive: l
             )
 
 
-def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> dict:
+def external_decisions(cfg: Config, meta: dict, s: FairnessSettings) -> dict:
     """An existing system's decisions carried beside the data (never model inputs), audited on
     every labelled row (``data.csv.existing_rows: all``) or the test split."""
     csv = cfg.data.csv
-    splits = list(paths.SPLITS) if csv.existing_rows == "all" else ["test"]
-    groups = pd.concat([read_groups(sp) for sp in splits], ignore_index=True)
-    y01 = np.concatenate([io.read_npz(paths.split_arrays(sp))["y"] for sp in splits]) == meta["favourable_index"]
+    used = list(paths.SPLITS) if csv.existing_rows == "all" else ["test"]
+    groups = pd.concat([splits.groups(sp) for sp in used], ignore_index=True)
+    y01 = np.concatenate([splits.arrays(sp)["y"] for sp in used]) == meta["favourable_index"]
     found = {}
     if "__score" in groups:
         found["score"] = existing.decisions_from_score(groups["__score"], csv.score_threshold, csv.score_direction)
@@ -57,7 +55,7 @@ def external_decisions(cfg: Config, meta: dict, s: fairness.AuditSettings) -> di
             y01[usable].astype(int), decided[usable], None, groups[usable].reset_index(drop=True), meta["sensitive"], s
         )
         audited["system"] = existing.describe(
-            csv, role, int(usable.sum()), int((~usable).sum()), splits, meta["favourable"], meta
+            csv, role, int(usable.sum()), int((~usable).sum()), used, meta["favourable"], meta
         )
         out[role] = audited
     return out
@@ -70,7 +68,7 @@ def _optional(path) -> dict | None:
 def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     predictions = io.read_csv(paths.PREDICTIONS)
-    groups = read_groups("test")
+    groups = splits.groups("test")
     fav = meta["favourable_index"]
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
@@ -101,9 +99,10 @@ def main(cfg: Config) -> None:
         result["binary_note"] = (
             f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
         )
-        result["accuracy_all_classes"] = fairness.multiclass_accuracy(
-            predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"]
-        )
+        per_group = group_accuracy(predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
+        result["accuracy_all_classes"] = {
+            view: {g: row["accuracy"] for g, row in rows.items()} for view, rows in per_group.items()
+        }
     result["external"] = external_decisions(cfg, meta, s)
     contracts.validate(paths.FAIRNESS_METRICS, result)  # before the first output is replaced
     io.write_csv(paths.GROUP_RATES, fairness.selection_rate_rows(result["features"]), float_format="%.6g")

@@ -29,7 +29,6 @@ from pipeline.config import Config
 from pipeline.evidence import verified_fairness
 from pipeline.provenance import git_commit, pipeline_state
 from pipeline.report import findings, policy_text
-from pipeline.stages import log_registry
 
 REQUIREMENTS_PACKAGES = ("torch", "numpy")
 METRIC_FILES = {
@@ -169,8 +168,8 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     import pandas as pd
 
     from pipeline import tracking
+    from pipeline.mitigation.registry import candidate_metrics, log_candidates
     from pipeline.models.predict import load_trained
-    from pipeline.stages.log_mitigation import candidate_metrics, log_candidates
 
     tracking.log_params({k: str(v) for k, v in flatten(cfg.model_dump(mode="json"), sep=".").items()})
     test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
@@ -215,33 +214,34 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
 def register_models(
     cfg: Config, meta: dict, metrics: dict, model_uri: str, network, candidates: list[dict] | None
 ) -> dict:
-    """The registry policy of :mod:`pipeline.stages.log_registry` carried out for this run."""
+    """The registry policy of :mod:`pipeline.mitigation.registry` carried out for this run."""
     from pipeline import tracking
-    from pipeline.stages import log_registry as policy
+    from pipeline.mitigation import registry as policy
+    from pipeline.mitigation.fingerprint import network_fingerprint
 
     name, fairness = cfg.tracking.model_name, metrics.get("fairness")
     g, run_id = gate(fairness), tracking.active_run_id()
     tags = {
         **verdict_tags(findings.verdict(fairness)),
-        **policy.summary_tags(fairness),
+        **summary_tags(fairness),
         **exemption_tags(fairness),
         "audit_passed": str(g.passed).lower(),
         "audit_failed_checks": ", ".join(g.failed)[:5000] or "none",
         "source_run": run_id,
     }
-    fingerprint = policy.network_fingerprint(network, int(meta.get("favourable_index", 1)))
+    fingerprint = network_fingerprint(network, int(meta.get("favourable_index", 1)))
     net = policy.register_network(name, model_uri, fingerprint, version_description(metrics), tags)
     versions = policy.register_passing_candidates(name, candidates or [], run_id)
     best = (metrics.get("mitigation") or {}).get("best_passing") if candidates is not None else None
-    current = tracking.alias_version(name, ALIAS)
-    target = policy.alias_target(net["version"], g.passed, candidates, best, versions, current)
-    tracking.point_alias(name, ALIAS, target)
-    tracking.point_alias(name, policy.FAILING_ALIAS, None if g.passed else net["version"])
     tracking.describe_registered_model(
         name,
         f"Newest network: version {net['version']}. {findings.verdict(fairness).headline}",
-        policy.model_tags(fairness, net["version"]),
+        model_tags(fairness, net["version"], policy.VERDICT_TAG),
     )
+    current = tracking.alias_version(name, ALIAS)  # the aliases move last: a failure before leaves them as they were
+    target = policy.alias_target(net["version"], g.passed, candidates, best, versions, current)
+    tracking.point_alias(name, ALIAS, target)
+    tracking.point_alias(name, policy.FAILING_ALIAS, None if g.passed else net["version"])
     tracking.set_tag(REGISTERED_TAG, f"{name}:{net['version']}")
     result: dict = {
         "registry": {"name": name, "version": net["version"], "alias": ALIAS if target == net["version"] else None},
@@ -349,6 +349,22 @@ def verdict_tags(v: findings.Verdict) -> dict[str, str]:
     return tags
 
 
+def run_name(source: str, fairness: dict | None) -> str:
+    """``adult · FAIL 2 · INCONCLUSIVE 2``: the data and the verdict, the one field the runs table always
+    shows (runs with the same verdict are told apart by their Created column and ``pipeline_state`` tag)."""
+    return findings.SEPARATOR.join([source, findings.verdict_label(fairness)])
+
+
+def summary_tags(fairness: dict | None) -> dict[str, str]:
+    """``audit_summary``: the one-line verdict label, beside ``audit_verdict`` and the per-status counts."""
+    return {"audit_summary": findings.verdict_label(fairness)}
+
+
+def model_tags(fairness: dict | None, version: int, key: str) -> dict[str, str]:
+    """The registered model's tag (the registry's model list shows it): the newest network's verdict."""
+    return {key: f"{findings.verdict_label(fairness)} (network v{version})"}
+
+
 def exemption_tags(fairness: dict | None) -> dict[str, str]:
     """``audit_exemptions``: every exemption applied (``none`` when none), on the run and each version."""
     return {"audit_exemptions": "; ".join(findings.exemptions(fairness))[:5000] or "none"}
@@ -366,7 +382,7 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
         "data_sha256": ",".join(f"{k}:{v}" for k, v in sorted((meta.get("provenance") or {}).items())),
         "audit_passed": str(g.passed).lower(),
         **verdict_tags(findings.verdict(fairness)),
-        **log_registry.summary_tags(fairness),
+        **summary_tags(fairness),
         **exemption_tags(fairness),
     }
 
@@ -398,7 +414,7 @@ def log_run(cfg: Config) -> None:
             summary = {"run_id": existing, "reused": True, "model_uri": model_uri, **tracking.registry_of(existing)}
         else:
             tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
-            name = log_registry.run_name(meta["source"], metrics.get("fairness"))
+            name = run_name(meta["source"], metrics.get("fairness"))
             with tracking.run(run_name=name, tags=tags) as run_id:
                 link = (
                     f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"

@@ -1,11 +1,11 @@
 """Stage ``mitigate``: fairlearn candidates of the network, each audited like the original.
 
-What is mitigated follows ``audit.policy`` by default (:mod:`pipeline.audit.mitigation_targets`):
+What is mitigated follows ``audit.policy`` by default (:mod:`pipeline.mitigation.targets`):
 the fairlearn constraint of each gating criterion, on the policy's attributes jointly. The
 threshold optimizer gives one candidate per constraint; the reductions one under all of them at
 once (``mitigation.combine``). When none passes, ``obstacles`` in ``mitigation.json`` names the
 closest candidate, each check it does not pass, and the checks no model could pass on this test
-split (:func:`pipeline.audit.mitigation.at_equality`).
+split (:func:`pipeline.mitigation.candidates.at_equality`).
 
 Reads the trained network and the prepared splits; writes each deployable candidate to
 ``models/candidates/<name>/`` (weights and rule, see :mod:`pipeline.models.postprocessed`), its
@@ -16,277 +16,38 @@ stage registers the candidates and gives the ``audited`` alias to the best passi
 
 from __future__ import annotations
 
-import shutil
 import time
 
-import numpy as np
 import pandas as pd
 
 from pipeline import contracts, io, manifest, paths
-from pipeline.audit import fairness, mitigation, performance
-from pipeline.audit import mitigation_targets as mt
-from pipeline.audit.gate import gate
 from pipeline.config import Config
-from pipeline.stats.groups import joint_groups
+from pipeline.mitigation import build
 
 #: What the log stage reads as one set (listed in models/mitigate.manifest.json).
 OUTPUTS = (paths.CANDIDATES_DIR, paths.CANDIDATE_DECISIONS, paths.MITIGATION_METRICS)
-#: How reductions hand their weights to the training loop (see pipeline.training.estimator).
-WEIGHTING = "loss"
-#: Each refit's temporary checkpoints (inside the project; removed after each method).
-REFIT_DIR = paths.MODEL_DIR / "refits.tmp"
-
-
-def _read_split(split: str, fav: int) -> dict:
-    arrays = io.read_npz(paths.split_arrays(split))
-    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
-    return {"X": arrays["X"], "y01": (arrays["y"] == fav).astype(int), "groups": groups}
-
-
-def plan(cfg: Config, meta: dict, base_rate: float) -> dict:
-    """What to mitigate: the policy's constraints (or the one named by hand) on its attributes, jointly."""
-    m, policy = cfg.mitigation, cfg.audit.policy
-    singles, combined, untargeted = mt.targets(m.constraint, dict(policy.criteria), base_rate)
-    columns = mt.attributes(m.attribute, policy.attributes, meta["sensitive"])
-    reduce_on = [combined] if combined is not None and m.combine else singles
-    jobs = [(method, t) for method in m.methods if method == "threshold_optimizer" for t in singles]
-    jobs += [
-        (method, t) for method in m.methods if method in ("exponentiated_gradient", "grid_search") for t in reduce_on
-    ]
-    return {"columns": columns, "singles": singles, "combined": combined, "untargeted": untargeted, "jobs": jobs}
-
-
-def build_candidates(cfg: Config, meta: dict, splits: dict, planned: dict, budget) -> tuple[list, dict]:
-    """The unmitigated network plus one candidate per planned (method, target); failures are recorded, not fatal."""
-    from pipeline.models.predict import load_trained
-    from pipeline.training import reductions
-    from pipeline.training.estimator import FitBudgetExhausted
-
-    m, fav, names, seed, columns = (
-        cfg.mitigation,
-        meta["favourable_index"],
-        meta["feature_names"],
-        cfg.seed,
-        planned["columns"],
-    )
-    network = load_trained()
-    built = [mitigation.original(network, fav, cfg.evaluate.threshold, names, seed)]
-    errors = {}
-    if not planned["singles"]:
-        errors["every method"] = (
-            f"no fairlearn constraint serves the gating criteria of audit.policy "
-            f"({', '.join(planned['untargeted'])}); name one in mitigation.constraint to mitigate anyway"
-        )
-    train, val = splits["train"], splits["val"]
-    sensitive = columns[0] if len(columns) == 1 else columns
-    for method, target in planned["jobs"]:
-        name = f"{method} ({target.label})"
-        if method in ("exponentiated_gradient", "grid_search") and cfg.train.dp.enabled:
-            errors[name] = "skipped: train.dp.enabled is true and reductions would refit the network without DP-SGD"
-            continue
-        try:
-            if method == "threshold_optimizer":
-                built.append(
-                    mitigation.threshold_optimizer(
-                        target,
-                        network,
-                        fav,
-                        val["X"],
-                        val["y01"],
-                        joint_groups(val["groups"], columns),
-                        names,
-                        sensitive,
-                        seed,
-                    )
-                )
-            else:
-                built.append(
-                    reductions.reductions(
-                        method,
-                        target,
-                        cfg.train,
-                        train["X"],
-                        train["y01"],
-                        joint_groups(train["groups"], columns),
-                        names,
-                        seed=seed,
-                        budget=budget,
-                        max_iter=m.max_iter,
-                        grid_size=m.grid_size,
-                        eps=m.eps,
-                        weighting=WEIGHTING,
-                        workdir=str(REFIT_DIR),
-                    )
-                )
-        except (ValueError, FitBudgetExhausted) as err:  # e.g. fairlearn's "Degenerate labels" for a one-class group
-            errors[name] = str(err).splitlines()[0]
-        finally:
-            shutil.rmtree(REFIT_DIR, ignore_errors=True)
-    return built, errors
-
-
-def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cfg: Config, data: dict | None) -> dict:
-    """The same audit as the fairness stage (every attribute and intersection), plus accuracy and AUC.
-
-    The same blockers as the network's gate apply: suspected target leakage in the data, and a
-    candidate that is itself degenerate (a rule that accepts or refuses nearly everyone passes
-    parity checks trivially, so its verdicts say nothing).
-    """
-    evaluation = {
-        "degenerate": performance.degeneracy(
-            test["y01"],
-            np.asarray(decisions, dtype=np.int64),
-            2,
-            cfg.evaluate.degenerate_margin,
-            cfg.evaluate.degenerate_share,
-            ["unfavourable", "favourable"],
-        )
-    }
-    reason = "; ".join(evaluation["degenerate"]["reasons"]) if evaluation["degenerate"]["degenerate"] else None
-    audited = fairness.audit_decisions(
-        test["y01"],
-        decisions,
-        score,
-        test["groups"],
-        sensitive,
-        s,
-        inconclusive_reason=f"degenerate candidate: {reason}" if reason else None,
-    )
-    g = gate(audited, data=data, evaluation=evaluation)
-    return {
-        **mitigation.overall_performance(test["y01"], decisions, score, s),
-        "audit": audited,
-        "degenerate": evaluation["degenerate"],
-        "passed": g.passed,
-        "failed_checks": g.failed,
-        "check_counts": g.counts,
-    }
-
-
-def trade_off(row: dict, first: str) -> dict:
-    """Every gating check of a candidate (all policy attributes) with its interval; the plotted point is
-    ``first`` (the first gating criterion on the first mitigated attribute), the same check for every candidate."""
-    checks = [
-        {
-            k: v.get(k)
-            for k in ("check", "feature", "metric", "value", "ci", "bound", "status", "group", "reference", "reason")
-        }
-        for v in row["audit"]["verdicts"]
-        if v.get("gating", True)
-    ]
-    point = next((c for c in checks if c["check"] == first), {})
-    return {"metric": first, "value": point.get("value"), "ci": point.get("ci"), "gating_checks": checks}
-
-
-def denominators(test: dict, sensitive: list[str]) -> dict:
-    """Per attribute and group: rows, people with the favourable outcome, without it (model-independent)."""
-    y, out = test["y01"], {}
-    for column in sensitive:
-        labels = test["groups"][column].astype(str).to_numpy()
-        out[column] = {
-            g: {
-                "selection_rate": int((labels == g).sum()),
-                "tpr": int(y[labels == g].sum()),
-                "fpr": int((labels == g).sum() - y[labels == g].sum()),
-            }
-            for g in np.unique(labels)
-        }
-    return out
-
-
-def save_candidates(built: list) -> dict[str, str]:
-    """Each deployable candidate in its own folder; the whole set replaced at once."""
-    staging = paths.CANDIDATES_DIR.with_name(paths.CANDIDATES_DIR.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    folders = {}
-    for c in built:
-        if c.model is not None:
-            c.model.save(staging / paths.candidate_slug(c.name))
-            folders[c.name] = paths.candidate_dir(c.name).as_posix()
-    shutil.rmtree(paths.CANDIDATES_DIR, ignore_errors=True)
-    staging.mkdir(parents=True, exist_ok=True)
-    staging.rename(paths.CANDIDATES_DIR)
-    return folders
 
 
 def main(cfg: Config) -> None:
-    from pipeline.training.estimator import FitBudget
+    from pipeline.mitigation.estimator import FitBudget
 
     started = time.perf_counter()
     m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
     fav, sensitive = meta["favourable_index"], meta["sensitive"]
     upstream = manifest.require(cfg, "prepare", "train")
-    splits = {s: _read_split(s, fav) for s in paths.SPLITS}
-    planned = plan(cfg, meta, float(splits["train"]["y01"].mean()))
-    columns = planned["columns"]
+    splits = {s: build.read_split(s, fav) for s in paths.SPLITS}
+    planned = build.plan(cfg, meta, float(splits["train"]["y01"].mean()))
     budget = FitBudget(m.max_fits)
-    built, errors = build_candidates(cfg, meta, splits, planned, budget) if m.enabled else ([], {})
+    built, errors = build.build_candidates(cfg, meta, splits, planned, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
-    s = fairness.settings_from_config(cfg)
     data = contracts.read_optional(paths.DATA_METRICS)
-    test, rows, decided = splits["test"], {}, {}
-    for c in built:
-        groups = joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
-        decided[c.name] = c.model.decide(test["X"], groups)
-        score = c.model.score(test["X"], groups)
-        rows[c.name] = {
-            "method": c.method,
-            "constraint": c.constraint,
-            "targets": c.targets,
-            "deployable": True,
-            "fits": c.fits,
-            "notes": c.notes,
-            **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data),
-        }
-    if m.enabled and "logistic_stand_in" in m.methods:
-        train = splits["train"]
-        pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
-        rows[mitigation.STAND_IN] = {
-            "method": "logistic_stand_in",
-            "constraint": None,
-            "targets": [],
-            "deployable": False,
-            "fits": 0,
-            "notes": [
-                f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled "
-                "rows, unmitigated: a comparison, never registered"
-            ],
-            **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data),
-        }
-    first = f"{columns[0]}: {next(iter(cfg.audit.policy.criteria))}"
-    for row in rows.values():
-        row["trade_off"] = trade_off(row, first)
+    rows, decided = build.audit_all(cfg, built, splits, sensitive, planned, data)
     manifest.begin("mitigate", OUTPUTS)
-    folders = save_candidates(built)
-    for name, folder in folders.items():
+    for name, folder in build.save_candidates(built).items():
         rows[name]["folder"] = folder
     io.write_csv(paths.CANDIDATE_DECISIONS, pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}))
-    best = mitigation.best_passing(rows)
-    result = {
-        "enabled": m.enabled,
-        "attribute": " x ".join(columns),
-        "attributes": columns,
-        "constraint": m.constraint,
-        "combine": m.combine,
-        "methods": list(m.methods),
-        "policy_criteria": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.audit.policy.criteria.items()},
-        "targets": [
-            {
-                "constraint": t.constraint,
-                "criteria": list(t.criteria),
-                "moments": [{"moment": p.moment, **p.bound} for p in t.parts],
-            }
-            for t in [*planned["singles"], *([planned["combined"]] if planned["combined"] else [])]
-        ],
-        "untargeted_criteria": planned["untargeted"],
-        "fit_budget": m.max_fits,
-        "fits_used": budget.used,
-        "best_passing": best,
-        "candidates": rows,
-        "errors": errors,
-        "weighting": WEIGHTING,
-        "obstacles": mitigation.obstacles(rows, denominators(test, sensitive)) if not best else None,
-    }
+    denominators = build.denominators(splits["test"], sensitive)
+    result = build.result(cfg, planned, rows, errors, budget.used, denominators)
     contracts.write(paths.MITIGATION_METRICS, result)
     manifest.finish("mitigate", OUTPUTS, cfg, upstream=upstream)
     io.write_json(
@@ -298,6 +59,7 @@ def main(cfg: Config) -> None:
             "fit_wall_s": budget.seconds,
         },
     )
+    best = result["best_passing"]
     print(
         f"mitigate: {len(rows)} candidate(s) audited, {budget.used} network fit(s); best passing: {best or 'none'}"
         + (f"; not built: {', '.join(errors)}" if errors else "")

@@ -12,7 +12,7 @@ import pandas as pd
 
 from pipeline import contracts, io, manifest, paths
 from pipeline.config import Config
-from pipeline.data import audit, leakage, pii, preflight, quality, sensitive_shapes
+from pipeline.data import audit, leakage, pii, post_decision, preflight, quality, screen, sensitive_shapes
 from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
 from pipeline.data.sources import load_source, resolve
 
@@ -35,8 +35,11 @@ def split_counts(prepared: Prepared) -> dict:
 def privacy_scan(table, cfg: Config, settings=None) -> dict:
     """PII findings and k-anonymity; which flagged columns leave the model's inputs and why."""
     settings = settings or resolve(cfg.data)
-    findings = pii.scan(table.features, cfg.seed, protected=set(settings.sensitive))
-    excluded = [f["column"] for f in findings if f["excludable"]] if settings.pii.exclude else []
+    findings = pii.scan(table.features, cfg.seed, protected=set(settings.sensitive), missing=table.missing)
+    keep = set(settings.keep_columns)
+    excluded = (
+        [f["column"] for f in findings if f["excludable"] and f["column"] not in keep] if settings.pii.exclude else []
+    )
     for finding in findings:
         finding["excluded"] = finding["column"] in excluded
     anonymity = pii.k_anonymity(table.features, list(settings.pii.quasi_identifiers), settings.pii.k)
@@ -71,11 +74,33 @@ def write(prepared: Prepared, cfg: Config, data_metrics: dict) -> None:
     manifest.finish("prepare", outputs(), cfg, rows=prepared.meta["rows"])
 
 
+def column_screen(table, settings, encodings: dict) -> dict:
+    """Empty, constant, mostly-empty and copied columns among the would-be inputs (data.json ``screen``)."""
+    encoded = set(settings.sensitive) | {c for columns in encodings.values() for c in columns}
+    candidates = [c for c in table.features.columns if c not in encoded]
+    csv = settings.csv
+    words = {"target": f"target '{csv.target}'" if csv.target else "target"}
+    for role in ("score", "decision"):
+        if getattr(csv, role):
+            words[role] = f"existing system's {role} '{getattr(csv, role)}'"
+    return screen.screen(
+        table,
+        candidates,
+        max_missing_share=settings.max_missing_share,
+        keep=list(settings.keep_columns),
+        reference_names=words,
+    )
+
+
 def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: dict) -> dict:
-    """Score every would-be input alone against the target on the training rows (data.leakage)."""
+    """Score every would-be input alone, then together, against the target on the training rows (data.leakage)."""
     labels = split_labels(table, settings, cfg.seed)
     numeric, categorical = model_inputs(table, settings, excluded, encodings)
-    return leakage.check(
+    dated = []
+    if settings.csv.decision_date:  # every column is named; only would-be inputs are suspects (they block)
+        others = [c for c in table.features.columns if c not in set(settings.sensitive)]
+        dated = post_decision.suspects(table.features, settings.csv.decision_date, others)
+    result = leakage.check(
         table.features,
         table.target,
         table.favourable,
@@ -86,16 +111,34 @@ def leakage_check(table, settings, cfg: Config, excluded: list[str], encodings: 
         auc_threshold=settings.leakage_auc,
         nmi_threshold=settings.leakage_nmi,
         seed=cfg.seed,
+        probe=settings.leakage_probe,
+        known=[d for d in dated if d["column"] in set(numeric + categorical)],
     )
+    result["post_decision"] = dated
+    return result
 
 
-def report_console(prepared: Prepared, privacy: dict, leaks: dict, rows: dict, data_audit: dict | None = None) -> None:
+def report_console(
+    prepared: Prepared, privacy: dict, leaks: dict, rows: dict, screened: dict, data_audit: dict | None = None
+) -> None:
     print(f"prepare: {prepared.meta['rows']} rows, {len(prepared.meta['feature_names'])} encoded features")
+    for note in prepared.meta["notes"]:
+        if note.startswith("duplicate column"):
+            print(f"prepare: WARNING: {note}")
+    for finding in screened["findings"]:
+        kept = "excluded from the inputs" if finding["excluded"] else "kept as an input (data.keep_columns)"
+        print(f"prepare: WARNING: column '{finding['column']}' is {finding['kind']}: {finding['reason']}; {kept}")
     for suspect in leaks["suspected"]:
         kept = (
-            "excluded from the inputs" if leaks["action"] == "exclude" else "STILL A MODEL INPUT (data.leakage: warn)"
+            "STILL A MODEL INPUT (data.leakage: warn)"
+            if suspect["column"] in prepared.meta["input_columns"]
+            else "excluded from the inputs"
         )
         print(f"prepare: SUSPECTED TARGET LEAKAGE: {leakage.describe(suspect)}; {kept}; blocks the 'audited' alias")
+    suspects = {s["column"] for s in leaks["suspected"]}
+    for dated in leaks.get("post_decision") or []:
+        if dated["column"] not in suspects:
+            print(f"prepare: WARNING: column '{dated['column']}' is {dated['reason']}; not a model input")
     for alike in (data_audit or {}).get("confusable_groups", []):
         print(f"prepare: sensitive column '{alike['column']}': {alike['reason']} {alike['groups']!r}")
     for finding in privacy["findings"]:
@@ -123,8 +166,12 @@ def main(cfg: Config) -> None:
     raw = load_source(cfg.data)
     table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
     privacy = privacy_scan(table, cfg, settings)
-    leaks = leakage_check(table, settings, cfg, privacy["excluded"], encodings)
-    excluded = sorted(set(privacy["excluded"]) | set(leaks["excluded"]))
+    screened = column_screen(table, settings, encodings)
+    # A copy of the target leaves the inputs here and is still scored as leakage (it blocks the alias).
+    target_copies = {f["column"] for f in screened["findings"] if f.get("copy_of") == "target"}
+    before_leakage = set(privacy["excluded"]) | (set(screened["excluded"]) - target_copies)
+    leaks = leakage_check(table, settings, cfg, sorted(before_leakage), encodings)
+    excluded = sorted(before_leakage | set(screened["excluded"]) | set(leaks["excluded"]))
     data_audit = audit.audit(table, settings.sensitive, cfg.audit.min_group_size, excluded)
     sizes = {}
 
@@ -144,6 +191,7 @@ def main(cfg: Config) -> None:
             **split_counts(prepared),
             "audit": data_audit,
             "pii": privacy,
+            "screen": screened,
             "leakage": leaks,
             "rows_quality": rows,
             "capped_columns": prepared.meta["capped_columns"],
@@ -153,4 +201,4 @@ def main(cfg: Config) -> None:
         },
     )
     write(prepared, cfg, data_metrics)
-    report_console(prepared, privacy, leaks, rows, data_audit)
+    report_console(prepared, privacy, leaks, rows, screened, data_audit)

@@ -7,14 +7,14 @@ parity differences beside it, read from the evaluate and fairness outputs when t
 
 from __future__ import annotations
 
-from pipeline import contracts, io, manifest, paths
+from pipeline import contracts, manifest, paths, splits
 from pipeline.audit import privacy
 from pipeline.config import Config
 
 
 def _read(split: str):
-    arrays = io.read_npz(paths.split_arrays(split))
-    groups = io.read_csv(paths.split_groups(split), dtype=str, keep_default_na=False)
+    arrays = splits.arrays(split)
+    groups = splits.groups(split)
     return (arrays["X"], arrays["y"]), groups
 
 

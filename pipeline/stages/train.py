@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io as _io
 
-from pipeline import contracts, io, manifest, paths
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.config import Config
 
 #: What later stages read as one set (listed in models/train.manifest.json).
@@ -59,7 +59,7 @@ def main(cfg: Config) -> None:
 
     meta = contracts.read(paths.PREPARED_META)
     upstream = manifest.require(cfg, "prepare")
-    arrays = {s: io.read_npz(paths.split_arrays(s)) for s in ("train", "val")}
+    arrays = {s: splits.arrays(s) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_dir=paths.CHECKPOINT_DIR)
     contracts.validate(paths.TRAIN_METRICS, result.summary)  # a bad summary stops before the model is replaced
     manifest.begin("train", OUTPUTS)

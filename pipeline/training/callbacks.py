@@ -8,7 +8,6 @@ its own ``ModelCheckpoint``.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from pathlib import Path
 
 from pytorch_lightning.callbacks import Checkpoint
@@ -27,7 +26,7 @@ class EpochEnd(Checkpoint):
     def __init__(
         self,
         path: Path,
-        fingerprint: dict[str, str] | Future,
+        fingerprint: dict[str, str],
         *,
         patience: int,
         max_epochs: int,
@@ -35,7 +34,7 @@ class EpochEnd(Checkpoint):
     ):
         super().__init__()
         self.path = Path(path)
-        self._fingerprint = fingerprint
+        self.fingerprint = fingerprint
         self.patience = patience
         self.max_epochs = max_epochs
         stop = (resumed or {}).get("early_stopping") or {}
@@ -43,34 +42,6 @@ class EpochEnd(Checkpoint):
         self.best_epoch: int | None = stop.get("best_epoch")
         self.bad_epochs: int = int(stop.get("bad_epochs", 0))
         self.best_model: dict | None = stop.get("best_model")
-        self.writer: checkpoint.CheckpointWriter | None = None
-
-    @property
-    def fingerprint(self) -> dict[str, str]:
-        """The training's fingerprint, waiting for it when it is still being hashed."""
-        if isinstance(self._fingerprint, Future):
-            self._fingerprint = self._fingerprint.result()
-        return self._fingerprint
-
-    def __getstate__(self) -> dict:
-        """What DDP's spawned processes receive: the fingerprint itself (a future holds a lock)."""
-        return {**self.__dict__, "_fingerprint": self.fingerprint}
-
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if trainer.is_global_zero and self.writer is None:
-            self.writer = checkpoint.CheckpointWriter()
-
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Wait for the last checkpoint write (also on interruption: it is the one to resume from)."""
-        if self.writer is not None:
-            writer, self.writer = self.writer, None
-            writer.close()
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        self.close()
 
     def _update_early_stopping(self, row: dict, pl_module) -> bool:
         """Record an improvement or count a bad epoch; return True when training should stop."""
@@ -106,4 +77,4 @@ class EpochEnd(Checkpoint):
                 "best_model": self.best_model,
             },
         }
-        self.writer.submit(self.path, state)  # a snapshot: tensors copied, containers new
+        checkpoint.write(self.path, state)

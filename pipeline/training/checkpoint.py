@@ -14,9 +14,10 @@ Why our own format and not Lightning's ``.ckpt``:
 * It must be refused when it belongs to another training: it records a digest of the training
   params and one of the data arrays, and :func:`load` compares both before anything is used.
 
-Writes go through one background thread so that serialising and the fsync (slow on a busy
-shared disk) overlap the next epoch instead of stalling it; :meth:`CheckpointWriter.close`
-waits for the last write. A kill loses at most the write in flight: the previous checkpoint
+Writes happen in the training thread at the end of each epoch, through
+:func:`write`: serialising a small network's state and the fsync cost little beside an epoch, so
+nothing is handed to a background thread (no thread to join on interruption, no state shared
+while training goes on). A kill loses at most the write in flight: the previous checkpoint
 stays whole, and the temporary file the kill left behind is removed when the next fit starts
 (:func:`remove_stale_temporaries`).
 """
@@ -26,9 +27,6 @@ from __future__ import annotations
 import hashlib
 import io as _io
 import json
-import queue
-import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -71,26 +69,6 @@ def data_digest(arrays: dict[str, dict[str, np.ndarray]]) -> str:
 
 def fingerprint(settings, seed: int, arrays) -> dict[str, str]:
     return {"params_sha256": params_digest(settings, seed), "data_sha256": data_digest(arrays)}
-
-
-def fingerprint_in_background(settings, seed: int, arrays) -> Future:
-    """:func:`fingerprint`, computed on a background thread; ``.result()`` waits for it.
-
-    Why: hashing the arrays is a pass over all training data, and nothing needs its result
-    until a checkpoint is read (resuming) or first written (end of the first epoch). hashlib
-    releases the GIL while it hashes, so the pass overlaps building the Trainer and the first
-    epoch. The arrays must not change meanwhile; training only reads them.
-    """
-    pending: Future = Future()
-
-    def compute() -> None:
-        try:
-            pending.set_result(fingerprint(settings, seed, arrays))
-        except BaseException as err:  # re-raised by .result() in the training thread
-            pending.set_exception(err)
-
-    threading.Thread(target=compute, name="checkpoint-fingerprint", daemon=True).start()
-    return pending
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:
@@ -158,43 +136,9 @@ def load(path: Path, expected: dict[str, str] | None = None) -> dict:
     return state
 
 
-class CheckpointWriter:
-    """Serialises and writes checkpoints atomically on one background thread, in order."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="checkpoint-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            path, state = item
-            try:
-                io.write_bytes(path, serialise(state))
-            except BaseException as err:  # reported by submit()/close() in the training thread
-                self._error = err
-
-    def _raise_pending(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise IntegrityError(f"writing the training checkpoint failed: {err}") from err
-
-    def submit(self, path: Path, state: dict) -> None:
-        """Queue ``state`` to be serialised and written to ``path``.
-
-        It must be a snapshot nothing changes any more (tensors copied by :func:`to_cpu`,
-        containers built for this call): the writer thread reads it while training goes on.
-        """
-        self._raise_pending()
-        self._queue.put((Path(path), state))
-
-    def close(self) -> None:
-        """Wait until every submitted checkpoint is on disk."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        self._raise_pending()
+def write(path: Path, state: dict) -> None:
+    """Serialise ``state`` and write it to ``path`` atomically (temporary file, fsync, rename)."""
+    try:
+        io.write_bytes(Path(path), serialise(state))
+    except OSError as err:
+        raise IntegrityError(f"{path}: writing the training checkpoint failed: {err}") from err

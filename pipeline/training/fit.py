@@ -239,11 +239,12 @@ def rows_per_epoch(n_train: int, world_size: int) -> int:
     return n_train if world_size == 1 else -(-n_train // world_size) * world_size
 
 
-def run_trainer(trainer, module, datamodule, epoch_end) -> None:
+def run_trainer(trainer, module, datamodule) -> None:
     """``trainer.fit`` with Lightning's Ctrl-C/SIGTERM handling mapped back to KeyboardInterrupt.
 
-    Lightning catches KeyboardInterrupt, runs ``on_exception`` (our callback then waits for the
-    checkpoint write in flight) and calls ``sys.exit(1)``; the CLI should report exit 130.
+    Lightning catches KeyboardInterrupt, runs the callbacks' ``on_exception`` and calls
+    ``sys.exit(1)``; the CLI should report exit 130. The last completed epoch's checkpoint is
+    already on disk: it is written in the training thread at the end of each epoch.
     """
     try:
         trainer.fit(module, datamodule=datamodule)
@@ -251,8 +252,6 @@ def run_trainer(trainer, module, datamodule, epoch_end) -> None:
         if trainer.interrupted:
             raise KeyboardInterrupt("training interrupted; the last completed epoch's checkpoint is kept") from None
         raise
-    finally:
-        epoch_end.close()
 
 
 @dataclass
@@ -333,7 +332,7 @@ def _train(
         with meter, thread_scope(threads):
             run.torch_threads = torch.get_num_threads()
             started = time.perf_counter()
-            run_trainer(trainer, module, datamodule, epoch_end)
+            run_trainer(trainer, module, datamodule)
             run.wall_s = time.perf_counter() - started
     run.energy = meter.result
     return run
@@ -395,8 +394,8 @@ def fit(
     checkpoint_dir = Path(checkpoint_dir)
     checkpoint.remove_stale_temporaries(checkpoint_dir)
     last_path = checkpoint_dir / checkpoint.LAST_NAME
-    fingerprint = checkpoint.fingerprint_in_background(settings, seed, arrays)
-    resumed = checkpoint.load(last_path, fingerprint.result()) if settings.resume and last_path.is_file() else None
+    fingerprint = checkpoint.fingerprint(settings, seed, arrays)
+    resumed = checkpoint.load(last_path, fingerprint) if settings.resume and last_path.is_file() else None
     start_epoch = resumed["epoch"] + 1 if resumed else 0
     notes = [f"resumed after epoch {resumed['epoch']} from {last_path}"] if resumed else []
     n_train = len(arrays["train"]["y"])
@@ -421,7 +420,7 @@ def fit(
     if remaining > 0:
         epoch_end = EpochEnd(last_path, fingerprint, patience=settings.patience, max_epochs=epochs, resumed=resumed)
         run = _train(settings, seed, arrays, module, remaining, epoch_end, checkpoint_dir, callbacks)
-        final = checkpoint.load(last_path, fingerprint.result())
+        final = checkpoint.load(last_path, fingerprint)
     else:
         final = resumed
         notes.append("the checkpoint already holds a finished training; nothing left to train")

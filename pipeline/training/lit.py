@@ -71,22 +71,6 @@ class LitClassifier(pl.LightningModule):
         self._outputs: dict[str, list[tuple]] = {}
         self._pending_val: dict[str, float] = {}
 
-    def __setattr__(self, name: str, value) -> None:
-        """``nn.Module.__setattr__``, minus its registration checks where none can apply.
-
-        Lightning records the running hook's name on the module before and after every hook,
-        six hooks per optimiser step; ``nn.Module.__setattr__`` then checks whether the value is
-        a parameter, module or buffer each time, which makes attribute writes a visible share
-        of a small model's step (benchmarks/TRAINING.md). A name already in the instance
-        ``__dict__`` is none of those (``nn.Module`` keeps them in separate dicts and removes
-        the plain attribute when one is registered), so a value that is not a tensor or module
-        is stored exactly as ``nn.Module`` would store it; everything else takes its path.
-        """
-        if name in self.__dict__ and not isinstance(value, (torch.Tensor, torch.nn.Module)):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 

@@ -4,7 +4,7 @@
   validation split): the scores pass through a tiny prefit estimator whose ``predict_proba``
   returns them, so fairlearn chooses group-specific thresholds for *our* model.
 - ``ExponentiatedGradient`` and ``GridSearch`` refit the network itself, on every training row
-  (:mod:`pipeline.training.reductions`, kept with the training code because it trains).
+  (:mod:`pipeline.mitigation.reductions`).
 - A scikit-learn ``LogisticRegression`` on a sample of rows remains as a labelled comparison
   (``logistic_stand_in``): never registered, never the answer.
 
@@ -80,13 +80,13 @@ def threshold_optimizer(
     """Group-specific thresholds on the network's scores, fitted on the validation split.
 
     ``constraint`` is a fairlearn ThresholdOptimizer constraint name or a single-constraint
-    :class:`~pipeline.audit.mitigation_targets.Target` (ThresholdOptimizer enforces exact equality:
+    :class:`~pipeline.mitigation.targets.Target` (ThresholdOptimizer enforces exact equality:
     it takes no bound). ``attribute`` is one column or several; ``val_groups`` then holds their
     joint label (:func:`pipeline.stats.groups.joint_groups`).
     """
     from fairlearn.postprocessing import ThresholdOptimizer
 
-    from pipeline.audit.mitigation_targets import Target, by_name
+    from pipeline.mitigation.targets import Target, by_name
 
     target = constraint if isinstance(constraint, Target) else by_name(constraint)
     constraint = target.constraint
@@ -163,7 +163,7 @@ def at_equality(verdict: dict, comparison: dict, features: dict, denominators: d
     same test-split counts: when even that interval does not meet the bound, no model can pass the
     check on this test split (too few people to show it), whatever the mitigation."""
     from pipeline.audit import policy as pol
-    from pipeline.audit.criteria import CRITERIA
+    from pipeline.tables.criteria import CRITERIA
 
     criterion = CRITERIA.get(verdict["metric"])
     if criterion is None or criterion.moment is None or verdict.get("reference") is None:

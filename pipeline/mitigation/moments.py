@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 from fairlearn.reductions import ClassificationMoment, ErrorRate
 
-from pipeline.audit.mitigation_targets import Target
+from pipeline.mitigation.targets import Target
 
 
 def build(target: Target):
@@ -36,12 +36,19 @@ class AllOf(ClassificationMoment):
         self.parts = parts
 
     def load_data(self, X, y, *, sensitive_features, control_features=None) -> None:
+        """Load the data into every part, then into this moment through ``Moment.load_data``.
+
+        Public API only: each part validates and reformats the raw input with its own
+        ``load_data``; the first part's public ``X`` and ``tags`` (its ``label`` and
+        ``group_id`` columns) then go to the base class's ``load_data``, which sets what
+        fairlearn's reductions read from any moment. ``pos_basis``, ``neg_basis``,
+        ``neg_basis_present`` and ``default_objective_lambda_vec`` are the public attributes
+        ``GridSearch`` reads.
+        """
         for moment in self.parts.values():
             moment.load_data(X, y, sensitive_features=sensitive_features, control_features=control_features)
         first = next(iter(self.parts.values()))
-        self.X, self._y, self.tags = first.X, first._y, first.tags
-        self.data_loaded = True
-        self._gamma_descr = None
+        super().load_data(first.X, first.tags["label"], sensitive_features=first.tags["group_id"])
         self.default_objective_lambda_vec = None
         self._basis()
 

@@ -1,9 +1,9 @@
 """fairlearn's reductions (``ExponentiatedGradient``, ``GridSearch``) refitting the network itself.
 
 Each oracle call of the reduction is one Lightning fit of the network on every training row with
-fairlearn's per-row weights (:class:`pipeline.training.estimator.NetworkClassifier`); the fits are
-counted against a shared :class:`pipeline.training.estimator.FitBudget`. The result is a
-:class:`pipeline.audit.mitigation.Candidate` holding the deployable
+fairlearn's per-row weights (:class:`pipeline.mitigation.estimator.NetworkClassifier`); the fits are
+counted against a shared :class:`pipeline.mitigation.estimator.FitBudget`. The result is a
+:class:`pipeline.mitigation.candidates.Candidate` holding the deployable
 :class:`pipeline.models.postprocessed.PostProcessedNetwork`.
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.audit import mitigation_targets as targets_mod
-from pipeline.audit.mitigation import Candidate, describe
-from pipeline.audit.mitigation_targets import Target
+from pipeline.config import MitigationSettings
+from pipeline.mitigation import targets as targets_mod
+from pipeline.mitigation.candidates import Candidate, describe
+from pipeline.mitigation.estimator import NetworkClassifier
+from pipeline.mitigation.targets import Target
 from pipeline.models.postprocessed import PostProcessedNetwork, network_entry
-from pipeline.training.estimator import NetworkClassifier
 
 
 def reductions(
@@ -27,23 +28,24 @@ def reductions(
     train_groups,
     feature_names,
     *,
+    mitigation: MitigationSettings,
     seed: int,
     budget,
-    max_iter: int,
-    grid_size: int,
-    eps: float,
     weighting: str,
     workdir=None,
 ) -> Candidate:
     """``ExponentiatedGradient`` or ``GridSearch`` refitting the network on all training rows.
 
-    ``constraint`` is a :class:`~pipeline.audit.mitigation_targets.Target` (derived from the audit
+    ``settings`` (the ``train`` section) trains each network; ``mitigation`` (the ``mitigation``
+    section) gives the reductions' ``max_iter``, ``eps`` and ``grid_size``.
+
+    ``constraint`` is a :class:`~pipeline.mitigation.targets.Target` (derived from the audit
     policy, possibly several fairlearn moments at once) or a constraint name (fairlearn's default bound).
     ``train_groups`` holds one label per row (the joint group when several attributes are mitigated).
     """
     from fairlearn import reductions as red
 
-    from pipeline.training import moments
+    from pipeline.mitigation import moments
 
     target = constraint if isinstance(constraint, Target) else targets_mod.by_name(constraint)
     estimator = NetworkClassifier(settings, seed=seed, weighting=weighting, budget=budget, workdir=workdir)
@@ -51,7 +53,9 @@ def reductions(
     before = budget.used
     groups = np.asarray(train_groups).astype(str)
     if method == "exponentiated_gradient":
-        fitted = red.ExponentiatedGradient(estimator, constraints=moment, eps=eps, max_iter=max_iter)
+        fitted = red.ExponentiatedGradient(
+            estimator, constraints=moment, eps=mitigation.eps, max_iter=mitigation.max_iter
+        )
         fitted.fit(train_x, train_y01, sensitive_features=groups)
         keep = [i for i, w in fitted.weights_.items() if w > 0]
         nets = [fitted.predictors_[i] for i in keep]
@@ -61,11 +65,11 @@ def reductions(
             f"randomised mixture of {len(nets)} network(s) (fairlearn's weights), decided per row by a seeded hash"
         ]
     else:
-        fitted = red.GridSearch(estimator, constraints=moment, grid_size=grid_size)
+        fitted = red.GridSearch(estimator, constraints=moment, grid_size=mitigation.grid_size)
         fitted.fit(train_x, train_y01, sensitive_features=groups)
         nets = [fitted.predictors_[fitted.best_idx_]]
         entries = [network_entry(nets[0].model_, 1)]
-        notes = [f"the best of {grid_size} networks trained with different Lagrange multipliers"]
+        notes = [f"the best of {mitigation.grid_size} networks trained with different Lagrange multipliers"]
     _refuse_constant(method, nets, [1.0])
     model = PostProcessedNetwork(
         describe(

@@ -28,8 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipeline.audit.criteria import CRITERIA
 from pipeline.errors import ConfigError
+from pipeline.tables.criteria import CRITERIA
 
 #: policy criterion -> (fairlearn reductions moment, ThresholdOptimizer constraint), from the criteria table
 CONSTRAINT_OF = {c.name: (c.moment, c.threshold_constraint) for c in CRITERIA.values() if c.moment}
