@@ -42,15 +42,19 @@ def test_a_latin1_file_still_gets_the_latin1_advice(tmp_path):
 
 
 def test_one_value_sensitive_column_gets_advice_the_config_accepts(tmp_path):
-    """Before: 'remove it with data.csv.drop', which the config then refuses for a sensitive column."""
+    """Before: 'remove it with data.csv.drop', which the config then refuses for a sensitive column. A
+    one-value sensitive attribute is refused where the sensitive shapes are applied (issue 24 moved it
+    there: a constant *input* column is now excluded with a warning, not an error)."""
+    from pipeline.data.sensitive_shapes import refuse_single_group
+
     frame = table()
     frame["sex"] = "female"
-    message = error_of(write(frame, tmp_path / "one.csv"))
-    assert "column 'sex'" in message and "remove it from data.sensitive" in message
-    assert "data.csv.drop" not in message.split("column 'sex'")[1].split("\n")[0]
-    frame = table()
-    frame["occupation"] = "clerk"  # not sensitive: data.csv.drop is the right advice there
-    assert "remove it with data.csv.drop" in error_of(write(frame, tmp_path / "other.csv"))
+    loaded = load(write(frame, tmp_path / "one.csv"))
+    with pytest.raises(BadInputError) as info:
+        refuse_single_group(loaded.features, ["sex"])
+    message = str(info.value)
+    assert "sensitive attribute 'sex' has a single group ('female')" in message and "data.sensitive" in message
+    assert "data.csv.drop" not in message
 
 
 NFC, NFD = "Caf\u00e9", "Cafe\u0301"

@@ -302,8 +302,6 @@ def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]
         "allowed_labels": (
             f"labels outside data.csv.classes (configured mapping: {mapping}; labels found with counts: {seen})"
         ),
-        "all_missing": "every value is missing (empty field); remove it with data.csv.drop",
-        "constant": "the same value in every row, so it cannot inform the model; remove it with data.csv.drop",
         "not_nullable": "missing values (empty fields)",
         "target_missing": f"missing values in the target column '{target}'; fill or remove those rows",
         "sensitive_missing": (
@@ -311,16 +309,6 @@ def _rule_messages(target: str, classes: list[str] | None, found: dict[str, int]
             "(use 'drop' to drop those rows or 'group' to keep them as the group '<missing>')"
         ),
     }
-
-
-#: A sensitive column cannot go in data.csv.drop (the config refuses it): the advice names data.sensitive.
-SENSITIVE_ADVICE = {
-    "all_missing": "every value of this sensitive column is missing; remove it from data.sensitive",
-    "constant": (
-        "this sensitive column holds one value in every row, so there are no groups to compare; remove it from "
-        "data.sensitive (and audit it on data that holds more than one group)"
-    ),
-}
 
 
 def _schema(
@@ -389,12 +377,6 @@ def row_rules(
         name = str(check).split("(")[0]
         column = str(column)
         rows = part[part["index"].notna()]
-        if name in ("all_missing", "constant"):
-            values = frame[column].dropna()
-            example = None if values.empty else str(values.iloc[0])
-            said = SENSITIVE_ADVICE[name] if column in sensitive else words[name]  # data.csv.drop refuses those
-            problems.append(Problem(str(path), said, column=column, rows=len(frame), example=example))
-            continue
         index = sorted(int(i) for i in rows["index"])
         example_rows = frame.loc[index[:1], column] if index else pd.Series(dtype=object)
         example = None if example_rows.empty or pd.isna(example_rows.iloc[0]) else str(example_rows.iloc[0])
