@@ -10,27 +10,11 @@ not pass (and any blocking reason), or 0 when the audit policy passes.
 from __future__ import annotations
 
 from pipeline import contracts, paths
-from pipeline.audit.gate import gate, label
+from pipeline.audit.gate import gate
 from pipeline.config import Config
 from pipeline.errors import AuditFailedError
 from pipeline.evidence import verified_fairness
-
-
-def check_lines(fairness: dict) -> list[str]:
-    """One line per gating check: status, decisive group, value with interval, bound, what it would take."""
-    lines = []
-    for v in (v for v in fairness["verdicts"] if v.get("gating", True)):
-        ci = v.get("ci") or [None, None]
-        interval = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if None not in ci else "[undefined]"
-        value = f"{v['value']:.3f}" if v.get("value") is not None else "undefined"
-        bound = v.get("bound")
-        bound = f"[{bound[0]:g}, {bound[1]:g}]" if isinstance(bound, list) else f"|d| <= {bound:g}"
-        group = f"'{v.get('group')}' vs '{v.get('reference')}'" if v.get("reference") else f"'{v.get('group')}'"
-        line = f"  {v['status'].upper():<15} {label(v)}: {group} = {value} {interval}, bound {bound}"
-        lines.append(line)
-        lines += [f"      {n}" for n in v.get("needed") or []]
-        lines += [f"      exempt '{e['group']}' ({e['status']}): {e['reason']}" for e in v.get("exempt") or []]
-    return lines
+from pipeline.report import gate_message
 
 
 def main(cfg: Config) -> None:
@@ -40,7 +24,7 @@ def main(cfg: Config) -> None:
         data=contracts.read_optional(paths.DATA_METRICS),
         evaluation=contracts.read_optional(paths.EVALUATE_METRICS),
     )
-    body = "\n".join([*check_lines(fairness), f"report: {paths.REPORT_HTML}"])
+    text = gate_message.message(fairness, g)
     if not g.passed:
-        raise AuditFailedError(f"audit gate failed: {'; '.join(g.failed)}\n{body}")
-    print(f"gate: audit policy passes ({', '.join(f'{k} {n}' for k, n in g.counts.items())} gating checks)\n{body}")
+        raise AuditFailedError(text)
+    print(text)
