@@ -177,7 +177,8 @@ def test_gate_exit_code_follows_the_policy(risk_project, tmp_path):
     y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (400, 100, 100, 4400)})
     io.write_json(tmp_path / paths.FAIRNESS_METRICS, audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0)))
     done = cli(tmp_path, "gate")
-    assert done.returncode == 5 and "audit gate failed: g: selection_rate_ratio" in done.stderr
+    assert done.returncode == 5 and "the audit policy does not pass" in done.stderr
+    assert "FAIL           g: selection_rate_ratio" in done.stderr
 
 
 def test_report_states_the_policy_base_rates_and_the_existing_system(risk_project):

@@ -43,7 +43,7 @@ def test_failing_policy_completes_the_stage_and_the_gate_exits_5(project):
         [sys.executable, "-m", "pipeline", "gate"], cwd=project, capture_output=True, text=True, env=env
     )
     assert gate.returncode == 5, gate.stderr
-    assert "audit gate failed" in gate.stderr and "sex: demographic_parity" in gate.stderr
+    assert "the audit policy does not pass" in gate.stderr and "sex: demographic_parity" in gate.stderr
 
 
 def test_removed_fail_on_violation_says_what_replaces_it(tmp_path):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import paths
 from tests.conftest import copy_repo, run_dvc, tiny_params
@@ -124,6 +125,7 @@ def test_parallel_queue_of_two_experiments_logs_two_complete_runs(repo_a):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("ethics-audit").experiment_id])
-    lrs = sorted(r.data.params.get("train.lr") for r in runs)
-    assert lrs == ["0.001", "0.002", "0.003"], lrs
+    lrs = sorted(float(r.data.params.get("train.lr")) for r in runs)
+    base = float(yaml.safe_load((repo / "params.yaml").read_text())["train"]["lr"])  # the workspace's own run
+    assert lrs == sorted([base, 0.002, 0.003]), lrs
     assert {r.info.status for r in runs} == {"FINISHED"}
