@@ -118,8 +118,8 @@ def simulate(reps: int, seed: int, make_views, s, sensitive) -> dict:
     return {k: v / reps for k, v in counts.items()} | {"reps": reps}
 
 
-def one_view(name, groups, cells) -> fm._View:
-    return fm._View(name, list(groups), {k: np.asarray(v, dtype=np.float64) for k, v in cells.items()}, None)
+def one_view(name, groups, cells) -> fm.ViewEvidence:
+    return fm.ViewEvidence(name, list(groups), {k: np.asarray(v, dtype=np.float64) for k, v in cells.items()}, None)
 
 
 SIX_SHARES = np.array([0.55, 0.20, 0.10, 0.07, 0.05, 0.03])

@@ -236,7 +236,7 @@ def _rate_values(cells, rate):
 
 
 @dataclass
-class _View:
+class ViewEvidence:
     """The evidence of one sensitive view: group names, confusion cells and calibration sums.
 
     A verdict is a function of this and the policy only, so the gate can recompute it from the
@@ -274,7 +274,7 @@ def _calibration_sums(y_true01, score, codes, n_groups) -> list[dict]:
     ]
 
 
-def _finish_view(view: _View, settings: FairnessSettings) -> _View:
+def _finish_view(view: ViewEvidence, settings: FairnessSettings) -> ViewEvidence:
     count, positives = view.count, view.cells["tp"] + view.cells["fn"]
     eligible = np.array([not _flags(c, p, settings.min_group_size) for c, p in zip(count, positives)])
     view.ref = _reference(view.name, view.names, count, eligible, settings.reference)
@@ -282,7 +282,7 @@ def _finish_view(view: _View, settings: FairnessSettings) -> _View:
     return view
 
 
-def evidence_from_file(fairness: dict) -> list[_View]:
+def evidence_from_file(fairness: dict) -> list[ViewEvidence]:
     """The evidence ``fairness.json`` holds (cells and calibration sums per group), for the gate."""
     views = []
     for name, block in (fairness.get("features") or {}).items():
@@ -290,11 +290,11 @@ def evidence_from_file(fairness: dict) -> list[_View]:
         names = list(groups)
         cells = {c: np.array([float(groups[g]["cells"][c]) for g in names]) for c in ("tp", "fp", "fn", "tn")}
         calib = [groups[g]["calibration"] for g in names] if all("calibration" in groups[g] for g in names) else None
-        views.append(_View(name, names, cells, calib if names else None))
+        views.append(ViewEvidence(name, names, cells, calib if names else None))
     return views
 
 
-def _family_size(views: list[_View], settings: FairnessSettings, sensitive: list[str]) -> int:
+def _family_size(views: list[ViewEvidence], settings: FairnessSettings, sensitive: list[str]) -> int:
     """Every gating comparison that could fail: each non-reference group per rate (each group for
     calibration), small ones included (a small group can still fail on overwhelming evidence)."""
     m = 0
@@ -315,7 +315,7 @@ def _bound(settings: FairnessSettings, criterion):
     return tuple(settings.ratio_bounds) if criterion.kind == "ratio" else settings.max_difference
 
 
-def _comparisons(criterion, view: _View, settings, bound, levels) -> list[dict]:
+def _comparisons(criterion, view: ViewEvidence, settings, bound, levels) -> list[dict]:
     rows, events = [], settings.policy.min_events
     for g, group in enumerate(view.names):
         if criterion.kind == "calibration":
@@ -359,7 +359,7 @@ def _needed_words(needed: dict | None, rate: str, min_events: int, rows: int, mi
     return f"needs about {need} {words}, has {needed['has']}{extra}"
 
 
-def _judge_rows(rows, criterion, bound, levels, settings, view: _View, exempt) -> None:
+def _judge_rows(rows, criterion, bound, levels, settings, view: ViewEvidence, exempt) -> None:
     kind = "difference" if criterion.kind == "calibration" else criterion.kind
     for row in rows:
         status = _row_status(row)
@@ -403,7 +403,7 @@ def _aggregate(rows: list[dict]) -> tuple[str, dict | None, str]:
     return pol.PASS, worst(live), f"every comparison lies inside the bound{note}"
 
 
-def _verdict(criterion, view: _View, settings, sensitive, levels_for) -> dict:
+def _verdict(criterion, view: ViewEvidence, settings, sensitive, levels_for) -> dict:
     gating = settings.policy.gates(criterion.name, view.name, sensitive)
     levels = levels_for(gating)
     bound = _bound(settings, criterion)
@@ -445,7 +445,7 @@ def _order(checks: list[dict]) -> list[dict]:
 
 
 def decide_verdicts(
-    views: list[_View],
+    views: list[ViewEvidence],
     settings: FairnessSettings,
     sensitive: list[str],
     *,
@@ -503,7 +503,7 @@ def audit_decisions(
         grouping = groupings[name] = Grouping.from_labels(labels)
         cells = confusion_cells(y_true01, y_pred01, grouping)
         calib = None if score is None else _calibration_sums(y_true01, score, grouping.codes, len(grouping.names))
-        views.append(_View(name, grouping.names, cells, calib))
+        views.append(ViewEvidence(name, grouping.names, cells, calib))
     verdicts, policy = decide_verdicts(views, settings, sensitive, inconclusive_reason=inconclusive_reason)
     weights = (
         list(bootstrap.resample_counts(len(y_true01), settings.n_boot, settings.seed))
@@ -514,7 +514,7 @@ def audit_decisions(
     return {"features": features, "verdicts": verdicts, "policy": policy}
 
 
-def _view_block(view: _View, grouping: Grouping, y_true01, score, settings, weights) -> dict:
+def _view_block(view: ViewEvidence, grouping: Grouping, y_true01, score, settings, weights) -> dict:
     count, positives = view.count, view.cells["tp"] + view.cells["fn"]
     eligible = np.array([not _flags(c, p, settings.min_group_size) for c, p in zip(count, positives)])
     auc = ece = None
