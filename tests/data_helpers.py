@@ -57,3 +57,17 @@ def load(path: Path, **data):
 
     cfg = csv_config(path, **data)
     return load_source(cfg.data)
+
+
+def rows_with_cells(spec: dict[str, tuple[int, int, int, int]]):
+    """(truth, decision, groups) rows with exact confusion counts per group: (TP, FP, FN, TN)."""
+    import numpy as np
+    import pandas as pd
+
+    y, p, g = [], [], []
+    for group, (tp, fp, fn, tn) in spec.items():
+        for truth, pred, n in ((1, 1, tp), (0, 1, fp), (1, 0, fn), (0, 0, tn)):
+            y += [truth] * n
+            p += [pred] * n
+            g += [group] * n
+    return np.array(y), np.array(p), pd.DataFrame({"g": g})

@@ -5,7 +5,6 @@ import inspect
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline import config
@@ -15,6 +14,7 @@ from pipeline.audit.policy import Policy
 from pipeline.errors import ConfigError
 from pipeline.report import findings, glossary, sections_explain, sections_fairness
 from pipeline.tables import criteria, explain_methods
+from tests.data_helpers import rows_with_cells
 
 DUMMY = criteria.Criterion(
     "false_negative_rate_balance",
@@ -26,24 +26,13 @@ DUMMY = criteria.Criterion(
 )
 
 
-def _rows(spec: dict[str, tuple[int, int, int, int]]):
-    """Rows with exact confusion counts per group: (TP, FP, FN, TN)."""
-    y, p, g = [], [], []
-    for group, (tp, fp, fn, tn) in spec.items():
-        for truth, pred, n in ((1, 1, tp), (0, 1, fp), (1, 0, fn), (0, 0, tn)):
-            y += [truth] * n
-            p += [pred] * n
-            g += [group] * n
-    return np.array(y), np.array(p), pd.DataFrame({"g": g})
-
-
 def test_a_criterion_added_to_the_table_alone_reaches_config_policy_report_and_glossary(monkeypatch):
     monkeypatch.setitem(criteria.CRITERIA, DUMMY.name, DUMMY)
     cfg = config.Config.model_validate({"audit": {"policy": {"criteria": {DUMMY.name: 0.1}}}})
     assert dict(cfg.audit.policy.criteria) == {DUMMY.name: 0.1}
 
     # FNR by hand: a 20/200 = 0.10, b 100/200 = 0.50; the difference 0.40 is far beyond 0.1.
-    y, p, g = _rows({"a": (180, 20, 20, 780), "b": (100, 20, 100, 780)})
+    y, p, g = rows_with_cells({"a": (180, 20, 20, 780), "b": (100, 20, 100, 780)})
     result = audit_decisions(
         y, p, None, g, ["g"], FairnessSettings(n_boot=0, policy=Policy(criteria={DUMMY.name: 0.1}))
     )

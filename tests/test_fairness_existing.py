@@ -167,14 +167,14 @@ def test_gate_exit_code_follows_the_policy(risk_project, tmp_path):
     assert done.returncode == (0 if on_disk.passed else 5), done.stderr
     # a passing and a failing audit, written where the gate reads them
     from pipeline.audit.fairness import FairnessSettings, audit_decisions
-    from tests.test_fairness_policy import _cells
+    from tests.data_helpers import rows_with_cells
 
     (tmp_path / "params.yaml").write_text("{}\n")
-    y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
+    y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     io.write_json(tmp_path / paths.FAIRNESS_METRICS, audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0)))
     done = cli(tmp_path, "gate")
     assert done.returncode == 0 and "audit policy passes" in done.stdout
-    y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (400, 100, 100, 4400)})
+    y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (400, 100, 100, 4400)})
     io.write_json(tmp_path / paths.FAIRNESS_METRICS, audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0)))
     done = cli(tmp_path, "gate")
     assert done.returncode == 5 and "the audit policy does not pass" in done.stderr

@@ -11,17 +11,7 @@ from pipeline.audit.gate import gate
 from pipeline.audit.policy import Policy
 from pipeline.errors import BadInputError
 from pipeline.stats.intervals import contains
-
-
-def _cells(spec: dict[str, tuple[int, int, int, int]]):
-    """Rows with exact confusion counts per group: (TP, FP, FN, TN)."""
-    y, p, g = [], [], []
-    for group, (tp, fp, fn, tn) in spec.items():
-        for truth, pred, n in ((1, 1, tp), (0, 1, fp), (1, 0, fn), (0, 0, tn)):
-            y += [truth] * n
-            p += [pred] * n
-            g += [group] * n
-    return np.array(y), np.array(p), pd.DataFrame({"g": g})
+from tests.data_helpers import rows_with_cells
 
 
 def _by_metric(result, feature="g"):
@@ -29,7 +19,7 @@ def _by_metric(result, feature="g"):
 
 
 def test_only_policy_criteria_gate_and_gating_checks_come_first():
-    y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
+    y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     s = FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}))
     result = audit_decisions(y, p, None, g, ["g"], s)
     gating = [v for v in result["verdicts"] if v["gating"]]
@@ -40,7 +30,7 @@ def test_only_policy_criteria_gate_and_gating_checks_come_first():
 
 def test_policy_pass_and_fail_by_hand():
     # equal TPR (0.8 vs 0.8): equal opportunity passes; selection rates 0.25 vs 0.10: ratio 0.4 fails
-    y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (400, 100, 100, 4400)})
+    y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (400, 100, 100, 4400)})
     result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
     m = _by_metric(result)
     assert m["equal_opportunity"]["status"] == "pass" and m["equal_opportunity"]["value"] == pytest.approx(0.0)
@@ -58,7 +48,7 @@ def test_policy_pass_and_fail_by_hand():
 
 def test_zero_reference_rate_is_undefined_not_fail():
     # reference 'a' (largest) has no false positives: the FPR-based checks cannot be judged
-    y, p, g = _cells({"a": (100, 0, 20, 300), "b": (40, 10, 10, 100)})
+    y, p, g = rows_with_cells({"a": (100, 0, 20, 300), "b": (40, 10, 10, 100)})
     s = FairnessSettings(
         n_boot=0, policy=Policy(criteria={"selection_rate_ratio": 0.8, "false_positive_rate_balance": 0.1})
     )
@@ -66,7 +56,7 @@ def test_zero_reference_rate_is_undefined_not_fail():
     fpr = _by_metric(result)["false_positive_rate_balance"]
     assert fpr["status"] in ("pass", "fail", "inconclusive")  # a difference is defined even at rate 0
     # selection rate 0 in the reference: the ratio is undefined with the reason, never "fail 0.000"
-    y, p, g = _cells({"a": (0, 0, 100, 300), "b": (30, 10, 20, 100)})
+    y, p, g = rows_with_cells({"a": (0, 0, 100, 300), "b": (30, 10, 20, 100)})
     ratio = _by_metric(audit_decisions(y, p, None, g, ["g"], s))["selection_rate_ratio"]
     assert ratio["status"] == "not_assessable" and ratio["value"] is None
     assert "reference group 'a' has rate 0" in ratio["reason"]
@@ -74,7 +64,7 @@ def test_zero_reference_rate_is_undefined_not_fail():
 
 def test_too_few_events_is_not_assessable_with_the_reason():
     # group b: 40 rows but only 5 people with the favourable truth -> its TPR carries no verdict
-    y, p, g = _cells({"a": (200, 50, 50, 700), "b": (3, 5, 2, 30)})
+    y, p, g = rows_with_cells({"a": (200, 50, 50, 700), "b": (3, 5, 2, 30)})
     s = FairnessSettings(n_boot=0, policy=Policy(criteria={"equal_opportunity": 0.1}))
     result = audit_decisions(y, p, None, g, ["g"], s)
     eo = _by_metric(result)["equal_opportunity"]
@@ -85,7 +75,7 @@ def test_too_few_events_is_not_assessable_with_the_reason():
 
 
 def test_degenerate_model_verdicts_are_inconclusive_and_blocked():
-    y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
+    y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     result = audit_decisions(
         y, p, None, g, ["g"], FairnessSettings(n_boot=0), inconclusive_reason="degenerate model: x"
     )
@@ -94,7 +84,7 @@ def test_degenerate_model_verdicts_are_inconclusive_and_blocked():
 
 
 def test_gate_blocks_on_leakage_and_degenerate_evaluation():
-    y, p, g = _cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
+    y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
     assert gate(result).passed
     leak = gate(result, data={"leakage": {"suspected": [{"column": "outcome_copy"}]}})

@@ -10,7 +10,6 @@ Their error rates are measured in benchmarks/VERDICTS.md (benchmarks/bench_verdi
 import copy
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import beta, binomtest, t
 
@@ -19,17 +18,7 @@ from pipeline.audit.fairness import FairnessSettings, audit_decisions
 from pipeline.audit.gate import gate
 from pipeline.audit.recompute import discrepancies
 from pipeline.stats import intervals
-
-
-def _rows(spec):
-    """Rows with exact confusion counts per group: (TP, FP, FN, TN)."""
-    y, p, g = [], [], []
-    for group, (tp, fp, fn, tn) in spec.items():
-        for truth, pred, n in ((1, 1, tp), (0, 1, fp), (1, 0, fn), (0, 0, tn)):
-            y += [truth] * n
-            p += [pred] * n
-            g += [group] * n
-    return np.array(y), np.array(p), pd.DataFrame({"g": g})
+from tests.data_helpers import rows_with_cells
 
 
 def _check(result, metric):
@@ -76,21 +65,21 @@ def test_fail_rule_uses_the_family_interval():
 
 def test_small_group_is_not_assessable_and_never_passes_but_can_fail():
     # 'b' has 25 rows (< min_group_size 30) with the same rates as 'a': not assessable, the gate blocks
-    y, p, g = _rows({"a": (300, 200, 100, 1400), "b": (4, 2, 1, 18)})
+    y, p, g = rows_with_cells({"a": (300, 200, 100, 1400), "b": (4, 2, 1, 18)})
     s = FairnessSettings(n_boot=0, policy=pol.Policy(criteria={"selection_rate_ratio": (0.8, 1.25)}))
     result = audit_decisions(y, p, None, g, ["g"], s)
     check = _check(result, "selection_rate_ratio")
     assert check["status"] == "not_assessable" and "fewer than 30 rows in 'b'" in check["reason"]
     assert not gate(result).passed
     # the same small group selected at a ratio of 0.04 to the reference: overwhelming evidence fails
-    y, p, g = _rows({"a": (600, 400, 200, 800), "b": (0, 1, 5, 19)})
+    y, p, g = rows_with_cells({"a": (600, 400, 200, 800), "b": (0, 1, 5, 19)})
     result = audit_decisions(y, p, None, g, ["g"], s)
     assert _check(result, "selection_rate_ratio")["status"] == "fail"
 
 
 def test_equalized_odds_passes_only_when_both_rates_pass():
     # TPR equal (0.8 vs 0.8), FPR 0.10 vs 0.30: the FPR part fails the whole comparison
-    y, p, g = _rows({"a": (800, 100, 200, 900), "b": (800, 300, 200, 700)})
+    y, p, g = rows_with_cells({"a": (800, 100, 200, 900), "b": (800, 300, 200, 700)})
     s = FairnessSettings(n_boot=0, policy=pol.Policy(criteria={"equalized_odds": 0.1}))
     eo = _check(audit_decisions(y, p, None, g, ["g"], s), "equalized_odds")
     assert eo["status"] == "fail" and eo["value"] == pytest.approx(0.2)
@@ -125,7 +114,7 @@ def test_needed_size_by_hand():
 
 
 def test_inconclusive_comparison_states_what_it_would_take():
-    y, p, g = _rows({"a": (1600, 400, 400, 7600), "b": (25, 5, 10, 60)})  # TPR 0.8 vs 0.714 on 35 positives
+    y, p, g = rows_with_cells({"a": (1600, 400, 400, 7600), "b": (25, 5, 10, 60)})  # TPR 0.8 vs 0.714 on 35 positives
     s = FairnessSettings(n_boot=0, policy=pol.Policy(criteria={"equal_opportunity": 0.1}))
     eo = _check(audit_decisions(y, p, None, g, ["g"], s), "equal_opportunity")
     assert eo["status"] == "inconclusive"
@@ -135,7 +124,7 @@ def test_inconclusive_comparison_states_what_it_would_take():
 
 def test_exemption_covers_inconclusive_but_never_a_fail():
     spec = {"a": (1600, 400, 400, 7600), "b": (1600, 400, 400, 7600), "c": (25, 5, 10, 60)}
-    y, p, g = _rows(spec)
+    y, p, g = rows_with_cells(spec)
     exempt = (pol.Exemption("g", "c", "35 positives only; owner accepts (ticket 12)"),)
     s = FairnessSettings(n_boot=0, policy=pol.Policy(criteria={"equal_opportunity": 0.1}, exempt=exempt))
     result = audit_decisions(y, p, None, g, ["g"], s)
@@ -146,12 +135,12 @@ def test_exemption_covers_inconclusive_but_never_a_fail():
     assert result["policy"]["exempt"][0]["group"] == "c"
     # a gross violation in the exempt group still fails
     spec["c"] = (5, 5, 30, 60)  # TPR 0.14 vs 0.8
-    y, p, g = _rows(spec)
+    y, p, g = rows_with_cells(spec)
     assert _check(audit_decisions(y, p, None, g, ["g"], s), "equal_opportunity")["status"] == "fail"
 
 
 def _audited():
-    y, p, g = _rows({"a": (1600, 400, 400, 7600), "b": (1500, 500, 500, 7500)})
+    y, p, g = rows_with_cells({"a": (1600, 400, 400, 7600), "b": (1500, 500, 500, 7500)})
     s = FairnessSettings(n_boot=0)
     return audit_decisions(y, p, None, g, ["g"], s), s
 
@@ -190,7 +179,7 @@ def test_a_hand_edited_candidate_cannot_take_the_alias():
     from tests.conftest import REPO
 
     cfg = config.load(REPO / "params.yaml")
-    y, p, g = _rows({"a": (1600, 400, 400, 7600), "b": (800, 200, 1200, 7800)})  # TPR 0.8 vs 0.4: fails
+    y, p, g = rows_with_cells({"a": (1600, 400, 400, 7600), "b": (800, 200, 1200, 7800)})  # TPR 0.8 vs 0.4: fails
     audit = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
     row = {"deployable": True, "audit": audit, "passed": False, "degenerate": {"degenerate": False, "reasons": []}}
     verify_candidates(cfg, {"candidates": {"x": row}, "best_passing": None}, ["g"])  # as written: fine
