@@ -80,3 +80,39 @@ def run_on_full_disk(
         text=True,
         timeout=timeout,
     )
+
+
+def trickle_server(*, answer_health: bool = False):
+    """A TCP server on 127.0.0.1 that answers with one byte every 0.5 s and never finishes a response
+    (``answer_health``: ``GET /health`` gets a whole 200 at once first). Returns ``(server, stop)``."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve(conn):
+        with conn:
+            if answer_health and conn.recv(65536).startswith(b"GET /health"):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
+                return
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+                if stop.is_set():
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(0.5)
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, stop

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -21,7 +19,7 @@ import pytest
 from pipeline import errors, io, paths
 from tests._report_support import run_stages, with_audit
 from tests.conftest import make_project
-from tests.reliability_helpers import run_stage, stage_env
+from tests.reliability_helpers import run_stage, stage_env, trickle_server
 
 
 @pytest.fixture(scope="module")
@@ -220,40 +218,10 @@ def test_corrupt_store_exits_4_naming_it_and_leaves_it_alone(tmp_path):
     assert (project / "mlflow.db").read_bytes() == garbage
 
 
-def _trickle_server() -> tuple[socket.socket, threading.Event]:
-    """A TCP server that answers every connection with one byte every 0.5 s, never finishing a response."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    stop = threading.Event()
-
-    def serve(conn):
-        with conn:
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
-                if stop.is_set():
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-                time.sleep(0.5)
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return server, stop
-
-
 def test_trickling_server_hits_the_overall_probe_deadline(tmp_path):
     """Item 9: a server sending one byte at a time kept ``log`` waiting indefinitely (the timeout was per read)."""
     project = make_project(tmp_path / "project", {"tracking": {"timeout_s": 2}})
-    server, stop = _trickle_server()
+    server, stop = trickle_server()
     try:
         uri = f"http://127.0.0.1:{server.getsockname()[1]}"
         done = run_stage("log", project, env={"MLFLOW_TRACKING_URI": uri}, timeout=60)

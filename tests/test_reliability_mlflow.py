@@ -9,9 +9,6 @@ own replaced by one that raises), since no input reaches that point and then fai
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 
 import pytest
 import yaml
@@ -20,7 +17,7 @@ from pipeline import cli, errors, io, paths, tracking
 from pipeline.errors import BadInputError
 from tests._report_support import run_stages
 from tests.conftest import tiny_params
-from tests.reliability_helpers import run_stage
+from tests.reliability_helpers import run_stage, trickle_server
 
 
 def _log_once(project, monkeypatch) -> str:
@@ -96,44 +93,10 @@ def upstream(module_project):
     return module_project
 
 
-def _health_then_stall_server() -> tuple[socket.socket, threading.Event]:
-    """Answers ``GET /health`` at once; every other request gets one byte every 0.5 s, never a whole answer."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    stop = threading.Event()
-
-    def serve(conn):
-        with conn:
-            request = conn.recv(65536)
-            if request.startswith(b"GET /health"):
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
-                return
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
-                if stop.is_set():
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-                time.sleep(0.5)
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return server, stop
-
-
 def test_a_server_that_stalls_after_its_health_check_hits_the_overall_deadline(upstream):
     """Before: ``log`` waited past 180 s (the deadline covered only the first probe). Now exit 3 naming the
     server once ``tracking.deadline_s`` has passed."""
-    server, stop = _health_then_stall_server()
+    server, stop = trickle_server(answer_health=True)
     port = server.getsockname()[1]
     params = upstream / "params.yaml"
     before = params.read_bytes()
