@@ -511,6 +511,20 @@ class TrackingSettings(_Section):
         return value
 
 
+class EngineSettings(_Section):
+    """Where the data-sized work runs. ``local`` (the default) is one process with the data in
+    memory; ``ray`` submits block-wise work to a Ray cluster (the optional ``scale`` extra) and
+    merges exact count tables on the driver, so verdicts equal the local engine's."""
+
+    kind: Literal["local", "ray"] = "local"
+    #: an existing cluster (``ray://host:10001`` or ``auto``); null starts a local one for the stage
+    address: str | None = None
+    #: rows per block: memory per worker follows this, not the data size
+    block_rows: int = Field(100_000, ge=1_000, le=50_000_000)
+    #: CPUs of the local cluster a stage starts (null: all of this machine's)
+    num_cpus: int | None = Field(None, ge=1, le=4096)
+
+
 #: numpy's legacy seeding and scikit-learn's ``random_state`` take 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
 
@@ -525,6 +539,7 @@ class Config(_Section):
     explain: ExplainSettings = Field(default_factory=ExplainSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
 
     @model_validator(mode="after")
     def _csv_described(self) -> Config:
