@@ -7,12 +7,17 @@ audited as the favourable class against the rest, plus per-group accuracy over a
 
 Intervals are closed-form (:mod:`pipeline.stats.intervals`), so no verdict depends on the number
 of bootstrap resamples: ``n_boot`` only sizes the bootstrap of the per-group ROC AUC, which is
-information. The fairlearn-style max-minus-min disparities are kept as information without an
-interval: under resampling they are biased upwards and their percentile intervals can exclude the
+information (row-keyed Poisson replicates of a score histogram, :mod:`pipeline.stats.counts`).
+The fairlearn-style max-minus-min disparities are kept as information without an interval:
+under resampling they are biased upwards and their percentile intervals can exclude the
 estimate. The decision rules (equivalence for pass, family control for fail, not assessable for a
 comparison lacking rows or events) are :mod:`pipeline.audit.policy`'s. Verdicts are computed from
 the evidence only (confusion cells and calibration sums per group, written to ``fairness.json``),
 so the gate recomputes them instead of reading a status.
+
+Every figure comes from mergeable count tables (:mod:`pipeline.stats.counts`): the local engine
+builds them from the whole test split as one block, the Ray engine (:mod:`pipeline.scale`) from
+many blocks merged on the driver, and :func:`audit_tables` turns either into the same file.
 """
 
 from __future__ import annotations
@@ -24,9 +29,8 @@ import pandas as pd
 
 from pipeline.audit import disparity
 from pipeline.audit import policy as pol
-from pipeline.audit.group_metrics import Grouping, _auc_per_group
 from pipeline.errors import BadInputError
-from pipeline.stats import bootstrap, calibration, intervals
+from pipeline.stats import bootstrap, counts, intervals
 from pipeline.stats.groups import sensitive_views
 from pipeline.tables.criteria import CRITERIA, RATES, cells_of
 
@@ -122,22 +126,6 @@ def _reference(view: str, names: list[str], counts: np.ndarray, eligible: np.nda
     return int(np.argmax(pool if pool.max() >= 0 else counts))
 
 
-def confusion_cells(y_true01, y_pred01, grouping: Grouping) -> dict[str, np.ndarray]:
-    """TP, FP, FN, TN counts per group."""
-    n = len(grouping.names)
-    y, p, codes = np.asarray(y_true01), np.asarray(y_pred01), grouping.codes
-
-    def count(mask):
-        return np.bincount(codes[mask], minlength=n).astype(np.float64)
-
-    return {
-        "tp": count((y == 1) & (p == 1)),
-        "fp": count((y == 0) & (p == 1)),
-        "fn": count((y == 1) & (p == 0)),
-        "tn": count((y == 0) & (p == 0)),
-    }
-
-
 def _rate(cells: dict, rate: str) -> tuple[np.ndarray, np.ndarray]:
     num, den = cells_of(rate)
     return sum(cells[c] for c in num), sum(cells[c] for c in den)
@@ -155,28 +143,18 @@ def _pair(low, high) -> list | None:
     return None if low is None or high is None else [low, high]
 
 
-def _auc_intervals(y_true01, score, grouping, weights, level) -> tuple[np.ndarray, np.ndarray | None]:
+def _auc_intervals(tables: counts.CountTables, view: str, level) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-group ROC AUC and its percentile bootstrap interval (information only)."""
-    n_groups = len(grouping.names)
-
-    def auc(w):
-        return _auc_per_group(y_true01, score, grouping.codes, n_groups, np.asarray(w, dtype=np.float32))
-
-    point = auc(np.ones((1, len(y_true01))))[0]
-    if not weights:
+    point = counts.auc(tables, view)
+    if not tables.spec.n_boot:
         return point, None
-    samples = np.concatenate([auc(w) for w in weights])
-    return point, np.stack(bootstrap.percentile_interval(samples, level, axis=0))
+    return point, np.stack(bootstrap.percentile_interval(counts.auc_replicates(tables, view), level, axis=0))
 
 
-def _ece(y_true01, score, grouping, bins) -> np.ndarray:
-    return calibration.ece_by_group(y_true01, score, grouping.codes, len(grouping.names), bins)
-
-
-def _groups(cells, grouping, settings, eligible, auc, ece) -> dict:
+def _groups(cells, names, settings, eligible, auc, ece) -> dict:
     out = {}
     count = cells["tp"] + cells["fp"] + cells["fn"] + cells["tn"]
-    for g, name in enumerate(grouping.names):
+    for g, name in enumerate(names):
         entry, ci = {"count": int(count[g])}, {}
         for rate in RATES:
             k, n = (v[g] for v in _rate(cells, rate))
@@ -261,17 +239,17 @@ def _significant(value: float) -> float:
     return float(f"{value:.12g}")
 
 
-def _calibration_sums(y_true01, score, codes, n_groups) -> list[dict]:
-    resid = y_true01.astype(np.float64) - score
-    return [
-        {
-            "n": int((codes == g).sum()),
-            "events": int(y_true01[codes == g].sum()),
-            "sum": _significant(float(resid[codes == g].sum())),
-            "sumsq": _significant(float((resid[codes == g] ** 2).sum())),
-        }
-        for g in range(n_groups)
-    ]
+def view_evidence(tables: counts.CountTables, view: str) -> ViewEvidence:
+    """A view's evidence from its count tables: cells as float64 (exact integers), calibration
+    sums at the precision they are written at."""
+    cells = {c: v.astype(np.float64) for c, v in counts.cells(tables, view).items()}
+    calib = None
+    if tables.scored:
+        calib = [
+            {**row, "sum": _significant(row["sum"]), "sumsq": _significant(row["sumsq"])}
+            for row in counts.calibration_sums(tables, view)
+        ]
+    return ViewEvidence(view, tables.names(view), cells, calib)
 
 
 def _finish_view(view: ViewEvidence, settings: FairnessSettings) -> ViewEvidence:
@@ -487,41 +465,53 @@ def audit_decisions(
     settings: FairnessSettings,
     *,
     inconclusive_reason: str | None = None,
+    row_id=None,
 ) -> dict:
     """Audit binary decisions (1 = favourable) for every sensitive view under ``settings.policy``.
 
     ``score`` (probability of the favourable outcome) enables ROC AUC, ECE and calibration; pass
     None for decisions alone. ``inconclusive_reason`` (e.g. a degenerate model) turns every
     verdict inconclusive with that reason, whatever the data say, so it cannot pass a gate.
+    ``row_id`` keys the AUC bootstrap's weights (default: the row's position).
     """
-    y_true01 = np.asarray(y_true01, dtype=np.int64)
-    y_pred01 = np.asarray(y_pred01, dtype=np.int64)
-    score = None if score is None else np.asarray(score, dtype=np.float64)
     labelled = sensitive_views(groups, sensitive)  # the stage refuses an unknown reference first (check_reference)
-    views, groupings = [], {}
-    for name, labels in labelled.items():
-        grouping = groupings[name] = Grouping.from_labels(labels)
-        cells = confusion_cells(y_true01, y_pred01, grouping)
-        calib = None if score is None else _calibration_sums(y_true01, score, grouping.codes, len(grouping.names))
-        views.append(ViewEvidence(name, grouping.names, cells, calib))
+    n = len(np.asarray(y_true01))
+    row_id = np.arange(n, dtype=np.int64) if row_id is None else np.asarray(row_id, dtype=np.int64)
+    views = {name: labels.to_numpy() for name, labels in labelled.items()}
+    tables = counts.block_tables(y_true01, y_pred01, score, views, table_spec(settings), row_id)
+    return audit_tables(tables, sensitive, settings, inconclusive_reason=inconclusive_reason)
+
+
+def table_spec(settings: FairnessSettings) -> counts.TableSpec:
+    """What each block of an audit under ``settings`` computes."""
+    return counts.TableSpec(calibration_bins=settings.calibration_bins, n_boot=settings.n_boot, seed=settings.seed)
+
+
+def audit_tables(
+    tables: counts.CountTables,
+    sensitive: list[str],
+    settings: FairnessSettings,
+    *,
+    inconclusive_reason: str | None = None,
+) -> dict:
+    """The audit (features, verdicts, policy) from merged count tables: the local engine's one
+    block and the Ray engine's many blocks both end here."""
+    if tables.spec != table_spec(settings):
+        raise ValueError(f"count tables computed under {tables.spec}, audited under {table_spec(settings)}")
+    views = [view_evidence(tables, name) for name in tables.views]
     verdicts, policy = decide_verdicts(views, settings, sensitive, inconclusive_reason=inconclusive_reason)
-    weights = (
-        list(bootstrap.resample_counts(len(y_true01), settings.n_boot, settings.seed))
-        if settings.n_boot and score is not None
-        else []
-    )
-    features = {v.name: _view_block(v, groupings[v.name], y_true01, score, settings, weights) for v in views}
+    features = {v.name: _view_block(v, tables, settings) for v in views}
     return {"features": features, "verdicts": verdicts, "policy": policy}
 
 
-def _view_block(view: ViewEvidence, grouping: Grouping, y_true01, score, settings, weights) -> dict:
+def _view_block(view: ViewEvidence, tables: counts.CountTables, settings) -> dict:
     count, positives = view.count, view.cells["tp"] + view.cells["fn"]
     eligible = np.array([not _flags(c, p, settings.min_group_size) for c, p in zip(count, positives)])
     auc = ece = None
-    if score is not None:
-        auc = _auc_intervals(y_true01, score, grouping, weights, settings.ci)
-        ece = _ece(y_true01, score, grouping, settings.calibration_bins)
-    groups = _groups(view.cells, grouping, settings, eligible, auc, ece)
+    if tables.scored:
+        auc = _auc_intervals(tables, view.name, settings.ci)
+        ece = counts.ece(tables, view.name)
+    groups = _groups(view.cells, view.names, settings, eligible, auc, ece)
     for g, name in enumerate(view.names):
         groups[name]["cells"] = {c: int(view.cells[c][g]) for c in ("tp", "fp", "fn", "tn")}
         if view.calibration is not None:

@@ -80,7 +80,14 @@ def main(cfg: Config) -> None:
     blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)
     degenerate = [b for b in blocked if b.startswith("degenerate model")]
     audited = fairness.audit_decisions(
-        y01, pred01, score, groups, meta["sensitive"], s, inconclusive_reason="; ".join(degenerate) or None
+        y01,
+        pred01,
+        score,
+        groups,
+        meta["sensitive"],
+        s,
+        inconclusive_reason="; ".join(degenerate) or None,
+        row_id=groups["row_id"] if "row_id" in groups else None,  # the bootstrap's key: prepare's ids when written
     )
     result = {
         "favourable_class": meta["favourable"],

@@ -91,8 +91,8 @@ def weighted_auc(y_true: np.ndarray, score: np.ndarray, weights: np.ndarray) -> 
     """
     y_true, score = np.asarray(y_true), np.asarray(score, dtype=np.float64)
     weights = np.atleast_2d(np.asarray(weights))
-    if not np.issubdtype(weights.dtype, np.floating):
-        weights = weights.astype(np.float64)  # integer counts would overflow in the sums below
+    if weights.dtype != np.float64:
+        weights = weights.astype(np.float64)  # integers overflow and float32 stops counting at 2**24 in the sums below
     if len(score) == 0:
         return np.full(weights.shape[0], np.nan)
     order = np.argsort(score, kind="mergesort")

@@ -1,0 +1,190 @@
+"""Mergeable count tables and row-keyed Poisson bootstrap weights (pure numpy, no Ray)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.audit.fairness import FairnessSettings, audit_decisions, audit_tables, table_spec
+from pipeline.stats import counts, poisson
+from pipeline.stats.groups import sensitive_views
+
+
+def _reference_splitmix64(x: int) -> int:
+    """splitmix64 written from the published algorithm with Python integers (an independent copy)."""
+    mask = (1 << 64) - 1
+    z = (x + 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)
+
+
+def test_splitmix64_and_the_poisson_quantile_by_hand():
+    # splitmix64 seeded with 0: its first output is the published test vector
+    assert int(poisson.splitmix64(np.uint64(0))) == 0xE220A8397B1DCDAF
+    # row 7, seed 3, replicate 2, through the Python-integer copy
+    mask = (1 << 64) - 1
+    key = _reference_splitmix64(3) ^ 7
+    h = _reference_splitmix64((_reference_splitmix64(key) + 2 * 0x9E3779B97F4A7C15) & mask)
+    assert poisson.uniforms(np.array([7]), 3, 2)[0] == (h >> 11) / 2**53
+    # Poisson(1): P(X<=0) = 1/e = 0.3679, P(X<=1) = 2/e = 0.7358, P(X<=2) = 2.5/e = 0.9197, P(X<=3) = 0.9810
+    assert poisson.POISSON1_CDF[:4] == pytest.approx([1 / math.e, 2 / math.e, 2.5 / math.e, (8 / 3) / math.e])
+    u = np.array([0.0, 0.3, 0.36, 0.37, 0.5, 0.8, 0.95, 0.99])
+    assert poisson.poisson1(u).tolist() == [0, 0, 0, 1, 1, 2, 3, 4]
+
+
+def test_weights_do_not_depend_on_the_partitioning():
+    ids = np.arange(10_000, dtype=np.int64) * 7919 + 13  # sparse, unordered ids like a real row_id
+    whole = poisson.weights(ids, 42, range(20))
+    order = np.random.default_rng(0).permutation(len(ids))
+    pieces = np.array_split(order, 8)
+    rebuilt = np.empty_like(whole)
+    for piece in reversed(pieces):  # any block order
+        rebuilt[:, piece] = poisson.weights(ids[piece], 42, range(20))
+    np.testing.assert_array_equal(whole, rebuilt)
+    assert not np.array_equal(whole, poisson.weights(ids, 43, range(20)))  # the seed matters
+    assert not np.array_equal(whole[0], whole[1])  # so does the replicate
+
+
+def test_weights_have_poisson1_moments():
+    """200,000 draws: the mean's standard error is 1/sqrt(N) = 0.0022 and the variance's is
+    sqrt((mu4 - 1) / N) = sqrt(3 / N) = 0.0039 (Poisson(1): mu4 = 4); tolerance 5 standard errors.
+    P(0) = 1/e, standard error sqrt(p(1-p)/N) = 0.0011."""
+    w = poisson.weights(np.arange(2_000), 7, range(100)).ravel()
+    assert w.mean() == pytest.approx(1.0, abs=5 * 0.0022)
+    assert w.var() == pytest.approx(1.0, abs=5 * 0.0039)
+    assert (w == 0).mean() == pytest.approx(1 / math.e, abs=5 * 0.0011)
+    assert w.dtype == np.int64
+
+
+def test_histogram_auc_by_hand():
+    # negatives: 2 in bin 0, 1 in bin 1; positives: 1 in bin 1, 2 in bin 2.
+    # wins: the bin-1 positive beats 2 negatives and ties 1 (2.5); each bin-2 positive beats 3 (6): 8.5 / 9
+    hist = np.array([[2, 1, 0], [0, 1, 2]])
+    assert counts.histogram_auc(hist) == pytest.approx(8.5 / 9, abs=1e-15)
+    assert np.isnan(counts.histogram_auc(np.array([[0, 0, 0], [1, 2, 0]])))
+
+
+def _data(n=3_000, seed=0):
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], size=n, p=[0.3, 0.7])
+    race = rng.choice(["a", "b", "c", "tiny"], size=n, p=[0.6, 0.25, 0.14, 0.01])
+    score = 1 / (1 + np.exp(-(rng.normal(size=n) + (sex == "M") * 0.5)))
+    y = (rng.random(n) < score).astype(int)
+    score[:5] = [0.0, 1.0, 0.3, 0.5, 1e-9]  # edges and a bin boundary
+    groups = pd.DataFrame({"sex": sex, "race": race})
+    return y, (score >= 0.5).astype(int), score, groups, np.arange(n, dtype=np.int64) * 3 + 1
+
+
+def _blocks(y, p, score, groups, row_id, spec, n_blocks, seed=1):
+    views = {k: v.to_numpy() for k, v in sensitive_views(groups, ["sex", "race"]).items()}
+    order = np.random.default_rng(seed).permutation(len(y))
+    out = []
+    for part in np.array_split(order, n_blocks):
+        part_views = {k: v[part] for k, v in views.items()}
+        out.append(counts.block_tables(y[part], p[part], score[part], part_views, spec, row_id[part]))
+    return counts.merge_all(out[::-1])
+
+
+def _assert_same_tables(a: counts.CountTables, b: counts.CountTables):
+    assert a.rows == b.rows and list(a.views) == list(b.views)
+    for view in a.views:
+        assert a.names(view) == b.names(view)
+        for g in a.names(view):
+            ta, tb = a.views[view][g], b.views[view][g]
+            for f in ("cells", "bin_rows", "bin_labels", "auc", "boot"):
+                assert getattr(ta, f).dtype == np.int64
+                np.testing.assert_array_equal(getattr(ta, f), getattr(tb, f))
+            np.testing.assert_allclose(ta.bin_scores, tb.bin_scores, rtol=1e-9)
+            np.testing.assert_allclose(ta.residual, tb.residual, rtol=1e-9)
+
+
+def test_one_block_and_eight_shuffled_blocks_give_the_same_tables_and_audit():
+    y, p, score, groups, row_id = _data()
+    settings = FairnessSettings(n_boot=40, seed=3, min_group_size=20)
+    spec = table_spec(settings)
+    one, eight = _blocks(y, p, score, groups, row_id, spec, 1), _blocks(y, p, score, groups, row_id, spec, 8)
+    _assert_same_tables(one, eight)
+    a = audit_tables(one, ["sex", "race"], settings)
+    assert_same_audit(a, audit_tables(eight, ["sex", "race"], settings))
+    # and the local entry point is the one-block case (rows in their own order)
+    assert_same_audit(a, audit_decisions(y, p, score, groups, ["sex", "race"], settings, row_id=row_id))
+
+
+def assert_same_audit(a: dict, b: dict) -> None:
+    """Counts, rates, intervals and verdicts identical to 1e-12; ECE and calibration sums to 1e-9 relative
+    (float sums added in another order)."""
+    assert a["policy"] == b["policy"]
+    assert _close(_strip_calibration(a["verdicts"]), _strip_calibration(b["verdicts"]))
+    for view, block in a["features"].items():
+        other = b["features"][view]
+        assert block["reference"] == other["reference"]
+        for key, value in block["disparities"].items():
+            assert _close(value, other["disparities"][key]), (view, key)
+        assert list(block["groups"]) == list(other["groups"])
+        for g, entry in block["groups"].items():
+            there = other["groups"][g]
+            for key in ("count", "cells", "flags", "eligible"):
+                assert entry[key] == there[key], (view, g, key)
+            for key in ("selection_rate", "tpr", "fpr", "precision", "roc_auc", "ci", "vs_reference"):
+                assert _close(entry.get(key), there.get(key)), (view, g, key)
+            assert entry["ece"] == pytest.approx(there["ece"], rel=1e-9)
+            calib, calib_there = entry["calibration"], there["calibration"]
+            assert (calib["n"], calib["events"]) == (calib_there["n"], calib_there["events"])
+            assert [calib["sum"], calib["sumsq"]] == pytest.approx([calib_there["sum"], calib_there["sumsq"]], rel=1e-9)
+
+
+def _close(a, b, tol: float = 1e-12) -> bool:
+    """Equal structure and text; numbers within ``tol`` (NaN equals NaN)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tol
+    return a == b
+
+
+def _strip_calibration(verdicts: list[dict]) -> list:
+    """Verdicts as comparable data; a calibration criterion's figures come from float sums (1e-9 relative)."""
+    out = []
+    for v in verdicts:
+        keep = {k: val for k, val in v.items() if k != "comparisons"}
+        if "calibration" in v["metric"]:
+            keep = {k: val for k, val in keep.items() if k in ("check", "status", "gating", "group")}
+        out.append(keep)
+    return out
+
+
+def test_a_group_missing_from_some_blocks_is_merged_as_absent_there():
+    y, p, score, groups, row_id = _data(n=400)
+    spec = counts.TableSpec(n_boot=0)
+    rare = np.flatnonzero(groups["race"].to_numpy() == "tiny")
+    assert 0 < len(rare) < 20
+    merged = _blocks(y, p, score, groups, row_id, spec, 40)
+    assert counts.cells(merged, "race")["tp"].sum() + counts.cells(merged, "race")["fn"].sum() == y.sum()
+    assert int(merged.views["race"]["tiny"].cells.sum()) == len(rare)
+
+
+def test_counts_stay_exact_past_float32s_limit():
+    """float32 stops counting at 2**24; merged int64 cells do not."""
+    table = counts.block_tables([1], [1], None, {"all": ["x"]}, counts.TableSpec())
+    for _ in range(25):
+        table = table.merge(table)
+    tp = counts.cells(table, "all")["tp"][0]
+    assert tp == 2**25 and tp.dtype == np.int64
+    assert np.float32(2**24) + np.float32(1) == np.float32(2**24)  # what float32 sums would have done
+
+
+def test_tables_of_different_audits_are_not_merged():
+    a = counts.block_tables([1], [1], None, {"all": ["x"]}, counts.TableSpec(n_boot=0))
+    b = counts.block_tables([1], [1], None, {"all": ["x"]}, counts.TableSpec(n_boot=5))
+    with pytest.raises(ValueError, match="cannot be merged"):
+        a.merge(b)
+    with pytest.raises(ValueError, match="coded 0/1"):
+        counts.block_tables([2], [1], None, {"all": ["x"]}, counts.TableSpec())
+    with pytest.raises(ValueError, match="row_id"):
+        counts.block_tables([1], [1], [0.5], {"all": ["x"]}, counts.TableSpec(n_boot=5))
