@@ -74,12 +74,13 @@ class GroupTable:
 
 @dataclass
 class CountTables:
-    """``views[view][group]`` tables of some rows, and how many rows they hold."""
+    """``views[view][group]`` tables of some rows, how many rows they hold and from how many blocks."""
 
     spec: TableSpec
     scored: bool
     rows: int = 0
     views: dict[str, dict[str, GroupTable]] = field(default_factory=dict)
+    blocks: int = 1
 
     def merge(self, other: CountTables) -> CountTables:
         """The tables of both sets of rows (a new object; neither input is changed)."""
@@ -95,7 +96,7 @@ class CountTables:
             for group, table in other.views[name].items():
                 merged[group] = merged[group] + table if group in merged else table
             views[name] = merged
-        return CountTables(self.spec, self.scored, self.rows + other.rows, views)
+        return CountTables(self.spec, self.scored, self.rows + other.rows, views, self.blocks + other.blocks)
 
     def names(self, view: str) -> list[str]:
         """The view's group names, sorted as ``numpy.unique`` sorts them (code point order)."""

@@ -1,0 +1,158 @@
+"""The fairness audit on a Ray Dataset: count tables per block in Ray, merged on the driver, and
+then the very code the local engine runs (:func:`pipeline.audit.fairness.audit_tables`).
+
+The dataset holds ``row_id`` (int64, written by ``prepare``: Ray's own row ids change between
+runs, and the AUC bootstrap's weights are keyed by it), ``y`` (class index), one string column
+``group:<attribute>`` per sensitive attribute, and either ``score`` (probability of the
+favourable class) or float features ``f0000 ...`` that :class:`Scorer` actors turn into scores with
+the trained model. A ``decision`` column (0/1, 1 = favourable) is used when present; otherwise
+the decision is ``score >= threshold``, the binary rule of :func:`pipeline.audit.performance.predict_labels`.
+
+Each block's tables travel to the driver pickled in one row and are merged as they arrive, so the
+driver holds one set of tables, never the rows; a worker holds one block.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.audit.fairness import FairnessSettings, audit_tables, table_spec
+from pipeline.errors import BadInputError, PipelineError
+from pipeline.stats import counts
+from pipeline.stats.groups import sensitive_views
+
+#: Prefix of a sensitive attribute's column in the sharded data.
+GROUP_PREFIX = "group:"
+_FEATURE = re.compile(r"f\d+")
+
+
+def feature_columns(columns) -> list[str]:
+    """The encoded feature columns (``f0000``, ``f0001`` ...) in their numeric order."""
+    return sorted((c for c in columns if _FEATURE.fullmatch(c)), key=lambda c: int(c[1:]))
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """Group labels as Python strings (Ray hands Arrow-backed columns; missing values print 'nan'
+    as the local engine's ``astype(str)`` does)."""
+    return pd.Series(np.asarray(column.to_numpy(dtype=object), dtype=str), index=column.index)
+
+
+def check_columns(columns, sensitive: list[str], scored: bool = True) -> None:
+    """Exit 2 naming what a dataset lacks for the audit."""
+    wanted = ["row_id", "y"] + [GROUP_PREFIX + a for a in sensitive] + (["score"] if scored else [])
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise BadInputError(f"the dataset lacks column(s) {missing} for the fairness audit; it has {list(columns)}")
+
+
+def block_tables(
+    batch: pd.DataFrame, spec: counts.TableSpec, sensitive: list[str], favourable_index: int, threshold: float
+) -> dict:
+    """One block's count tables, pickled into a one-row batch (``map_batches`` function; Ray
+    pickles whatever crosses between its processes anyway)."""
+    try:
+        tables = _tables(batch, spec, sensitive, favourable_index, threshold)
+    except PipelineError as err:  # bad input reaches the driver as the project's own error (exit 2), not Ray's
+        return {"tables": np.array([b""], dtype=object), "error": np.array([str(err)], dtype=object)}
+    payload = pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL)
+    return {"tables": np.array([payload], dtype=object), "error": np.array([""], dtype=object)}
+
+
+def _tables(batch, spec, sensitive, favourable_index, threshold) -> counts.CountTables:
+    check_columns(batch.columns, sensitive)
+    y01 = (batch["y"].to_numpy() == favourable_index).astype(np.int64)
+    score = batch["score"].to_numpy(dtype=np.float64)
+    if "decision" in batch:
+        decision = batch["decision"].to_numpy().astype(np.int64)
+    else:
+        decision = (score >= threshold).astype(np.int64)
+    groups = pd.DataFrame({a: _text(batch[GROUP_PREFIX + a]) for a in sensitive})
+    views = {name: labels.to_numpy() for name, labels in sensitive_views(groups, sensitive).items()}
+    return counts.block_tables(y01, decision, score, views, spec, batch["row_id"].to_numpy(dtype=np.int64))
+
+
+class Scorer:
+    """A ``map_batches`` actor: loads the trained model once and adds ``score`` and ``decision``
+    to each batch, dropping the features (they are not needed after scoring)."""
+
+    def __init__(self, model_dir: str, favourable_index: int, threshold: float, threads: int = 1):
+        import torch
+
+        from pipeline.models.predict import load_trained
+
+        torch.set_num_threads(threads)
+        self.model = load_trained(Path(model_dir))
+        self.favourable_index, self.threshold = favourable_index, threshold
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from pipeline.audit.performance import predict_labels
+        from pipeline.models.predict import predict_proba
+
+        features = feature_columns(batch.columns)
+        proba = predict_proba(self.model, batch[features].to_numpy(dtype=np.float32))
+        out = batch.drop(columns=features)
+        out["score"] = proba[:, self.favourable_index]
+        out["decision"] = (
+            predict_labels(proba, self.favourable_index, self.threshold) == self.favourable_index
+        ).astype(np.int64)
+        return out
+
+
+def score(ds, model_dir, favourable_index: int, threshold: float, block_rows: int, actors: int = 1):
+    """``ds`` with ``score`` and ``decision`` from the model in ``model_dir``, in ``actors`` actors."""
+    return ds.map_batches(
+        Scorer,
+        fn_constructor_kwargs={
+            "model_dir": str(model_dir),
+            "favourable_index": favourable_index,
+            "threshold": threshold,
+        },
+        batch_size=block_rows,
+        batch_format="pandas",
+        concurrency=actors,
+    )
+
+
+def dataset_tables(
+    ds, sensitive: list[str], spec: counts.TableSpec, favourable_index: int, threshold: float, block_rows: int
+) -> counts.CountTables:
+    """Count tables of every row of ``ds`` (blocks of ``block_rows``), merged on the driver as they come."""
+    tables = ds.map_batches(
+        block_tables,
+        fn_kwargs={
+            "spec": spec,
+            "sensitive": list(sensitive),
+            "favourable_index": favourable_index,
+            "threshold": threshold,
+        },
+        batch_size=block_rows,
+        batch_format="pandas",
+    )
+    return counts.merge_all(_unpacked(row) for row in tables.iter_rows())
+
+
+def _unpacked(row: dict) -> counts.CountTables:
+    if row["error"]:
+        raise BadInputError(row["error"])
+    return pickle.loads(row["tables"])
+
+
+def audit_dataset(
+    ds,
+    sensitive: list[str],
+    settings: FairnessSettings,
+    *,
+    favourable_index: int = 1,
+    threshold: float = 0.5,
+    block_rows: int = 100_000,
+    inconclusive_reason: str | None = None,
+) -> dict:
+    """The fairness audit of ``ds`` (features, verdicts, policy), as :func:`pipeline.audit.fairness.audit_decisions`
+    computes it locally."""
+    merged = dataset_tables(ds, sensitive, table_spec(settings), favourable_index, threshold, block_rows)
+    return audit_tables(merged, sensitive, settings, inconclusive_reason=inconclusive_reason)

@@ -1,0 +1,91 @@
+"""The fairness audit on Ray equals the local engine's: the same count tables, rates, intervals and
+verdicts from 1 block and from 8, and the same scores from the model in an actor.
+
+One local Ray cluster (2 CPUs, no dashboard) for the module: starting one costs 6-16 s here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.audit.fairness import FairnessSettings, audit_decisions, table_spec
+from pipeline.config import EngineSettings
+from pipeline.errors import BadInputError
+from tests.audit_helpers import assert_same_audit, assert_same_tables, audit_data
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow
+
+SENSITIVE = ["sex", "race"]
+SETTINGS = FairnessSettings(n_boot=40, seed=3, min_group_size=20)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from pipeline.scale import cluster as scale_cluster
+
+    with scale_cluster.connected(EngineSettings(kind="ray", num_cpus=2)) as connected:
+        yield connected
+    assert not ray.is_initialized()  # the cluster this module started is gone
+
+
+def _frame(y, score, groups, row_id) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"row_id": row_id, "y": y, "score": score, "group:sex": groups["sex"], "group:race": groups["race"]}
+    )
+
+
+@pytest.mark.parametrize("blocks", [1, 8])
+def test_ray_audit_equals_the_local_one(cluster, blocks):
+    from pipeline.scale import audit as scale_audit
+    from pipeline.stats import counts
+    from pipeline.stats.groups import sensitive_views
+
+    y, p, score, groups, row_id = audit_data()
+    local = audit_decisions(y, p, score, groups, SENSITIVE, SETTINGS, row_id=row_id)
+    ds = ray.data.from_pandas(_frame(y, score, groups, row_id)).repartition(blocks)
+    block_rows = -(-len(y) // blocks)
+    tables = scale_audit.dataset_tables(ds, SENSITIVE, table_spec(SETTINGS), 1, 0.5, block_rows)
+    assert tables.blocks == blocks and tables.rows == len(y)
+    views = {k: v.to_numpy() for k, v in sensitive_views(groups, SENSITIVE).items()}
+    assert_same_tables(tables, counts.block_tables(y, p, score, views, table_spec(SETTINGS), row_id))
+    result = scale_audit.audit_dataset(ds, SENSITIVE, SETTINGS, block_rows=block_rows)
+    assert_same_audit(local, result)
+
+
+def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
+    import torch
+
+    from pipeline import io
+    from pipeline.models.mlp import MLP, MlpSpec
+    from pipeline.models.predict import load_trained, predict_proba
+    from pipeline.scale import audit as scale_audit
+
+    torch.manual_seed(0)
+    spec = MlpSpec(6, (8,), 2)
+    torch.save(MLP(spec).state_dict(), tmp_path / "model.pt")
+    io.write_json(tmp_path / "model.json", spec.to_dict())
+    y, _, _, groups, row_id = audit_data(n=2_000)
+    X = np.random.default_rng(5).normal(size=(len(y), 6)).astype(np.float32)
+    proba = predict_proba(load_trained(tmp_path), X)
+    decisions = (proba[:, 1] >= 0.5).astype(int)
+    local = audit_decisions(y, decisions, proba[:, 1], groups, SENSITIVE, SETTINGS, row_id=row_id)
+
+    frame = pd.DataFrame(X, columns=[f"f{i:04d}" for i in range(6)])
+    frame = pd.concat([_frame(y, 0.0, groups, row_id).drop(columns="score"), frame], axis=1)
+    scored = scale_audit.score(ray.data.from_pandas(frame).repartition(4), tmp_path, 1, 0.5, block_rows=500)
+    got = scored.to_pandas().sort_values("row_id")
+    assert not any(c.startswith("f0") for c in got.columns)
+    np.testing.assert_allclose(got["score"].to_numpy(), proba[:, 1], rtol=0, atol=1e-12)
+    assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=500))
+
+
+def test_a_missing_group_column_is_named(cluster):
+    from pipeline.scale import audit as scale_audit
+
+    y, _, score, groups, row_id = audit_data(n=200)
+    ds = ray.data.from_pandas(_frame(y, score, groups, row_id).drop(columns="group:race"))
+    with pytest.raises(BadInputError, match="group:race"):  # Ray raises it as an instance of the cause
+        scale_audit.audit_dataset(ds, SENSITIVE, SETTINGS, block_rows=100)

@@ -1,0 +1,60 @@
+"""The Ray engine's pieces that run without Ray: the per-block function and the cluster settings."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import pytest
+
+from pipeline.audit.fairness import FairnessSettings, table_spec
+from pipeline.config import EngineSettings
+from pipeline.errors import BadInputError, ConfigError
+from pipeline.scale import audit as scale_audit
+from pipeline.scale import cluster
+from tests.audit_helpers import audit_data
+
+SETTINGS = FairnessSettings(n_boot=5, seed=1)
+
+
+def _frame(n=300):
+    import pandas as pd
+
+    y, _, score, groups, row_id = audit_data(n=n)
+    return pd.DataFrame(
+        {"row_id": row_id, "y": y, "score": score, "group:sex": groups["sex"], "group:race": groups["race"]}
+    )
+
+
+def test_block_tables_travel_as_one_pickled_row():
+    out = scale_audit.block_tables(_frame(), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
+    tables = pickle.loads(out["tables"][0])
+    assert len(out["tables"]) == 1
+    assert tables.rows == 300 and list(tables.views) == ["sex", "race", "sex x race"]
+
+
+def test_a_block_without_a_needed_column_sends_back_the_reason():
+    out = scale_audit.block_tables(_frame().drop(columns="group:race"), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
+    assert "['group:race']" in out["error"][0]
+    with pytest.raises(BadInputError, match=r"\['group:race'\]"):
+        scale_audit._unpacked({"tables": out["tables"][0], "error": out["error"][0]})
+
+
+def test_feature_columns_in_numeric_order():
+    assert scale_audit.feature_columns(["y", "f0010", "f0002", "group:sex", "f1", "fx"]) == ["f1", "f0002", "f0010"]
+
+
+def test_cluster_arguments_start_a_small_local_cluster_or_join_an_address():
+    local = cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=2))
+    assert local["num_cpus"] == 2 and local["include_dashboard"] is False and "address" not in local
+    joined = cluster.init_kwargs(EngineSettings(kind="ray", address="ray://head:10001"))
+    assert joined["address"] == "ray://head:10001" and "num_cpus" not in joined
+    # the workers import this checkout's pipeline, whatever else is installed
+    first = local["runtime_env"]["env_vars"]["PYTHONPATH"].split(":")[0]
+    assert first == str(__import__("pathlib").Path(scale_audit.__file__).resolve().parents[2])
+
+
+def test_ray_missing_is_a_config_error_with_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(ConfigError, match=r"engine.kind is 'ray'.*\[scale\]"):
+        cluster.require_ray()
