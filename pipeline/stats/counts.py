@@ -119,7 +119,7 @@ def _bincount(slot: np.ndarray, size: int, weights=None) -> np.ndarray:
     return np.bincount(slot, weights=weights, minlength=size)
 
 
-def _view_tables(y, decision, score, codes, n_groups, spec, boot_weights) -> list[GroupTable]:
+def _view_tables(y, decision, score, codes, n_groups, spec, boot) -> list[GroupTable]:
     g2 = codes * 2 + y
     cells = _bincount(g2 * 2 + decision, n_groups * 4).reshape(n_groups, 2, 2)
     if score is None:
@@ -132,7 +132,6 @@ def _view_tables(y, decision, score, codes, n_groups, spec, boot_weights) -> lis
     bin_scores = _bincount(slot, n_groups * bins, clipped).reshape(n_groups, bins)
     auc = _bincount(g2 * spec.auc_bins + calibration.bin_index(clipped, spec.auc_bins), n_groups * 2 * spec.auc_bins)
     auc = auc.reshape(n_groups, 2, spec.auc_bins)
-    boot = _boot_histograms(g2, clipped, n_groups, spec, boot_weights)
     resid = y.astype(np.float64) - score
     out = []
     for g in range(n_groups):
@@ -151,25 +150,24 @@ def _view_tables(y, decision, score, codes, n_groups, spec, boot_weights) -> lis
     return out
 
 
-def _boot_histograms(g2, clipped, n_groups, spec, boot_weights) -> np.ndarray | None:
-    if boot_weights is None:
-        return None
-    size = n_groups * 2 * spec.boot_auc_bins
-    slot = g2 * spec.boot_auc_bins + calibration.bin_index(clipped, spec.boot_auc_bins)
-    out = np.empty((spec.n_boot, size), dtype=np.int64)
-    for start, w in boot_weights:
-        c = len(w)
-        idx = (np.arange(c)[:, None] * size + slot[None, :]).ravel()
-        out[start : start + c] = np.rint(_bincount(idx, c * size, w.ravel().astype(np.float64))).reshape(c, size)
-    return out.reshape(spec.n_boot, n_groups, 2, spec.boot_auc_bins)
-
-
-def _weight_chunks(row_id, spec) -> list[tuple[int, np.ndarray]]:
-    chunks = []
+def _boot_histograms(y, score, coded: dict, spec: TableSpec, row_id) -> dict[str, np.ndarray]:
+    """Per view, ``(n_boot, groups, 2, boot_auc_bins)`` Poisson-weighted score histograms. Weights
+    are hashed :data:`BOOT_CHUNK` replicates at a time and shared by every view, so a block never
+    holds more than ``BOOT_CHUNK x rows`` of them."""
+    bins = calibration.bin_index(calibration.check_scores(score), spec.boot_auc_bins)
+    slots = {
+        name: ((codes * 2 + y) * spec.boot_auc_bins + bins, n * 2 * spec.boot_auc_bins)
+        for name, (n, codes) in coded.items()
+    }
+    out = {name: np.empty((spec.n_boot, size), dtype=np.int64) for name, (_, size) in slots.items()}
     for start in range(0, spec.n_boot, BOOT_CHUNK):
         w = poisson.weights(row_id, spec.seed, range(start, min(spec.n_boot, start + BOOT_CHUNK)))
-        chunks.append((start, w))
-    return chunks
+        flat, c = w.ravel().astype(np.float64), len(w)
+        for name, (slot, size) in slots.items():
+            idx = (np.arange(c)[:, None] * size + slot[None, :]).ravel()
+            # float64 adds these integers exactly (block_tables bounds their total below 2**53)
+            out[name][start : start + c] = np.rint(_bincount(idx, c * size, flat)).reshape(c, size)
+    return {name: out[name].reshape(spec.n_boot, n, 2, spec.boot_auc_bins) for name, (n, _) in coded.items()}
 
 
 def block_tables(y01, decision01, score, views: dict, spec: TableSpec, row_id=None) -> CountTables:
@@ -182,18 +180,20 @@ def block_tables(y01, decision01, score, views: dict, spec: TableSpec, row_id=No
         if len(values) and not np.isin(values, (0, 1)).all():
             raise ValueError(f"count tables need {name} coded 0/1; got values {sorted(set(values.tolist()))[:5]}")
     score = None if score is None else np.asarray(score, dtype=np.float64)
-    boot_weights = None
+    labelled, coded = {}, {}
+    for name, labels in views.items():
+        names, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+        labelled[name], coded[name] = [str(n) for n in names], (len(names), codes.astype(np.int64))
+    boots = {}
     if score is not None and spec.n_boot:
         if row_id is None:
             raise ValueError("the AUC bootstrap needs a row_id per row (its weights are keyed by it)")
         if len(y) * poisson.MAX_WEIGHT >= _EXACT_FLOAT_INT:
             raise ValueError(f"a block of {len(y)} rows is too large for exact weighted counts")
-        boot_weights = _weight_chunks(row_id, spec)
+        boots = _boot_histograms(y, score, coded, spec, row_id)
     out = CountTables(spec, score is not None, len(y))
-    for name, labels in views.items():
-        names, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
-        tables = _view_tables(y, decision, score, codes.astype(np.int64), len(names), spec, boot_weights)
-        out.views[name] = dict(zip((str(n) for n in names), tables))
+    for name, (n, codes) in coded.items():
+        out.views[name] = dict(zip(labelled[name], _view_tables(y, decision, score, codes, n, spec, boots.get(name))))
     return out
 
 
@@ -253,5 +253,4 @@ def auc_replicates(tables: CountTables, view: str) -> np.ndarray:
     fine = np.stack([t.auc for t in groups])
     coarse = fine.reshape(len(groups), 2, spec.boot_auc_bins, -1).sum(axis=-1)
     offset = histogram_auc(fine) - histogram_auc(coarse)
-    boot = np.stack([t.boot for t in groups], axis=1)  # (n_boot, groups, 2, bins)
-    return histogram_auc(boot) + offset[None, :]
+    return np.stack([histogram_auc(t.boot) for t in groups], axis=1) + offset[None, :]  # one group at a time
