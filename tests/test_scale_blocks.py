@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+import zlib
 
 import pytest
 
@@ -28,7 +29,7 @@ def _frame(n=300):
 
 def test_block_tables_travel_as_one_pickled_row():
     out = scale_audit.block_tables(_frame(), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
-    tables = pickle.loads(out["tables"][0])
+    tables = pickle.loads(zlib.decompress(out["tables"][0]))
     assert len(out["tables"]) == 1
     assert tables.rows == 300 and list(tables.views) == ["sex", "race", "sex x race"]
 
