@@ -76,7 +76,11 @@ def test_the_evaluate_stage_and_the_fairness_audit_print_the_same_ece():
     rng = np.random.default_rng(3)
     score = np.round(rng.random(400), 1)  # many scores exactly on edges
     y = (rng.random(400) < score).astype(int)
-    _, evaluate_ece = performance.calibration_points(y, score, 1, 10)
+    from pipeline.stats import class_counts
+
+    proba = np.column_stack([1 - score, score])
+    _, evaluate_ece = performance.calibration_points(class_counts.block_tables(y, y, proba, 1, 10, {}))
+    assert evaluate_ece == pytest.approx(calibration.expected_calibration_error(y, score, 10), abs=1e-15)
     groups = pd.DataFrame({"all": ["everyone"] * 400})
     audited = fairness.audit_decisions(
         y, (score >= 0.5).astype(int), score, groups, ["all"], fairness.FairnessSettings(n_boot=0, calibration_bins=10)

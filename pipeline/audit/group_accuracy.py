@@ -7,18 +7,19 @@ here on the class indices themselves.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
+from pipeline.stats.class_counts import group_counts
 from pipeline.stats.groups import sensitive_views
 
 
-def group_accuracy(y: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, sensitive: list[str]) -> dict:
+def group_accuracy(y, y_pred, groups, sensitive: list[str]) -> dict:
     """``{view: {group: {"count", "accuracy"}}}`` for each sensitive column and their intersection."""
-    views = sensitive_views(groups, sensitive)
-    correct = pd.Series(np.asarray(y) == np.asarray(y_pred), dtype=float)
-    result = {}
-    for name, view in views.items():
-        stats = correct.groupby(view.to_numpy(), sort=True).agg(["size", "mean"])
-        result[name] = {str(g): {"count": int(r["size"]), "accuracy": float(r["mean"])} for g, r in stats.iterrows()}
-    return result
+    views = {name: labels.to_numpy() for name, labels in sensitive_views(groups, sensitive).items()}
+    return accuracy_from_counts(group_counts(y, y_pred, views))
+
+
+def accuracy_from_counts(counts: dict) -> dict:
+    """The accuracy per group from ``{view: {group: [rows, correct]}}`` (merged tables or one block)."""
+    return {
+        view: {g: {"count": int(v[0]), "accuracy": float(v[1] / v[0])} for g, v in sorted(groups.items())}
+        for view, groups in counts.items()
+    }

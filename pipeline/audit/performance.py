@@ -1,4 +1,11 @@
-"""Accuracy-side metrics of the test predictions (scikit-learn's definitions)."""
+"""Accuracy-side metrics of the test predictions (scikit-learn's definitions).
+
+The headline metrics, the reliability curve, the ECE, the degeneracy check and the accuracy per
+group are computed from mergeable tables (:mod:`pipeline.stats.class_counts`): the local engine
+builds one block from the test split, the Ray engine merges many, and the same functions here
+turn either into ``evaluate.json``. Only the ROC AUC differs: the local engine has every row and
+passes scikit-learn's exact AUC; at scale it comes from the tables' score histograms.
+"""
 
 from __future__ import annotations
 
@@ -17,28 +24,60 @@ def predict_labels(proba: np.ndarray, favourable_index: int, threshold: float) -
     return proba.argmax(axis=1)
 
 
-def summary(y: np.ndarray, proba: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
-    """Headline metrics; binary AUC on the second class, multiclass AUC one-vs-rest macro."""
+def _divide(num, den) -> np.ndarray:
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def balanced_accuracy_from_confusion(confusion: np.ndarray) -> float:
+    """Mean recall over the classes present in the truth (scikit-learn's balanced accuracy)."""
+    recall = _divide(np.diag(confusion), confusion.sum(axis=1))
+    present = recall[~np.isnan(recall)]
+    return float(present.mean()) if len(present) else float("nan")
+
+
+def exact_roc_auc(y: np.ndarray, proba: np.ndarray, classes: list[str]) -> float | None:
+    """Binary AUC on the second class, multiclass one-vs-rest macro; None when a class is missing."""
     labels = list(range(len(classes)))
-    result = {
-        "accuracy": skm.accuracy_score(y, y_pred),
-        "balanced_accuracy": skm.balanced_accuracy_score(y, y_pred),
-        "log_loss": skm.log_loss(y, np.clip(proba, 1e-15, 1), labels=labels),
-        "n_test": int(len(y)),
-    }
     present = np.unique(y)
     if len(classes) == 2 and len(present) == 2:
-        result["roc_auc"] = skm.roc_auc_score(y, proba[:, 1])
-    elif len(present) == len(classes):
-        result["roc_auc"] = skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels)
-    else:
-        result["roc_auc"] = None
-    precision, recall, f1, support = skm.precision_recall_fscore_support(y, y_pred, labels=labels, zero_division=np.nan)
-    result["per_class"] = {
-        name: {"precision": p, "recall": r, "f1": f, "support": int(s)}
-        for name, p, r, f, s in zip(classes, precision, recall, f1, support)
+        return float(skm.roc_auc_score(y, proba[:, 1]))
+    if len(present) == len(classes):
+        return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels))
+    return None
+
+
+def histogram_roc_auc(tables) -> float | None:
+    """:func:`exact_roc_auc` from the tables' score histograms (within their resolution)."""
+    from pipeline.stats.counts import histogram_auc
+
+    per_class = histogram_auc(tables.auc)
+    if np.isnan(per_class).any():
+        return None
+    return float(per_class[1]) if tables.n_classes == 2 else float(per_class.mean())
+
+
+def summary(tables, classes: list[str], roc_auc=None) -> dict:
+    """Headline metrics from :class:`pipeline.stats.class_counts.ClassTables`; ``roc_auc`` (the
+    exact one, when the caller has the rows) replaces the histogram's."""
+    c = tables.confusion
+    n = int(c.sum())
+    tp, true_sum, pred_sum = np.diag(c), c.sum(axis=1), c.sum(axis=0)
+    precision, recall = _divide(tp, pred_sum), _divide(tp, true_sum)
+    f1 = _divide(2.0 * tp, true_sum + pred_sum)  # scikit-learn's (1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp)
+    result = {
+        "accuracy": float(np.trace(c) / n) if n else float("nan"),
+        "balanced_accuracy": balanced_accuracy_from_confusion(c),
+        "log_loss": tables.loss_sum / n if n else float("nan"),
+        "n_test": n,
+        "roc_auc": histogram_roc_auc(tables) if roc_auc is None else roc_auc,
     }
-    result["confusion_matrix"] = skm.confusion_matrix(y, y_pred, labels=labels).tolist()
+    result["per_class"] = {
+        name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(classes, precision, recall, f1, true_sum)
+    }
+    result["confusion_matrix"] = c.tolist()
     return result
 
 
@@ -49,13 +88,15 @@ def roc_points(y: np.ndarray, score: np.ndarray, positive: int, max_points: int 
     return pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
 
 
-def calibration_points(y: np.ndarray, score: np.ndarray, positive: int, bins: int) -> tuple[pd.DataFrame, float]:
-    """Reliability curve and expected calibration error from the same bins
-    (:mod:`pipeline.stats.calibration`: uniform, right-closed, ECE weighted by bin size)."""
-    truth = (y == positive).astype(int)
-    fraction_positive, mean_predicted, _ = calibration.reliability(truth, score, bins)
-    curve = pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction_positive})
-    return curve, calibration.expected_calibration_error(truth, score, bins)
+def calibration_points(tables) -> tuple[pd.DataFrame, float]:
+    """Reliability curve over the non-empty bins and the expected calibration error, from the
+    tables' bins (:mod:`pipeline.stats.calibration`: uniform, right-closed, ECE weighted by bin size)."""
+    rows, labels, scores = tables.bin_rows, tables.bin_labels, tables.bin_scores
+    nonzero = rows > 0
+    curve = pd.DataFrame(
+        {"mean_predicted": scores[nonzero] / rows[nonzero], "fraction_positive": labels[nonzero] / rows[nonzero]}
+    )
+    return curve, float(calibration.ece_from_sums(rows, labels, scores))
 
 
 def confusion_long(matrix: list[list[int]], classes: list[str], y: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
@@ -67,15 +108,24 @@ def confusion_long(matrix: list[list[int]], classes: list[str], y: np.ndarray, y
 def degeneracy(
     y: np.ndarray, y_pred: np.ndarray, n_classes: int, margin: float, max_share: float, classes: list[str] | None = None
 ) -> dict:
+    """:func:`degeneracy_of` the confusion matrix of ``y`` and ``y_pred``."""
+    y, y_pred = np.asarray(y, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    confusion = np.bincount(y * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return degeneracy_of(confusion, margin, max_share, classes)
+
+
+def degeneracy_of(confusion: np.ndarray, margin: float, max_share: float, classes: list[str] | None = None) -> dict:
     """Whether the model is degenerate: balanced accuracy within ``margin`` of chance (1 / classes),
     or one class predicted for at least ``max_share`` of the rows.
 
     Such a model's parity checks pass trivially (nobody is refused, or everybody is), so its
     fairness verdicts say nothing; the fairness stage turns them inconclusive and the gate blocks.
     """
+    n_classes = len(confusion)
     chance = 1 / n_classes
-    balanced = float(skm.balanced_accuracy_score(y, y_pred)) if len(np.unique(y)) > 1 else float("nan")
-    shares = np.bincount(np.asarray(y_pred), minlength=n_classes) / max(len(y_pred), 1)
+    present = int((confusion.sum(axis=1) > 0).sum())
+    balanced = balanced_accuracy_from_confusion(confusion) if present > 1 else float("nan")
+    shares = confusion.sum(axis=0) / max(int(confusion.sum()), 1)
     top = int(shares.argmax())
     reasons = []
     if not balanced >= chance + margin:

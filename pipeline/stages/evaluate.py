@@ -6,8 +6,10 @@ import pandas as pd
 
 from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import near_perfect, performance
-from pipeline.audit.group_accuracy import group_accuracy
+from pipeline.audit.group_accuracy import accuracy_from_counts
 from pipeline.config import Config
+from pipeline.stats import class_counts
+from pipeline.stats.groups import sensitive_views
 
 #: What the fairness and explain stages read as one set (listed in outputs/evaluate.manifest.json).
 OUTPUTS = (paths.PREDICTIONS, paths.EVALUATE_METRICS, paths.ROC_CURVE, paths.CALIBRATION_CURVE, paths.CONFUSION)
@@ -30,19 +32,22 @@ def main(cfg: Config) -> None:
     test = splits.arrays("test")
     proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
-    metrics = performance.summary(y, proba, y_pred, classes)
-    calibration, ece = performance.calibration_points(y, proba[:, fav], fav, cfg.evaluate.calibration_bins)
+    test_groups = splits.groups("test")
+    views = {name: labels.to_numpy() for name, labels in sensitive_views(test_groups, meta["sensitive"]).items()}
+    tables = class_counts.block_tables(y, y_pred, proba, fav, cfg.evaluate.calibration_bins, views)
+    # the same tables the Ray engine merges; with every row at hand the ROC AUC is the exact one
+    metrics = performance.summary(tables, classes, roc_auc=performance.exact_roc_auc(y, proba, classes))
+    calibration, ece = performance.calibration_points(tables)
     metrics["expected_calibration_error"] = ece
     metrics["favourable_class"] = classes[fav]
-    metrics["degenerate"] = performance.degeneracy(
-        y, y_pred, len(classes), cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
+    metrics["degenerate"] = performance.degeneracy_of(
+        tables.confusion, cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
     )
     val = splits.arrays("val")
     metrics["near_perfect"] = near_perfect.check(
         lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta["feature_groups"], cfg.data.leakage_auc
     )
-    test_groups = splits.groups("test")
-    metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
+    metrics["group_accuracy"] = accuracy_from_counts(tables.groups)
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
     manifest.begin("evaluate", OUTPUTS)
     io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")
