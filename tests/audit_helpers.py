@@ -78,3 +78,15 @@ def _strip_calibration(verdicts: list[dict]) -> list:
             keep = {k: val for k, val in keep.items() if k in ("check", "status", "gating", "group")}
         out.append(keep)
     return out
+
+
+def class_rows(n=2_000, k=3, seed=0):
+    """Class indices, predictions (the last class never predicted), probabilities and two views."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(k, p=p) for p in proba])
+    y_pred = proba.argmax(axis=1)
+    y_pred[y_pred == k - 1] = 0  # the last class is never predicted: its precision is 0/0 (NaN)
+    views = {"sex": rng.choice(["F", "M"], size=n), "race": rng.choice(["a", "b", "c"], size=n, p=[0.8, 0.15, 0.05])}
+    return y, y_pred, proba, views

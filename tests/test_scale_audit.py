@@ -1,10 +1,13 @@
-"""The fairness audit on Ray equals the local engine's: the same count tables, rates, intervals and
-verdicts from 1 block and from 8, and the same scores from the model in an actor.
+"""The fairness audit and the evaluate metrics on Ray equal the local engine's: the same count
+tables, rates, intervals and verdicts from 1 block and from 8, and the same scores from the model
+in an actor.
 
 One local Ray cluster (2 CPUs, no dashboard) for the module: starting one costs 6-16 s here.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,7 +16,7 @@ import pytest
 from pipeline.audit.fairness import FairnessSettings, audit_decisions, table_spec
 from pipeline.config import EngineSettings
 from pipeline.errors import BadInputError
-from tests.audit_helpers import assert_same_audit, assert_same_tables, audit_data
+from tests.audit_helpers import assert_same_audit, assert_same_tables, audit_data, class_rows
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -81,6 +84,17 @@ def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
     np.testing.assert_allclose(got["score"].to_numpy(), proba[:, 1], rtol=0, atol=1e-12)
     assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=500))
 
+    from pipeline.scale import evaluate as scale_evaluate
+    from pipeline.stats import class_counts
+
+    views = {"sex": groups["sex"].to_numpy(), "race": groups["race"].to_numpy()}
+    local_tables = class_counts.block_tables(y, decisions, proba, 1, 10, {**views, "sex x race": _joined(views)})
+    ray_tables = scale_evaluate.dataset_tables(scored, 2, 1, 10, SENSITIVE, 500)
+    _same_metrics(
+        scale_evaluate.metrics_from_tables(local_tables, ["no", "yes"], 0.05, 0.98)[0],
+        scale_evaluate.metrics_from_tables(ray_tables, ["no", "yes"], 0.05, 0.98)[0],
+    )
+
 
 def test_a_missing_group_column_is_named(cluster):
     from pipeline.scale import audit as scale_audit
@@ -89,3 +103,34 @@ def test_a_missing_group_column_is_named(cluster):
     ds = ray.data.from_pandas(_frame(y, score, groups, row_id).drop(columns="group:race"))
     with pytest.raises(BadInputError, match="group:race"):  # Ray raises it as an instance of the cause
         scale_audit.audit_dataset(ds, SENSITIVE, SETTINGS, block_rows=100)
+
+
+def _same_metrics(a: dict, b: dict) -> None:
+    """Identical figures, but the float sums (log loss, ECE) to 1e-9 relative."""
+    a, b = dict(a), dict(b)
+    for key in ("log_loss", "expected_calibration_error"):
+        assert b.pop(key) == pytest.approx(a.pop(key), rel=1e-9)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@pytest.mark.parametrize("blocks", [1, 8])
+def test_ray_evaluate_equals_the_local_tables(cluster, blocks):
+    from pipeline.scale import evaluate as scale_evaluate
+    from pipeline.stats import class_counts
+
+    y, y_pred, proba, views = class_rows(n=2_000, k=3)
+    frame = pd.DataFrame({"y": y, "y_pred": y_pred, **{f"proba_{k}": proba[:, k] for k in range(3)}})
+    frame["group:sex"], frame["group:race"] = views["sex"], views["race"]
+    local = class_counts.block_tables(y, y_pred, proba, 1, 10, {**views, "sex x race": _joined(views)})
+    ds = ray.data.from_pandas(frame).repartition(blocks)
+    merged = scale_evaluate.dataset_tables(ds, 3, 1, 10, SENSITIVE, -(-len(y) // blocks))
+    assert merged.blocks == blocks
+    np.testing.assert_array_equal(merged.confusion, local.confusion)
+    expected, curve = scale_evaluate.metrics_from_tables(local, ["a", "b", "c"], 0.05, 0.98)
+    got, got_curve = scale_evaluate.metrics_from_tables(merged, ["a", "b", "c"], 0.05, 0.98)
+    _same_metrics(expected, got)
+    np.testing.assert_allclose(got_curve.to_numpy(), curve.to_numpy(), rtol=1e-9)
+
+
+def _joined(views: dict) -> np.ndarray:
+    return np.char.add(np.char.add(views["sex"].astype(str), " & "), views["race"].astype(str))

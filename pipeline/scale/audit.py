@@ -37,7 +37,7 @@ def feature_columns(columns) -> list[str]:
     return sorted((c for c in columns if _FEATURE.fullmatch(c)), key=lambda c: int(c[1:]))
 
 
-def _text(column: pd.Series) -> pd.Series:
+def text_labels(column: pd.Series) -> pd.Series:
     """Group labels as Python strings (Ray hands Arrow-backed columns; missing values print 'nan'
     as the local engine's ``astype(str)`` does)."""
     return pd.Series(np.asarray(column.to_numpy(dtype=object), dtype=str), index=column.index)
@@ -73,14 +73,15 @@ def _tables(batch, spec, sensitive, favourable_index, threshold) -> counts.Count
         decision = batch["decision"].to_numpy().astype(np.int64)
     else:
         decision = (score >= threshold).astype(np.int64)
-    groups = pd.DataFrame({a: _text(batch[GROUP_PREFIX + a]) for a in sensitive})
+    groups = pd.DataFrame({a: text_labels(batch[GROUP_PREFIX + a]) for a in sensitive})
     views = {name: labels.to_numpy() for name, labels in sensitive_views(groups, sensitive).items()}
     return counts.block_tables(y01, decision, score, views, spec, batch["row_id"].to_numpy(dtype=np.int64))
 
 
 class Scorer:
-    """A ``map_batches`` actor: loads the trained model once and adds ``score`` and ``decision``
-    to each batch, dropping the features (they are not needed after scoring)."""
+    """A ``map_batches`` actor: loads the trained model once and adds ``proba_<k>`` per class,
+    ``y_pred`` (class index), ``score`` (the favourable class's probability) and ``decision``
+    (0/1) to each batch, dropping the features (they are not needed after scoring)."""
 
     def __init__(self, model_dir: str, favourable_index: int, threshold: float, threads: int = 1):
         import torch
@@ -98,10 +99,12 @@ class Scorer:
         features = feature_columns(batch.columns)
         proba = predict_proba(self.model, batch[features].to_numpy(dtype=np.float32))
         out = batch.drop(columns=features)
+        y_pred = predict_labels(proba, self.favourable_index, self.threshold)
+        for k in range(proba.shape[1]):
+            out[f"proba_{k}"] = proba[:, k]
+        out["y_pred"] = y_pred.astype(np.int64)
         out["score"] = proba[:, self.favourable_index]
-        out["decision"] = (
-            predict_labels(proba, self.favourable_index, self.threshold) == self.favourable_index
-        ).astype(np.int64)
+        out["decision"] = (y_pred == self.favourable_index).astype(np.int64)
         return out
 
 
