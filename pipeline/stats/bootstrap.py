@@ -46,9 +46,10 @@ def resample_counts(n_rows: int, n_boot: int, seed: Seed, chunk: int | None = No
     """Yield ``(chunk, n_rows)`` matrices of counts: how often each row is drawn in each resample.
 
     Counts come in the smallest unsigned type that holds them (uint8 in practice: a row drawn
-    256 times is vanishingly rare), a quarter of float32, because the fairness audit keeps every
-    resample for reuse across its sensitive views. The draws do not depend on ``chunk`` (the
-    generator is read in the same order), so neither does any interval.
+    256 times is vanishingly rare). The draws do not depend on ``chunk`` (the generator is read in
+    the same order), so neither does any interval; they do depend on the rows' order and number,
+    so the fairness audit, whose blocks may come in any order, uses row-keyed Poisson weights
+    instead (:mod:`pipeline.stats.poisson`).
     """
     if n_rows < 0 or n_boot < 0:
         raise ValueError(f"resample_counts needs n_rows >= 0 and n_boot >= 0; got {n_rows} and {n_boot}")
