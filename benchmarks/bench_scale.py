@@ -15,7 +15,8 @@ unique to the process: RSS also counts pages of the shared object store a worker
 The driver's own peak RSS is read at the end.
 
 Usage: python benchmarks/bench_scale.py [--sizes 2000000 10000000] [--block-rows 100000]
-       [--features 100] [--n-boot 0] [--actors 2] [--actor-cpus 0.5] [--num-cpus 2]
+       [--features 100] [--n-boot 0] [--boot-run ROWS N_BOOT] [--actors 2] [--actor-cpus 0.5]
+       [--num-cpus 2] [--note TEXT]
 Needs Ray (the optional ``scale`` extra). Writes benchmarks/SCALE.md and benchmarks/scale.json;
 also measures the histogram ROC AUC against the exact one on the Adult test predictions when
 ``outputs/predictions_test.csv`` exists.
@@ -117,11 +118,11 @@ def write_model(folder: Path, features: int, seed: int) -> None:
     io.write_json(folder / "model.json", spec.to_dict())
 
 
-def run_size(ray, n: int, args, model_dir: Path) -> dict:
+def run_size(ray, n: int, n_boot: int, args, model_dir: Path) -> dict:
     from pipeline.audit.fairness import FairnessSettings, audit_tables, table_spec
     from pipeline.scale import audit as scale_audit
 
-    settings = FairnessSettings(n_boot=args.n_boot, seed=0)
+    settings = FairnessSettings(n_boot=n_boot, seed=0)
     blocks = -(-n // args.block_rows)
     start = time.perf_counter()
     with Sampler() as sampler:
@@ -136,6 +137,7 @@ def run_size(ray, n: int, args, model_dir: Path) -> dict:
     gating = [v["status"] for v in audited["verdicts"] if v["gating"]]
     return {
         "rows": n,
+        "n_boot": n_boot,
         "blocks_merged": tables.blocks,
         "seconds": seconds,
         "rows_per_second": n / seconds,
@@ -184,17 +186,29 @@ def markdown(result: dict) -> str:
         f"block-wise inside Ray ({a['features']} float32 features, sex x race: 2 x 5 groups), scored by a fixed "
         f"random MLP 64-64 in {a['actors']} actors of {a['actor_cpus']} CPU, reduced to count tables per block of "
         f"{a['block_rows']:,} rows, merged on the driver, then every rate, interval and verdict "
-        f"(`audit_tables`, the local engine's code). AUC bootstrap: n_boot = {a['n_boot']}.",
+        f"(`audit_tables`, the local engine's code). n_boot: the AUC bootstrap's Poisson replicates per row.",
         "",
-        "| rows | blocks | seconds | rows / s | peak RSS per worker (max) | peak USS per worker (max) | driver RSS |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | n_boot | blocks | seconds | rows / s | worker peak RSS (max) | worker peak USS (max) | driver RSS |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["runs"]:
         lines.append(
-            f"| {r['rows']:,} | {r['blocks_merged']} | {r['seconds']:.1f} | {r['rows_per_second']:,.0f} | "
+            f"| {r['rows']:,} | {r['n_boot']} | {r['blocks_merged']} | {r['seconds']:.1f} | "
+            f"{r['rows_per_second']:,.0f} | "
             f"{r['max_peak_rss_mib']:.0f} MiB | {r['max_peak_uss_mib']:.0f} MiB | "
             f"{result['driver_peak_rss_mib']:.0f} MiB |"
         )
+    plain = [r for r in result["runs"] if r["n_boot"] == result["runs"][0]["n_boot"]]
+    if len(plain) >= 2:
+        small, large = plain[0], plain[-1]
+        steady = (large["rows"] - small["rows"]) / (large["seconds"] - small["seconds"])
+        lines += [
+            "",
+            f"Steady rate between {small['rows']:,} and {large['rows']:,} rows (the fixed cost of starting the "
+            f"actors and the first blocks removed): {steady:,.0f} rows/s. Worker peak RSS "
+            f"{small['max_peak_rss_mib']:.0f} MiB at {small['rows']:,} rows and {large['max_peak_rss_mib']:.0f} MiB "
+            f"at {large['rows']:,} rows (USS {small['max_peak_uss_mib']:.0f} and {large['max_peak_uss_mib']:.0f} MiB).",
+        ]
     lines += ["", "Peak memory per worker process and role (largest first):", ""]
     for r in result["runs"]:
         roles = {}
@@ -204,7 +218,7 @@ def markdown(result: dict) -> str:
         for role, ws in roles.items():
             rss, uss = max(w["peak_rss_mib"] for w in ws), max(w["peak_uss_mib"] for w in ws)
             parts.append(f"{role} x{len(ws)}: RSS {rss:.0f} / USS {uss:.0f} MiB")
-        lines.append(f"- {r['rows']:,} rows: " + "; ".join(parts))
+        lines.append(f"- {r['rows']:,} rows, n_boot {r['n_boot']}: " + "; ".join(parts))
     lines += ["", *result["notes"]]
     auc = result.get("adult_auc")
     if auc:
@@ -222,7 +236,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 10_000_000])
     parser.add_argument("--block-rows", type=int, default=100_000)
     parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--n-boot", type=int, default=0)
+    parser.add_argument("--n-boot", type=int, default=0, help="AUC bootstrap replicates of the --sizes runs")
+    parser.add_argument(
+        "--boot-run",
+        type=int,
+        nargs=2,
+        action="append",
+        metavar=("ROWS", "N_BOOT"),
+        help="one more run with a bootstrap",
+    )
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--actor-cpus", type=float, default=0.5)
     parser.add_argument("--num-cpus", type=int, default=2)
@@ -244,8 +266,9 @@ def main() -> None:
     ):
         ray_start = time.perf_counter() - start
         write_model(Path(tmp), args.features, 0)
-        for n in args.sizes:
-            runs.append(run_size(ray, n, args, Path(tmp)))
+        plan = [(n, args.n_boot) for n in args.sizes] + [(n, b) for n, b in (args.boot_run or [])]
+        for n, n_boot in plan:
+            runs.append(run_size(ray, n, n_boot, args, Path(tmp)))
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "workers"}), flush=True)
         version = ray.__version__
     result = {
