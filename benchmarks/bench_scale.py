@@ -250,7 +250,16 @@ def main() -> None:
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--note", action="append", default=[], help="a line added to SCALE.md")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
+    parser.add_argument(
+        "--render", metavar="JSON", help="re-write SCALE.md from a scale.json (with --note lines added)"
+    )
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(Path(args.render).read_text())
+        result["notes"] = result["notes"] + args.note
+        Path(args.render).write_text(json.dumps(result, indent=1) + "\n")
+        (Path(args.render).parent / "SCALE.md").write_text(markdown(result))
+        return
 
     import os
     import platform
