@@ -119,3 +119,26 @@ def test_tables_of_different_audits_are_not_merged():
         counts.block_tables([2], [1], None, {"all": ["x"]}, counts.TableSpec())
     with pytest.raises(ValueError, match="row_id"):
         counts.block_tables([1], [1], [0.5], {"all": ["x"]}, counts.TableSpec(n_boot=5))
+
+
+def test_coarse_bootstrap_bins_nest_exactly_in_the_fine_ones():
+    """auc_replicates sums 512 fine bins into one coarse bin: that must be the bin the coarse rule gives."""
+    from pipeline.stats import calibration
+
+    rng = np.random.default_rng(4)
+    edges = np.arange(counts.BOOT_AUC_BINS + 1) / counts.BOOT_AUC_BINS
+    score = np.concatenate([rng.random(5_000), edges, np.nextafter(edges, 2), np.nextafter(edges, -1)])
+    score = np.clip(score, 0, 1)
+    ratio = counts.AUC_BINS // counts.BOOT_AUC_BINS
+    fine = calibration.bin_index(score, counts.AUC_BINS)
+    np.testing.assert_array_equal(fine // ratio, calibration.bin_index(score, counts.BOOT_AUC_BINS))
+
+
+def test_replicates_centre_on_the_reported_auc():
+    y, p, score, groups, row_id = audit_data(n=3_000)
+    spec = counts.TableSpec(n_boot=200, seed=9)
+    tables = counts.block_tables(y, p, score, {"all": np.full(len(y), "x")}, spec, row_id)
+    point, replicates = counts.auc(tables, "all")[0], counts.auc_replicates(tables, "all")[:, 0]
+    # the AUC's standard error here is about 0.01; the replicates' median sits on the point
+    assert abs(np.median(replicates) - point) < 0.005
+    assert 0.003 < replicates.std() < 0.03
