@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -50,9 +51,10 @@ def test_cluster_arguments_start_a_small_local_cluster_or_join_an_address():
     assert local["num_cpus"] == 2 and local["include_dashboard"] is False and "address" not in local
     joined = cluster.init_kwargs(EngineSettings(kind="ray", address="ray://head:10001"))
     assert joined["address"] == "ray://head:10001" and "num_cpus" not in joined
+    assert joined["runtime_env"]["py_modules"] == [str(Path(scale_audit.__file__).resolve().parents[1])]
     # the workers import this checkout's pipeline, whatever else is installed
     first = local["runtime_env"]["env_vars"]["PYTHONPATH"].split(":")[0]
-    assert first == str(__import__("pathlib").Path(scale_audit.__file__).resolve().parents[2])
+    assert first == str(Path(scale_audit.__file__).resolve().parents[2])
 
 
 def test_ray_missing_is_a_config_error_with_the_install_command(monkeypatch):

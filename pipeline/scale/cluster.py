@@ -5,8 +5,9 @@ local cluster is started with ``engine.num_cpus`` CPUs and no dashboard, and shu
 stage is done, also on an error. A Ray session already open in this process (a test's fixture, a
 notebook) is used as it is and left open: whoever started it stops it.
 
-Workers must import the same ``pipeline`` as the driver: the driver's copy is put first on the
-workers' ``PYTHONPATH`` (an editable install elsewhere, or a second checkout, would otherwise win).
+Workers must import the same ``pipeline`` as the driver: on a local cluster the driver's copy is
+put first on the workers' ``PYTHONPATH`` (an editable install elsewhere, or a second checkout,
+would otherwise win); to a cluster at an address the package is uploaded with the job.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ def code_path() -> str:
 
 
 def init_kwargs(engine) -> dict:
-    """``ray.init`` arguments for ``engine`` (an :class:`pipeline.config.EngineSettings`)."""
-    kwargs = {"runtime_env": {"env_vars": {"PYTHONPATH": code_path()}}, "log_to_driver": False}
+    """``ray.init`` arguments for ``engine`` (an :class:`pipeline.config.EngineSettings`): a local
+    cluster's workers read this checkout through ``PYTHONPATH``; a cluster at an address may run on
+    other machines, so the package itself is shipped (``py_modules``)."""
     if engine.address:
-        return {"address": engine.address, **kwargs}
-    return {"num_cpus": engine.num_cpus, "include_dashboard": False, **kwargs}
+        package = str(Path(__file__).resolve().parents[1])
+        return {"address": engine.address, "runtime_env": {"py_modules": [package]}, "log_to_driver": False}
+    runtime_env = {"env_vars": {"PYTHONPATH": code_path()}}
+    return {"num_cpus": engine.num_cpus, "include_dashboard": False, "runtime_env": runtime_env, "log_to_driver": False}
 
 
 @contextmanager

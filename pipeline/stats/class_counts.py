@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.errors import BadInputError
 from pipeline.stats import calibration
 from pipeline.stats.counts import AUC_BINS
 
@@ -128,7 +129,7 @@ def merge_all(tables) -> ClassTables:
     try:
         out = next(it)
     except StopIteration:
-        raise ValueError("no evaluate tables to merge (no blocks came back)") from None
+        raise BadInputError("no evaluate tables to merge: the data set has no rows (no block came back)") from None
     for t in it:
         out = out.merge(t)
     return out

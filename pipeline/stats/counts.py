@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from pipeline.errors import BadInputError
 from pipeline.stats import calibration, poisson
 
 #: Score histogram bins for the ROC AUC (2**16: scores crowd near 0, where 1,000 bins tie too many pairs).
@@ -109,7 +110,7 @@ def merge_all(tables) -> CountTables:
     try:
         out = next(it)
     except StopIteration:
-        raise ValueError("no count tables to merge (no blocks came back)") from None
+        raise BadInputError("no count tables to merge: the data set has no rows (no block came back)") from None
     for t in it:
         out = out.merge(t)
     return out
