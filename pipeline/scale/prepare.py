@@ -136,7 +136,12 @@ def write_block(block: Block, index: int, plan: Plan, encoding: encode.Encoding,
             X,
             {c: block.text[c].to_numpy()[rows] for c in block.text},
         )
-        written[rel.as_posix()] = {"split": name, **entry}
+        classes = np.bincount(block.y[rows])
+        written[rel.as_posix()] = {
+            "split": name,
+            **entry,
+            "classes": {str(i): int(n) for i, n in enumerate(classes) if n},
+        }
     return written
 
 
