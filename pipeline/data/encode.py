@@ -54,7 +54,7 @@ OTHER_LEVEL = "<other>"
 def _levels(onehot: OneHotEncoder, i: int) -> tuple[list[str], int]:
     """Output levels of column ``i`` in scikit-learn's column order (frequent, then ``<other>``)."""
     categories = [str(v) for v in onehot.categories_[i]]
-    infrequent = getattr(onehot, "infrequent_categories_", [None] * len(categories))[i]
+    infrequent = getattr(onehot, "infrequent_categories_", [None] * len(onehot.categories_))[i]
     if infrequent is None:
         return categories, 0
     folded = {str(v) for v in infrequent}
@@ -186,7 +186,7 @@ def _transform_state(encoding: Encoding, frame: pd.DataFrame) -> np.ndarray:
         positions = encoding.feature_groups[column]
         levels = encoding.state["categorical"][column]
         known = levels[:-1] if column in capped else levels
-        codes = pd.Categorical(frame[column].astype(str), categories=known).codes.astype(np.int64)
+        codes = pd.Index(known).get_indexer(frame[column].astype(str)).astype(np.int64)  # -1: not a known level
         if column in capped:
             codes[codes < 0] = len(levels) - 1
         hit = np.flatnonzero(codes >= 0)
