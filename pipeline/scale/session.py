@@ -1,9 +1,10 @@
 """Connect to Ray for one stage: refuse a broken install first, start or join a cluster, always leave.
 
 A minimal private helper of the ray engine's ``prepare`` and ``train`` (the cluster module of the audit
-half may replace it). ``engine.address`` joins an existing cluster (shipping this package to its
-workers); null starts a local one with ``engine.num_cpus`` CPUs and no dashboard, shut down when the
-stage ends. A caller that already connected (a test's module-wide cluster) is reused, not shut down.
+half may replace it). ``engine.address`` joins an existing cluster; null starts a local one with
+``engine.num_cpus`` CPUs and no dashboard, shut down when the stage ends. Either way this package is
+shipped to the workers (``py_modules``), so they run the driver's code. A caller that already connected
+(a test's module-wide cluster) is reused, not shut down.
 """
 
 from __future__ import annotations
@@ -51,16 +52,16 @@ def connected(engine: EngineSettings) -> Iterator[object]:
     if ray.is_initialized():
         yield ray
         return
-    if engine.address:
-        import pipeline
+    import pipeline
 
-        ray.init(
-            address=engine.address,
-            runtime_env={"py_modules": [str(Path(pipeline.__file__).parent)]},
-            log_to_driver=False,
-        )
+    # Workers import this very package (shipped with the job), never another copy installed on their path.
+    code = {"py_modules": [str(Path(pipeline.__file__).parent)]}
+    if engine.address:
+        ray.init(address=engine.address, runtime_env=code, log_to_driver=False)
     else:
-        ray.init(address="local", num_cpus=engine.num_cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address="local", num_cpus=engine.num_cpus, include_dashboard=False, runtime_env=code, log_to_driver=False
+        )
     try:
         yield ray
     finally:

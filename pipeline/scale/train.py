@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import shards
 from pipeline.config import Config
 from pipeline.errors import BadInputError, IntegrityError
 
@@ -166,6 +167,13 @@ def plan(cfg: Config, found: dict, n_classes: int) -> tuple[dict, list[str]]:
     return config, notes
 
 
+def read(ray, found: dict, split: str, columns: list[str]):
+    """A split's shards as a Ray dataset. Absolute paths: Ray's read tasks do not run in the driver's
+    folder (on a multi-node cluster the folder must be shared, or the shards copied to shared storage)."""
+    files = [str(Path(name).resolve()) for name in shards.split_files(found, split)]
+    return ray.data.read_parquet(files).select_columns(columns)
+
+
 def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage: Path) -> RayFit:
     """Fit on the cluster ``ray`` is connected to, as :func:`plan` said; ``storage`` holds Ray Train's run
     folder (a temporary)."""
@@ -174,7 +182,6 @@ def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage:
     from ray.train import DataConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from pipeline import shards
     from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.training import cost
     from pipeline.training.fit import _summary, check_finite_state
@@ -182,9 +189,9 @@ def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage:
     config, notes = planned
     n_classes = config["n_classes"]
     columns = [shards.LABEL, *found["feature_columns"]]
-    datasets = {"train": ray.data.read_parquet(shards.split_files(found, "train"), columns=columns)}
+    datasets = {"train": read(ray, found, "train", columns)}
     if config["validate"]:
-        datasets["val"] = ray.data.read_parquet(shards.split_files(found, "val"), columns=columns)
+        datasets["val"] = read(ray, found, "val", columns)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=config,
