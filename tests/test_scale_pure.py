@@ -55,6 +55,20 @@ def test_hash_split_shares_follow_the_settings_within_the_binomial_spread():
         assert abs(share - p) < 5 * np.sqrt(p * (1 - p) / len(ids)), (name, share)
 
 
+def test_the_publishers_split_wins_and_val_comes_from_its_training_rows():
+    ids = np.arange(100_000, dtype=np.int64)
+    official = np.where(ids % 3 == 0, "test", "train")
+    labels = hash_split.assign(ids, 3, val_size=0.1, test_size=0.2, official=official)
+    assert (labels[official == "test"] == "test").all()
+    val_share = (labels[official == "train"] == "val").mean()
+    assert abs(val_share - 0.1) < 5 * np.sqrt(0.1 * 0.9 / (official == "train").sum())
+    parts = [
+        hash_split.assign(i, 3, val_size=0.1, test_size=0.2, official=o)
+        for i, o in zip(np.array_split(ids, 7), np.array_split(official, 7))
+    ]
+    assert (np.concatenate(parts) == labels).all()
+
+
 def test_sample_is_bounded_and_the_same_rows_for_any_order():
     ids = np.arange(10_000, dtype=np.int64) * 3
     picked = set(ids[hash_split.sample(ids, 5, 100)])

@@ -15,6 +15,7 @@ ray = pytest.importorskip("ray")
 from pipeline import config, contracts, io, manifest, paths, shards  # noqa: E402
 from pipeline.config import EngineSettings  # noqa: E402
 from pipeline.data import hash_split  # noqa: E402
+from pipeline.data.sources import load_source  # noqa: E402
 from tests.conftest import make_project  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.scale]
@@ -70,10 +71,14 @@ def test_prepare_on_ray_covers_every_row_once_with_the_hash_split(two_runs, monk
     monkeypatch.chdir(root)
     ids = np.concatenate([frames[s]["row_id"].to_numpy() for s in paths.SPLITS])
     assert len(ids) == ROWS == len(np.unique(ids)) and ids.dtype == np.int64
-    assert len(found["files"]) == 9  # 3 blocks x 3 splits
+    # 3 blocks of 1,000 rows, one file per split a block has rows of (Adult's test rows sit in the last blocks)
+    assert {name.rsplit("/", 1)[1] for name in found["files"]} == {f"part-0000{i}.parquet" for i in range(3)}
+    official = load_source(cfg.data).official_split.to_numpy()  # Adult's publisher split wins, as locally
     for split, frame in frames.items():
-        expected = hash_split.assign(frame["row_id"].to_numpy(), cfg.seed, val_size=0.1, test_size=0.2)
+        ids = frame["row_id"].to_numpy()
+        expected = hash_split.assign(ids, cfg.seed, val_size=0.1, test_size=0.2, official=official[ids])
         assert (expected == split).all()
+        assert (official[ids] == ("test" if split == "test" else "train")).all()
         assert frame["y"].dtype == np.int64 and frame[found["feature_columns"]].dtypes.eq(np.float32).all()
         assert list(frame.columns[-2:]) == ["group:sex", "group:race"]
     manifest.require(cfg, "prepare")  # the prepare stage's own manifest covers the shard manifest

@@ -45,11 +45,21 @@ def uniform(row_id: np.ndarray, seed: int, salt: int) -> np.ndarray:
     return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def assign(row_id: np.ndarray, seed: int, *, val_size: float, test_size: float) -> np.ndarray:
+def assign(
+    row_id: np.ndarray, seed: int, *, val_size: float, test_size: float, official: np.ndarray | None = None
+) -> np.ndarray:
     """``"train"``/``"val"``/``"test"`` per row: ``test_size`` of all rows are test, ``val_size`` of the
-    rest are validation (the shares ``data.val_size`` and ``data.test_size`` mean in the local split)."""
+    rest are validation (the shares ``data.val_size`` and ``data.test_size`` mean in the local split).
+
+    ``official``: the publisher's ``train``/``test`` per row (Adult); it wins, as in the local split, and
+    ``val_size`` of its training rows become validation rows.
+    """
     u = uniform(row_id, seed, SPLIT_SALT)
     labels = np.full(len(u), "train", dtype=object)
+    if official is not None:
+        labels[np.asarray(official) == "test"] = "test"
+        labels[(labels == "train") & (u < val_size)] = "val"
+        return labels
     labels[u < test_size + (1.0 - test_size) * val_size] = "val"
     labels[u < test_size] = "test"
     return labels

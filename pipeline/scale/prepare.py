@@ -38,6 +38,7 @@ class Block:
     y: np.ndarray
     inputs: pd.DataFrame
     text: pd.DataFrame  # group:<attr> and extra:<role>, as strings
+    official: np.ndarray | None = None  # the publisher's train/test per row, when it fixed a split
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,16 @@ def blocks(
                 y=y[part],
                 inputs=table.features[inputs].iloc[part].reset_index(drop=True),
                 text=text.iloc[part].reset_index(drop=True),
+                official=None if table.official_split is None else table.official_split.iloc[part].to_numpy(),
             )
         )
     return out
 
 
 def labels(block: Block, plan: Plan) -> np.ndarray:
-    return hash_split.assign(block.row_id, plan.seed, val_size=plan.val_size, test_size=plan.test_size)
+    return hash_split.assign(
+        block.row_id, plan.seed, val_size=plan.val_size, test_size=plan.test_size, official=block.official
+    )
 
 
 def summarise(block: Block, plan: Plan) -> tuple[blockwise.ColumnStats, dict]:

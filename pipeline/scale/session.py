@@ -9,6 +9,7 @@ shipped to the workers (``py_modules``), so they run the driver's code. A caller
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -55,13 +56,15 @@ def connected(engine: EngineSettings) -> Iterator[object]:
     import pipeline
 
     # Workers import this very package (shipped with the job), never another copy installed on their path.
-    code = {"py_modules": [str(Path(pipeline.__file__).parent)]}
+    common = {
+        "runtime_env": {"py_modules": [str(Path(pipeline.__file__).parent)]},
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,  # the stage's own lines stay readable
+    }
     if engine.address:
-        ray.init(address=engine.address, runtime_env=code, log_to_driver=False)
+        ray.init(address=engine.address, **common)
     else:
-        ray.init(
-            address="local", num_cpus=engine.num_cpus, include_dashboard=False, runtime_env=code, log_to_driver=False
-        )
+        ray.init(address="local", num_cpus=engine.num_cpus, include_dashboard=False, **common)
     try:
         yield ray
     finally:

@@ -293,8 +293,11 @@ def main_ray(cfg: Config) -> None:
     leaks = leakage_check(sample, settings, cfg, sorted(before_leakage), encodings)
     excluded = sorted(before_leakage | set(screened["excluded"]) | set(leaks["excluded"]))
     data_audit = audit.audit(sample, settings.sensitive, cfg.audit.min_group_size, excluded)
+    official = None if sample.official_split is None else sample.official_split.to_numpy()
     labels = pd.Series(
-        hash_split.assign(row_id[picked], cfg.seed, val_size=settings.val_size, test_size=settings.test_size)
+        hash_split.assign(
+            row_id[picked], cfg.seed, val_size=settings.val_size, test_size=settings.test_size, official=official
+        )
     )
     rows = quality.duplicates_and_overlap(take(raw, picked).features, sample.target, labels)
     numeric, categorical = model_inputs(table, settings, excluded, encodings)
