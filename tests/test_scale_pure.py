@@ -225,3 +225,31 @@ def test_the_engine_names_both_packages_when_lightning_is_installed(tmp_path, mo
     assert caught.value.exit_code == errors.EXIT_BAD_INPUT
     assert "`lightning` (2.5.0)" in str(caught.value) and "`pytorch_lightning`" in str(caught.value)
     assert "ray-project/ray#47089" in str(caught.value)
+
+
+def shard_manifest(train_classes: dict, val_rows: int = 10) -> dict:
+    files = {"a": {"split": "train", "rows": sum(train_classes.values()), "classes": train_classes}}
+    files["b"] = {"split": "val", "rows": val_rows, "classes": {"0": val_rows}}
+    return {"files": files, "feature_columns": ["f0000", "f0001"], "rows": {"val": val_rows}}
+
+
+def test_ray_fit_plan_counts_steps_per_worker_and_weights_classes_from_the_manifest(cfg):
+    from pipeline.scale import train as scaled
+
+    settings = cfg.model_copy(
+        update={"train": cfg.train.model_copy(update={"min_steps": 10, "batch_size": 50, "class_weights": True})}
+    )
+    config, notes = scaled.plan(settings, shard_manifest({"0": 300, "1": 100}), 2)
+    # 400 rows on 2 workers: 200 each, 4 steps of 50 per epoch; 10 steps take 3 epochs
+    assert config["epochs"] == 3 and config["n_train"] == 400
+    assert config["class_weights"] == [400 / (2 * 300), 400 / (2 * 100)]
+    assert "2 workers x 0.5 CPU" in notes[0]
+
+
+def test_ray_fit_refuses_dp_sgd_before_ray_starts(cfg):
+    from pipeline.scale import train as scaled
+
+    dp = cfg.train.dp.model_copy(update={"enabled": True})
+    settings = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dp": dp})})
+    with pytest.raises(errors.BadInputError, match="DP-SGD runs on the local engine only"):
+        scaled.plan(settings, shard_manifest({"0": 10}), 2)

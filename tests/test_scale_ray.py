@@ -144,3 +144,15 @@ def test_train_on_ray_train_two_workers_equal_weights_written_once(two_runs, tmp
     manifest.require(cfg, "prepare", "train")
     evaluate.main(cfg)  # later stages read the model as always (here on the sample split files)
     assert io.read_json(paths.EVALUATE_METRICS)["favourable_class"]
+
+
+def test_train_refuses_a_torn_shard_set_with_exit_2_before_ray_works(two_runs, monkeypatch, capsys):
+    from pipeline import cli, errors
+
+    root, _, found, _ = two_runs[2_000]  # last user of this project: the tear stays
+    monkeypatch.chdir(root)
+    victim = next(iter(found["files"]))
+    (root / victim).write_bytes((root / victim).read_bytes()[:-8])
+    assert cli.run(["train"]) == errors.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert victim in err and "python -m pipeline prepare" in err
