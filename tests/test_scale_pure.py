@@ -253,3 +253,22 @@ def test_ray_fit_refuses_dp_sgd_before_ray_starts(cfg):
     settings = cfg.model_copy(update={"train": cfg.train.model_copy(update={"dp": dp})})
     with pytest.raises(errors.BadInputError, match="DP-SGD runs on the local engine only"):
         scaled.plan(settings, shard_manifest({"0": 10}), 2)
+
+
+@pytest.mark.parametrize("stage", ["prepare", "train"])
+def test_a_ray_stage_exits_2_naming_both_packages_before_any_work(project, tmp_path, monkeypatch, capsys, stage):
+    import yaml
+
+    from pipeline import cli
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["engine"]["kind"] = "ray"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    info = tmp_path / "lightning-2.5.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lightning\nVersion: 2.5.0\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    assert cli.run([stage]) == errors.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "`lightning` (2.5.0)" in err and "`pytorch_lightning`" in err
+    assert not paths.PREPARED_DIR.exists()  # nothing read, nothing written

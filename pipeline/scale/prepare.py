@@ -15,6 +15,7 @@ after, including the encoded data, which never exists whole in one process.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,34 +61,52 @@ class Sharded:
     manifest: dict
 
 
-def text_columns(table: RawTable, sensitive: list[str]) -> pd.DataFrame:
-    """The columns carried beside the features: each sensitive attribute and an existing system's columns."""
-    text = pd.DataFrame({f"{shards.GROUP_PREFIX}{c}": table.features[c].astype(str) for c in sensitive})
+def text_columns(table: RawTable, sensitive: list[str], part: slice) -> pd.DataFrame:
+    """The columns carried beside the features, for the rows ``part``: each sensitive attribute and an
+    existing system's columns, as strings."""
+    text = {f"{shards.GROUP_PREFIX}{c}": table.features[c].iloc[part].astype(str).to_numpy() for c in sensitive}
     for role, series in table.extra.items():
-        text[f"{shards.EXTRA_PREFIX}{role}"] = series.astype(str).to_numpy()
-    return text
+        text[f"{shards.EXTRA_PREFIX}{role}"] = series.iloc[part].astype(str).to_numpy()
+    return pd.DataFrame(text)
 
 
 def blocks(
     table: RawTable, row_id: np.ndarray, inputs: list[str], sensitive: list[str], block_rows: int
-) -> list[Block]:
-    """The table cut into blocks of ``block_rows`` rows, each row carrying its ``row_id``."""
+) -> Iterator[Block]:
+    """The table cut into blocks of ``block_rows`` rows, each row carrying its ``row_id``, made one at a
+    time as the tasks take them."""
     class_index = {c: i for i, c in enumerate(table.classes)}
     y = table.target.map(class_index).to_numpy(dtype=np.int64)
-    text = text_columns(table, sensitive)
-    out = []
     for start in range(0, len(y), block_rows):
         part = slice(start, start + block_rows)
-        out.append(
+        yield (
             Block(
                 row_id=np.asarray(row_id[part], dtype=np.int64),
                 y=y[part],
                 inputs=table.features[inputs].iloc[part].reset_index(drop=True),
-                text=text.iloc[part].reset_index(drop=True),
+                text=text_columns(table, sensitive, part),
                 official=None if table.official_split is None else table.official_split.iloc[part].to_numpy(),
             )
         )
-    return out
+
+
+def run_blocks(ray, submit: Callable, stream: Iterable[Block]) -> list:
+    """``submit(block, index)`` for every block, at most two per cluster CPU in flight, results in block
+    order: only the blocks in flight sit in Ray's object store, never the whole table."""
+    from pipeline.scale.session import gather
+
+    window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+    pending: dict = {}
+    results: dict[int, object] = {}
+    for index, block in enumerate(stream):
+        if len(pending) >= window:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                results[pending.pop(ref)] = gather(ray, [ref])[0]
+        pending[submit(block, index)] = index
+    for ref, index in list(pending.items()):
+        results[index] = gather(ray, [ref])[0]
+    return [results[i] for i in range(len(results))]
 
 
 def labels(block: Block, plan: Plan) -> np.ndarray:
@@ -177,8 +196,6 @@ def shard(
     merged statistics are known to encode to finite numbers; from the first shard on, the prepare
     stage's manifest and the shard manifest are both absent until the set is whole.
     """
-    from pipeline.scale.session import gather
-
     plan = Plan(
         cfg.seed,
         cfg.data.val_size,
@@ -187,8 +204,12 @@ def shard(
         list(categorical),
         [f"{shards.GROUP_PREFIX}{c}" for c in sensitive],
     )
-    refs = [ray.put(b) for b in blocks(table, row_id, numeric + categorical, sensitive, cfg.engine.block_rows)]
-    summaries = gather(ray, [ray.remote(num_cpus=1)(summarise).remote(ref, plan) for ref in refs])
+
+    def stream():
+        return blocks(table, row_id, numeric + categorical, sensitive, cfg.engine.block_rows)
+
+    first = ray.remote(num_cpus=1)(summarise)
+    summaries = run_blocks(ray, lambda block, _: first.remote(block, plan), stream())
     stats = blockwise.merge_all(s for s, _ in summaries)
     check_statistics(stats, plan.numeric)
     encoding = encode.from_statistics(stats, plan.numeric, plan.categorical, cfg.data.max_categories)
@@ -197,7 +218,7 @@ def shard(
     task = ray.remote(num_cpus=1)(write_block)
     root = str(Path.cwd())
     files: dict = {}
-    for written in gather(ray, [task.remote(ref, i, plan, encoding, root) for i, ref in enumerate(refs)]):
+    for written in run_blocks(ray, lambda block, i: task.remote(block, i, plan, encoding, root), stream()):
         files.update(written)
     found = shards.finish(
         files,

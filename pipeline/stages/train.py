@@ -87,8 +87,9 @@ def main_ray(cfg: Config) -> None:
 
     from pipeline import shards
     from pipeline.scale import train as scaled
-    from pipeline.scale.session import connected
+    from pipeline.scale.session import check_packages, connected
 
+    check_packages()
     meta = contracts.read(paths.PREPARED_META)
     upstream = manifest.require(cfg, "prepare")
     found = shards.verify(manifest.settings_of(cfg, "prepare"))
