@@ -156,3 +156,25 @@ def test_train_refuses_a_torn_shard_set_with_exit_2_before_ray_works(two_runs, m
     assert cli.run(["train"]) == errors.EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert victim in err and "python -m pipeline prepare" in err
+
+
+def test_the_encoding_from_merged_statistics_is_the_local_encoders_on_the_same_rows(two_runs, monkeypatch):
+    from pipeline.data import encode, sensitive_shapes
+    from pipeline.data.sources import resolve
+
+    root, cfg, found, frames = two_runs[1_000]
+    monkeypatch.chdir(root)
+    meta = contracts.read(paths.PREPARED_META)
+    table, _, _ = sensitive_shapes.derive(load_source(cfg.data), resolve(cfg.data))
+    numeric = [c for c in meta["input_columns"] if c in meta["encoder_state"]["numeric"]]  # json keys are sorted
+    categorical = [c for c in meta["input_columns"] if c not in numeric]
+    train_rows = table.features.iloc[frames["train"]["row_id"].to_numpy()]
+    local = encode.fit(train_rows, numeric, categorical, cfg.data.max_categories)
+    assert meta["feature_names"] == local.feature_names == found["feature_names"]
+    assert meta["encoder_state"]["categorical"] == local.state["categorical"]
+    for column in numeric:
+        for key in ("mean", "scale"):
+            ours, theirs = meta["encoder_state"]["numeric"][column][key], local.state["numeric"][column][key]
+            assert ours == pytest.approx(theirs, rel=1e-11), (column, key)  # meta.json keeps 12 digits
+    X = encode.transform(local, train_rows.reset_index(drop=True))
+    np.testing.assert_allclose(frames["train"][found["feature_columns"]].to_numpy(), X, rtol=1e-6, atol=1e-6)
