@@ -179,11 +179,9 @@ def report_console(
         )
 
 
-def main(cfg: Config) -> None:
-    if cfg.engine.kind == "ray":
-        return main_ray(cfg)
-    raw = load_source(cfg.data)
-    table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
+def column_audits(table, settings, cfg: Config, encodings: dict) -> tuple[dict, dict, dict, list[str], dict]:
+    """PII scan, column screen, leakage check and data audit, each one's exclusions feeding the next:
+    ``(privacy, screened, leaks, excluded, data_audit)``."""
     privacy = privacy_scan(table, cfg, settings)
     screened = column_screen(table, settings, encodings)
     # A copy of the target leaves the inputs here and is still scored as leakage (it blocks the alias).
@@ -192,6 +190,15 @@ def main(cfg: Config) -> None:
     leaks = leakage_check(table, settings, cfg, sorted(before_leakage), encodings)
     excluded = sorted(before_leakage | set(screened["excluded"]) | set(leaks["excluded"]))
     data_audit = audit.audit(table, settings.sensitive, cfg.audit.min_group_size, excluded)
+    return privacy, screened, leaks, excluded, data_audit
+
+
+def main(cfg: Config) -> None:
+    if cfg.engine.kind == "ray":
+        return main_ray(cfg)
+    raw = load_source(cfg.data)
+    table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
+    privacy, screened, leaks, excluded, data_audit = column_audits(table, settings, cfg, encodings)
     sizes = {}
 
     def check_size(n_rows, encoding):
@@ -270,6 +277,31 @@ def full_counts(classes: list[str], counts: dict, sensitive: list[str]) -> dict:
     }
 
 
+def scale_note(manifest_rows: dict) -> dict:
+    """``scale`` in meta.json and data.json: what covers every row and what covers the sample."""
+    return {
+        "engine": "ray",
+        "split": "hash of row_id and seed (pipeline/data/hash_split.py): shares met in expectation, not stratified",
+        "rows": dict(manifest_rows),
+        "sample_rows": SAMPLE_ROWS,
+        "sample": "the split files and the data audit (PII, screen, leakage, data audit, duplicates) cover a "
+        f"hash-chosen sample of at most {SAMPLE_ROWS} rows; the shards, the encoder and the counts cover every row",
+        "shards": paths.SHARDS_MANIFEST.as_posix(),
+    }
+
+
+def ray_rows(raw, table, settings, seed: int):
+    """``row_id`` (each row's position in the loaded source, stable between runs) and the tables cut to
+    ``data.max_rows`` rows chosen by hash when it is set."""
+    from pipeline.data import hash_split
+
+    row_id = np.arange(len(table.target), dtype=np.int64)
+    if settings.max_rows is None:
+        return row_id, raw, table
+    row_id = row_id[hash_split.sample(row_id, seed, settings.max_rows)]
+    return row_id, take(raw, row_id), take(table, row_id)
+
+
 def main_ray(cfg: Config) -> None:
     """``engine.kind: ray``: the split, the encoder's statistics and the encoded shards cover every row,
     block-wise on Ray; the whole-table audits run on a hash-chosen sample of ``SAMPLE_ROWS`` rows."""
@@ -281,19 +313,10 @@ def main_ray(cfg: Config) -> None:
     raw = load_source(cfg.data)
     table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
     check_sensitive(table, settings.sensitive)
-    row_id = np.arange(len(table.target), dtype=np.int64)  # position in the loaded source: stable between runs
-    if settings.max_rows is not None:
-        row_id = row_id[hash_split.sample(row_id, cfg.seed, settings.max_rows)]
-        raw, table = take(raw, row_id), take(table, row_id)
+    row_id, raw, table = ray_rows(raw, table, settings, cfg.seed)
     picked = hash_split.sample(row_id, cfg.seed, SAMPLE_ROWS)
     sample = take(table, picked)
-    privacy = privacy_scan(sample, cfg, settings)
-    screened = column_screen(sample, settings, encodings)
-    target_copies = {f["column"] for f in screened["findings"] if f.get("copy_of") == "target"}
-    before_leakage = set(privacy["excluded"]) | (set(screened["excluded"]) - target_copies)
-    leaks = leakage_check(sample, settings, cfg, sorted(before_leakage), encodings)
-    excluded = sorted(before_leakage | set(screened["excluded"]) | set(leaks["excluded"]))
-    data_audit = audit.audit(sample, settings.sensitive, cfg.audit.min_group_size, excluded)
+    privacy, screened, leaks, excluded, data_audit = column_audits(sample, settings, cfg, encodings)
     official = None if sample.official_split is None else sample.official_split.to_numpy()
     labels = pd.Series(
         hash_split.assign(
@@ -307,21 +330,12 @@ def main_ray(cfg: Config) -> None:
             ray, table, row_id, cfg, numeric=numeric, categorical=categorical, sensitive=list(settings.sensitive)
         )
     splits = sample_splits(sample, labels, sharded.encoding, list(settings.sensitive))
-    scale = {
-        "engine": "ray",
-        "split": "hash of row_id and seed (pipeline/data/hash_split.py): shares met in expectation, not stratified",
-        "rows": dict(sharded.manifest["rows"]),
-        "sample_rows": SAMPLE_ROWS,
-        "sample": "the split files and the data audit (PII, screen, leakage, data audit, duplicates) cover a "
-        f"hash-chosen sample of at most {SAMPLE_ROWS} rows; the shards, the encoder and the counts cover every row",
-        "shards": paths.SHARDS_MANIFEST.as_posix(),
-    }
+    scale = scale_note(sharded.manifest["rows"])
     rows_now = {name: int(len(s.y)) for name, s in splits.items()}
     meta = {
         **describe(table, settings, sharded.encoding, encodings=encodings, excluded=excluded, rows=rows_now),
         "scale": scale,
     }
-    prepared = Prepared(splits, meta)
     data_metrics = contracts.validate(
         paths.DATA_METRICS,
         {
@@ -339,6 +353,7 @@ def main_ray(cfg: Config) -> None:
             "scale": scale,
         },
     )
+    prepared = Prepared(splits, meta)
     write(prepared, cfg, data_metrics, extra=(paths.SHARDS_MANIFEST,))
     report_console(prepared, privacy, leaks, rows, screened, data_audit)
     print(f"prepare: engine ray, {sharded.manifest['rows']} rows in {len(sharded.manifest['files'])} shards")
