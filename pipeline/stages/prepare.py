@@ -315,7 +315,8 @@ def main_ray(cfg: Config) -> None:
     check_sensitive(table, settings.sensitive)
     row_id, raw, table = ray_rows(raw, table, settings, cfg.seed)
     picked = hash_split.sample(row_id, cfg.seed, SAMPLE_ROWS)
-    sample = take(table, picked)
+    sample, raw_sample = take(table, picked), take(raw, picked).features
+    del raw  # the driver keeps one copy of the table from here on
     privacy, screened, leaks, excluded, data_audit = column_audits(sample, settings, cfg, encodings)
     official = None if sample.official_split is None else sample.official_split.to_numpy()
     labels = pd.Series(
@@ -323,7 +324,7 @@ def main_ray(cfg: Config) -> None:
             row_id[picked], cfg.seed, val_size=settings.val_size, test_size=settings.test_size, official=official
         )
     )
-    rows = quality.duplicates_and_overlap(take(raw, picked).features, sample.target, labels)
+    rows = quality.duplicates_and_overlap(raw_sample, sample.target, labels)
     numeric, categorical = model_inputs(table, settings, excluded, encodings)
     with connected(cfg.engine) as ray:
         sharded = scaled.shard(
