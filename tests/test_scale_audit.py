@@ -19,7 +19,7 @@ from pipeline.errors import BadInputError
 from tests.audit_helpers import assert_same_audit, assert_same_tables, audit_data, class_rows
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.scale]
 
 SENSITIVE = ["sex", "race"]
 SETTINGS = FairnessSettings(n_boot=40, seed=3, min_group_size=20)

@@ -1,61 +1,69 @@
-"""Start or join the Ray cluster ``engine`` names, and leave it as it was found.
+"""Connect to Ray for one stage: refuse a broken install first, start or join a cluster, always leave.
 
-``engine.address`` joins an existing cluster (and only disconnects afterwards); without one a
-local cluster is started with ``engine.num_cpus`` CPUs and no dashboard, and shut down when the
-stage is done, also on an error. A Ray session already open in this process (a test's fixture, a
-notebook) is used as it is and left open: whoever started it stops it.
-
-Workers must import the same ``pipeline`` as the driver: on a local cluster the driver's copy is
-put first on the workers' ``PYTHONPATH`` (an editable install elsewhere, or a second checkout,
-would otherwise win); to a cluster at an address the package is uploaded with the job.
+``engine.address`` joins an existing cluster (and only disconnects afterwards); null starts a local
+one with ``engine.num_cpus`` CPUs and no dashboard, shut down when the stage is done, also on an
+error. Either way this package is shipped to the workers (``py_modules``), so they run the
+driver's code, never another copy on their path (an editable install of a second checkout). A
+Ray session already open in this process (a test's module-wide cluster, a notebook) is used as it
+is and left open: whoever started it stops it.
 """
 
 from __future__ import annotations
 
-import os
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from pipeline.errors import BadInputError
 
+#: ray-project/ray#47089: with the unified ``lightning`` package beside ``pytorch_lightning``, Ray Train's
+#: Lightning pieces check one package's classes against the other's and the fit fails.
+CONFLICTING = ("lightning", "pytorch_lightning")
 #: What to install when ``engine.kind: ray`` is asked for without Ray.
-INSTALL_HINT = "pip install -c constraints.txt -e '.[scale]'"
+INSTALL = "pip install -c constraints.txt -e '.[scale]'"
 
 
-def require_ray():
-    """The ``ray`` module, or exit 2 naming the setting and the install command."""
+def installed(distribution: str) -> str | None:
     try:
-        import ray
-    except ImportError as err:
-        raise ConfigError(
-            f"engine.kind is 'ray' but Ray is not installed ({err}); install the optional extra: {INSTALL_HINT}"
-        ) from err
-    return ray
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
 
 
-def code_path() -> str:
-    """The directory holding this process's ``pipeline`` package, first on the workers' path."""
-    here = str(Path(__file__).resolve().parents[2])
-    rest = os.environ.get("PYTHONPATH")
-    return here if not rest else os.pathsep.join([here, rest])
+def check_packages() -> None:
+    """Refuse (exit 2) an environment the ray engine cannot run in, naming what to change."""
+    both = {name: installed(name.replace("_", "-")) for name in CONFLICTING}
+    if all(both.values()):
+        raise BadInputError(
+            f"engine.kind is 'ray' but both `lightning` ({both['lightning']}) and `pytorch_lightning` "
+            f"({both['pytorch_lightning']}) are installed: Ray Train then fails (ray-project/ray#47089). "
+            "This project uses `pytorch_lightning`: `pip uninstall lightning`"
+        )
+    if installed("ray") is None:
+        raise BadInputError(f"engine.kind is 'ray' but Ray is not installed (the optional `scale` extra): {INSTALL}")
 
 
 def init_kwargs(engine) -> dict:
-    """``ray.init`` arguments for ``engine`` (an :class:`pipeline.config.EngineSettings`): a local
-    cluster's workers read this checkout through ``PYTHONPATH``; a cluster at an address may run on
-    other machines, so the package itself is shipped (``py_modules``)."""
+    """``ray.init`` arguments for ``engine`` (an :class:`pipeline.config.EngineSettings`)."""
+    common = {
+        "runtime_env": {"py_modules": [str(Path(__file__).resolve().parents[1])]},  # this very package
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,  # the stage's own lines stay readable
+    }
     if engine.address:
-        package = str(Path(__file__).resolve().parents[1])
-        return {"address": engine.address, "runtime_env": {"py_modules": [package]}, "log_to_driver": False}
-    runtime_env = {"env_vars": {"PYTHONPATH": code_path()}}
-    return {"num_cpus": engine.num_cpus, "include_dashboard": False, "runtime_env": runtime_env, "log_to_driver": False}
+        return {"address": engine.address, **common}
+    return {"address": "local", "num_cpus": engine.num_cpus, "include_dashboard": False, **common}
 
 
 @contextmanager
 def connected(engine) -> Iterator[object]:
-    """Yield the ``ray`` module connected as ``engine`` says; shut down only what was started here."""
-    ray = require_ray()
+    """The ``ray`` module, connected as ``engine`` says for the duration of the block; shuts down
+    only what it started."""
+    check_packages()
+    import ray
+
     if ray.is_initialized():
         yield ray
         return
@@ -64,3 +72,16 @@ def connected(engine) -> Iterator[object]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def gather(ray, refs: list) -> list:
+    """``ray.get`` that raises a task's own project error (exit codes intact) instead of Ray's wrapper."""
+    from pipeline.errors import PipelineError
+
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as err:
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, PipelineError):
+            raise cause from None
+        raise
