@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import shards
 from pipeline.audit.fairness import FairnessSettings, audit_tables, table_spec
 from pipeline.errors import BadInputError, PipelineError
 from pipeline.stats import counts
 from pipeline.stats.groups import sensitive_views
 
-#: Prefix of a sensitive attribute's column in the sharded data.
-GROUP_PREFIX = "group:"
+#: Prefix of a sensitive attribute's column in the sharded data (what ``prepare`` writes).
+GROUP_PREFIX = shards.GROUP_PREFIX
 _FEATURE = re.compile(r"f\d+")
 
 
