@@ -134,3 +134,34 @@ def test_ray_evaluate_equals_the_local_tables(cluster, blocks):
 
 def _joined(views: dict) -> np.ndarray:
     return np.char.add(np.char.add(views["sex"].astype(str), " & "), views["race"].astype(str))
+
+
+def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_path):
+    """Parquet shards from pipeline.shards.write_shard (prepare's writer), read back with Ray and
+    scored by the model in an actor: the audit equals the local one on the same rows."""
+    import torch
+
+    from pipeline import io, shards
+    from pipeline.models.mlp import MLP, MlpSpec
+    from pipeline.models.predict import load_trained, predict_proba
+    from pipeline.scale import audit as scale_audit
+
+    torch.manual_seed(1)
+    spec = MlpSpec(4, (8,), 2)
+    torch.save(MLP(spec).state_dict(), tmp_path / "model.pt")
+    io.write_json(tmp_path / "model.json", spec.to_dict())
+    y, _, _, groups, row_id = audit_data(n=1_500)
+    X = np.random.default_rng(6).normal(size=(len(y), 4)).astype(np.float32)
+    files = []
+    for i, part in enumerate(np.array_split(np.arange(len(y)), 3)):
+        target = tmp_path / "test" / f"part-{i:05d}.parquet"
+        target.parent.mkdir(exist_ok=True)
+        text = {f"{shards.GROUP_PREFIX}{a}": groups[a].to_numpy()[part] for a in SENSITIVE}
+        shards.write_shard(target, row_id[part], y[part], X[part], text)
+        files.append(str(target))
+    proba = predict_proba(load_trained(tmp_path), X)
+    local = audit_decisions(
+        y, (proba[:, 1] >= 0.5).astype(int), proba[:, 1], groups, SENSITIVE, SETTINGS, row_id=row_id
+    )
+    scored = scale_audit.score(ray.data.read_parquet(files), tmp_path, 1, 0.5, block_rows=400)
+    assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=400))
