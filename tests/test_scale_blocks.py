@@ -59,3 +59,13 @@ def test_ray_missing_is_bad_input_with_the_install_command(monkeypatch):
     monkeypatch.setattr(cluster, "installed", lambda name: None)  # no ray (and no lightning pair)
     with pytest.raises(BadInputError, match=r"engine.kind is 'ray'.*\[scale\]"):
         cluster.check_packages()
+
+
+def test_missing_group_values_are_labelled_as_the_local_engine_labels_them():
+    import numpy as np
+    import pandas as pd
+
+    arrow_backed = pd.Series(["a", None, "b"], dtype="string[pyarrow]")
+    assert scale_audit.text_labels(arrow_backed).tolist() == ["a", "nan", "b"]
+    local = pd.Series(["a", float("nan"), "b"]).astype(str).to_numpy()  # sensitive_views, then counts.block_tables:
+    assert np.asarray(local, dtype=str).tolist() == ["a", "nan", "b"]

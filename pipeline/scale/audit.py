@@ -41,7 +41,9 @@ def feature_columns(columns) -> list[str]:
 def text_labels(column: pd.Series) -> pd.Series:
     """Group labels as Python strings (Ray hands Arrow-backed columns; missing values print 'nan'
     as the local engine's ``astype(str)`` does)."""
-    return pd.Series(np.asarray(column.to_numpy(dtype=object), dtype=str), index=column.index)
+    values = column.to_numpy(dtype=object)
+    values[pd.isna(values)] = "nan"  # Arrow nulls arrive as None, which would print 'None'
+    return pd.Series(np.asarray(values, dtype=str), index=column.index)
 
 
 def check_columns(columns, sensitive: list[str], scored: bool = True) -> None:
