@@ -69,3 +69,19 @@ def test_missing_group_values_are_labelled_as_the_local_engine_labels_them():
     assert scale_audit.text_labels(arrow_backed).tolist() == ["a", "nan", "b"]
     local = pd.Series(["a", float("nan"), "b"]).astype(str).to_numpy()  # sensitive_views, then counts.block_tables:
     assert np.asarray(local, dtype=str).tolist() == ["a", "nan", "b"]
+
+
+def test_decisions_without_scores_audit_like_the_local_engine():
+    """An existing system's decisions: no score column, no AUC or calibration, the same verdicts."""
+    from pipeline.audit.fairness import audit_decisions, audit_tables
+
+    y, p, _, groups, row_id = audit_data(n=500)
+    frame = _frame(500).drop(columns="score")
+    frame["decision"] = p
+    out = scale_audit.block_tables(frame, table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
+    tables = pickle.loads(zlib.decompress(out["tables"][0]))
+    assert not tables.scored
+    local = audit_decisions(y, p, None, groups, ["sex", "race"], SETTINGS, row_id=row_id)
+    assert audit_tables(tables, ["sex", "race"], SETTINGS) == local
+    neither = scale_audit.block_tables(frame.drop(columns="decision"), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
+    assert "score or decision" in neither["error"][0]

@@ -7,6 +7,8 @@ runs, and the AUC bootstrap's weights are keyed by it), ``y`` (class index), one
 favourable class) or float features ``f0000 ...`` that :class:`Scorer` actors turn into scores with
 the trained model. A ``decision`` column (0/1, 1 = favourable) is used when present; otherwise
 the decision is ``score >= threshold``, the binary rule of :func:`pipeline.audit.performance.predict_labels`.
+Decisions without a score (an existing system's) are audited as the local engine audits them:
+rates, intervals and verdicts, no ROC AUC or calibration.
 
 Each block's tables travel to the driver pickled and compressed in one row and are merged as they
 arrive, so the driver holds one set of tables, never the rows; a worker holds one block.
@@ -46,10 +48,12 @@ def text_labels(column: pd.Series) -> pd.Series:
     return pd.Series(np.asarray(values, dtype=str), index=column.index)
 
 
-def check_columns(columns, sensitive: list[str], scored: bool = True) -> None:
-    """Exit 2 naming what a dataset lacks for the audit."""
-    wanted = ["row_id", "y"] + [GROUP_PREFIX + a for a in sensitive] + (["score"] if scored else [])
+def check_columns(columns, sensitive: list[str]) -> None:
+    """Exit 2 naming what a dataset lacks for the audit (a ``score``, a ``decision``, or both)."""
+    wanted = ["row_id", "y"] + [GROUP_PREFIX + a for a in sensitive]
     missing = [c for c in wanted if c not in columns]
+    if "score" not in columns and "decision" not in columns:
+        missing.append("score or decision")
     if missing:
         raise BadInputError(f"the dataset lacks column(s) {missing} for the fairness audit; it has {list(columns)}")
 
@@ -71,7 +75,8 @@ def block_tables(
 def _tables(batch, spec, sensitive, favourable_index, threshold) -> counts.CountTables:
     check_columns(batch.columns, sensitive)
     y01 = (batch["y"].to_numpy() == favourable_index).astype(np.int64)
-    score = batch["score"].to_numpy(dtype=np.float64)
+    # decisions alone (an existing system's) are audited without ROC AUC, ECE or calibration
+    score = batch["score"].to_numpy(dtype=np.float64) if "score" in batch else None
     if "decision" in batch:
         decision = batch["decision"].to_numpy().astype(np.int64)
     else:
