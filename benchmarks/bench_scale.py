@@ -129,7 +129,9 @@ def run_size(ray, n: int, n_boot: int, args, model_dir: Path) -> dict:
         ds = ray.data.range(n, override_num_blocks=blocks).map_batches(
             generate, fn_kwargs={"features": args.features, "seed": 0}, batch_size=args.block_rows
         )
-        scored = scale_audit.score(ds, model_dir, 1, 0.5, args.block_rows, args.actors, args.actor_cpus)
+        scored = scale_audit.score(
+            ds, model_dir, 1, 0.5, args.block_rows, args.actors, args.actor_cpus, args.in_flight or None
+        )
         tables = scale_audit.dataset_tables(scored, ["sex", "race"], table_spec(settings), 1, 0.5, args.block_rows)
         audited = audit_tables(tables, ["sex", "race"], settings)
     seconds = time.perf_counter() - start
@@ -184,7 +186,8 @@ def markdown(result: dict) -> str:
         f"Machine: {result['machine']}. Ray {result['ray']}, a local cluster of {a['num_cpus']} CPUs started by the "
         f"benchmark (start-up {result['ray_start_s']:.1f} s, not counted below). Synthetic Adult-like rows generated "
         f"block-wise inside Ray ({a['features']} float32 features, sex x race: 2 x 5 groups), scored by a fixed "
-        f"random MLP 64-64 in {a['actors']} actors of {a['actor_cpus']} CPU, reduced to count tables per block of "
+        f"random MLP 64-64 in {a['actors']} actors of {a['actor_cpus']} CPU ({a.get('in_flight') or 'Ray default'} "
+        f"block(s) queued per actor), reduced to count tables per block of "
         f"{a['block_rows']:,} rows, merged on the driver, then every rate, interval and verdict "
         f"(`audit_tables`, the local engine's code). n_boot: the AUC bootstrap's Poisson replicates per row.",
         "",
@@ -248,6 +251,7 @@ def main() -> None:
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--actor-cpus", type=float, default=0.5)
     parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--in-flight", type=int, default=1, help="blocks queued per scoring actor (0: Ray's default)")
     parser.add_argument("--note", action="append", default=[], help="a line added to SCALE.md")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
     parser.add_argument(

@@ -117,19 +117,34 @@ class Scorer:
 
 
 def score(
-    ds, model_dir, favourable_index: int, threshold: float, block_rows: int, actors: int = 1, actor_cpus: float = 1.0
+    ds,
+    model_dir,
+    favourable_index: int,
+    threshold: float,
+    block_rows: int,
+    actors: int = 1,
+    actor_cpus: float = 1.0,
+    in_flight: int | None = 1,
 ):
     """``ds`` with ``score`` and ``decision`` from the model in ``model_dir``, in ``actors`` actors of
     ``actor_cpus`` CPUs each: leave CPUs for the tasks that read the blocks and count them, or the
-    stream stalls (actors holding every CPU starve the readers)."""
+    stream stalls (actors holding every CPU starve the readers). ``in_flight`` caps the blocks
+    queued per actor: with Ray's default (None) an actor's own memory grew with the data size,
+    with 1 it stayed flat (benchmarks/SCALE.md)."""
     kwargs = {"model_dir": str(model_dir), "favourable_index": favourable_index, "threshold": threshold}
+    if in_flight is None:
+        placement = {"concurrency": actors}
+    else:
+        import ray
+
+        placement = {"compute": ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=in_flight)}
     return ds.map_batches(
         Scorer,
         fn_constructor_kwargs=kwargs,
         batch_size=block_rows,
         batch_format="pandas",
-        concurrency=actors,
         num_cpus=actor_cpus,
+        **placement,
     )
 
 
