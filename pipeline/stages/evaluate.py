@@ -24,7 +24,7 @@ def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained, predict_proba
 
     meta = contracts.read(paths.PREPARED_META)
-    classes, fav = meta["classes"], meta["favourable_index"]
+    classes, fav = meta.classes, meta.favourable_index
     model = load_trained()  # a file that does not load is exit 4; one from another run is refused next (exit 2)
     upstream = manifest.require(cfg, "prepare", "train")
     test = splits.arrays("test")
@@ -39,10 +39,10 @@ def main(cfg: Config) -> None:
     )
     val = splits.arrays("val")
     metrics["near_perfect"] = near_perfect.check(
-        lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta["feature_groups"], cfg.data.leakage_auc
+        lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta.feature_groups, cfg.data.leakage_auc
     )
     test_groups = splits.groups("test")
-    metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta["sensitive"])
+    metrics["group_accuracy"] = group_accuracy(y, y_pred, test_groups, meta.sensitive)
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
     manifest.begin("evaluate", OUTPUTS)
     io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")

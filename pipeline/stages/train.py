@@ -60,7 +60,7 @@ def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     upstream = manifest.require(cfg, "prepare")
     arrays = {s: splits.arrays(s) for s in ("train", "val")}
-    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_dir=paths.CHECKPOINT_DIR)
+    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta.classes), checkpoint_dir=paths.CHECKPOINT_DIR)
     contracts.validate(paths.TRAIN_METRICS, result.summary)  # a bad summary stops before the model is replaced
     manifest.begin("train", OUTPUTS)
     save_model(result.model)
