@@ -75,9 +75,7 @@ def test_the_registry_reads_the_committed_candidates(tmp_path):
         tags = lineage_tags(name, row, "run-1", mitigation.attribute)
         assert tags["test_accuracy"] == f"{raw['candidates'][name]['accuracy']['value']:.6f}"
         assert tags["verdict"] == ("pass" if raw["candidates"][name]["passed"] else "fail")
-        assert candidate_description(name, row, "run-1").startswith(
-            "AUDIT PASSED" if row.passed else "AUDIT FAILED"
-        )
+        assert candidate_description(name, row, "run-1").startswith("AUDIT PASSED" if row.passed else "AUDIT FAILED")
     fairness = io.read_json(COMMITTED[paths.FAIRNESS_METRICS])
     sensitive = [v for v in fairness["features"] if VIEW_SEP not in v]
     # under the policy the committed run was audited with (params.yaml may have moved on since)

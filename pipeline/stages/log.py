@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import contracts, io, manifest, paths
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit.gate import STATUSES, checks, gate
 from pipeline.config import Config
 from pipeline.contracts import Meta
@@ -171,7 +171,7 @@ def log_everything(cfg: Config, meta: Meta, metrics: dict) -> dict:
     from pipeline.models.predict import load_trained
 
     tracking.log_params({k: str(v) for k, v in flatten(cfg.model_dump(mode="json"), sep=".").items()})
-    test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
+    test_x = splits.arrays("test")["X"][:5]
     network = load_trained()
     model_info = tracking.log_model(network, test_x, requirements())
     tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
