@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -116,3 +117,34 @@ def trickle_server(*, answer_health: bool = False):
 
     threading.Thread(target=accept, daemon=True).start()
     return server, stop
+
+
+@contextlib.contextmanager
+def mlflow_server(root: Path, *store_args: str):
+    """A real ``mlflow server`` on 127.0.0.1 (a free port, one worker) with its database under
+    ``root`` and ``store_args`` for the artifacts; yields its URL, stops it with SIGTERM. Its log
+    goes to a file (a pipe nobody reads would stall the server once full)."""
+    import urllib.request
+
+    port = free_port()
+    server_log = open(root / "mlflow_server.log", "w")  # noqa: SIM115 - closed below
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", *store_args]
+    proc = subprocess.Popen(command, cwd=root, env=stage_env(), stdout=server_log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (root / "mlflow_server.log").read_text()[-2000:]
+                    raise RuntimeError(f"mlflow server did not start: {tail}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        server_log.close()

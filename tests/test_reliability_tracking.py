@@ -9,14 +9,14 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from pipeline import errors
-from tests.reliability_helpers import free_port, stage_env
+from tests import reliability_helpers
+from tests.reliability_helpers import stage_env
 
 CONNECT = """
 import json, sys
@@ -93,46 +93,10 @@ def test_sigterm_ends_the_mlflow_run_killed(tmp_path):
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """A real ``mlflow server`` bound to 127.0.0.1 on a free port, one worker; stopped with SIGTERM."""
+    """A real ``mlflow server`` bound to 127.0.0.1 with a plain artifact root."""
     root = tmp_path_factory.mktemp("server")
-    port = free_port()
-    bin_dir = __import__("pathlib").Path(sys.executable).parent
-    proc = subprocess.Popen(
-        [
-            str(bin_dir / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow.db'}",
-            "--default-artifact-root",
-            str(root / "art"),
-        ],
-        cwd=root,
-        env=stage_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(proc.stderr.read().decode()[-2000:])
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail("mlflow server did not answer within 90 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with reliability_helpers.mlflow_server(root, "--default-artifact-root", str(root / "art")) as url:
+        yield url
 
 
 @pytest.mark.slow
