@@ -28,8 +28,9 @@ How strict:
 key no stage writes cannot be read at all; :func:`read_dict` returns the plain dict as on disk for
 the readers that take a whole file (report, ``log``, the evidence check). :func:`write` writes the
 payload as given (canonical JSON through :mod:`pipeline.io`): the models check, they never reshape,
-so the bytes DVC hashes do not change. It imports only pydantic and ``pipeline.io``/``paths``/``errors``
-(``.importlinter`` holds it to that), so every layer may import it.
+so the bytes DVC hashes do not change. It imports only pydantic, ``pipeline.io``/``paths``/``errors``
+and the explain methods table (all on floors below it in ``.importlinter``), so every room above
+may import it.
 """
 
 from __future__ import annotations

@@ -282,3 +282,33 @@ def test_missing_metrics_file_names_its_stage(ran, capsys):
 
     early = cli.missing_upstream(FileNotFoundError(2, "No such file", str(ran / paths.MITIGATION_METRICS)))
     assert isinstance(early, BadInputError) and "python -m pipeline mitigate" in str(early)
+
+
+def test_a_multiclass_csv_with_an_existing_system_writes_only_declared_keys(tmp_path, monkeypatch):
+    """The closed models cover the keys written only on some runs: a multiclass target (the
+    fairness stage's ``binary_note`` and ``accuracy_all_classes``) and an existing system's score
+    audited beside the model (``external``); every file is read back as its model."""
+    from pipeline.stages import evaluate, explain, fairness, prepare, privacy, train
+    from tests.data_helpers import csv_config, table, write
+
+    monkeypatch.chdir(tmp_path)
+    frame = table(n=400, seed=3, n_classes=3)
+    frame["old_score"] = np.random.default_rng(1).uniform(0, 10, len(frame)).round(2)
+    cfg = csv_config(
+        write(frame, tmp_path / "three.csv"),
+        csv={
+            "positive_label": "2",
+            "score": "old_score",
+            "score_threshold": 5,
+            "score_direction": "higher_is_favourable",
+        },
+    )
+    for stage in (prepare, train, evaluate, fairness, explain, privacy):
+        stage.main(cfg)
+    written = contracts.read(paths.FAIRNESS_METRICS)
+    assert len(contracts.read(paths.PREPARED_META).classes) == 3
+    assert written.binary_note and set(written.accuracy_all_classes) == {"sex"}
+    assert set(written.external) == {"score"} and written.external["score"].system["role"] == "score"
+    for path in (paths.DATA_METRICS, paths.TRAIN_METRICS, paths.EVALUATE_METRICS, paths.EXPLAIN_METRICS):
+        assert isinstance(contracts.read(path), contracts.contract_for(path)[0])
+    assert contracts.read(paths.PRIVACY_METRICS).membership_inference.rows_per_side > 0

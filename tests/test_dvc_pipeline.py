@@ -81,7 +81,11 @@ def test_dvc_repro_end_to_end_then_noop(tmp_path):
     # A second fit (new wall times) and a second log (a new run) leave dvc.lock byte-identical,
     # so `make run` in a fresh clone leaves `git status` clean.
     lock = (repo / "dvc.lock").read_bytes()
-    for args in (["repro", "--force", "--single-item", "train"], ["repro"], ["repro", "--force", "--single-item", "log"]):
+    for args in (
+        ["repro", "--force", "--single-item", "train"],
+        ["repro"],
+        ["repro", "--force", "--single-item", "log"],
+    ):
         again = run_dvc(args, repo)
         assert again.returncode == 0, again.stdout + again.stderr
     assert (repo / "dvc.lock").read_bytes() == lock
