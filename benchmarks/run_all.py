@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = json.loads(earlier.read_text()) if args.only and earlier.is_file() else {}
     results = {
         **kept,
-        "generated_utc": kept.get("generated_utc", stamp),
+        "generated_utc": stamp,
         "quick": quick,
         "load_average_start": load_average(),
         "machine": machine(),
@@ -496,10 +496,12 @@ def main(argv: list[str] | None = None) -> int:
         sizes = args.sizes or ([10000, 40000] if quick else [50000, 200000, 1000000])
         stages = available_stages(tuple(args.stages or DEFAULT_SCALING_STAGES))
         results["scaling"] = bench_scaling(sizes, 2000, stages, seed=0)
-    if args.only:
-        for section in sections & set(results):
-            if isinstance(results[section], dict):
-                results[section]["remeasured_utc"] = stamp
+    if kept:
+        results["partial"] = {
+            "sections": sorted(sections),
+            "earlier_utc": kept.get("generated_utc"),
+            "earlier_commit": (kept.get("machine") or {}).get("git_commit", "?"),
+        }
     results["load_average_end"] = load_average()
     results["total_wall_s"] = time.perf_counter() - started
     results["targets"] = targets.evaluate(results)
