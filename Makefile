@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup run test test-fast ui bench lint clean-runs
+.PHONY: setup run test test-fast test-scale ui bench lint clean-runs
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# The optional Ray engine (engine.kind: ray): installs the `scale` extra, pinned like the rest, then runs
+# the tests marked `scale`. `setup`, `run` and `test` never install Ray (those tests skip without it).
+test-scale: setup
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,scale]'
+	$(BIN)/python -m pytest -m scale
 
 ui: setup
 	mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///$(CURDIR)/mlflow.db

@@ -80,6 +80,15 @@ class CappedColumn(Closed):
     folded_into_other: int = Field(ge=0)
 
 
+class ScaleInfo(Open):
+    """Written by the ray engine's ``prepare`` only: what covers every row and what covers the sample."""
+
+    engine: str
+    rows: dict[str, int]
+    sample_rows: int = Field(ge=1)
+    shards: str
+
+
 class Meta(Closed):
     """What ``prepare`` tells every later stage about the encoded data (see pipeline/data/prepare.py)."""
 
@@ -101,6 +110,7 @@ class Meta(Closed):
     provenance: dict[str, str]
     notes: list[str]
     rows: dict[str, int]
+    scale: ScaleInfo | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Meta:

@@ -29,6 +29,16 @@ def split_groups(split: str) -> Path:
     return PREPARED_DIR / f"groups_{split}.csv"
 
 
+#: The ray engine's encoded Parquet shards (pipeline/shards.py): ``<split>/part-NNNNN.parquet`` and a manifest.
+SHARDS_DIR = PREPARED_DIR / "shards"
+SHARDS_MANIFEST = SHARDS_DIR / "manifest.json"
+
+
+def shard_file(split: str, index: int) -> Path:
+    """One block's rows of one split, encoded (written by the ray engine's ``prepare``)."""
+    return SHARDS_DIR / split / f"part-{index:05d}.parquet"
+
+
 PREPARED_META = PREPARED_DIR / "meta.json"
 #: Written last by ``prepare``: names, sizes and hashes of the set above (see pipeline/manifest.py).
 PREPARED_MANIFEST = PREPARED_DIR / "manifest.json"

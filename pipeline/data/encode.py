@@ -11,15 +11,23 @@ matrix, so the float64 intermediates never exceed ``CHUNK_ROWS`` rows (the prepa
 peak memory against the size of its float32 output, at 1M rows, is in benchmarks/RESULTS.md).
 The values are the same as a ``ColumnTransformer``'s: each block is
 computed by the same fitted estimator in float64 and then cast.
+
+The ray engine cannot fit on the whole training split in one process: :func:`from_statistics` builds
+the same encoding (names, groups, plain state, capped columns) from counts and moments merged over
+blocks (:mod:`pipeline.stats.blockwise`), following scikit-learn's rules for near-constant columns and
+for which levels a cap keeps, and :func:`transform` then encodes from that plain state.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from pipeline.stats.blockwise import ColumnStats
 
 #: Rows encoded per chunk: the float64 intermediates stay near ``CHUNK_ROWS * columns * 8`` bytes.
 CHUNK_ROWS = 65_536
@@ -46,7 +54,7 @@ OTHER_LEVEL = "<other>"
 def _levels(onehot: OneHotEncoder, i: int) -> tuple[list[str], int]:
     """Output levels of column ``i`` in scikit-learn's column order (frequent, then ``<other>``)."""
     categories = [str(v) for v in onehot.categories_[i]]
-    infrequent = getattr(onehot, "infrequent_categories_", [None] * len(categories))[i]
+    infrequent = getattr(onehot, "infrequent_categories_", [None] * len(onehot.categories_))[i]
     if infrequent is None:
         return categories, 0
     folded = {str(v) for v in infrequent}
@@ -97,6 +105,8 @@ def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str], max_cat
 def transform(encoding: Encoding, frame: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
     """Encode ``frame`` (or its rows at positions ``rows``) to a dense float32 matrix in
     ``encoding.feature_names`` order; rows are taken chunk by chunk, never copied all at once."""
+    if encoding.scaler is None and encoding.onehot is None and encoding.feature_names:
+        return _transform_state(encoding, frame if rows is None else frame.iloc[rows])
     n = len(frame) if rows is None else len(rows)
     out = np.empty((n, len(encoding.feature_names)), dtype=np.float32)
     n_numeric = len(encoding.numeric)
@@ -107,4 +117,78 @@ def transform(encoding: Encoding, frame: pd.DataFrame, rows: np.ndarray | None =
             out[rows_out, :n_numeric] = encoding.scaler.transform(chunk[encoding.numeric])
         if encoding.onehot is not None:
             out[rows_out, n_numeric:] = encoding.onehot.transform(chunk[encoding.categorical])
+    return out
+
+
+def _near_constant(n: int, mean: float, var: float) -> bool:
+    """scikit-learn's test (``_is_constant_feature``): a variance within the rounding error of a constant."""
+    eps = np.finfo(np.float64).eps
+    return var <= n * eps * var + (n * mean * eps) ** 2
+
+
+def _kept_levels(counts: dict[str, int], max_categories: int | None) -> tuple[list[str], int]:
+    """Levels a cap keeps, as ``OneHotEncoder(max_categories=...)`` picks them: when the levels plus
+    ``<other>`` exceed the cap, the ``max_categories - 1`` most frequent stay (ties: the later level in
+    sorted order, scikit-learn's stable sort), in sorted order, then ``<other>``."""
+    levels = sorted(counts)
+    if max_categories is None or max_categories >= len(levels) + 1:
+        return levels, 0
+    count = np.array([counts[level] for level in levels], dtype=np.int64)
+    frequent = np.zeros(len(levels), dtype=bool)
+    if max_categories > 1:
+        frequent[np.argsort(count, kind="mergesort")[-(max_categories - 1) :]] = True
+    kept = [level for level, keep in zip(levels, frequent) if keep]
+    return [*kept, OTHER_LEVEL], len(levels) - len(kept)
+
+
+def from_statistics(
+    stats: ColumnStats, numeric: list[str], categorical: list[str], max_categories: int | None = None
+) -> Encoding:
+    """The encoding :func:`fit` would give on the rows ``stats`` summarise, built from the statistics alone."""
+    if list(stats.numeric) != list(numeric):
+        raise ValueError(f"statistics cover numeric columns {list(stats.numeric)}, not {numeric}")
+    state: dict = {"numeric": {}, "categorical": {}}
+    names, groups, capped = list(numeric), {c: [i] for i, c in enumerate(numeric)}, []
+    var = stats.moments.var
+    for i, column in enumerate(numeric):
+        n, mean = int(stats.moments.n[i]), float(stats.moments.mean[i])
+        scale = 1.0 if _near_constant(n, mean, float(var[i])) else math.sqrt(float(var[i]))
+        state["numeric"][column] = {"mean": mean, "scale": scale}
+    for column in categorical:
+        levels, folded = _kept_levels(stats.counts[column], max_categories)
+        if folded:
+            capped.append(
+                {
+                    "column": column,
+                    "levels_in_training": len(stats.counts[column]),
+                    "kept": len(levels) - 1,
+                    "folded_into_other": folded,
+                }
+            )
+        start = len(names)
+        names.extend(f"{column}={level}" for level in levels)
+        groups[column] = list(range(start, len(names)))
+        state["categorical"][column] = list(levels)
+    return Encoding(list(numeric), list(categorical), None, None, names, groups, state, capped)
+
+
+def _transform_state(encoding: Encoding, frame: pd.DataFrame) -> np.ndarray:
+    """Encode from the plain state: ``(x - mean) / scale`` in float64 then float32, one-hot levels,
+    unseen levels all zeros, or ``<other>`` for a capped column (as scikit-learn's encoders do)."""
+    out = np.zeros((len(frame), len(encoding.feature_names)), dtype=np.float32)
+    numeric = encoding.numeric
+    if numeric:
+        mean = np.array([encoding.state["numeric"][c]["mean"] for c in numeric])
+        scale = np.array([encoding.state["numeric"][c]["scale"] for c in numeric])
+        out[:, : len(numeric)] = (frame[numeric].to_numpy(dtype=np.float64) - mean) / scale
+    capped = {c["column"] for c in encoding.capped}
+    for column in encoding.categorical:
+        positions = encoding.feature_groups[column]
+        levels = encoding.state["categorical"][column]
+        known = levels[:-1] if column in capped else levels
+        codes = pd.Index(known).get_indexer(frame[column].astype(str)).astype(np.int64)  # -1: not a known level
+        if column in capped:
+            codes[codes < 0] = len(levels) - 1
+        hit = np.flatnonzero(codes >= 0)
+        out[hit, np.asarray(positions)[codes[hit]]] = 1.0
     return out

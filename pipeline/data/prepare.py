@@ -110,16 +110,32 @@ def prepare(
             y=table.target.iloc[idx].map(class_index).to_numpy(dtype=np.int64),
             groups=groups,
         )
+    rows = {name: int(len(s.y)) for name, s in splits.items()}
+    meta = describe(table, settings, encoding, encodings=encodings, excluded=excluded, rows=rows)
+    return Prepared(splits, meta)
+
+
+def describe(
+    table: RawTable,
+    settings: DataSettings,
+    encoding: encode.Encoding,
+    *,
+    encodings: dict[str, list[str]] | None,
+    excluded,
+    rows: dict[str, int],
+) -> dict:
+    """``meta.json``: what every later stage needs to know about the encoded data (both engines write it)."""
+    class_index = {c: i for i, c in enumerate(table.classes)}
     encoded_by = {c for columns in (encodings or {}).values() for c in columns} | set(settings.sensitive)
-    sensitive_inputs = sorted(c for c in numeric + categorical if c in encoded_by)
-    meta = {
+    sensitive_inputs = sorted(c for c in encoding.numeric + encoding.categorical if c in encoded_by)
+    return {
         "classes": table.classes,
         "favourable": table.favourable,
         "favourable_index": class_index[table.favourable],
         "feature_names": encoding.feature_names,
         "feature_groups": encoding.feature_groups,
         "encoder_state": encoding.state,
-        "input_columns": numeric + categorical,
+        "input_columns": encoding.numeric + encoding.categorical,
         "sensitive": list(settings.sensitive),
         # Computed from what the model reads, so the card's sentence about it cannot be wrong.
         "sensitive_as_features": bool(sensitive_inputs),
@@ -131,6 +147,5 @@ def prepare(
         "source": settings.source,
         "provenance": table.provenance,
         "notes": table.notes,
-        "rows": {name: int(len(s.y)) for name, s in splits.items()},
+        "rows": dict(rows),
     }
-    return Prepared(splits, meta)

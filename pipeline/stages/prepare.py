@@ -8,13 +8,28 @@ rejected file leaves earlier outputs untouched.
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
 
 from pipeline import contracts, io, manifest, paths
 from pipeline.config import Config
 from pipeline.data import audit, leakage, pii, post_decision, preflight, quality, screen, sensitive_shapes
-from pipeline.data.prepare import Prepared, model_inputs, prepare, split_labels
+from pipeline.data.prepare import (
+    Prepared,
+    PreparedSplit,
+    check_sensitive,
+    describe,
+    model_inputs,
+    prepare,
+    split_labels,
+)
 from pipeline.data.sources import load_source, resolve
+
+#: Rows of the hash-chosen sample the ray engine audits in one process (PII, screen, leakage, data audit,
+#: duplicates) and writes as the usual split files for the stages that read them (explain, privacy, mitigate).
+SAMPLE_ROWS = 100_000
 
 
 def split_counts(prepared: Prepared) -> dict:
@@ -51,7 +66,7 @@ def privacy_scan(table, cfg: Config, settings=None) -> dict:
     }
 
 
-def outputs() -> list:
+def outputs(extra: tuple = ()) -> list:
     """The files later stages read as one set (listed in ``data/prepared/manifest.json``).
 
     ``data.json`` is written inside the same window (after the manifest is removed, before it is
@@ -59,11 +74,13 @@ def outputs() -> list:
     its findings on purpose and its own contract is checked wherever it is read.
     """
     splits = [f(s) for s in paths.SPLITS for f in (paths.split_arrays, paths.split_groups)]
-    return [*splits, paths.PREPARED_META]
+    return [*splits, paths.PREPARED_META, *extra]
 
 
-def write(prepared: Prepared, cfg: Config, data_metrics: dict) -> None:
-    """The set, then its manifest last: a kill between two writes leaves a set every reader refuses."""
+def write(prepared: Prepared, cfg: Config, data_metrics: dict, extra: tuple = ()) -> None:
+    """The set, then its manifest last: a kill between two writes leaves a set every reader refuses.
+
+    ``extra``: files already written that belong to the set (the ray engine's shard manifest)."""
     contracts.validate(paths.PREPARED_META, prepared.meta)  # before the first split is replaced
     manifest.begin("prepare", [*outputs(), paths.DATA_METRICS])
     for name, part in prepared.splits.items():
@@ -71,7 +88,7 @@ def write(prepared: Prepared, cfg: Config, data_metrics: dict) -> None:
         io.write_csv(paths.split_groups(name), part.groups)
     contracts.write(paths.PREPARED_META, prepared.meta)
     contracts.write(paths.DATA_METRICS, data_metrics)
-    manifest.finish("prepare", outputs(), cfg, rows=prepared.meta["rows"])
+    manifest.finish("prepare", outputs(extra), cfg, rows=prepared.meta["rows"])
 
 
 def column_screen(table, settings, encodings: dict) -> dict:
@@ -162,9 +179,9 @@ def report_console(
         )
 
 
-def main(cfg: Config) -> None:
-    raw = load_source(cfg.data)
-    table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
+def column_audits(table, settings, cfg: Config, encodings: dict) -> tuple[dict, dict, dict, list[str], dict]:
+    """PII scan, column screen, leakage check and data audit, each one's exclusions feeding the next:
+    ``(privacy, screened, leaks, excluded, data_audit)``."""
     privacy = privacy_scan(table, cfg, settings)
     screened = column_screen(table, settings, encodings)
     # A copy of the target leaves the inputs here and is still scored as leakage (it blocks the alias).
@@ -173,6 +190,15 @@ def main(cfg: Config) -> None:
     leaks = leakage_check(table, settings, cfg, sorted(before_leakage), encodings)
     excluded = sorted(before_leakage | set(screened["excluded"]) | set(leaks["excluded"]))
     data_audit = audit.audit(table, settings.sensitive, cfg.audit.min_group_size, excluded)
+    return privacy, screened, leaks, excluded, data_audit
+
+
+def main(cfg: Config) -> None:
+    if cfg.engine.kind == "ray":
+        return main_ray(cfg)
+    raw = load_source(cfg.data)
+    table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
+    privacy, screened, leaks, excluded, data_audit = column_audits(table, settings, cfg, encodings)
     sizes = {}
 
     def check_size(n_rows, encoding):
@@ -202,3 +228,133 @@ def main(cfg: Config) -> None:
     )
     write(prepared, cfg, data_metrics)
     report_console(prepared, privacy, leaks, rows, screened, data_audit)
+
+
+def take(table, rows: np.ndarray):
+    """The table's rows at positions ``rows`` (every per-row part of it)."""
+
+    def pick(series):
+        return None if series is None else series.iloc[rows].reset_index(drop=True)
+
+    return dataclasses.replace(
+        table,
+        features=table.features.iloc[rows].reset_index(drop=True),
+        target=pick(table.target),
+        official_split=pick(table.official_split),
+        extra={k: pick(v) for k, v in table.extra.items()},
+    )
+
+
+def sample_splits(table, labels: pd.Series, encoding, sensitive: list[str]) -> dict[str, PreparedSplit]:
+    """The usual split files' contents for the audit sample, encoded with the encoding of all rows."""
+    class_index = {c: i for i, c in enumerate(table.classes)}
+    inputs = table.features[encoding.numeric + encoding.categorical]
+    out = {}
+    for name in paths.SPLITS:
+        idx = np.flatnonzero((labels == name).to_numpy())
+        groups = table.features[sensitive].iloc[idx].astype(str).reset_index(drop=True)
+        for role, series in table.extra.items():
+            groups[f"__{role}"] = series.iloc[idx].to_numpy()
+        y = table.target.iloc[idx].map(class_index).to_numpy(dtype=np.int64)
+        out[name] = PreparedSplit(X=encode_rows(encoding, inputs, idx), y=y, groups=groups)
+    return out
+
+
+def encode_rows(encoding, inputs: pd.DataFrame, idx: np.ndarray) -> np.ndarray:
+    from pipeline.data import encode
+
+    return encode.transform(encoding, inputs, rows=idx)
+
+
+def full_counts(classes: list[str], counts: dict, sensitive: list[str]) -> dict:
+    """data.json's per-split class and group counts, from the counts merged over every block (all rows)."""
+    return {
+        name: {
+            "class_counts": {classes[int(i)]: n for i, n in sorted(part["classes"].items(), key=lambda kv: int(kv[0]))},
+            "groups": {c: part["groups"].get(f"group:{c}", {}) for c in sensitive},
+        }
+        for name, part in counts.items()
+    }
+
+
+def scale_note(manifest_rows: dict) -> dict:
+    """``scale`` in meta.json and data.json: what covers every row and what covers the sample."""
+    return {
+        "engine": "ray",
+        "split": "hash of row_id and seed (pipeline/data/hash_split.py): shares met in expectation, not stratified",
+        "rows": dict(manifest_rows),
+        "sample_rows": SAMPLE_ROWS,
+        "sample": "the split files and the data audit (PII, screen, leakage, data audit, duplicates) cover a "
+        f"hash-chosen sample of at most {SAMPLE_ROWS} rows; the shards, the encoder and the counts cover every row",
+        "shards": paths.SHARDS_MANIFEST.as_posix(),
+    }
+
+
+def ray_rows(raw, table, settings, seed: int):
+    """``row_id`` (each row's position in the loaded source, stable between runs) and the tables cut to
+    ``data.max_rows`` rows chosen by hash when it is set."""
+    from pipeline.data import hash_split
+
+    row_id = np.arange(len(table.target), dtype=np.int64)
+    if settings.max_rows is None:
+        return row_id, raw, table
+    row_id = row_id[hash_split.sample(row_id, seed, settings.max_rows)]
+    return row_id, take(raw, row_id), take(table, row_id)
+
+
+def main_ray(cfg: Config) -> None:
+    """``engine.kind: ray``: the split, the encoder's statistics and the encoded shards cover every row,
+    block-wise on Ray; the whole-table audits run on a hash-chosen sample of ``SAMPLE_ROWS`` rows."""
+    from pipeline.data import hash_split
+    from pipeline.scale import prepare as scaled
+    from pipeline.scale.session import check_packages, connected
+
+    check_packages()  # a broken install is refused before the source is read
+    raw = load_source(cfg.data)
+    table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
+    check_sensitive(table, settings.sensitive)
+    row_id, raw, table = ray_rows(raw, table, settings, cfg.seed)
+    picked = hash_split.sample(row_id, cfg.seed, SAMPLE_ROWS)
+    sample, raw_sample = take(table, picked), take(raw, picked).features
+    del raw  # the driver keeps one copy of the table from here on
+    privacy, screened, leaks, excluded, data_audit = column_audits(sample, settings, cfg, encodings)
+    official = None if sample.official_split is None else sample.official_split.to_numpy()
+    labels = pd.Series(
+        hash_split.assign(
+            row_id[picked], cfg.seed, val_size=settings.val_size, test_size=settings.test_size, official=official
+        )
+    )
+    rows = quality.duplicates_and_overlap(raw_sample, sample.target, labels)
+    numeric, categorical = model_inputs(table, settings, excluded, encodings)
+    with connected(cfg.engine) as ray:
+        sharded = scaled.shard(
+            ray, table, row_id, cfg, numeric=numeric, categorical=categorical, sensitive=list(settings.sensitive)
+        )
+    splits = sample_splits(sample, labels, sharded.encoding, list(settings.sensitive))
+    scale = scale_note(sharded.manifest["rows"])
+    rows_now = {name: int(len(s.y)) for name, s in splits.items()}
+    meta = {
+        **describe(table, settings, sharded.encoding, encodings=encodings, excluded=excluded, rows=rows_now),
+        "scale": scale,
+    }
+    data_metrics = contracts.validate(
+        paths.DATA_METRICS,
+        {
+            "rows": dict(sharded.manifest["rows"]),
+            "classes": table.classes,
+            "splits": full_counts(table.classes, sharded.counts, list(settings.sensitive)),
+            "audit": data_audit,
+            "pii": privacy,
+            "screen": screened,
+            "leakage": leaks,
+            "rows_quality": rows,
+            "capped_columns": meta["capped_columns"],
+            "sensitive_encodings": meta["sensitive_encodings"],
+            "sensitive_inputs": meta["sensitive_inputs"],
+            "scale": scale,
+        },
+    )
+    prepared = Prepared(splits, meta)
+    write(prepared, cfg, data_metrics, extra=(paths.SHARDS_MANIFEST,))
+    report_console(prepared, privacy, leaks, rows, screened, data_audit)
+    print(f"prepare: engine ray, {sharded.manifest['rows']} rows in {len(sharded.manifest['files'])} shards")

@@ -52,6 +52,8 @@ def save_curves(history: list[dict]) -> None:
 
 
 def main(cfg: Config) -> None:
+    if cfg.engine.kind == "ray":
+        return main_ray(cfg)
     from pipeline.training.fit import fit
 
     if cfg.train.dp.enabled:  # DP-SGD with Opacus (epsilon, delta in train.json cost.dp); see pipeline/training/dp.py
@@ -74,4 +76,36 @@ def main(cfg: Config) -> None:
     print(
         f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last "
         f"{result.summary['final']}"
+    )
+
+
+def main_ray(cfg: Config) -> None:
+    """``engine.kind: ray``: the same module on Ray Train workers fed from the shards; the usual outputs,
+    written once by the driver, so evaluate and explain read the model as always."""
+    import tempfile
+    from pathlib import Path
+
+    from pipeline import shards
+    from pipeline.scale import train as scaled
+    from pipeline.scale.session import check_packages, connected
+
+    check_packages()
+    meta = contracts.read(paths.PREPARED_META)
+    upstream = manifest.require(cfg, "prepare")
+    found = shards.verify(manifest.settings_of(cfg, "prepare"))
+    planned = scaled.plan(cfg, found, len(meta["classes"]))  # refuses what the ray fit cannot do before Ray starts
+    with connected(cfg.engine) as ray, tempfile.TemporaryDirectory(prefix="ray-train-") as storage:
+        result = scaled.fit(ray, cfg, found, planned, Path(storage))
+    contracts.validate(paths.TRAIN_METRICS, result.summary)
+    manifest.begin("train", OUTPUTS)
+    save_model(result.model)
+    save_curves(result.history)
+    contracts.write(paths.TRAIN_METRICS, result.summary)
+    manifest.finish("train", OUTPUTS, cfg, upstream=upstream)
+    io.write_json(paths.TRAIN_COST, result.cost)
+    for note in result.notes:
+        print(f"train: {note}")
+    print(
+        f"train: {result.summary['epochs_run']} epochs on Ray Train, weights equal on every rank, "
+        f"last {result.summary['final']}"
     )

@@ -1,0 +1,55 @@
+"""``dvc repro`` with ``engine.kind: ray`` to the report, on a small file (issue 28, Done-when 2).
+
+Real DVC, real local Ray clusters (one per Ray stage, 2 CPUs), inside a private network namespace
+with only loopback up where the machine allows it (Ray binds every interface otherwise), under a
+timeout. prepare and train run on Ray; the later stages read the split files, which here hold every
+row (the hash-chosen sample is larger than the file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray")
+
+from pipeline import paths  # noqa: E402
+from tests.conftest import copy_repo, run_dvc, tiny_params  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.scale]
+
+
+def private_network() -> list[str]:
+    """``unshare -n`` with loopback up, when this machine lets the test make one; else nothing."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return []
+    probe = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"], capture_output=True)
+    return ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh"] if probe.returncode == 0 else []
+
+
+@pytest.mark.timeout(900)
+def test_dvc_repro_with_the_ray_engine_reaches_the_report(tmp_path):
+    params = tiny_params({"data": {"max_rows": 3000}, "engine": {"kind": "ray", "block_rows": 1000, "num_cpus": 2}})
+    repo = copy_repo(tmp_path / "repo", params)
+    wrapper = private_network()
+    if wrapper:
+        bin_dir = Path(sys.executable).parent
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        command = [*wrapper, str(bin_dir / "dvc"), "repro"]
+        done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=840)
+    else:
+        done = run_dvc(["repro"], repo)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "engine ray" in done.stdout and "Ray Train" in done.stdout
+    shards = json.loads((repo / paths.SHARDS_MANIFEST).read_text())
+    assert sum(shards["rows"].values()) == 3000
+    for path in (paths.REPORT_HTML, paths.MODEL_CARD, paths.MODEL_WEIGHTS):
+        assert (repo / path).stat().st_size > 0
+    assert json.loads((repo / paths.EVALUATE_METRICS).read_text())["accuracy"] > 0.6
+    assert "up to date" in run_dvc(["status"], repo).stdout
