@@ -80,12 +80,15 @@ class CappedColumn(Closed):
     folded_into_other: int = Field(ge=0)
 
 
-class ScaleInfo(Open):
-    """Written by the ray engine's ``prepare`` only: what covers every row and what covers the sample."""
+class ScaleInfo(Closed):
+    """Written by the ray engine's ``prepare`` only (meta.json and data.json): what covers every row
+    and what covers the sample (``prepare.scale_note``)."""
 
     engine: str
+    split: str | None = None
     rows: dict[str, int]
     sample_rows: int = Field(ge=1)
+    sample: str | None = None
     shards: str
 
 
@@ -188,6 +191,8 @@ class DataMetrics(Closed):
     memory_estimate: dict[str, Any] | None = None
     sensitive_encodings: dict[str, list[str]] | None = None
     sensitive_inputs: list[str] | None = None
+    #: the ray engine only: which figures cover every row and which the sample
+    scale: ScaleInfo | None = None
 
 
 # --- reports/metrics/train.json (train) --------------------------------------------------------
