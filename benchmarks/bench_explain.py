@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import config, io, paths  # noqa: E402
+from pipeline import config, contracts, io, paths, splits  # noqa: E402
 from pipeline.audit import explain, explain_audit  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
@@ -78,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = config.load("params.yaml")
     s = cfg.explain
-    model, meta = load_trained(), io.read_json(paths.PREPARED_META)
-    X, target = io.read_npz(paths.split_arrays("test"))["X"], meta["favourable_index"]
+    model, meta = load_trained(), contracts.read(paths.PREPARED_META)
+    X, target = splits.arrays("test")["X"], meta.favourable_index
     load_before = os.getloadavg()
     r = {}
     r["hand_ig"] = timed(lambda: hand_written_ig(model, X, target, s.n_steps), args.repeats)

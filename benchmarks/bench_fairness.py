@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -22,15 +23,16 @@ sys.path.insert(0, str(ROOT))
 def load():
     import pandas as pd
 
-    from pipeline import io, paths
+    from pipeline import contracts, paths, splits
 
-    meta = io.read_json(ROOT / paths.PREPARED_META)
-    pred = pd.read_csv(ROOT / paths.PREDICTIONS)
-    groups = pd.read_csv(ROOT / paths.split_groups("test"), dtype=str, keep_default_na=False)
-    fav = meta["favourable_index"]
+    os.chdir(ROOT)  # the prepared data and predictions of the project's last `dvc repro`
+    meta = contracts.read(paths.PREPARED_META)
+    pred = pd.read_csv(paths.PREDICTIONS)
+    groups = splits.groups("test")
+    fav = meta.favourable_index
     y = (pred["y_true"].to_numpy() == fav).astype(int)
     p = (pred["y_pred"].to_numpy() == fav).astype(int)
-    return y, p, pred[f"proba_{fav}"].to_numpy(), groups, meta["sensitive"]
+    return y, p, pred[f"proba_{fav}"].to_numpy(), groups, meta.sensitive
 
 
 def time_ours(y, p, score, groups, sensitive, n_boot, repeats):

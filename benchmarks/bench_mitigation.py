@@ -68,13 +68,13 @@ def setup() -> None:
 def one_fit_seconds(repeats: int) -> list[float]:
     """In-process wall time of one refit on every training row (unit weights), after a warm-up."""
     os.chdir(WORK)
-    from pipeline import config, io, paths
+    from pipeline import config, contracts, paths, splits
     from pipeline.mitigation.estimator import NetworkClassifier
 
     cfg = config.load("params.yaml")
-    meta = io.read_json(paths.PREPARED_META)
-    train = io.read_npz(paths.split_arrays("train"))
-    y01 = (train["y"] == meta["favourable_index"]).astype(int)
+    meta = contracts.read(paths.PREPARED_META)
+    train = splits.arrays("train")
+    y01 = (train["y"] == meta.favourable_index).astype(int)
     weights = [1.0] * len(y01)
     times = []
     for i in range(repeats + 1):

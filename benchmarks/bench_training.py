@@ -43,12 +43,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def load():
-    from pipeline import io, paths
+    from pipeline import contracts, paths, splits
 
     os.chdir(ROOT)
-    return {s: io.read_npz(paths.split_arrays(s)) for s in paths.SPLITS}, len(
-        io.read_json(paths.PREPARED_META)["classes"]
-    )
+    return {s: splits.arrays(s) for s in paths.SPLITS}, len(contracts.read(paths.PREPARED_META).classes)
 
 
 def accuracy(model, X, y) -> float:

@@ -39,12 +39,10 @@ def data(synthetic: int | None, seed: int):
             return {"X": X, "y": (X @ w + rng.normal(size=n) > 0).astype(np.int64)}
 
         return {"train": split(synthetic), "val": split(synthetic // 10), "test": split(synthetic // 5)}, 2
-    from pipeline import io, paths
+    from pipeline import contracts, paths, splits
 
     os.chdir(ROOT)
-    return {s: io.read_npz(paths.split_arrays(s)) for s in paths.SPLITS}, len(
-        io.read_json(paths.PREPARED_META)["classes"]
-    )
+    return {s: splits.arrays(s) for s in paths.SPLITS}, len(contracts.read(paths.PREPARED_META).classes)
 
 
 def one(arrays, n_classes, *, accelerator: str, precision: str, epochs: int, batch_size: int, seed: int) -> dict:

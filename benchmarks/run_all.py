@@ -471,8 +471,13 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    # --only re-measures some sections: the others in results.json stay as they were measured
+    earlier = args.out / "results.json"
+    kept = json.loads(earlier.read_text()) if args.only and earlier.is_file() else {}
     results = {
-        "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        **kept,
+        "generated_utc": stamp,
         "quick": quick,
         "load_average_start": load_average(),
         "machine": machine(),
@@ -491,6 +496,12 @@ def main(argv: list[str] | None = None) -> int:
         sizes = args.sizes or ([10000, 40000] if quick else [50000, 200000, 1000000])
         stages = available_stages(tuple(args.stages or DEFAULT_SCALING_STAGES))
         results["scaling"] = bench_scaling(sizes, 2000, stages, seed=0)
+    if kept:
+        results["partial"] = {
+            "sections": sorted(sections),
+            "earlier_utc": kept.get("generated_utc"),
+            "earlier_commit": (kept.get("machine") or {}).get("git_commit", "?"),
+        }
     results["load_average_end"] = load_average()
     results["total_wall_s"] = time.perf_counter() - started
     results["targets"] = targets.evaluate(results)

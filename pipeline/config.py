@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from pipeline.errors import ConfigError
 from pipeline.tables import criteria as criteria_table
+from pipeline.tables import data_sources as source_table
 from pipeline.tables import explain_methods as explain_table
 
 DEFAULT_PARAMS = "params.yaml"
@@ -123,17 +124,39 @@ class PiiSettings(_Section):
     k: int = Field(5, ge=2)
 
 
+def _one_of(what: str, names):
+    """A validator accepting the names ``names()`` returns when the value is checked.
+
+    Called at validation time, not at import, so the names are always the table's rows
+    (:mod:`pipeline.tables`): a criterion or method added there is accepted here unchanged.
+    """
+
+    def check(value: str) -> str:
+        known = list(names())
+        if value not in known:
+            raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(known)}")
+        return value
+
+    return AfterValidator(check)
+
+
+#: A data source: a row of pipeline.tables.data_sources.SOURCES.
+DataSourceName = Annotated[str, _one_of("data source", lambda: source_table.SOURCES)]
+
+
 class DataSettings(_Section):
     """Which table to use and how to treat it.
 
-    ``sensitive: null`` means the source's own sensitive columns (adult: sex, race; german:
-    sex, age_band); a csv source must name them. ``dep`` is the file or folder DVC tracks as the
+    ``sensitive: null`` means the source's own sensitive columns (its row in
+    pipeline/tables/data_sources.py: adult: sex, race; german: sex, age_band); a source without
+    defaults (csv) must name them. ``dep`` is the file or folder DVC tracks as the
     prepare stage's input (DVC cannot interpolate a null path): it must hold ``csv.path`` when
     ``source`` is csv. ``favourable_label`` overrides the source's favourable class
     (``csv.positive_label`` wins for csv).
     """
 
-    source: Literal["adult", "german", "csv"] = "adult"
+    #: a row of pipeline/tables/data_sources.py
+    source: DataSourceName = "adult"
     sensitive: list[str] | None = None
     dep: str = "data/raw"
     sensitive_as_features: bool = False
@@ -307,22 +330,6 @@ class EvaluateSettings(_Section):
     degenerate_margin: float = Field(0.05, ge=0, lt=0.5)
     #: ... or when one class is predicted for at least this share of the test rows
     degenerate_share: float = Field(0.98, gt=0.5, le=1)
-
-
-def _one_of(what: str, names):
-    """A validator accepting the names ``names()`` returns when the value is checked.
-
-    Called at validation time, not at import, so the names are always the table's rows
-    (:mod:`pipeline.tables`): a criterion or method added there is accepted here unchanged.
-    """
-
-    def check(value: str) -> str:
-        known = list(names())
-        if value not in known:
-            raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(known)}")
-        return value
-
-    return AfterValidator(check)
 
 
 #: A fairness criterion: a row of pipeline.tables.criteria.CRITERIA.
@@ -547,8 +554,9 @@ class Config(_Section):
             missing = [k for k in ("path", "target") if getattr(self.data.csv, k) is None]
             if missing:
                 raise ValueError(f"data.source is 'csv' but data.csv.{missing[0]} is not set")
-            if self.data.sensitive is None:
-                raise ValueError("data.source is 'csv': name its sensitive columns in data.sensitive")
+        if self.data.sensitive is None and source_table.SOURCES[self.data.source].sensitive is None:
+            raise ValueError(f"data.source is '{self.data.source}': name its sensitive columns in data.sensitive")
+        if self.data.source == "csv":
             inside = (
                 Path(self.data.csv.path) == Path(self.data.dep)
                 or Path(self.data.dep) in Path(self.data.csv.path).parents

@@ -11,6 +11,7 @@ Two contracts that reviews kept missing:
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,10 @@ def module_file(name: str) -> Path | None:
     return None
 
 
+#: How an extension table names code it imports when used (pipeline/tables/data_sources.py).
+LOADER_PATH = re.compile(r"pipeline(\.\w+)+:\w+")
+
+
 def project_imports(path: Path) -> set[str]:
     """Every ``pipeline.*`` module that ``path`` imports anywhere in its body (lazy imports too)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -56,7 +61,18 @@ def project_imports(path: Path) -> set[str]:
                 continue
             found.add(base)
             found |= {f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")}
+    if "import_module" in path.read_text(encoding="utf-8"):  # loads code by the names a table holds
+        for table in [t for t in found if t.startswith("pipeline.tables.")]:
+            found |= loader_modules(module_file(table))
     return found
+
+
+def loader_modules(table: Path | None) -> set[str]:
+    """The modules an extension table names as ``"module:function"`` strings (its loaders)."""
+    if table is None:
+        return set()
+    constants = (n.value for n in ast.walk(ast.parse(table.read_text(encoding="utf-8"))) if isinstance(n, ast.Constant))
+    return {c.split(":")[0] for c in constants if isinstance(c, str) and LOADER_PATH.fullmatch(c)}
 
 
 def with_parents(name: str) -> set[str]:

@@ -59,15 +59,22 @@ def run_stage(stage: str, capsys) -> tuple[int, str]:
 
 def test_every_file_of_a_tiny_run_validates(ran):
     for path, (model, _) in contracts.CONTRACTS.items():
-        payload = contracts.read(path)  # raises on any mismatch
-        assert model.model_validate(payload)  # the same check, stated
+        assert isinstance(contracts.read(path), model)  # raises on any mismatch; the model, not a dict
     written = {p.relative_to(ran) for p in (ran / paths.METRICS_DIR).glob("*.json")} | {paths.PREPARED_META}
     assert written == set(contracts.CONTRACTS), "a stage writes a metrics file that has no contract"
 
 
-def test_read_returns_the_file_unchanged(ran):
+def test_read_dict_returns_the_file_unchanged(ran):
     for path in contracts.CONTRACTS:
-        assert contracts.read(path) == io.read_json(path)
+        assert contracts.read_dict(path) == io.read_json(path)
+
+
+def test_read_gives_typed_fields(ran):
+    meta, evaluation = contracts.read(paths.PREPARED_META), contracts.read(paths.EVALUATE_METRICS)
+    on_disk = io.read_json(paths.PREPARED_META)
+    assert meta.sensitive == on_disk["sensitive"] and meta.classes[meta.favourable_index] == meta.favourable
+    assert meta.encoder_state.categorical == on_disk["encoder_state"]["categorical"]
+    assert evaluation.degenerate.degenerate is io.read_json(paths.EVALUATE_METRICS)["degenerate"]["degenerate"]
 
 
 def test_missing_meta_key_exits_4_naming_key_file_and_stage(ran, capsys):
@@ -173,20 +180,56 @@ def test_meta_with_an_undeclared_key_is_refused_on_write(ran):
         contracts.write(paths.PREPARED_META, {**meta, "sensitive_columns": meta["sensitive"]})
 
 
-def test_metrics_detail_blocks_accept_new_keys(ran):
-    """Audits may add information without a schema change; the known keys keep their types."""
+@pytest.mark.parametrize(
+    ("path", "where"),
+    [
+        (paths.FAIRNESS_METRICS, "new_section"),
+        (paths.FAIRNESS_METRICS, "verdicts.0.explanation"),
+        (paths.EVALUATE_METRICS, "degenerate.note"),
+        (paths.DATA_METRICS, "leakage.extra_scores"),
+        (paths.MITIGATION_METRICS, "candidates.*.comment"),
+        (paths.TRAIN_METRICS, "cost.watts"),
+        (paths.EXPLAIN_METRICS, "shap"),
+    ],
+)
+def test_a_metrics_key_the_model_does_not_declare_is_refused_on_write(ran, path, where):
+    """Closed contracts: a writer cannot add a key that readers do not know of (exit 4, the key named)."""
+    payload = io.read_json(path)
+    *parents, leaf = where.split(".")
+    block, named = payload, []
+    for key in parents:
+        key = next(iter(block)) if key == "*" else key  # the first candidate, whatever its name
+        block = block[int(key)] if isinstance(block, list) else block[key]
+        named.append(key)
+    block[leaf] = {"anything": [1, 2]}
+    where = ".".join([*named, leaf])
+    before = path.read_bytes()
+    with pytest.raises(IntegrityError) as caught:
+        contracts.write(path, payload)
+    assert caught.value.exit_code == EXIT_INTEGRITY
+    assert f"'{where if path != paths.EXPLAIN_METRICS else leaf}' is not part of the contract" in str(caught.value)
+    assert path.read_bytes() == before
+
+
+def test_a_metrics_file_with_an_undeclared_key_is_refused_by_its_reader(ran, capsys):
+    """A file edited (or written by a newer stage) with a key no model declares: the reading stage exits 4."""
+
+    def add(evaluation):
+        evaluation["near_perfect"]["verdict"] = "fine"
+
+    with Edited(ran / paths.EVALUATE_METRICS, add):
+        code, err = run_stage("fairness", capsys)
+    assert code == EXIT_INTEGRITY, err
+    assert "'near_perfect.verdict' is not part of the contract" in err and "python -m pipeline evaluate" in err
+
+
+def test_verdict_keys_keep_their_types(ran):
     before = paths.FAIRNESS_METRICS.read_bytes()
     fairness = io.read_json(paths.FAIRNESS_METRICS)
-    fairness["new_section"] = {"anything": [1, 2]}
-    fairness["verdicts"][0]["explanation"] = "added by a later audit"
-    try:
+    fairness["verdicts"][0]["gating"] = "yes"
+    with pytest.raises(IntegrityError, match=r"verdicts\.0\.gating"):
         contracts.write(paths.FAIRNESS_METRICS, fairness)
-        assert contracts.read(paths.FAIRNESS_METRICS)["new_section"] == {"anything": [1, 2]}
-        fairness["verdicts"][0]["gating"] = "yes"
-        with pytest.raises(IntegrityError, match=r"verdicts\.0\.gating"):
-            contracts.write(paths.FAIRNESS_METRICS, fairness)
-    finally:
-        paths.FAIRNESS_METRICS.write_bytes(before)
+    assert paths.FAIRNESS_METRICS.read_bytes() == before
 
 
 def test_numpy_values_and_nan_are_written_as_plain_json(ran):
@@ -195,7 +238,7 @@ def test_numpy_values_and_nan_are_written_as_plain_json(ran):
     payload = {**good, "accuracy": np.float64(good["accuracy"]), "n_test": np.int64(good["n_test"]), "roc_auc": np.nan}
     contracts.write(paths.EVALUATE_METRICS, payload)
     on_disk = contracts.read(paths.EVALUATE_METRICS)
-    assert on_disk["roc_auc"] is None and on_disk["accuracy"] == good["accuracy"]
+    assert on_disk.roc_auc is None and on_disk.accuracy == good["accuracy"]
     contracts.write(paths.EVALUATE_METRICS, good)
 
 
@@ -239,3 +282,33 @@ def test_missing_metrics_file_names_its_stage(ran, capsys):
 
     early = cli.missing_upstream(FileNotFoundError(2, "No such file", str(ran / paths.MITIGATION_METRICS)))
     assert isinstance(early, BadInputError) and "python -m pipeline mitigate" in str(early)
+
+
+def test_a_multiclass_csv_with_an_existing_system_writes_only_declared_keys(tmp_path, monkeypatch):
+    """The closed models cover the keys written only on some runs: a multiclass target (the
+    fairness stage's ``binary_note`` and ``accuracy_all_classes``) and an existing system's score
+    audited beside the model (``external``); every file is read back as its model."""
+    from pipeline.stages import evaluate, explain, fairness, prepare, privacy, train
+    from tests.data_helpers import csv_config, table, write
+
+    monkeypatch.chdir(tmp_path)
+    frame = table(n=400, seed=3, n_classes=3)
+    frame["old_score"] = np.random.default_rng(1).uniform(0, 10, len(frame)).round(2)
+    cfg = csv_config(
+        write(frame, tmp_path / "three.csv"),
+        csv={
+            "positive_label": "2",
+            "score": "old_score",
+            "score_threshold": 5,
+            "score_direction": "higher_is_favourable",
+        },
+    )
+    for stage in (prepare, train, evaluate, fairness, explain, privacy):
+        stage.main(cfg)
+    written = contracts.read(paths.FAIRNESS_METRICS)
+    assert len(contracts.read(paths.PREPARED_META).classes) == 3
+    assert written.binary_note and set(written.accuracy_all_classes) == {"sex"}
+    assert set(written.external) == {"score"} and written.external["score"].system["role"] == "score"
+    for path in (paths.DATA_METRICS, paths.TRAIN_METRICS, paths.EVALUATE_METRICS, paths.EXPLAIN_METRICS):
+        assert isinstance(contracts.read(path), contracts.contract_for(path)[0])
+    assert contracts.read(paths.PRIVACY_METRICS).membership_inference.rows_per_side > 0

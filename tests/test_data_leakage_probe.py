@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import io, paths
 from pipeline.audit.gate import blockers
+from pipeline.contracts import Leakage
 from pipeline.data import leakage_probe
 from tests.data_helpers import csv_config, table, write
 
@@ -69,7 +70,7 @@ def test_three_columns_each_under_the_threshold_are_named_together_and_block_the
     # the same handling as a single-column suspect: console, data.json, the gate's blockers
     out = capsys.readouterr().out
     assert "SUSPECTED TARGET LEAKAGE: 'later_charge'" in out and "blocks the 'audited' alias" in out
-    [blocker] = blockers(None, data)
+    [blocker] = blockers(None, leakage=Leakage.model_validate(data["leakage"]))
     assert blocker.startswith("suspected target leakage:") and all(c in blocker for c in LEAKS)
     assert LEAKS <= set(meta["input_columns"])  # data.leakage: warn keeps them, named
 
@@ -213,4 +214,4 @@ def test_a_later_date_column_is_named_and_blocks_when_it_is_an_input(workdir):
     [dated] = data["leakage"]["post_decision"]
     assert dated["column"] == "offense_date" and dated["score"] == 1.0
     assert "offense_date" in {s["column"] for s in data["leakage"]["suspected"]}
-    assert any("offense_date" in b for b in blockers(None, data))
+    assert any("offense_date" in b for b in blockers(None, leakage=Leakage.model_validate(data["leakage"])))

@@ -109,11 +109,12 @@ def test_proxy_flip_and_association_find_a_column_standing_in_for_sex():
     ],
 )
 def test_data_audit_proxies_are_read_in_any_of_the_shapes_it_may_write(data_metrics):
-    assert proxies.proxies_from_data_audit(data_metrics, ["sex", "race"]) == {"sex": {"relationship": 0.65}, "race": {}}
+    expected = {"sex": {"relationship": 0.65}, "race": {}}
+    assert proxies.proxies_from_data_audit(data_metrics["proxies"], ["sex", "race"]) == expected
 
 
 def test_no_proxy_list_means_we_compute_our_own():
-    assert proxies.proxies_from_data_audit({"rows": {}}, ["sex"]) is None
+    assert proxies.proxies_from_data_audit({}, ["sex"]) is None
     assert proxies.proxies_from_data_audit(None, ["sex"]) is None
 
 

@@ -78,3 +78,51 @@ def test_an_explain_method_added_to_the_table_is_run_and_reported(monkeypatch):
     ex = {"constant": {"importance": {"a": 1.0, "b": 1.0}, "interval": {}}}
     assert sections_explain._methods(ex) == ["constant"]
     assert "Constant mean |attr| [interval]" in sections_explain._importance_table(ex, ["constant"]).headers
+
+
+def tiny_source(settings, raw_dir: Path):
+    """A dummy loader of the one signature (pipeline/tables/data_sources.py): 40 rows, made here."""
+    import pandas as pd
+
+    from pipeline.data.table import RawTable
+
+    rows = 40
+    features = pd.DataFrame(
+        {
+            "hours": np.arange(rows, dtype=float),
+            "colour": ["red", "blue"] * (rows // 2),
+            "group": ["a", "b", "a", "<missing>"] * (rows // 4),
+        }
+    )
+    target = pd.Series(["yes", "no"] * (rows // 2))
+    return RawTable(features, target, ["no", "yes"], "yes", ["hours"], ["colour", "group"], notes=[str(raw_dir)])
+
+
+def test_a_data_source_added_to_the_table_alone_is_accepted_and_loaded(monkeypatch, tmp_path):
+    """A row in the table: the config accepts the name, resolves its default sensitive columns, and
+    load_source calls its loader and applies the bundled sources' policies (favourable label, missing groups)."""
+    from pipeline.data import sources
+    from pipeline.tables import data_sources
+
+    row = data_sources.DataSource(
+        "tiny", "tests.test_extension_tables:tiny_source", ("group",), (), "Forty made-up rows for a test."
+    )
+    with pytest.raises(ConfigError, match="unknown data source 'tiny'; expected one of adult, german, csv"):
+        config.from_dict({"data": {"source": "tiny"}})
+    monkeypatch.setitem(data_sources.SOURCES, row.name, row)
+    cfg = config.from_dict({"data": {"source": "tiny", "missing_sensitive": "drop", "favourable_label": "no"}})
+    assert sources.resolve(cfg.data).sensitive == ["group"]
+    table = sources.load_source(cfg.data, raw_dir=tmp_path)
+    assert table.notes[0] == str(tmp_path)  # its loader ran, handed the raw folder
+    assert len(table.features) == 30 and "<missing>" not in set(table.features["group"])  # missing: drop
+    assert table.favourable == "no"  # data.favourable_label applied after loading
+
+
+def test_a_source_without_default_sensitive_columns_needs_them_named(monkeypatch):
+    from pipeline.tables import data_sources
+
+    row = data_sources.DataSource("mine", "tests.test_extension_tables:tiny_source", None, (), "Needs names.")
+    monkeypatch.setitem(data_sources.SOURCES, row.name, row)
+    with pytest.raises(ConfigError, match="data.source is 'mine': name its sensitive columns in data.sensitive"):
+        config.from_dict({"data": {"source": "mine"}})
+    assert config.from_dict({"data": {"source": "mine", "sensitive": ["group"]}}).data.source == "mine"

@@ -159,10 +159,12 @@ def test_unknown_reference_exits_2_naming_the_groups(risk_project):
 
 
 def test_gate_exit_code_follows_the_policy(risk_project, tmp_path):
-    from pipeline.audit.gate import gate
+    from pipeline import contracts
+    from pipeline.audit.gate import gate, upstream
 
     root, _ = risk_project
-    on_disk = gate(io.read_json(root / paths.FAIRNESS_METRICS), evaluation=io.read_json(root / paths.EVALUATE_METRICS))
+    evaluation = contracts.read(root / paths.EVALUATE_METRICS)
+    on_disk = gate(io.read_json(root / paths.FAIRNESS_METRICS), **upstream(None, evaluation))
     done = cli(root, "gate")
     assert done.returncode == (0 if on_disk.passed else 5), done.stderr
     # a passing and a failing audit, written where the gate reads them

@@ -87,13 +87,15 @@ def test_gate_blocks_on_leakage_and_degenerate_evaluation():
     y, p, g = rows_with_cells({"a": (2000, 500, 500, 7000), "b": (1900, 600, 600, 6900)})
     result = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
     assert gate(result).passed
-    leak = gate(result, data={"leakage": {"suspected": [{"column": "outcome_copy"}]}})
+    from pipeline.contracts import Degeneracy, Leakage, NearPerfect
+
+    leak = gate(result, leakage=Leakage(suspected=[{"column": "outcome_copy"}]))
     assert not leak.passed and leak.failed == ["suspected target leakage: outcome_copy"]
-    bad = gate(result, evaluation={"degenerate": {"degenerate": True, "reasons": ["balanced accuracy 0.5"]}})
+    bad = gate(result, degenerate=Degeneracy(degenerate=True, reasons=["balanced accuracy 0.5"]))
     assert not bad.passed and "degenerate model: balanced accuracy 0.5" in bad.failed
-    assert gate(result, data={"leakage": {"suspected": []}}).passed
-    near = {"near_perfect": {"flagged": True, "reason": "validation ROC AUC 0.997 >= 0.98; leans on 'event'"}}
-    at_model = gate(result, evaluation=near)
+    assert gate(result, leakage=Leakage(suspected=[])).passed
+    near = NearPerfect(flagged=True, reason="validation ROC AUC 0.997 >= 0.98; leans on 'event'")
+    at_model = gate(result, near_perfect=near)
     assert not at_model.passed and at_model.failed == [
         "suspected target leakage at the model: validation ROC AUC 0.997 >= 0.98; leans on 'event'"
     ]

@@ -173,7 +173,8 @@ def test_gate_names_outputs_that_differ_from_dvc_lock():
 
 
 def test_a_hand_edited_candidate_cannot_take_the_alias():
-    from pipeline import config
+    from pipeline import config, io
+    from pipeline.contracts import MitigationMetrics
     from pipeline.errors import EvidenceMismatchError
     from pipeline.evidence import verify_candidates
     from tests.conftest import REPO
@@ -181,13 +182,28 @@ def test_a_hand_edited_candidate_cannot_take_the_alias():
     cfg = config.load(REPO / "params.yaml")
     y, p, g = rows_with_cells({"a": (1600, 400, 400, 7600), "b": (800, 200, 1200, 7800)})  # TPR 0.8 vs 0.4: fails
     audit = audit_decisions(y, p, None, g, ["g"], FairnessSettings(n_boot=0))
-    row = {"deployable": True, "audit": audit, "passed": False, "degenerate": {"degenerate": False, "reasons": []}}
-    verify_candidates(cfg, {"candidates": {"x": row}, "best_passing": None}, ["g"])  # as written: fine
+    row = {
+        "method": "none",
+        "constraint": None,
+        "deployable": True,
+        "audit": io.to_plain(audit),
+        "passed": False,
+        "failed_checks": [],
+        "accuracy": {"value": 0.8},
+        "fits": 0,
+        "degenerate": {"degenerate": False, "reasons": []},
+    }
+
+    def mitigation(candidate: dict, best: str | None) -> MitigationMetrics:
+        head = {"enabled": True, "attribute": "g", "constraint": "policy", "methods": [], "errors": {}}
+        return MitigationMetrics.model_validate({**head, "candidates": {"x": candidate}, "best_passing": best})
+
+    verify_candidates(cfg, mitigation(row, None), ["g"])  # as written: fine
     forged = copy.deepcopy(row)
     forged["passed"] = True
     for v in forged["audit"]["verdicts"]:
         v["status"] = "pass"
     with pytest.raises(EvidenceMismatchError, match="candidate x: g: selection_rate_ratio: fairness.json says 'pass'"):
-        verify_candidates(cfg, {"candidates": {"x": forged}, "best_passing": "x"}, ["g"])
+        verify_candidates(cfg, mitigation(forged, "x"), ["g"])
     with pytest.raises(EvidenceMismatchError, match="best_passing names 'x', which does not pass every gating check"):
-        verify_candidates(cfg, {"candidates": {"x": row}, "best_passing": "x"}, ["g"])
+        verify_candidates(cfg, mitigation(row, "x"), ["g"])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import io, paths
+from pipeline import contracts, io, paths
 
 pytestmark = pytest.mark.slow  # several network fits, four pyfunc models logged
 
@@ -80,7 +80,7 @@ def test_candidates_are_logged_models_with_lineage_and_only_passing_ones_registe
     passing = {n for n in deployable if result["candidates"][n]["passed"]}
     assert set(registry["model_uris"]) == deployable and set(registry["versions"]) == passing
     client = mlflow.MlflowClient()
-    frame = input_frame(io.read_json(paths.PREPARED_META))
+    frame = input_frame(contracts.read(paths.PREPARED_META))
     audited = pd.read_csv(paths.CANDIDATE_DECISIONS)
     for name, uri in registry["model_uris"].items():
         row = result["candidates"][name]

@@ -93,11 +93,11 @@ def test_counts_in_data_json_are_the_shards_counts(two_runs, monkeypatch):
     meta = contracts.read(paths.PREPARED_META)
     for split, frame in frames.items():
         assert data["rows"][split] == len(frame) == found["rows"][split]
-        classes = frame["y"].map(dict(enumerate(meta["classes"]))).value_counts()
+        classes = frame["y"].map(dict(enumerate(meta.classes))).value_counts()
         assert data["splits"][split]["class_counts"] == {k: int(classes[k]) for k in sorted(classes.index)}
         sexes = frame["group:sex"].value_counts()
         assert data["splits"][split]["groups"]["sex"] == {k: int(sexes[k]) for k in sorted(sexes.index)}
-    assert meta["scale"]["rows"] == found["rows"] and meta["scale"]["engine"] == "ray"
+    assert meta.scale.rows == found["rows"] and meta.scale.engine == "ray"
 
 
 def test_the_sample_split_files_are_the_shards_rows_when_the_sample_holds_every_row(two_runs, monkeypatch):
@@ -130,7 +130,7 @@ def test_train_on_ray_train_two_workers_equal_weights_written_once(two_runs, tmp
 
     root, cfg, found, _ = two_runs[1_000]
     monkeypatch.chdir(root)
-    n_classes = len(contracts.read(paths.PREPARED_META)["classes"])
+    n_classes = len(contracts.read(paths.PREPARED_META).classes)
     planned = scaled.plan(cfg, found, n_classes)
     assert planned[0]["epochs"] == 1
     result = scaled.fit(ray, cfg, found, planned, tmp_path)
@@ -166,15 +166,15 @@ def test_the_encoding_from_merged_statistics_is_the_local_encoders_on_the_same_r
     monkeypatch.chdir(root)
     meta = contracts.read(paths.PREPARED_META)
     table, _, _ = sensitive_shapes.derive(load_source(cfg.data), resolve(cfg.data))
-    numeric = [c for c in meta["input_columns"] if c in meta["encoder_state"]["numeric"]]  # json keys are sorted
-    categorical = [c for c in meta["input_columns"] if c not in numeric]
+    numeric = [c for c in meta.input_columns if c in meta.encoder_state.numeric]  # json keys are sorted
+    categorical = [c for c in meta.input_columns if c not in numeric]
     train_rows = table.features.iloc[frames["train"]["row_id"].to_numpy()]
     local = encode.fit(train_rows, numeric, categorical, cfg.data.max_categories)
-    assert meta["feature_names"] == local.feature_names == found["feature_names"]
-    assert meta["encoder_state"]["categorical"] == local.state["categorical"]
+    assert meta.feature_names == local.feature_names == found["feature_names"]
+    assert meta.encoder_state.categorical == local.state["categorical"]
     for column in numeric:
         for key in ("mean", "scale"):
-            ours, theirs = meta["encoder_state"]["numeric"][column][key], local.state["numeric"][column][key]
+            ours, theirs = getattr(meta.encoder_state.numeric[column], key), local.state["numeric"][column][key]
             assert ours == pytest.approx(theirs, rel=1e-11), (column, key)  # meta.json keeps 12 digits
     X = encode.transform(local, train_rows.reset_index(drop=True))
     np.testing.assert_allclose(frames["train"][found["feature_columns"]].to_numpy(), X, rtol=1e-6, atol=1e-6)

@@ -63,7 +63,7 @@ def error_rate_words(target: str, favourable: str, classes: list[str]) -> dict[s
     }
 
 
-def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favourable: str, meta: dict) -> dict:
+def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favourable: str, classes: list[str]) -> dict:
     """What was audited, in the terms the report prints."""
     out = {
         "role": role,
@@ -72,8 +72,8 @@ def describe(csv, role: str, rows: int, dropped: int, splits: list[str], favoura
         "splits": splits,
         "favourable_class": favourable,
         "target": csv.target,
-        "classes": list(meta["classes"]),
-        "definitions": error_rate_words(csv.target or "the target", favourable, meta["classes"]),
+        "classes": list(classes),
+        "definitions": error_rate_words(csv.target or "the target", favourable, classes),
     }
     if role == "score":
         out.update(

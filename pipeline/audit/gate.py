@@ -13,6 +13,10 @@ the report: stages, the registry and ``compare`` decide with it; the report only
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.contracts import DataMetrics, Degeneracy, EvaluateMetrics, Leakage, NearPerfect
 
 PASS = "pass"
 FAIL = "fail"
@@ -52,32 +56,50 @@ def label(verdict: dict) -> str:
     return f"{feature}: {check}"
 
 
-def blockers(fairness: dict | None, data: dict | None = None, evaluation: dict | None = None) -> list[str]:
+def upstream(data: DataMetrics | None, evaluation: EvaluateMetrics | None) -> dict:
+    """The blocks of the other stages' files that can block the gate, as :func:`blockers` takes them."""
+    return {
+        "leakage": data.leakage if data else None,
+        "degenerate": evaluation.degenerate if evaluation else None,
+        "near_perfect": evaluation.near_perfect if evaluation else None,
+    }
+
+
+def blockers(
+    fairness: dict | None,
+    *,
+    leakage: Leakage | None = None,
+    degenerate: Degeneracy | None = None,
+    near_perfect: NearPerfect | None = None,
+) -> list[str]:
     """Reasons no verdict can pass: a degenerate model, suspected leakage in the data or at the model (a
     near-perfect network on a social outcome), from any source given."""
     found = list((fairness or {}).get("blockers") or [])
-    degenerate = (evaluation or {}).get("degenerate") or {}
-    if degenerate.get("degenerate"):
-        found.append("degenerate model: " + "; ".join(degenerate.get("reasons") or []))
-    near_perfect = (evaluation or {}).get("near_perfect") or {}
-    if near_perfect.get("flagged"):
-        found.append(f"suspected target leakage at the model: {near_perfect.get('reason')}")
-    leakage = ((data or {}).get("leakage") or {}).get("suspected")
-    if leakage:
-        names = [str(x.get("column", x)) if isinstance(x, dict) else str(x) for x in leakage]
+    if degenerate is not None and degenerate.degenerate:
+        found.append("degenerate model: " + "; ".join(degenerate.reasons))
+    if near_perfect is not None and near_perfect.flagged:
+        found.append(f"suspected target leakage at the model: {near_perfect.reason}")
+    if leakage is not None and leakage.suspected:
+        names = [str(x.get("column", x)) if isinstance(x, dict) else str(x) for x in leakage.suspected]
         found.append("suspected target leakage: " + ", ".join(names))
     return list(dict.fromkeys(found))
 
 
-def gate(fairness: dict | None, *, data: dict | None = None, evaluation: dict | None = None) -> Gate:
+def gate(
+    fairness: dict | None,
+    *,
+    leakage: Leakage | None = None,
+    degenerate: Degeneracy | None = None,
+    near_perfect: NearPerfect | None = None,
+) -> Gate:
     """Pass only when gating verdicts exist, every one is ``pass`` and nothing blocks: missing evidence fails.
 
-    ``data`` is ``reports/metrics/data.json`` (its ``leakage.suspected`` blocks) and ``evaluation``
-    is ``reports/metrics/evaluate.json`` (its ``degenerate`` flag blocks); the fairness stage
-    copies both into ``fairness["blockers"]``, so ``gate(fairness)`` alone already honours them.
+    The blocks are those of ``data.json`` (``leakage``) and ``evaluate.json`` (``degenerate``,
+    ``near_perfect``), typically ``**upstream(data, evaluation)``; the fairness stage copies what
+    they block into ``fairness["blockers"]``, so ``gate(fairness)`` alone already honours them.
     """
     items = gating_checks(fairness)
-    blocked = blockers(fairness, data, evaluation)
+    blocked = blockers(fairness, leakage=leakage, degenerate=degenerate, near_perfect=near_perfect)
     if not items:
         return Gate(available=False, passed=False, failed=["fairness verdicts unavailable", *blocked])
     counts: dict[str, int] = {}

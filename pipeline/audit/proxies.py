@@ -53,17 +53,14 @@ def associations(decoded: pd.DataFrame, groups: pd.DataFrame, sensitive: list[st
     return out
 
 
-def proxies_from_data_audit(
-    data_metrics: dict | None, sensitive: list[str]
-) -> dict[str, dict[str, float | None]] | None:
-    """The data audit's proxy list normalised to ``{sensitive: {column: strength or None}}``.
+def proxies_from_data_audit(raw: dict | list | None, sensitive: list[str]) -> dict[str, dict[str, float | None]] | None:
+    """The data audit's proxy list (``data.json`` ``audit.proxies``) normalised to
+    ``{sensitive: {column: strength or None}}``.
 
-    Read defensively: the data stage may write ``proxies`` as a list of records, as a mapping
-    from sensitive column to columns, or not at all (then ``None`` and we compute our own).
+    The data audit writes ``{sensitive: {associations: [...], strongest: [...]}}``; a list of
+    records or a plain mapping from sensitive column to columns is read too (a hand-made list);
+    ``None`` (no audit) means we compute our own.
     """
-    raw = (data_metrics or {}).get("proxies")
-    if raw is None and isinstance((data_metrics or {}).get("audit"), dict):
-        raw = data_metrics["audit"].get("proxies")
     if not raw:
         return None
     out: dict[str, dict[str, float | None]] = {s: {} for s in sensitive}

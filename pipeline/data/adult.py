@@ -106,3 +106,8 @@ def load(raw_dir: Path) -> RawTable:
         provenance={f"{name}": sha for name, sha in SHA256.items()},
         notes=[f"{n_missing} rows have an unknown ('?') categorical value, kept as the level '<missing>'"],
     )
+
+
+def source(settings, raw_dir: Path) -> RawTable:
+    """The loader of ``data.source: adult`` (pipeline/tables/data_sources.py): the table needs no settings."""
+    return load(raw_dir)

@@ -303,3 +303,8 @@ def _to_table(
         notes=notes,
         missing=missing,
     )
+
+
+def source(settings: DataSettings, raw_dir: Path) -> RawTable:
+    """The loader of ``data.source: csv`` (pipeline/tables/data_sources.py): ``data.csv.path`` names the file."""
+    return load(settings, settings.val_size, settings.test_size)

@@ -55,7 +55,6 @@ NUMERIC = [
 TARGET = "credit"
 CLASSES = ["bad", "good"]
 FAVOURABLE = "good"
-DEFAULT_SENSITIVE = ["sex", "age_band"]
 AGE_CUT = 25
 SHA256 = {
     "german.data": "b21f3d81db8071257d5ff1deaeba1fd4303b62712e6fcc9715c7a86202cb5871",
@@ -126,3 +125,8 @@ def load(raw_dir: Path) -> RawTable:
         ],
         derived_from={"sex": ["status_sex"], "age_band": ["age"]},
     )
+
+
+def source(settings, raw_dir: Path) -> RawTable:
+    """The loader of ``data.source: german`` (pipeline/tables/data_sources.py): the table needs no settings."""
+    return load(raw_dir)

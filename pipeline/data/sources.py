@@ -1,25 +1,28 @@
-"""Pick the data source named by ``data.source`` and settle its sensitive columns and labels."""
+"""Pick the data source named by ``data.source`` (a row of :mod:`pipeline.tables.data_sources`)
+and settle its sensitive columns and labels."""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from pathlib import Path
 
 from pipeline.config import DataSettings
 from pipeline.data.table import RawTable
 from pipeline.errors import BadInputError
 from pipeline.paths import RAW_DIR
+from pipeline.tables.data_sources import SOURCES
 
-#: The sensitive columns a bundled source audits when ``data.sensitive`` is null.
+#: The level bundled sources give an unknown value (kept as a group, dropped or refused).
 MISSING_LEVEL = "<missing>"
-DEFAULT_SENSITIVE = {"adult": ["sex", "race"], "german": ["sex", "age_band"]}
 
 
 def resolve(settings: DataSettings) -> DataSettings:
-    """``settings`` with ``sensitive`` filled in from the source's defaults when null."""
+    """``settings`` with ``sensitive`` filled in from the source's defaults when null (the config
+    refuses a null for a source without defaults)."""
     if settings.sensitive is not None:
         return settings
-    return settings.model_copy(update={"sensitive": list(DEFAULT_SENSITIVE[settings.source])})
+    return settings.model_copy(update={"sensitive": list(SOURCES[settings.source].sensitive)})
 
 
 def with_favourable(table: RawTable, label: str | None) -> RawTable:
@@ -59,19 +62,17 @@ def apply_missing_policy(table: RawTable, sensitive: list[str], policy: str) -> 
     )
 
 
+def loader(name: str):
+    """The loader function of source ``name``, imported from the path its table row names."""
+    module, function = SOURCES[name].loader.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
 def load_source(settings: DataSettings, raw_dir: Path = RAW_DIR) -> RawTable:
     """Load and validate the configured table; raise :class:`BadInputError` on bad input."""
     settings = resolve(settings)
-    if settings.source == "adult":
-        from pipeline.data import adult
-
-        table = with_favourable(adult.load(raw_dir), settings.favourable_label)
-        return apply_missing_policy(table, settings.sensitive, settings.missing_sensitive)
-    if settings.source == "german":
-        from pipeline.data import german
-
-        table = with_favourable(german.load(raw_dir), settings.favourable_label)
-        return apply_missing_policy(table, settings.sensitive, settings.missing_sensitive)
-    from pipeline.data import csv_source
-
-    return csv_source.load(settings, settings.val_size, settings.test_size)
+    table = loader(settings.source)(settings, raw_dir)
+    if not SOURCES[settings.source].bundled:
+        return table
+    table = with_favourable(table, settings.favourable_label)
+    return apply_missing_policy(table, settings.sensitive, settings.missing_sensitive)

@@ -17,6 +17,7 @@ from pipeline import paths, splits
 from pipeline.audit import fairness, performance
 from pipeline.audit.gate import gate
 from pipeline.config import Config
+from pipeline.contracts import DataMetrics, Degeneracy, Meta
 from pipeline.mitigation import candidates as mitigation
 from pipeline.mitigation import targets as mt
 from pipeline.stats.groups import joint_groups
@@ -35,11 +36,11 @@ def read_split(split: str, fav: int) -> dict:
     return {"X": arrays["X"], "y01": (arrays["y"] == fav).astype(int), "groups": groups}
 
 
-def plan(cfg: Config, meta: dict, base_rate: float) -> dict:
+def plan(cfg: Config, meta: Meta, base_rate: float) -> dict:
     """What to mitigate: the policy's constraints (or the one named by hand) on its attributes, jointly."""
     m, policy = cfg.mitigation, cfg.audit.policy
     singles, combined, untargeted = mt.targets(m.constraint, dict(policy.criteria), base_rate)
-    columns = mt.attributes(m.attribute, policy.attributes, meta["sensitive"])
+    columns = mt.attributes(m.attribute, policy.attributes, meta.sensitive)
     reduce_on = [combined] if combined is not None and m.combine else singles
     jobs = [(method, t) for method in m.methods if method == "threshold_optimizer" for t in singles]
     jobs += [
@@ -48,7 +49,7 @@ def plan(cfg: Config, meta: dict, base_rate: float) -> dict:
     return {"columns": columns, "singles": singles, "combined": combined, "untargeted": untargeted, "jobs": jobs}
 
 
-def build_candidates(cfg: Config, meta: dict, prepared: dict, planned: dict, budget) -> tuple[list, dict]:
+def build_candidates(cfg: Config, meta: Meta, prepared: dict, planned: dict, budget) -> tuple[list, dict]:
     """The unmitigated network plus one candidate per planned (method, target); failures are recorded, not fatal."""
     from pipeline.mitigation import reductions
     from pipeline.mitigation.estimator import FitBudgetExhausted
@@ -56,8 +57,8 @@ def build_candidates(cfg: Config, meta: dict, prepared: dict, planned: dict, bud
 
     m, fav, names, seed, columns = (
         cfg.mitigation,
-        meta["favourable_index"],
-        meta["feature_names"],
+        meta.favourable_index,
+        meta.feature_names,
         cfg.seed,
         planned["columns"],
     )
@@ -115,7 +116,9 @@ def build_candidates(cfg: Config, meta: dict, prepared: dict, planned: dict, bud
     return built, errors
 
 
-def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cfg: Config, data: dict | None) -> dict:
+def audit_candidate(
+    decisions, score, test: dict, sensitive: list[str], s, *, cfg: Config, data: DataMetrics | None
+) -> dict:
     """The same audit as the fairness stage (every attribute and intersection), plus accuracy and AUC.
 
     The same blockers as the network's gate apply: suspected target leakage in the data, and a
@@ -142,7 +145,8 @@ def audit_candidate(decisions, score, test: dict, sensitive: list[str], s, *, cf
         s,
         inconclusive_reason=f"degenerate candidate: {reason}" if reason else None,
     )
-    g = gate(audited, data=data, evaluation=evaluation)
+    degenerate = Degeneracy.model_validate(evaluation["degenerate"])
+    g = gate(audited, leakage=data.leakage if data else None, degenerate=degenerate)
     return {
         **mitigation.overall_performance(test["y01"], decisions, score, s),
         "audit": audited,
@@ -207,7 +211,7 @@ def save_candidates(built: list) -> dict[str, str]:
     return folders
 
 
-def audit_all(cfg: Config, built: list, prepared: dict, sensitive: list[str], planned: dict, data: dict | None):
+def audit_all(cfg: Config, built: list, prepared: dict, sensitive: list[str], planned: dict, data: DataMetrics | None):
     """Every built candidate (and the logistic stand-in when asked for) audited on the test split:
     (rows by candidate name, test decisions by candidate name)."""
     m, test = cfg.mitigation, prepared["test"]

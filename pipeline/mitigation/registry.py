@@ -24,6 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline import contracts, paths, splits
+from pipeline.contracts import Candidate, Meta
 from pipeline.evidence import verify_candidates
 
 #: Rows of the test split used as the logged input example.
@@ -36,32 +37,32 @@ VERDICT_TAG = "verdict"
 FAILING_ALIAS = "network-fails-audit"
 
 
-def input_frame(meta: dict, split: str = "test", rows: int | None = None) -> pd.DataFrame:
+def input_frame(meta: Meta, split: str = "test", rows: int | None = None) -> pd.DataFrame:
     """A split as the candidates' serving input: encoded feature columns plus the raw sensitive columns."""
     X = splits.arrays(split)["X"][:rows]
-    frame = pd.DataFrame(X, columns=meta["feature_names"])
+    frame = pd.DataFrame(X, columns=meta.feature_names)
     groups = splits.groups(split)
-    for column in meta["sensitive"]:
+    for column in meta.sensitive:
         if column not in frame.columns:
             frame[column] = groups[column].to_numpy()[: len(frame)]
     return frame
 
 
-def lineage_tags(name: str, row: dict, parent_run: str, attribute: str) -> dict[str, str]:
+def lineage_tags(name: str, row: Candidate, parent_run: str, attribute: str) -> dict[str, str]:
     return {
         "candidate": name,
-        "method": row["method"],
-        "constraint": str(row["constraint"]),
-        "policy_criteria_targeted": ", ".join(row.get("targets") or []) or "none",
+        "method": row.method,
+        "constraint": str(row.constraint),
+        "policy_criteria_targeted": ", ".join(row.targets) or "none",
         "mitigated_attribute": attribute,
-        "verdict": "pass" if row["passed"] else "fail",
-        "audit_failed_checks": ", ".join(row["failed_checks"])[:5000] or "none",
+        "verdict": "pass" if row.passed else "fail",
+        "audit_failed_checks": ", ".join(row.failed_checks)[:5000] or "none",
         "parent_run": parent_run,
-        "test_accuracy": f"{row['accuracy']['value']:.6f}",
+        "test_accuracy": f"{row.accuracy.value:.6f}",
     }
 
 
-def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) -> list[dict] | None:
+def log_candidates(cfg, meta: Meta, parent_run: str, requirements: list[str]) -> list[dict] | None:
     """Log every deployable candidate as a model of the run; ``None`` when mitigation is off or has not run.
 
     Registration is decided afterwards (:func:`register_passing_candidates`). Each entry: ``name``,
@@ -74,18 +75,18 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
     if not paths.MITIGATION_METRICS.is_file():
         return None
     result = contracts.read(paths.MITIGATION_METRICS)
-    if not result.get("enabled"):  # mitigation off: the network's own registration stands alone
+    if not result.enabled:  # mitigation off: the network's own registration stands alone
         return None
-    verify_candidates(cfg, result, meta["sensitive"])  # before any candidate is logged or the alias moves
+    verify_candidates(cfg, result, meta.sensitive)  # before any candidate is logged or the alias moves
     example = input_frame(meta, rows=EXAMPLE_ROWS)
     requirements = [*requirements, *_versions("pandas")]
     entries = []
-    for name, row in result["candidates"].items():
-        if not row.get("deployable"):
+    for name, row in result.candidates.items():
+        if not row.deployable:
             continue
         folder = paths.candidate_dir(name)
         candidate = PostProcessedNetwork.load(folder)
-        tags = lineage_tags(name, row, parent_run, result["attribute"])
+        tags = lineage_tags(name, row, parent_run, result.attribute)
         info = tracking.log_candidate_model(
             f"candidate-{paths.candidate_slug(name)}", folder, example, candidate.predict(example), tags, requirements
         )
@@ -104,12 +105,12 @@ def log_candidates(cfg, meta: dict, parent_run: str, requirements: list[str]) ->
 
 def candidate_metrics(entry: dict) -> dict[str, float]:
     """A candidate's own figures (linked to its logged model, never to the network's)."""
-    row, slug = entry["row"], paths.candidate_slug(entry["name"])
-    out = {f"candidate/{slug}/passed": 1.0 if row.get("passed") else 0.0}
-    out[f"candidate/{slug}/checks_not_passing"] = float(len(row.get("failed_checks") or []))
-    acc = row.get("accuracy") or {}
-    if isinstance(acc.get("value"), (int, float)):
-        out[f"candidate/{slug}/accuracy"] = float(acc["value"])
+    row: Candidate = entry["row"]
+    slug = paths.candidate_slug(entry["name"])
+    out = {f"candidate/{slug}/passed": 1.0 if row.passed else 0.0}
+    out[f"candidate/{slug}/checks_not_passing"] = float(len(row.failed_checks))
+    if row.accuracy.value is not None:
+        out[f"candidate/{slug}/accuracy"] = float(row.accuracy.value)
     return out
 
 
@@ -122,17 +123,17 @@ def _versions(*names: str) -> list[str]:
 # --- the registry policy (issue 26) ---------------------------------------------------------------
 
 
-def candidate_description(name: str, row: dict, parent_run: str) -> str:
+def candidate_description(name: str, row: Candidate, parent_run: str) -> str:
     """A registered candidate's description; only passing candidates are registered."""
-    status = "AUDIT PASSED" if row.get("passed") else "AUDIT FAILED"
-    failed = row.get("failed_checks") or []
+    status = "AUDIT PASSED" if row.passed else "AUDIT FAILED"
+    failed = row.failed_checks
     first = (
         f"{status}: mitigation candidate '{name}' passes every gating check of the audit policy."
-        if row.get("passed")
+        if row.passed
         else f"{status}: mitigation candidate '{name}' does not pass {len(failed)} gating checks."
     )
-    acc = (row.get("accuracy") or {}).get("value")
-    lines = [first, f"- method {row.get('method')}, constraint {row.get('constraint')}; built from run {parent_run}"]
+    acc = row.accuracy.value
+    lines = [first, f"- method {row.method}, constraint {row.constraint}; built from run {parent_run}"]
     if acc is not None:
         lines.append(f"- test accuracy {f'{100 * acc:.1f}%'}")
     lines += [f"- not passing: {c}" for c in failed]
@@ -158,7 +159,7 @@ def register_passing_candidates(name: str, entries: list[dict], parent_run: str)
 
     versions: dict[str, int] = {}
     for entry in entries:
-        if not entry["row"].get("passed"):
+        if not entry["row"].passed:
             continue
         found = tracking.find_model_version(name, FINGERPRINT_TAG, entry["fingerprint"])
         description = candidate_description(entry["name"], entry["row"], parent_run)

@@ -18,7 +18,8 @@ from pipeline import contracts, io, paths
 
 
 def _json_or_none(path: Path):
-    return contracts.read_optional(path)
+    """The whole file as written (the report shows every block), checked against its contract."""
+    return contracts.read_dict_optional(path)
 
 
 def _csv_or_none(path: Path):

@@ -26,14 +26,14 @@ def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained, predict_proba
 
     meta = contracts.read(paths.PREPARED_META)
-    classes, fav = meta["classes"], meta["favourable_index"]
+    classes, fav = meta.classes, meta.favourable_index
     model = load_trained()  # a file that does not load is exit 4; one from another run is refused next (exit 2)
     upstream = manifest.require(cfg, "prepare", "train")
     test = splits.arrays("test")
     proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
     test_groups = splits.groups("test")
-    views = {name: labels.to_numpy() for name, labels in sensitive_views(test_groups, meta["sensitive"]).items()}
+    views = {name: labels.to_numpy() for name, labels in sensitive_views(test_groups, meta.sensitive).items()}
     tables = class_counts.block_tables(y, y_pred, proba, fav, cfg.evaluate.calibration_bins, views)
     # the same tables the Ray engine merges; with every row at hand the ROC AUC is the exact one
     metrics = performance.summary(tables, classes, roc_auc=performance.exact_roc_auc(y, proba, classes))
@@ -45,7 +45,7 @@ def main(cfg: Config) -> None:
     )
     val = splits.arrays("val")
     metrics["near_perfect"] = near_perfect.check(
-        lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta["feature_groups"], cfg.data.leakage_auc
+        lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta.feature_groups, cfg.data.leakage_auc
     )
     metrics["group_accuracy"] = accuracy_from_counts(tables.groups)
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced

@@ -13,9 +13,10 @@ import pandas as pd
 from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import existing, fairness
 from pipeline.audit.fairness import FairnessSettings
-from pipeline.audit.gate import blockers, gate
+from pipeline.audit.gate import blockers, gate, upstream
 from pipeline.audit.group_accuracy import group_accuracy
 from pipeline.config import Config
+from pipeline.contracts import Meta
 from pipeline.errors import BadInputError
 
 
@@ -35,65 +36,61 @@ def check_settings(s: FairnessSettings, groups: pd.DataFrame, sensitive: list[st
             )
 
 
-def external_decisions(cfg: Config, meta: dict, s: FairnessSettings) -> dict:
+def external_decisions(cfg: Config, meta: Meta, s: FairnessSettings) -> dict:
     """An existing system's decisions carried beside the data (never model inputs), audited on
     every labelled row (``data.csv.existing_rows: all``) or the test split."""
     csv = cfg.data.csv
     used = list(paths.SPLITS) if csv.existing_rows == "all" else ["test"]
     groups = pd.concat([splits.groups(sp) for sp in used], ignore_index=True)
-    y01 = np.concatenate([splits.arrays(sp)["y"] for sp in used]) == meta["favourable_index"]
+    y01 = np.concatenate([splits.arrays(sp)["y"] for sp in used]) == meta.favourable_index
     found = {}
     if "__score" in groups:
         found["score"] = existing.decisions_from_score(groups["__score"], csv.score_threshold, csv.score_direction)
     if "__decision" in groups:
         found["decision"] = existing.decisions_from_labels(
-            groups["__decision"], meta["classes"], meta["favourable"], csv.favourable_decision, csv.decision
+            groups["__decision"], meta.classes, meta.favourable, csv.favourable_decision, csv.decision
         )
     out = {}
     for role, (decided, usable) in found.items():
         audited = fairness.audit_decisions(
-            y01[usable].astype(int), decided[usable], None, groups[usable].reset_index(drop=True), meta["sensitive"], s
+            y01[usable].astype(int), decided[usable], None, groups[usable].reset_index(drop=True), meta.sensitive, s
         )
         audited["system"] = existing.describe(
-            csv, role, int(usable.sum()), int((~usable).sum()), used, meta["favourable"], meta
+            csv, role, int(usable.sum()), int((~usable).sum()), used, meta.favourable, meta.classes
         )
         out[role] = audited
     return out
-
-
-def _optional(path) -> dict | None:
-    return contracts.read_optional(path)
 
 
 def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     predictions = io.read_csv(paths.PREDICTIONS)
     groups = splits.groups("test")
-    fav = meta["favourable_index"]
+    fav = meta.favourable_index
     y01 = (predictions["y_true"].to_numpy() == fav).astype(int)
     pred01 = (predictions["y_pred"].to_numpy() == fav).astype(int)
     score = predictions[f"proba_{fav}"].to_numpy()
     s = fairness.settings_from_config(cfg)
-    check_settings(s, groups, meta["sensitive"])
-    evaluation = _optional(paths.EVALUATE_METRICS)
+    check_settings(s, groups, meta.sensitive)
+    evaluation = contracts.read_optional(paths.EVALUATE_METRICS)
     manifest.require(cfg, "prepare", "evaluate")  # predictions and groups of one run, before they are combined
-    blocked = blockers(None, _optional(paths.DATA_METRICS), evaluation)
+    blocked = blockers(None, **upstream(contracts.read_optional(paths.DATA_METRICS), evaluation))
     degenerate = [b for b in blocked if b.startswith("degenerate model")]
     audited = fairness.audit_decisions(
         y01,
         pred01,
         score,
         groups,
-        meta["sensitive"],
+        meta.sensitive,
         s,
         inconclusive_reason="; ".join(degenerate) or None,
         row_id=groups["row_id"] if "row_id" in groups else None,  # the bootstrap's key: prepare's ids when written
     )
     result = {
-        "favourable_class": meta["favourable"],
+        "favourable_class": meta.favourable,
         **audited,
         "blockers": blocked,
-        "degenerate": (evaluation or {}).get("degenerate"),
+        "degenerate": evaluation.degenerate.model_dump(exclude_unset=True) if evaluation else None,
     }
     result["settings"] = {
         "n_boot": s.n_boot,
@@ -102,11 +99,11 @@ def main(cfg: Config) -> None:
         "ratio_bounds": list(s.ratio_bounds),
         "max_difference": s.max_difference,
     }
-    if len(meta["classes"]) > 2:
+    if len(meta.classes) > 2:
         result["binary_note"] = (
-            f"multiclass target: fairness rates treat '{meta['favourable']}' as favourable against all other classes"
+            f"multiclass target: fairness rates treat '{meta.favourable}' as favourable against all other classes"
         )
-        per_group = group_accuracy(predictions["y_true"], predictions["y_pred"], groups, meta["sensitive"])
+        per_group = group_accuracy(predictions["y_true"], predictions["y_pred"], groups, meta.sensitive)
         result["accuracy_all_classes"] = {
             view: {g: row["accuracy"] for g, row in rows.items()} for view, rows in per_group.items()
         }

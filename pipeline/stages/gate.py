@@ -10,7 +10,7 @@ not pass (and any blocking reason), or 0 when the audit policy passes.
 from __future__ import annotations
 
 from pipeline import contracts, paths
-from pipeline.audit.gate import gate
+from pipeline.audit.gate import gate, upstream
 from pipeline.config import Config
 from pipeline.errors import AuditFailedError
 from pipeline.evidence import verified_fairness
@@ -21,8 +21,7 @@ def main(cfg: Config) -> None:
     fairness = verified_fairness(cfg)
     g = gate(
         fairness,
-        data=contracts.read_optional(paths.DATA_METRICS),
-        evaluation=contracts.read_optional(paths.EVALUATE_METRICS),
+        **upstream(contracts.read_optional(paths.DATA_METRICS), contracts.read_optional(paths.EVALUATE_METRICS)),
     )
     text = gate_message.message(fairness, g)
     if not g.passed:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import contracts, io, manifest, paths
+from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit.gate import STATUSES, checks, gate
 from pipeline.config import Config
+from pipeline.contracts import Meta
 from pipeline.evidence import verified_fairness
 from pipeline.provenance import git_commit, pipeline_state
 from pipeline.report import findings, policy_text
@@ -151,20 +152,18 @@ def requirements() -> list[str]:
     return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS_PACKAGES]
 
 
-def log_datasets(meta: dict) -> None:
+def log_datasets(meta: Meta) -> None:
     from pipeline import tracking
 
-    columns = [*meta["feature_names"], "target"]
-    types = ["float"] * len(meta["feature_names"]) + ["string"]
+    columns = [*meta.feature_names, "target"]
+    types = ["float"] * len(meta.feature_names) + ["string"]
     for split, context in (("train", "training"), ("test", "evaluation")):
         path = paths.split_arrays(split)
-        rows = int((meta.get("rows") or {}).get(split, 0))
-        tracking.log_dataset_file(
-            path, f"{meta['source']}-{split}", io.sha256_file(path), columns, types, rows, context
-        )
+        rows = int(meta.rows.get(split, 0))
+        tracking.log_dataset_file(path, f"{meta.source}-{split}", io.sha256_file(path), columns, types, rows, context)
 
 
-def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
+def log_everything(cfg: Config, meta: Meta, metrics: dict) -> dict:
     import pandas as pd
 
     from pipeline import tracking
@@ -172,7 +171,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
     from pipeline.models.predict import load_trained
 
     tracking.log_params({k: str(v) for k, v in flatten(cfg.model_dump(mode="json"), sep=".").items()})
-    test_x = io.read_npz(paths.split_arrays("test"))["X"][:5]
+    test_x = splits.arrays("test")["X"][:5]
     network = load_trained()
     model_info = tracking.log_model(network, test_x, requirements())
     tracking.set_tag("model_uri", model_info.model_uri)  # so a reused run still names its model
@@ -212,7 +211,7 @@ def log_everything(cfg: Config, meta: dict, metrics: dict) -> dict:
 
 
 def register_models(
-    cfg: Config, meta: dict, metrics: dict, model_uri: str, network, candidates: list[dict] | None
+    cfg: Config, meta: Meta, metrics: dict, model_uri: str, network, candidates: list[dict] | None
 ) -> dict:
     """The registry policy of :mod:`pipeline.mitigation.registry` carried out for this run."""
     from pipeline import tracking
@@ -229,7 +228,7 @@ def register_models(
         "audit_failed_checks": ", ".join(g.failed)[:5000] or "none",
         "source_run": run_id,
     }
-    fingerprint = network_fingerprint(network, int(meta.get("favourable_index", 1)))
+    fingerprint = network_fingerprint(network, meta.favourable_index)
     net = policy.register_network(name, model_uri, fingerprint, version_description(metrics), tags)
     versions = policy.register_passing_candidates(name, candidates or [], run_id)
     best = (metrics.get("mitigation") or {}).get("best_passing") if candidates is not None else None
@@ -370,7 +369,7 @@ def exemption_tags(fairness: dict | None) -> dict[str, str]:
     return {"audit_exemptions": "; ".join(findings.exemptions(fairness))[:5000] or "none"}
 
 
-def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
+def run_tags(meta: Meta, state: str, report_sha: str | None, fairness: dict | None) -> dict[str, str]:
     git = git_commit()
     g = gate(fairness)
     return {
@@ -378,8 +377,8 @@ def run_tags(meta: dict, state: str, report_sha: str | None, fairness: dict | No
         "report_sha256": report_sha or "none",
         "git_commit": str(git["sha"]),
         "git_dirty": str(git["dirty"]),
-        "data_source": meta["source"],
-        "data_sha256": ",".join(f"{k}:{v}" for k, v in sorted((meta.get("provenance") or {}).items())),
+        "data_source": meta.source,
+        "data_sha256": ",".join(f"{k}:{v}" for k, v in sorted(meta.provenance.items())),
         "audit_passed": str(g.passed).lower(),
         **verdict_tags(findings.verdict(fairness)),
         **summary_tags(fairness),
@@ -404,7 +403,8 @@ def log_run(cfg: Config) -> None:
     tracking.save_runs_view(cfg.tracking.experiment)
     meta = contracts.read(paths.PREPARED_META)
     manifest.require(cfg, "prepare", "train", *(["mitigate"] if paths.MITIGATION_METRICS.is_file() else []))
-    metrics = {name: contracts.read_optional(p) for name, p in METRIC_FILES.items()}
+    # whole files, as written: every figure is flattened into the run and the report's findings read them
+    metrics = {name: contracts.read_dict_optional(p) for name, p in METRIC_FILES.items()}
     state = pipeline_state(cfg)
     report_sha = io.sha256_file(paths.REPORT_HTML) if paths.REPORT_HTML.is_file() else None
     with tracking.exclusive(state):  # one run per state under concurrent `log`s; ends runs a kill left RUNNING
@@ -414,7 +414,7 @@ def log_run(cfg: Config) -> None:
             summary = {"run_id": existing, "reused": True, "model_uri": model_uri, **tracking.registry_of(existing)}
         else:
             tags = run_tags(meta, state, report_sha, metrics.get("fairness"))
-            name = run_name(meta["source"], metrics.get("fairness"))
+            name = run_name(meta.source, metrics.get("fairness"))
             with tracking.run(run_name=name, tags=tags) as run_id:
                 link = (
                     f"#/experiments/{tracking.active_experiment_id()}/runs/{run_id}/artifacts/report/audit_report.html"

@@ -33,7 +33,7 @@ def main(cfg: Config) -> None:
 
     started = time.perf_counter()
     m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
-    fav, sensitive = meta["favourable_index"], meta["sensitive"]
+    fav, sensitive = meta.favourable_index, meta.sensitive
     upstream = manifest.require(cfg, "prepare", "train")
     splits = {s: build.read_split(s, fav) for s in paths.SPLITS}
     planned = build.plan(cfg, meta, float(splits["train"]["y01"].mean()))

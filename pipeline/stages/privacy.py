@@ -20,14 +20,14 @@ def _read(split: str):
 
 def _dp_summary() -> dict | None:
     """The DP accounting from train.json, with this run's accuracy and fairness beside it."""
-    train = contracts.read_optional(paths.TRAIN_METRICS) or {}
-    dp = (train.get("cost") or {}).get("dp")
+    train = contracts.read_optional(paths.TRAIN_METRICS)
+    dp = train.cost.dp if train else None
     if not dp:
         return None
-    evaluate = contracts.read_optional(paths.EVALUATE_METRICS) or {}
-    fairness = contracts.read_optional(paths.FAIRNESS_METRICS) or {}
-    gaps = {f: b.get("demographic_parity_difference") for f, b in (fairness.get("features") or {}).items()}
-    return {**dp, "accuracy": evaluate.get("accuracy"), "demographic_parity_difference": gaps}
+    evaluate = contracts.read_optional(paths.EVALUATE_METRICS)
+    fairness = contracts.read_optional(paths.FAIRNESS_METRICS)
+    gaps = {f: b.demographic_parity_difference for f, b in fairness.features.items()} if fairness else {}
+    return {**dp, "accuracy": evaluate.accuracy if evaluate else None, "demographic_parity_difference": gaps}
 
 
 def main(cfg: Config) -> None:
@@ -44,7 +44,7 @@ def main(cfg: Config) -> None:
             non_members,
             member_groups=member_groups,
             non_member_groups=non_member_groups,
-            sensitive=meta["sensitive"],
+            sensitive=meta.sensitive,
             max_rows=cfg.privacy.max_rows,
             seed=cfg.seed,
             min_group_size=cfg.privacy.min_group_size,

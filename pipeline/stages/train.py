@@ -62,7 +62,7 @@ def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     upstream = manifest.require(cfg, "prepare")
     arrays = {s: splits.arrays(s) for s in ("train", "val")}
-    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta["classes"]), checkpoint_dir=paths.CHECKPOINT_DIR)
+    result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta.classes), checkpoint_dir=paths.CHECKPOINT_DIR)
     contracts.validate(paths.TRAIN_METRICS, result.summary)  # a bad summary stops before the model is replaced
     manifest.begin("train", OUTPUTS)
     save_model(result.model)
@@ -93,7 +93,7 @@ def main_ray(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     upstream = manifest.require(cfg, "prepare")
     found = shards.verify(manifest.settings_of(cfg, "prepare"))
-    planned = scaled.plan(cfg, found, len(meta["classes"]))  # refuses what the ray fit cannot do before Ray starts
+    planned = scaled.plan(cfg, found, len(meta.classes))  # refuses what the ray fit cannot do before Ray starts
     with connected(cfg.engine) as ray, tempfile.TemporaryDirectory(prefix="ray-train-") as storage:
         result = scaled.fit(ray, cfg, found, planned, Path(storage))
     contracts.validate(paths.TRAIN_METRICS, result.summary)
