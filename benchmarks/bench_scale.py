@@ -121,6 +121,7 @@ def write_model(folder: Path, features: int, seed: int) -> None:
 def run_size(ray, n: int, n_boot: int, args, model_dir: Path) -> dict:
     from pipeline.audit.fairness import FairnessSettings, audit_tables, table_spec
     from pipeline.scale import audit as scale_audit
+    from pipeline.scale import scoring as scale_scoring
 
     settings = FairnessSettings(n_boot=n_boot, seed=0)
     blocks = -(-n // args.block_rows)
@@ -129,7 +130,7 @@ def run_size(ray, n: int, n_boot: int, args, model_dir: Path) -> dict:
         ds = ray.data.range(n, override_num_blocks=blocks).map_batches(
             generate, fn_kwargs={"features": args.features, "seed": 0}, batch_size=args.block_rows
         )
-        scored = scale_audit.score(
+        scored = scale_scoring.score(
             ds, model_dir, 1, 0.5, args.block_rows, args.actors, args.actor_cpus, args.in_flight or None
         )
         tables = scale_audit.dataset_tables(scored, ["sex", "race"], table_spec(settings), 1, 0.5, args.block_rows)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.audit import performance
 from pipeline.audit.fairness import FairnessSettings, audit_decisions, table_spec
 from pipeline.config import EngineSettings
 from pipeline.errors import BadInputError
@@ -65,6 +66,7 @@ def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
     from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.models.predict import load_trained, predict_proba
     from pipeline.scale import audit as scale_audit
+    from pipeline.scale import scoring as scale_scoring
 
     torch.manual_seed(0)
     spec = MlpSpec(6, (8,), 2)
@@ -78,7 +80,7 @@ def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
 
     frame = pd.DataFrame(X, columns=[f"f{i:04d}" for i in range(6)])
     frame = pd.concat([_frame(y, 0.0, groups, row_id).drop(columns="score"), frame], axis=1)
-    scored = scale_audit.score(ray.data.from_pandas(frame).repartition(4), tmp_path, 1, 0.5, block_rows=500)
+    scored = scale_scoring.score(ray.data.from_pandas(frame).repartition(4), tmp_path, 1, 0.5, block_rows=500)
     got = scored.to_pandas().sort_values("row_id")
     assert not any(c.startswith("f0") for c in got.columns)
     np.testing.assert_allclose(got["score"].to_numpy(), proba[:, 1], rtol=0, atol=1e-12)
@@ -91,8 +93,8 @@ def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
     local_tables = class_counts.block_tables(y, decisions, proba, 1, 10, {**views, "sex x race": _joined(views)})
     ray_tables = scale_evaluate.dataset_tables(scored, 2, 1, 10, SENSITIVE, 500)
     _same_metrics(
-        scale_evaluate.metrics_from_tables(local_tables, ["no", "yes"], 0.05, 0.98)[0],
-        scale_evaluate.metrics_from_tables(ray_tables, ["no", "yes"], 0.05, 0.98)[0],
+        performance.metrics_from_tables(local_tables, ["no", "yes"], 0.05, 0.98)[0],
+        performance.metrics_from_tables(ray_tables, ["no", "yes"], 0.05, 0.98)[0],
     )
 
 
@@ -126,8 +128,8 @@ def test_ray_evaluate_equals_the_local_tables(cluster, blocks):
     merged = scale_evaluate.dataset_tables(ds, 3, 1, 10, SENSITIVE, -(-len(y) // blocks))
     assert merged.blocks == blocks
     np.testing.assert_array_equal(merged.confusion, local.confusion)
-    expected, curve = scale_evaluate.metrics_from_tables(local, ["a", "b", "c"], 0.05, 0.98)
-    got, got_curve = scale_evaluate.metrics_from_tables(merged, ["a", "b", "c"], 0.05, 0.98)
+    expected, curve = performance.metrics_from_tables(local, ["a", "b", "c"], 0.05, 0.98)
+    got, got_curve = performance.metrics_from_tables(merged, ["a", "b", "c"], 0.05, 0.98)
     _same_metrics(expected, got)
     np.testing.assert_allclose(got_curve.to_numpy(), curve.to_numpy(), rtol=1e-9)
 
@@ -145,6 +147,7 @@ def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_pat
     from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.models.predict import load_trained, predict_proba
     from pipeline.scale import audit as scale_audit
+    from pipeline.scale import scoring as scale_scoring
 
     torch.manual_seed(1)
     spec = MlpSpec(4, (8,), 2)
@@ -163,5 +166,5 @@ def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_pat
     local = audit_decisions(
         y, (proba[:, 1] >= 0.5).astype(int), proba[:, 1], groups, SENSITIVE, SETTINGS, row_id=row_id
     )
-    scored = scale_audit.score(ray.data.read_parquet(files), tmp_path, 1, 0.5, block_rows=400)
+    scored = scale_scoring.score(ray.data.read_parquet(files), tmp_path, 1, 0.5, block_rows=400)
     assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=400))

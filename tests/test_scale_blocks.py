@@ -13,6 +13,7 @@ from pipeline.config import EngineSettings
 from pipeline.errors import BadInputError
 from pipeline.scale import audit as scale_audit
 from pipeline.scale import cluster
+from pipeline.scale import scoring as scale_scoring
 from tests.audit_helpers import audit_data
 
 SETTINGS = FairnessSettings(n_boot=5, seed=1)
@@ -42,7 +43,7 @@ def test_a_block_without_a_needed_column_sends_back_the_reason():
 
 
 def test_feature_columns_in_numeric_order():
-    assert scale_audit.feature_columns(["y", "f0010", "f0002", "group:sex", "f1", "fx"]) == ["f1", "f0002", "f0010"]
+    assert scale_scoring.feature_columns(["y", "f0010", "f0002", "group:sex", "f1", "fx"]) == ["f1", "f0002", "f0010"]
 
 
 def test_cluster_arguments_start_a_small_local_cluster_or_join_an_address():
@@ -66,7 +67,7 @@ def test_missing_group_values_are_labelled_as_the_local_engine_labels_them():
     import pandas as pd
 
     arrow_backed = pd.Series(["a", None, "b"], dtype="string[pyarrow]")
-    assert scale_audit.text_labels(arrow_backed).tolist() == ["a", "nan", "b"]
+    assert scale_scoring.text_labels(arrow_backed).tolist() == ["a", "nan", "b"]
     local = pd.Series(["a", float("nan"), "b"]).astype(str).to_numpy()  # sensitive_views, then counts.block_tables:
     assert np.asarray(local, dtype=str).tolist() == ["a", "nan", "b"]
 

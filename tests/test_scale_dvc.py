@@ -2,8 +2,9 @@
 
 Real DVC, real local Ray clusters (one per Ray stage, 2 CPUs), inside a private network namespace
 with only loopback up where the machine allows it (Ray binds every interface otherwise), under a
-timeout. prepare and train run on Ray; the later stages read the split files, which here hold every
-row (the hash-chosen sample is larger than the file)."""
+timeout. prepare and train run on Ray, evaluate and fairness score every test row of the shards in
+a Ray actor and merge count tables; explain, privacy and mitigate read the split files (the
+hash-chosen sample, here larger than the file)."""
 
 from __future__ import annotations
 
@@ -47,8 +48,16 @@ def test_dvc_repro_with_the_ray_engine_reaches_the_report(tmp_path):
         done = run_dvc(["repro"], repo)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "engine ray" in done.stdout and "Ray Train" in done.stdout
+    assert "evaluate: engine ray" in done.stdout and "fairness: engine ray" in done.stdout
     shards = json.loads((repo / paths.SHARDS_MANIFEST).read_text())
     assert sum(shards["rows"].values()) == 3000
+    evaluation = json.loads((repo / paths.EVALUATE_METRICS).read_text())
+    assert evaluation["n_test"] == sum(map(sum, evaluation["confusion_matrix"])) == shards["rows"]["test"]
+    fairness = json.loads((repo / paths.FAIRNESS_METRICS).read_text())
+    assert fairness["verdicts"]
+    for view in ("sex", "race"):  # every test row of the shards is counted once in each view
+        cells = [g["cells"] for g in fairness["features"][view]["groups"].values()]
+        assert sum(sum(c.values()) for c in cells) == shards["rows"]["test"]
     for path in (paths.REPORT_HTML, paths.MODEL_CARD, paths.MODEL_WEIGHTS):
         assert (repo / path).stat().st_size > 0
     assert json.loads((repo / paths.EVALUATE_METRICS).read_text())["accuracy"] > 0.6

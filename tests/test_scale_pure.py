@@ -14,7 +14,7 @@ import pytest
 
 from pipeline import errors, paths, shards
 from pipeline.data import encode, hash_split
-from pipeline.scale import session
+from pipeline.scale import cluster as session
 from pipeline.stats import blockwise
 
 MASK = (1 << 64) - 1

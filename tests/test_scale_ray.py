@@ -26,7 +26,7 @@ ROWS = 3_000
 @pytest.fixture(scope="module")
 def cluster():
     """One local cluster (2 CPUs, no dashboard) for the module: each ``ray.init`` costs 6-16 s here."""
-    from pipeline.scale.session import connected
+    from pipeline.scale.cluster import connected
 
     with connected(EngineSettings(kind="ray", num_cpus=2)) as connected_ray:
         yield connected_ray

@@ -88,6 +88,19 @@ def roc_points(y: np.ndarray, score: np.ndarray, positive: int, max_points: int 
     return pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
 
 
+def histogram_roc_points(tables, max_points: int = 200) -> pd.DataFrame:
+    """The favourable class's ROC curve from the merged score histograms (the ray engine has no
+    rows on the driver): one point per non-empty bin edge from the top, thinned like :func:`roc_points`."""
+    negatives, positives = tables.auc[tables.favourable]
+    keep_bins = (negatives + positives)[::-1] > 0
+    tp = np.concatenate([[0], positives[::-1].cumsum()[keep_bins]])
+    fp = np.concatenate([[0], negatives[::-1].cumsum()[keep_bins]])
+    tpr = tp / tp[-1] if tp[-1] else np.full(len(tp), np.nan)
+    fpr = fp / fp[-1] if fp[-1] else np.full(len(fp), np.nan)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(max_points, len(fpr))).round().astype(int))
+    return pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
+
+
 def calibration_points(tables) -> tuple[pd.DataFrame, float]:
     """Reliability curve over the non-empty bins and the expected calibration error, from the
     tables' bins (:mod:`pipeline.stats.calibration`: uniform, right-closed, ECE weighted by bin size)."""
@@ -144,3 +157,16 @@ def degeneracy_of(confusion: np.ndarray, margin: float, max_share: float, classe
         "largest_predicted_share": float(shares[top]),
         "max_share": max_share,
     }
+
+
+def metrics_from_tables(tables, classes: list[str], margin: float, max_share: float, roc_auc=None):
+    """``evaluate.json``'s figures (less the leakage probe) and the reliability curve from class
+    tables: one block of the test split locally (with the exact ``roc_auc``), every row merged on Ray."""
+    from pipeline.audit.group_accuracy import accuracy_from_counts
+
+    metrics = summary(tables, classes, roc_auc=roc_auc)
+    curve, metrics["expected_calibration_error"] = calibration_points(tables)
+    metrics["favourable_class"] = classes[tables.favourable]
+    metrics["degenerate"] = degeneracy_of(tables.confusion, margin, max_share, classes)
+    metrics["group_accuracy"] = accuracy_from_counts(tables.groups)
+    return metrics, curve

@@ -16,10 +16,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from pipeline.audit import performance
-from pipeline.audit.group_accuracy import accuracy_from_counts
 from pipeline.errors import BadInputError, PipelineError
-from pipeline.scale.audit import GROUP_PREFIX, text_labels
+from pipeline.scale.scoring import GROUP_PREFIX, text_labels
 from pipeline.stats import class_counts
 from pipeline.stats.groups import sensitive_views
 
@@ -54,13 +52,3 @@ def dataset_tables(ds, n_classes: int, favourable: int, bins: int, sensitive: li
     kwargs = {"n_classes": n_classes, "favourable": favourable, "bins": bins, "sensitive": list(sensitive)}
     tables = ds.map_batches(block_tables, fn_kwargs=kwargs, batch_size=block_rows, batch_format="pandas")
     return class_counts.merge_all(_unpacked(row) for row in tables.iter_rows())
-
-
-def metrics_from_tables(tables, classes: list[str], margin: float, max_share: float) -> tuple[dict, pd.DataFrame]:
-    """``evaluate.json``'s figures (less the leakage probe) and the reliability curve, from merged tables."""
-    metrics = performance.summary(tables, classes)
-    curve, metrics["expected_calibration_error"] = performance.calibration_points(tables)
-    metrics["favourable_class"] = classes[tables.favourable]
-    metrics["degenerate"] = performance.degeneracy_of(tables.confusion, margin, max_share, classes)
-    metrics["group_accuracy"] = accuracy_from_counts(tables.groups)
-    return metrics, curve

@@ -93,7 +93,7 @@ def blocks(
 def run_blocks(ray, submit: Callable, stream: Iterable[Block]) -> list:
     """``submit(block, index)`` for every block, at most two per cluster CPU in flight, results in block
     order: only the blocks in flight sit in Ray's object store, never the whole table."""
-    from pipeline.scale.session import gather
+    from pipeline.scale.cluster import gather
 
     window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
     pending: dict = {}

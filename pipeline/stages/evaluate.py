@@ -6,7 +6,6 @@ import pandas as pd
 
 from pipeline import contracts, io, manifest, paths, splits
 from pipeline.audit import near_perfect, performance
-from pipeline.audit.group_accuracy import accuracy_from_counts
 from pipeline.config import Config
 from pipeline.stats import class_counts
 from pipeline.stats.groups import sensitive_views
@@ -22,6 +21,42 @@ def predictions_frame(y, y_pred, proba, classes) -> pd.DataFrame:
     return frame
 
 
+def split_metrics(cfg: Config, meta, y, y_pred, proba) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """The local engine: the test split's tables; with every row at hand the ROC AUC and curve are exact."""
+    groups = splits.groups("test")
+    views = {name: labels.to_numpy() for name, labels in sensitive_views(groups, meta.sensitive).items()}
+    tables = class_counts.block_tables(y, y_pred, proba, meta.favourable_index, cfg.evaluate.calibration_bins, views)
+    e = cfg.evaluate
+    exact = performance.exact_roc_auc(y, proba, meta.classes)
+    metrics, calibration = performance.metrics_from_tables(
+        tables, meta.classes, e.degenerate_margin, e.degenerate_share, exact
+    )
+    return metrics, calibration, performance.roc_points(y, proba[:, meta.favourable_index], meta.favourable_index)
+
+
+def every_row_on_ray(cfg: Config, meta) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """The ray engine: every test row of the shards scored in a Ray actor, class tables merged on
+    the driver (ROC AUC and curve from the merged histograms). The predictions file and the
+    confusion plot stay the sample's (meta.scale says so): they feed the per-row audits."""
+    from pipeline import shards
+    from pipeline.scale import evaluate as scaled_evaluate
+    from pipeline.scale import scoring
+    from pipeline.scale.cluster import connected
+
+    found = shards.verify(manifest.settings_of(cfg, "prepare"))
+    fav, block_rows = meta.favourable_index, cfg.engine.block_rows
+    with connected(cfg.engine) as ray:
+        scored = scoring.scored_split(ray, found, "test", paths.MODEL_DIR, fav, cfg.evaluate.threshold, block_rows)
+        tables = scaled_evaluate.dataset_tables(
+            scored, len(meta.classes), fav, cfg.evaluate.calibration_bins, list(meta.sensitive), block_rows
+        )
+    e = cfg.evaluate
+    margins = (e.degenerate_margin, e.degenerate_share)
+    metrics, calibration = performance.metrics_from_tables(tables, meta.classes, *margins)
+    print(f"evaluate: engine ray, {tables.rows} test rows from the shards in {tables.blocks} blocks")
+    return metrics, calibration, performance.histogram_roc_points(tables)
+
+
 def main(cfg: Config) -> None:
     from pipeline.models.predict import load_trained, predict_proba
 
@@ -32,27 +67,19 @@ def main(cfg: Config) -> None:
     test = splits.arrays("test")
     proba = predict_proba(model, test["X"])
     y, y_pred = test["y"], performance.predict_labels(proba, fav, cfg.evaluate.threshold)
-    test_groups = splits.groups("test")
-    views = {name: labels.to_numpy() for name, labels in sensitive_views(test_groups, meta.sensitive).items()}
-    tables = class_counts.block_tables(y, y_pred, proba, fav, cfg.evaluate.calibration_bins, views)
-    # the same tables the Ray engine merges; with every row at hand the ROC AUC is the exact one
-    metrics = performance.summary(tables, classes, roc_auc=performance.exact_roc_auc(y, proba, classes))
-    calibration, ece = performance.calibration_points(tables)
-    metrics["expected_calibration_error"] = ece
-    metrics["favourable_class"] = classes[fav]
-    metrics["degenerate"] = performance.degeneracy_of(
-        tables.confusion, cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share, classes
-    )
-    val = splits.arrays("val")
+    if cfg.engine.kind == "ray":
+        metrics, calibration, roc = every_row_on_ray(cfg, meta)
+    else:
+        metrics, calibration, roc = split_metrics(cfg, meta, y, y_pred, proba)
+    val = splits.arrays("val")  # on the ray engine: the hash-chosen sample's validation rows (meta.scale)
     metrics["near_perfect"] = near_perfect.check(
         lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta.feature_groups, cfg.data.leakage_auc
     )
-    metrics["group_accuracy"] = accuracy_from_counts(tables.groups)
     contracts.validate(paths.EVALUATE_METRICS, metrics)  # before the first output is replaced
     manifest.begin("evaluate", OUTPUTS)
     io.write_csv(paths.PREDICTIONS, predictions_frame(y, y_pred, proba, classes), float_format="%.8g")
     for path, frame in (
-        (paths.ROC_CURVE, performance.roc_points(y, proba[:, fav], fav)),
+        (paths.ROC_CURVE, roc),
         (paths.CALIBRATION_CURVE, calibration),
         (paths.CONFUSION, performance.confusion_long(metrics["confusion_matrix"], classes, y, y_pred)),
     ):

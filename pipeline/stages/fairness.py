@@ -62,6 +62,32 @@ def external_decisions(cfg: Config, meta: Meta, s: FairnessSettings) -> dict:
     return out
 
 
+def every_row_on_ray(cfg: Config, meta, s: FairnessSettings, inconclusive_reason: str | None) -> dict:
+    """The ray engine: every test row of the shards scored in a Ray actor, count tables per block
+    merged on the driver, then the local engine's own audit of the merged tables (the bootstrap
+    keyed by prepare's ``row_id``). An existing system's decisions stay on the sample (meta.scale)."""
+    from pipeline import shards
+    from pipeline.scale import audit as scaled
+    from pipeline.scale import scoring
+    from pipeline.scale.cluster import connected
+
+    found = shards.verify(manifest.settings_of(cfg, "prepare"))
+    fav, threshold, block_rows = meta.favourable_index, cfg.evaluate.threshold, cfg.engine.block_rows
+    with connected(cfg.engine) as ray:
+        scored = scoring.scored_split(ray, found, "test", paths.MODEL_DIR, fav, threshold, block_rows)
+        audited = scaled.audit_dataset(
+            scored,
+            list(meta.sensitive),
+            s,
+            favourable_index=fav,
+            threshold=threshold,
+            block_rows=block_rows,
+            inconclusive_reason=inconclusive_reason,
+        )
+    print(f"fairness: engine ray, every test row of the shards ({found['rows'].get('test')} rows)")
+    return audited
+
+
 def main(cfg: Config) -> None:
     meta = contracts.read(paths.PREPARED_META)
     predictions = io.read_csv(paths.PREDICTIONS)
@@ -76,16 +102,20 @@ def main(cfg: Config) -> None:
     manifest.require(cfg, "prepare", "evaluate")  # predictions and groups of one run, before they are combined
     blocked = blockers(None, **upstream(contracts.read_optional(paths.DATA_METRICS), evaluation))
     degenerate = [b for b in blocked if b.startswith("degenerate model")]
-    audited = fairness.audit_decisions(
-        y01,
-        pred01,
-        score,
-        groups,
-        meta.sensitive,
-        s,
-        inconclusive_reason="; ".join(degenerate) or None,
-        row_id=groups["row_id"] if "row_id" in groups else None,  # the bootstrap's key: prepare's ids when written
-    )
+    reason = "; ".join(degenerate) or None
+    if cfg.engine.kind == "ray":
+        audited = every_row_on_ray(cfg, meta, s, reason)
+    else:
+        audited = fairness.audit_decisions(
+            y01,
+            pred01,
+            score,
+            groups,
+            meta.sensitive,
+            s,
+            inconclusive_reason=reason,
+            row_id=groups["row_id"] if "row_id" in groups else None,  # the bootstrap's key: prepare's ids when written
+        )
     result = {
         "favourable_class": meta.favourable,
         **audited,

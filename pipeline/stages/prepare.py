@@ -307,7 +307,7 @@ def main_ray(cfg: Config) -> None:
     block-wise on Ray; the whole-table audits run on a hash-chosen sample of ``SAMPLE_ROWS`` rows."""
     from pipeline.data import hash_split
     from pipeline.scale import prepare as scaled
-    from pipeline.scale.session import check_packages, connected
+    from pipeline.scale.cluster import check_packages, connected
 
     check_packages()  # a broken install is refused before the source is read
     raw = load_source(cfg.data)

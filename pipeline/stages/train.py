@@ -87,7 +87,7 @@ def main_ray(cfg: Config) -> None:
 
     from pipeline import shards
     from pipeline.scale import train as scaled
-    from pipeline.scale.session import check_packages, connected
+    from pipeline.scale.cluster import check_packages, connected
 
     check_packages()
     meta = contracts.read(paths.PREPARED_META)
