@@ -60,5 +60,6 @@ def test_dvc_repro_with_the_ray_engine_reaches_the_report(tmp_path):
         assert sum(sum(c.values()) for c in cells) == shards["rows"]["test"]
     for path in (paths.REPORT_HTML, paths.MODEL_CARD, paths.MODEL_WEIGHTS):
         assert (repo / path).stat().st_size > 0
+    assert "Engine: ray" in (repo / paths.MODEL_CARD).read_text()  # the reader learns what covered every row
     assert json.loads((repo / paths.EVALUATE_METRICS).read_text())["accuracy"] > 0.6
     assert "up to date" in run_dvc(["status"], repo).stdout

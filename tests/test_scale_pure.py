@@ -272,3 +272,14 @@ def test_a_ray_stage_exits_2_naming_both_packages_before_any_work(project, tmp_p
     err = capsys.readouterr().err
     assert "`lightning` (2.5.0)" in err and "`pytorch_lightning`" in err
     assert not paths.PREPARED_DIR.exists()  # nothing read, nothing written
+
+
+def test_the_report_says_what_the_ray_engine_covered():
+    """The data section states what covers every row and what covers the sample; nothing without the engine."""
+    from pipeline.report.sections_data import scale_paragraphs
+    from pipeline.stages.prepare import scale_note
+
+    text = " ".join(scale_paragraphs({"scale": scale_note({"test": 1200, "train": 4000, "val": 800})}))
+    assert "Engine: ray" in text and "test 1200" in text and "train 4000" in text
+    assert "fairness audit cover every row" in text and "Explanations, the privacy audit, mitigation" in text
+    assert scale_paragraphs({"rows": {}}) == []

@@ -172,6 +172,21 @@ def _confusable_paragraphs(audit: dict) -> list[str]:
     ]
 
 
+def scale_paragraphs(data: dict) -> list[str]:
+    """What the ray engine (``engine.kind: ray``) computed from every row and what from the sample."""
+    scale = data.get("scale")
+    if not scale:
+        return []
+    rows = ", ".join(f"{split} {fmt(n)}" for split, n in scale["rows"].items())
+    return [
+        f"Engine: {scale['engine']}. Every row ({rows}) is encoded into shards ({scale['shards']}); training, "
+        "the test metrics and the fairness audit cover every row (count tables merged over blocks; ROC AUC "
+        f"from score histograms). Split: {scale['split']}.",
+        f"Sample: {scale['sample']}. Explanations, the privacy audit, mitigation and the predictions file "
+        "cover that sample's rows.",
+    ]
+
+
 def build(ctx: dict) -> Section:
     """The data audit section, or 'not run' when prepare has not written its audit."""
     data = ctx.get("data")
@@ -182,6 +197,7 @@ def build(ctx: dict) -> Section:
     near = (ctx.get("evaluate") or {}).get("near_perfect") or {}
     paragraphs = (
         ([f"SUSPECTED TARGET LEAKAGE AT THE MODEL: {near['reason']}."] if near.get("flagged") else [])
+        + scale_paragraphs(data)
         + leakage_paragraphs(data)
         + screen_paragraphs(data)
         + [
