@@ -51,6 +51,12 @@ class Encoding:
 OTHER_LEVEL = "<other>"
 
 
+def capped_column(column: str, levels_in_training: int, levels: list, folded: int) -> dict:
+    """A column whose rarer levels share '<other>' (data.max_categories), as meta.json records it."""
+    kept = len(levels) - 1  # '<other>' is one of the levels
+    return {"column": column, "levels_in_training": levels_in_training, "kept": kept, "folded_into_other": folded}
+
+
 def _levels(onehot: OneHotEncoder, i: int) -> tuple[list[str], int]:
     """Output levels of column ``i`` in scikit-learn's column order (frequent, then ``<other>``)."""
     categories = [str(v) for v in onehot.categories_[i]]
@@ -87,14 +93,7 @@ def fit(train: pd.DataFrame, numeric: list[str], categorical: list[str], max_cat
         for i, column in enumerate(categorical):
             levels, folded = _levels(onehot, i)
             if folded:
-                capped.append(
-                    {
-                        "column": column,
-                        "levels_in_training": len(onehot.categories_[i]),
-                        "kept": len(levels) - 1,
-                        "folded_into_other": folded,
-                    }
-                )
+                capped.append(capped_column(column, len(onehot.categories_[i]), levels, folded))
             start = len(names)
             names.extend(f"{column}={level}" for level in levels)
             groups[column] = list(range(start, len(names)))
@@ -157,14 +156,7 @@ def from_statistics(
     for column in categorical:
         levels, folded = _kept_levels(stats.counts[column], max_categories)
         if folded:
-            capped.append(
-                {
-                    "column": column,
-                    "levels_in_training": len(stats.counts[column]),
-                    "kept": len(levels) - 1,
-                    "folded_into_other": folded,
-                }
-            )
+            capped.append(capped_column(column, len(stats.counts[column]), levels, folded))
         start = len(names)
         names.extend(f"{column}={level}" for level in levels)
         groups[column] = list(range(start, len(names)))

@@ -63,7 +63,18 @@ def main(cfg: Config) -> None:
     upstream = manifest.require(cfg, "prepare")
     arrays = {s: splits.arrays(s) for s in ("train", "val")}
     result = fit(cfg.train, cfg.seed, arrays, n_classes=len(meta.classes), checkpoint_dir=paths.CHECKPOINT_DIR)
-    contracts.validate(paths.TRAIN_METRICS, result.summary)  # a bad summary stops before the model is replaced
+    write_outputs(cfg, result, upstream)
+    wall = result.cost["fit_wall_time_s"]
+    print(
+        f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last "
+        f"{result.summary['final']}"
+    )
+
+
+def write_outputs(cfg: Config, result, upstream) -> None:
+    """The model, curves, summary and cost of a finished fit (either engine), as one set: the
+    summary is checked before the model is replaced, the manifest written last."""
+    contracts.validate(paths.TRAIN_METRICS, result.summary)
     manifest.begin("train", OUTPUTS)
     save_model(result.model)
     save_curves(result.history)
@@ -72,11 +83,6 @@ def main(cfg: Config) -> None:
     io.write_json(paths.TRAIN_COST, result.cost)
     for note in result.notes:
         print(f"train: {note}")
-    wall = result.cost["fit_wall_time_s"]
-    print(
-        f"train: {result.summary['epochs_run']} epochs ({result.cost['epochs_this_run']} in {wall:.2f}s), last "
-        f"{result.summary['final']}"
-    )
 
 
 def main_ray(cfg: Config) -> None:
@@ -96,15 +102,7 @@ def main_ray(cfg: Config) -> None:
     planned = scaled.plan(cfg, found, len(meta.classes))  # refuses what the ray fit cannot do before Ray starts
     with connected(cfg.engine) as ray, tempfile.TemporaryDirectory(prefix="ray-train-") as storage:
         result = scaled.fit(ray, cfg, found, planned, Path(storage))
-    contracts.validate(paths.TRAIN_METRICS, result.summary)
-    manifest.begin("train", OUTPUTS)
-    save_model(result.model)
-    save_curves(result.history)
-    contracts.write(paths.TRAIN_METRICS, result.summary)
-    manifest.finish("train", OUTPUTS, cfg, upstream=upstream)
-    io.write_json(paths.TRAIN_COST, result.cost)
-    for note in result.notes:
-        print(f"train: {note}")
+    write_outputs(cfg, result, upstream)
     print(
         f"train: {result.summary['epochs_run']} epochs on Ray Train, weights equal on every rank, "
         f"last {result.summary['final']}"

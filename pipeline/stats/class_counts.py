@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.errors import BadInputError
-from pipeline.stats import calibration
+from pipeline.stats import calibration, counts
 from pipeline.stats.counts import AUC_BINS
 
 #: Probabilities are clipped to [this, 1] before the log loss, as the evaluate stage always did.
@@ -125,11 +124,4 @@ def group_counts(y, y_pred, views: dict) -> dict[str, dict[str, np.ndarray]]:
 
 def merge_all(tables) -> ClassTables:
     """Merge an iterable of tables (at least one), in the order given."""
-    it = iter(tables)
-    try:
-        out = next(it)
-    except StopIteration:
-        raise BadInputError("no evaluate tables to merge: the data set has no rows (no block came back)") from None
-    for t in it:
-        out = out.merge(t)
-    return out
+    return counts.merge_all(tables, "evaluate tables")

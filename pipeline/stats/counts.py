@@ -104,13 +104,13 @@ class CountTables:
         return sorted(self.views[view])
 
 
-def merge_all(tables) -> CountTables:
-    """Merge an iterable of tables (at least one), in the order given."""
+def merge_all(tables, what: str = "count tables"):
+    """Merge an iterable of tables (at least one; anything with ``merge``), in the order given."""
     it = iter(tables)
     try:
         out = next(it)
     except StopIteration:
-        raise BadInputError("no count tables to merge: the data set has no rows (no block came back)") from None
+        raise BadInputError(f"no {what} to merge: the data set has no rows (no block came back)") from None
     for t in it:
         out = out.merge(t)
     return out
