@@ -210,7 +210,8 @@ def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage:
     if len(set(hashes)) != 1:
         raise IntegrityError(f"the Ray Train workers ended with different weights (sha256 {hashes}); nothing is saved")
     with result.checkpoint.as_directory() as folder:
-        state = torch.load(Path(folder) / "model.pt", weights_only=True)
+        weights = Path(folder) / "model.pt"
+        state = torch.load(weights, weights_only=True)
         history = json.loads((Path(folder) / "history.json").read_text())
     check_finite_state(state, "the Ray Train checkpoint")
     spec = MlpSpec(config["n_inputs"], tuple(cfg.train.hidden), n_classes)
