@@ -35,6 +35,19 @@ def cluster():
     assert not ray.is_initialized()  # the cluster this module started is gone
 
 
+def save_random_mlp(folder, n_inputs: int, seed: int) -> None:
+    """A small untrained MLP saved as the train stage saves one (model.pt + model.json)."""
+    import torch
+
+    from pipeline import io
+    from pipeline.models.mlp import MLP, MlpSpec
+
+    torch.manual_seed(seed)
+    spec = MlpSpec(n_inputs, (8,), 2)
+    torch.save(MLP(spec).state_dict(), folder / "model.pt")
+    io.write_json(folder / "model.json", spec.to_dict())
+
+
 def _frame(y, score, groups, row_id) -> pd.DataFrame:
     return pd.DataFrame(
         {"row_id": row_id, "y": y, "score": score, "group:sex": groups["sex"], "group:race": groups["race"]}
@@ -60,18 +73,12 @@ def test_ray_audit_equals_the_local_one(cluster, blocks):
 
 
 def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
-    import torch
 
-    from pipeline import io
-    from pipeline.models.mlp import MLP, MlpSpec
     from pipeline.models.predict import load_trained, predict_proba
     from pipeline.scale import audit as scale_audit
     from pipeline.scale import scoring as scale_scoring
 
-    torch.manual_seed(0)
-    spec = MlpSpec(6, (8,), 2)
-    torch.save(MLP(spec).state_dict(), tmp_path / "model.pt")
-    io.write_json(tmp_path / "model.json", spec.to_dict())
+    save_random_mlp(tmp_path, n_inputs=6, seed=0)
     y, _, _, groups, row_id = audit_data(n=2_000)
     X = np.random.default_rng(5).normal(size=(len(y), 6)).astype(np.float32)
     proba = predict_proba(load_trained(tmp_path), X)
@@ -141,18 +148,13 @@ def _joined(views: dict) -> np.ndarray:
 def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_path):
     """Parquet shards from pipeline.shards.write_shard (prepare's writer), read back with Ray and
     scored by the model in an actor: the audit equals the local one on the same rows."""
-    import torch
 
-    from pipeline import io, shards
-    from pipeline.models.mlp import MLP, MlpSpec
+    from pipeline import shards
     from pipeline.models.predict import load_trained, predict_proba
     from pipeline.scale import audit as scale_audit
     from pipeline.scale import scoring as scale_scoring
 
-    torch.manual_seed(1)
-    spec = MlpSpec(4, (8,), 2)
-    torch.save(MLP(spec).state_dict(), tmp_path / "model.pt")
-    io.write_json(tmp_path / "model.json", spec.to_dict())
+    save_random_mlp(tmp_path, n_inputs=4, seed=1)
     y, _, _, groups, row_id = audit_data(n=1_500)
     X = np.random.default_rng(6).normal(size=(len(y), 4)).astype(np.float32)
     files = []

@@ -50,12 +50,7 @@ class ClassTables:
         shape = (self.n_classes, self.favourable, self.bins, list(self.groups))
         if (other.n_classes, other.favourable, other.bins, list(other.groups)) != shape:
             raise ValueError(f"evaluate tables of different settings cannot be merged: {shape} vs {other.n_classes}")
-        groups = {}
-        for view, table in self.groups.items():
-            merged = dict(table)
-            for g, v in other.groups[view].items():
-                merged[g] = merged[g] + v if g in merged else v
-            groups[view] = merged
+        groups = counts.merge_views(self.groups, other.groups)
         return ClassTables(
             self.n_classes,
             self.favourable,

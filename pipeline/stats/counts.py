@@ -91,17 +91,24 @@ class CountTables:
                 f"{self.spec}, scored={self.scored}, views {sorted(self.views)} vs "
                 f"{other.spec}, scored={other.scored}, views {sorted(other.views)}"
             )
-        views = {}
-        for name, groups in self.views.items():
-            merged = dict(groups)
-            for group, table in other.views[name].items():
-                merged[group] = merged[group] + table if group in merged else table
-            views[name] = merged
+        views = merge_views(self.views, other.views)
         return CountTables(self.spec, self.scored, self.rows + other.rows, views, self.blocks + other.blocks)
 
     def names(self, view: str) -> list[str]:
         """The view's group names, sorted as ``numpy.unique`` sorts them (code point order)."""
         return sorted(self.views[view])
+
+
+def merge_views(ours: dict, theirs: dict) -> dict:
+    """Per view, per group arrays added (a group only one side saw is taken as it is): the
+    group-keyed part of merging two blocks' tables, for the fairness and the evaluate tables alike."""
+    merged_views = {}
+    for view, groups in ours.items():
+        merged = dict(groups)
+        for group, table in theirs[view].items():
+            merged[group] = merged[group] + table if group in merged else table
+        merged_views[view] = merged
+    return merged_views
 
 
 def merge_all(tables, what: str = "count tables"):
