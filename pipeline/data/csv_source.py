@@ -45,22 +45,43 @@ def rename_duplicates(header: list[str]) -> tuple[list[str], list[str]]:
 READ_CHUNK_ROWS = 50_000
 
 
+def read_options(delimiter: str, encoding: str) -> dict:
+    """``pd.read_csv`` arguments every reader of a user's file uses (whole or in blocks): text cells,
+    only empty fields missing, blank lines kept as empty records (so row numbers stay record numbers)."""
+    return {
+        "sep": delimiter,
+        "header": None,
+        "dtype": str,
+        "keep_default_na": False,
+        "na_values": [""],
+        "skip_blank_lines": False,
+        "engine": "c",
+        "encoding": encoding,
+    }
+
+
 def _read_chunks(path: Path, delimiter: str, encoding: str) -> pd.DataFrame:
     """Every cell as text, read from the path in chunks (the index continues across chunks)."""
-    with pd.read_csv(
-        path,
-        sep=delimiter,
-        header=None,
-        dtype=str,
-        keep_default_na=False,
-        na_values=[""],
-        skip_blank_lines=False,
-        engine="c",
-        encoding=encoding,
-        chunksize=READ_CHUNK_ROWS,
-    ) as reader:
+    with pd.read_csv(path, chunksize=READ_CHUNK_ROWS, **read_options(delimiter, encoding)) as reader:
         chunks = list(reader)
     return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
+
+
+def parse_error(err: Exception, path: Path, delimiter: str, encoding: str) -> validate.Problem:
+    """A parser error worded with the physical line where the bad record starts."""
+    detail = _physical_line(re.sub(r"\s+", " ", str(err)).strip(), path, delimiter, encoding)
+    return validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")
+
+
+def tidy(data: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """Data records (index: data row numbers) without blank lines, named ``header``, cells stripped."""
+    filled = data.notna().any(axis=1)
+    if not filled.all():  # a boolean selection copies the table: only when there are blank lines
+        data = data[filled]
+    data.columns = header
+    for column in range(data.shape[1]):  # one column at a time: ``apply`` would build a second table
+        data.isetitem(column, data.iloc[:, column].str.strip())
+    return data
 
 
 def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "error") -> pd.DataFrame:
@@ -73,27 +94,24 @@ def read_frame(path: Path, delimiter: str, encoding: str, duplicates: str = "err
     try:
         frame = _read_chunks(path, delimiter, encoding)
     except pd.errors.ParserError as err:
-        detail = _physical_line(re.sub(r"\s+", " ", str(err)).strip(), path, delimiter, encoding)
-        validate.raise_if_any([validate.Problem(str(path), f"cannot be parsed with delimiter {delimiter!r}: {detail}")])
+        validate.raise_if_any([parse_error(err, path, delimiter, encoding)])
     header = [str(c).strip() if pd.notna(c) else "" for c in frame.iloc[0]]
     problems = validate.structure(path, header, delimiter, duplicates)
     if len(frame) < 2 or frame.iloc[1:].isna().all(axis=None):
-        problems.append(validate.Problem(str(path), "has a header but no data rows"))
+        problems.append(validate.Problem(str(path), NO_DATA_ROWS))
     validate.raise_if_any(problems)
     # Blank lines are read as empty rows and dropped here, keeping each row's index tied to its
     # record number (row r is record r + 1), from which messages find the record's first line.
     data = frame.iloc[1:]
     del frame
     data.index = data.index - 1
-    filled = data.notna().any(axis=1)
-    if not filled.all():  # a boolean selection copies the table: only when there are blank lines
-        data = data[filled]
     header, renamed = rename_duplicates(header)
-    data.columns = header
-    for column in range(data.shape[1]):  # one column at a time: ``apply`` would build a second table
-        data.isetitem(column, data.iloc[:, column].str.strip())
+    data = tidy(data, header)
     data.attrs["renamed_columns"] = renamed
     return data
+
+
+NO_DATA_ROWS = "has a header but no data rows"
 
 
 def _physical_line(detail: str, path: Path, delimiter: str, encoding: str) -> str:
@@ -196,7 +214,7 @@ def codes_as_text(settings: DataSettings) -> dict[str, str]:
     }
 
 
-def _configured(settings: DataSettings) -> dict[str, list[str]]:
+def configured_columns(settings: DataSettings) -> dict[str, list[str]]:
     csv = settings.csv
     plain = [s for s in settings.sensitive or [] if s not in settings.sensitive_onehot]
     wanted = {"data.csv.target": [csv.target], "data.sensitive": plain}
@@ -234,9 +252,9 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     path = Path(csv.path)
     frame = read_frame(path, csv.delimiter, csv.encoding, csv.duplicate_columns)
     renamed = list(frame.attrs.get("renamed_columns", []))
-    frame, case_notes = match_case(frame, _configured(settings))
+    frame, case_notes = match_case(frame, configured_columns(settings))
     renamed += case_notes
-    validate.raise_if_any(validate.columns_exist(path, list(frame.columns), _configured(settings)))
+    validate.raise_if_any(validate.columns_exist(path, list(frame.columns), configured_columns(settings)))
     frame = frame.drop(columns=list(csv.drop))
     roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
     skip = {csv.target, *roles.values()}
@@ -262,33 +280,61 @@ def load(settings: DataSettings, val_size: float, test_size: float) -> RawTable:
     return table
 
 
-def _to_table(
-    frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str], roles: dict[str, str]
-) -> RawTable:
-    """Apply the missing-value policy and build the :class:`RawTable`."""
-    csv, notes = settings.csv, []
-    missing = {c: int(frame[c].isna().sum()) for c in frame.columns}
-    gaps = frame[sensitive_columns(settings)].isna().any(axis=1)
-    if gaps.any() and settings.missing_sensitive == "drop":
-        notes.append(f"dropped {int(gaps.sum())} rows with a missing sensitive value (data.missing_sensitive=drop)")
-        frame = frame[~gaps].reset_index(drop=True)
-    elif gaps.any():
-        notes.append(f"{int(gaps.sum())} rows with a missing sensitive value kept as the group '{MISSING_LEVEL}'")
-    classes, favourable, class_notes = decide_classes(frame[csv.target], settings)
-    notes += class_notes
+def gap_note(gaps: int, policy: str) -> list[str]:
+    if not gaps:
+        return []
+    if policy == "drop":
+        return [f"dropped {gaps} rows with a missing sensitive value (data.missing_sensitive=drop)"]
+    return [f"{gaps} rows with a missing sensitive value kept as the group '{MISSING_LEVEL}'"]
+
+
+def fill_notes(filled: dict[str, int]) -> list[str]:
+    return [f"'{name}': {n} missing numbers filled with the column median" for name, n in filled.items()]
+
+
+def apply_types(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], medians: dict[str, float] | None = None
+) -> dict[str, int]:
+    """Type ``frame``'s columns in place: categories with missing values as the level ``<missing>``,
+    float64 numbers with missing ones filled with the column median (``medians``: the medians of the
+    whole file, when ``frame`` is a block of it; else each column's own). Returns the filled cells per column."""
+    filled = {}
     for name in categorical:  # as categories: a code per row instead of a string per row
         frame[name] = frame[name].fillna(MISSING_LEVEL).astype("category")
     for name in numeric:
         values = pd.to_numeric(frame[name]).astype("float64")
-        if values.isna().any():
-            notes.append(f"'{name}': {int(values.isna().sum())} missing numbers filled with the column median")
-            values = values.fillna(values.median())
+        gaps = int(values.isna().sum())
+        if gaps:
+            filled[name] = gaps
+            values = values.fillna(values.median() if medians is None else medians[name])
         frame[name] = values
+    return filled
+
+
+def extras(frame: pd.DataFrame, roles: dict[str, str]) -> dict[str, pd.Series]:
+    """An existing system's score (a number, or NaN) and decision (as text), by role."""
     extra = {}
     if "score" in roles:
         extra["score"] = pd.to_numeric(frame[roles["score"]], errors="coerce")
     if "decision" in roles:
         extra["decision"] = frame[roles["decision"]].astype(str)
+    return extra
+
+
+def _to_table(
+    frame: pd.DataFrame, settings: DataSettings, numeric: list[str], categorical: list[str], roles: dict[str, str]
+) -> RawTable:
+    """Apply the missing-value policy and build the :class:`RawTable`."""
+    csv = settings.csv
+    missing = {c: int(frame[c].isna().sum()) for c in frame.columns}
+    gaps = frame[sensitive_columns(settings)].isna().any(axis=1)
+    notes = gap_note(int(gaps.sum()), settings.missing_sensitive)
+    if gaps.any() and settings.missing_sensitive == "drop":
+        frame = frame[~gaps].reset_index(drop=True)
+    classes, favourable, class_notes = decide_classes(frame[csv.target], settings)
+    notes += class_notes
+    notes += fill_notes(apply_types(frame, numeric, categorical))
+    extra = extras(frame, roles)
     from pipeline.io import sha256_file
 
     return RawTable(

@@ -341,8 +341,7 @@ def _schema(
     return pa.DataFrameSchema(columns, strict=False)
 
 
-def row_rules(
-    path: Path,
+def row_failures(
     frame: pd.DataFrame,
     *,
     target: str,
@@ -350,11 +349,10 @@ def row_rules(
     sensitive: list[str],
     fail_on_missing_sensitive: bool,
     classes: list[str] | None,
-    locate: Callable[[list[int]], list[int]] | None = None,
-) -> list[Problem]:
-    """Validate the string table with pandera (lazily: all failures) and word each failure.
-
-    ``locate`` turns data row numbers into file lines (:func:`line_numbers`)."""
+) -> list[dict]:
+    """Each failing (column, check) of the string table, validated with pandera (lazily: all failures):
+    rows failing, the first few data row numbers and the first failing row's value. Mergeable over
+    blocks of rows (:func:`merge_failures`)."""
     import pandera.errors as pe
 
     schema = _schema(
@@ -370,28 +368,102 @@ def row_rules(
         return []
     except pe.SchemaErrors as err:
         cases = err.failure_cases
-    found = frame[target].value_counts(dropna=True).to_dict() if target in frame else {}
-    words = _rule_messages(target, classes, {str(k): int(v) for k, v in found.items()})
-    problems = []
+    failures = []
     for (column, check), part in cases.groupby(["column", "check"], sort=False, dropna=False):
-        name = str(check).split("(")[0]
         column = str(column)
         rows = part[part["index"].notna()]
         index = sorted(int(i) for i in rows["index"])
         example_rows = frame.loc[index[:1], column] if index else pd.Series(dtype=object)
         example = None if example_rows.empty or pd.isna(example_rows.iloc[0]) else str(example_rows.iloc[0])
-        message = words.get(name, f"failed check {check}")
-        problems.append(
-            Problem(
-                str(path), message, column=column, rows=len(index), example=example, lines=line_numbers(index, locate)
-            )
+        failures.append(
+            {
+                "column": column,
+                "check": str(check),
+                "rows": len(index),
+                "first": index[:MAX_LINES_SHOWN],
+                "example": example,
+            }
         )
-    return problems
+    return failures
+
+
+def merge_failures(parts: list[list[dict]]) -> list[dict]:
+    """The failures of consecutive blocks of rows as one table's: rows summed, the earliest rows and example kept."""
+    merged: dict[tuple[str, str], dict] = {}
+    for part in parts:
+        for failure in part:
+            key = (failure["column"], failure["check"])
+            if key not in merged:
+                merged[key] = dict(failure)
+                continue
+            seen = merged[key]
+            first = sorted(seen["first"] + failure["first"])
+            if failure["first"] and (not seen["first"] or failure["first"][0] < seen["first"][0]):
+                seen["example"] = failure["example"]
+            seen.update(rows=seen["rows"] + failure["rows"], first=first[:MAX_LINES_SHOWN])
+    return list(merged.values())
+
+
+def word_failures(
+    path: Path,
+    failures: list[dict],
+    *,
+    target: str,
+    classes: list[str] | None,
+    found: dict[str, int],
+    locate: Callable[[list[int]], list[int]] | None = None,
+) -> list[Problem]:
+    """One :class:`Problem` per failing (column, check); ``found``: the target's labels with their rows."""
+    words = _rule_messages(target, classes, found)
+    return [
+        Problem(
+            str(path),
+            words.get(f["check"].split("(")[0], f"failed check {f['check']}"),
+            column=f["column"],
+            rows=f["rows"],
+            example=f["example"],
+            lines=line_numbers(f["first"], locate),
+        )
+        for f in failures
+    ]
+
+
+def row_rules(
+    path: Path,
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    numeric: list[str],
+    sensitive: list[str],
+    fail_on_missing_sensitive: bool,
+    classes: list[str] | None,
+    locate: Callable[[list[int]], list[int]] | None = None,
+) -> list[Problem]:
+    """Validate the string table with pandera (lazily: all failures) and word each failure.
+
+    ``locate`` turns data row numbers into file lines (:func:`line_numbers`)."""
+    failures = row_failures(
+        frame,
+        target=target,
+        numeric=numeric,
+        sensitive=sensitive,
+        fail_on_missing_sensitive=fail_on_missing_sensitive,
+        classes=classes,
+    )
+    if not failures:
+        return []
+    found = frame[target].value_counts(dropna=True).to_dict() if target in frame else {}
+    found = {str(k): int(v) for k, v in found.items()}
+    return word_failures(path, failures, target=target, classes=classes, found=found, locate=locate)
 
 
 def label_rules(path: Path, target: pd.Series, column: str, val_size: float, test_size: float) -> list[Problem]:
     """A target needs two classes, and each class enough rows for a stratified split."""
-    counts = target.dropna().value_counts()
+    return label_count_rules(path, target.dropna().value_counts(), column, val_size, test_size)
+
+
+def label_count_rules(path: Path, counts: pd.Series, column: str, val_size: float, test_size: float) -> list[Problem]:
+    """:func:`label_rules` from the labels' row counts (``value_counts`` order: most rows first)."""
     if len(counts) < 2:
         example = None if counts.empty else str(counts.index[0])
         return [

@@ -8,9 +8,11 @@ them and builds the encoding from the merged statistics (:func:`pipeline.data.en
 (:mod:`pipeline.shards`). Every worker's memory follows ``engine.block_rows``, not the data size; the
 driver holds the merged statistics only.
 
-Limit, said in the README: the source is still read and validated by the project's loaders in the
-driver (the checks of ``pipeline.data`` are whole-table checks); what runs block-wise is everything
-after, including the encoded data, which never exists whole in one process.
+A user's CSV file (``data.source: csv``) is read block-wise too (:mod:`pipeline.scale.csv_read`): the
+tasks type their own block with decisions merged from every block, so no process holds the table.
+Other sources (the bundled tables, and a CSV file with ``data.sensitive_onehot``,
+``data.sensitive_bins`` or ``data.max_rows``) are read and validated by the project's loaders in the
+driver, cut into blocks there (:func:`table_items`); the encoded data never exists whole in one process.
 """
 
 from __future__ import annotations
@@ -90,7 +92,31 @@ def blocks(
         )
 
 
-def run_blocks(ray, submit: Callable, stream: Iterable[Block]) -> list:
+def table_items(table: RawTable, row_id: np.ndarray, inputs: list[str], sensitive: list[str], block_rows: int):
+    """The blocks of a table the driver holds (a new generator per pass)."""
+    return lambda: blocks(table, row_id, inputs, sensitive, block_rows)
+
+
+def as_block(item, plan: Plan) -> Block:
+    """A task's block: as sent, or typed here from a CSV block (:class:`pipeline.scale.csv_read.CsvItem`)."""
+    if isinstance(item, Block):
+        return item
+    from pipeline.data import csv_blocks, csv_source
+
+    row_id, frame = csv_blocks.typed_block(item.part, item.layout, item.decisions)
+    class_index = {c: i for i, c in enumerate(item.decisions.classes)}
+    text = {f"{shards.GROUP_PREFIX}{c}": frame[c].astype(str).to_numpy() for c in item.sensitive}
+    for role, series in csv_source.extras(frame, item.layout.roles).items():
+        text[f"{shards.EXTRA_PREFIX}{role}"] = series.astype(str).to_numpy()
+    return Block(
+        row_id=row_id,
+        y=frame[item.layout.target].astype(str).map(class_index).to_numpy(dtype=np.int64),
+        inputs=frame[plan.numeric + plan.categorical].reset_index(drop=True),
+        text=pd.DataFrame(text),
+    )
+
+
+def run_blocks(ray, submit: Callable, stream: Iterable) -> list:
     """``submit(block, index)`` for every block, at most two per cluster CPU in flight, results in block
     order: only the blocks in flight sit in Ray's object store, never the whole table."""
     from pipeline.scale.cluster import gather
@@ -115,8 +141,9 @@ def labels(block: Block, plan: Plan) -> np.ndarray:
     )
 
 
-def summarise(block: Block, plan: Plan) -> tuple[blockwise.ColumnStats, dict]:
+def summarise(item, plan: Plan) -> tuple[blockwise.ColumnStats, dict]:
     """Pass 1 on one block: the training rows' column statistics, class and group counts per split."""
+    block = as_block(item, plan)
     split = labels(block, plan)
     stats = blockwise.summarise(block.inputs[split == "train"], plan.numeric, plan.categorical)
     counts = {}
@@ -141,8 +168,9 @@ def merge_counts(parts: list[dict]) -> dict:
     return out
 
 
-def write_block(block: Block, index: int, plan: Plan, encoding: encode.Encoding, root: str) -> dict:
+def write_block(item, index: int, plan: Plan, encoding: encode.Encoding, root: str) -> dict:
     """Pass 2 on one block: encode its rows and write one shard per split it has rows in."""
+    block = as_block(item, plan)
     split = labels(block, plan)
     written = {}
     for name in paths.SPLITS:
@@ -182,19 +210,21 @@ def check_statistics(stats: blockwise.ColumnStats, numeric: list[str]) -> None:
 
 def shard(
     ray,
-    table: RawTable,
-    row_id: np.ndarray,
+    items: Callable[[], Iterable],
     cfg: Config,
     *,
     numeric: list[str],
     categorical: list[str],
     sensitive: list[str],
+    extra_roles: Iterable[str],
 ) -> Sharded:
     """Both passes on the cluster ``ray`` is connected to; the shard manifest written last.
 
-    ``row_id`` is each table row's position in the loaded source. Nothing is written before the
-    merged statistics are known to encode to finite numbers; from the first shard on, the prepare
-    stage's manifest and the shard manifest are both absent until the set is whole.
+    ``items()`` gives the blocks afresh for each pass (:func:`table_items`, or
+    :func:`pipeline.scale.csv_read.items`); each row carries its ``row_id``, its position in the loaded
+    source. Nothing is written before the merged statistics are known to encode to finite numbers;
+    from the first shard on, the prepare stage's manifest and the shard manifest are both absent until
+    the set is whole.
     """
     plan = Plan(
         cfg.seed,
@@ -204,12 +234,9 @@ def shard(
         list(categorical),
         [f"{shards.GROUP_PREFIX}{c}" for c in sensitive],
     )
-
-    def stream():
-        return blocks(table, row_id, numeric + categorical, sensitive, cfg.engine.block_rows)
-
     first = ray.remote(num_cpus=1)(summarise)
-    summaries = run_blocks(ray, lambda block, _: first.remote(block, plan), stream())
+    shared_plan = ray.put(plan)
+    summaries = run_blocks(ray, lambda block, _: first.remote(block, shared_plan), items())
     stats = blockwise.merge_all(s for s, _ in summaries)
     check_statistics(stats, plan.numeric)
     encoding = encode.from_statistics(stats, plan.numeric, plan.categorical, cfg.data.max_categories)
@@ -217,13 +244,14 @@ def shard(
     shards.begin()
     task = ray.remote(num_cpus=1)(write_block)
     root = str(Path.cwd())
+    shared_encoding = ray.put(encoding)
     files: dict = {}
-    for written in run_blocks(ray, lambda block, i: task.remote(block, i, plan, encoding, root), stream()):
+    for written in run_blocks(ray, lambda block, i: task.remote(block, i, shared_plan, shared_encoding, root), items()):
         files.update(written)
     found = shards.finish(
         files,
         feature_names=encoding.feature_names,
-        text_columns=[*plan.groups, *(f"{shards.EXTRA_PREFIX}{role}" for role in table.extra)],
+        text_columns=[*plan.groups, *(f"{shards.EXTRA_PREFIX}{role}" for role in extra_roles)],
         settings=manifest.settings_of(cfg, "prepare"),
     )
     return Sharded(encoding, merge_counts([c for _, c in summaries]), found)

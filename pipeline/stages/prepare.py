@@ -302,47 +302,109 @@ def ray_rows(raw, table, settings, seed: int):
     return row_id, take(raw, row_id), take(table, row_id)
 
 
+def blockwise_csv(settings) -> str | None:
+    """Why a source must be read whole on the driver under the ray engine, or None when the tasks read it."""
+    if settings.source != "csv":
+        return f"data.source '{settings.source}' is a bundled table its loader reads whole"
+    for name in ("sensitive_onehot", "sensitive_bins", "max_rows"):
+        if getattr(settings, name):
+            return f"data.{name} is set (it is applied to the whole table)"
+    return None
+
+
 def main_ray(cfg: Config) -> None:
     """``engine.kind: ray``: the split, the encoder's statistics and the encoded shards cover every row,
     block-wise on Ray; the whole-table audits run on a hash-chosen sample of ``SAMPLE_ROWS`` rows."""
-    from pipeline.data import hash_split
-    from pipeline.scale import prepare as scaled
     from pipeline.scale.cluster import check_packages, connected
 
     check_packages()  # a broken install is refused before the source is read
+    whole = blockwise_csv(resolve(cfg.data))
+    if whole is None:
+        with connected(cfg.engine) as ray:
+            return ray_csv_blocks(ray, cfg)
+    print(f"prepare: engine ray, the source is read whole on the driver: {whole}")
     raw = load_source(cfg.data)
     table, settings, encodings = sensitive_shapes.derive(raw, resolve(cfg.data))
     check_sensitive(table, settings.sensitive)
     row_id, raw, table = ray_rows(raw, table, settings, cfg.seed)
+    from pipeline.data import hash_split
+    from pipeline.scale import prepare as scaled
+
     picked = hash_split.sample(row_id, cfg.seed, SAMPLE_ROWS)
     sample, raw_sample = take(table, picked), take(raw, picked).features
     del raw  # the driver keeps one copy of the table from here on
+    with connected(cfg.engine) as ray:
+        finish_ray(
+            ray,
+            cfg,
+            sample,
+            raw_sample,
+            row_id[picked],
+            settings,
+            encodings,
+            lambda inputs: scaled.table_items(table, row_id, inputs, list(settings.sensitive), cfg.engine.block_rows),
+            table.extra,
+        )
+
+
+def ray_csv_blocks(ray, cfg: Config) -> None:
+    """The user's CSV file read block-wise by Ray tasks (pipeline/scale/csv_read.py): the driver holds the
+    merged decisions and the sample, never the table."""
+    from pipeline.scale import csv_read
+
+    scanned = csv_read.scan(csv_read.on_ray(ray), resolve(cfg.data), cfg.seed, SAMPLE_ROWS, cfg.engine.block_rows)
+    print(f"prepare: engine ray, {scanned.rows} rows read block-wise ({scanned.mode})")
+    sample, settings, encodings = sensitive_shapes.derive(scanned.sample, resolve(cfg.data))
+    check_sensitive(sample, settings.sensitive)
+    finish_ray(
+        ray,
+        cfg,
+        sample,
+        scanned.sample.features,
+        scanned.sample_row_id,
+        settings,
+        encodings,
+        lambda inputs: csv_read.items(scanned, list(settings.sensitive)),
+        scanned.sample.extra,
+    )
+
+
+def finish_ray(ray, cfg: Config, sample, raw_sample, sample_row_id, settings, encodings, items, extra) -> None:
+    """Audits on the sample, shards of every row (``items(inputs)``: the blocks), then the usual files."""
+    from pipeline.data import hash_split
+    from pipeline.scale import prepare as scaled
+
     privacy, screened, leaks, excluded, data_audit = column_audits(sample, settings, cfg, encodings)
     official = None if sample.official_split is None else sample.official_split.to_numpy()
     labels = pd.Series(
         hash_split.assign(
-            row_id[picked], cfg.seed, val_size=settings.val_size, test_size=settings.test_size, official=official
+            sample_row_id, cfg.seed, val_size=settings.val_size, test_size=settings.test_size, official=official
         )
     )
     rows = quality.duplicates_and_overlap(raw_sample, sample.target, labels)
-    numeric, categorical = model_inputs(table, settings, excluded, encodings)
-    with connected(cfg.engine) as ray:
-        sharded = scaled.shard(
-            ray, table, row_id, cfg, numeric=numeric, categorical=categorical, sensitive=list(settings.sensitive)
-        )
+    numeric, categorical = model_inputs(sample, settings, excluded, encodings)
+    sharded = scaled.shard(
+        ray,
+        items(numeric + categorical),
+        cfg,
+        numeric=numeric,
+        categorical=categorical,
+        sensitive=list(settings.sensitive),
+        extra_roles=list(extra),
+    )
     splits = sample_splits(sample, labels, sharded.encoding, list(settings.sensitive))
     scale = scale_note(sharded.manifest["rows"])
     rows_now = {name: int(len(s.y)) for name, s in splits.items()}
     meta = {
-        **describe(table, settings, sharded.encoding, encodings=encodings, excluded=excluded, rows=rows_now),
+        **describe(sample, settings, sharded.encoding, encodings=encodings, excluded=excluded, rows=rows_now),
         "scale": scale,
     }
     data_metrics = contracts.validate(
         paths.DATA_METRICS,
         {
             "rows": dict(sharded.manifest["rows"]),
-            "classes": table.classes,
-            "splits": full_counts(table.classes, sharded.counts, list(settings.sensitive)),
+            "classes": sample.classes,
+            "splits": full_counts(sample.classes, sharded.counts, list(settings.sensitive)),
             "audit": data_audit,
             "pii": privacy,
             "screen": screened,
