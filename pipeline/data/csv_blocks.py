@@ -42,7 +42,8 @@ BUCKET_SHIFT = 48
 class Layout:
     """The file's shape, decided on the driver from its header and the settings."""
 
-    path: str
+    path: str  # absolute: workers run in other folders
+    shown: str  # as data.csv.path names it, for messages
     delimiter: str
     encoding: str
     columns: list[str]  # one final name per field (duplicates renamed, case matched)
@@ -127,7 +128,7 @@ def _read_range(part: Part, layout: Layout) -> pd.DataFrame:
         if found:  # the block's line -> the file's line
             line = int(found.group(1)) + part.first_line - 1
             detail = detail[: found.start(1)] + str(line) + detail[found.end(1) :]
-        raise BadInputError(f"{layout.path}: cannot be parsed with delimiter {layout.delimiter!r}: {detail}") from None
+        raise BadInputError(f"{layout.shown}: cannot be parsed with delimiter {layout.delimiter!r}: {detail}") from None
     data.index = pd.RangeIndex(part.first_record, part.first_record + len(data))
     return data
 

@@ -64,7 +64,8 @@ def layout_of(settings: DataSettings) -> tuple[csv_blocks.Layout, list[str]]:
     validate.raise_if_any(validate.columns_exist(path, columns, configured))
     roles = {r: getattr(csv, r) for r in ("score", "decision") if getattr(csv, r)}
     layout = csv_blocks.Layout(
-        path=str(path),
+        path=str(path.resolve()),
+        shown=str(path),
         delimiter=csv.delimiter,
         encoding=csv.encoding,
         columns=columns,
