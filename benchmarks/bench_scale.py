@@ -1,67 +1,68 @@
-"""The fairness audit with ``engine: ray`` on synthetic Adult-like rows: rows per second and peak
-memory per Ray worker for two data sizes with the same block size (memory must follow the block,
-not the data).
+"""``prepare``, ``evaluate`` and ``fairness`` with ``engine: ray`` on synthetic Adult-like CSV rows: rows per
+second per stage and peak memory per Ray worker role, for two data sizes with the same block size
+(memory must follow the block, not the data).
 
-Rows are generated block-wise inside Ray (``ray.data.range(n).map_batches``): ``row_id``, float32
-features, a label from a fixed logistic teacher and two sensitive attributes (sex: 2 groups,
-race: 5 groups with Adult's shares). The project's own path then runs: :class:`pipeline.scale.audit.Scorer`
-actors score every block with a fixed random MLP (the project's ``MlpSpec``), each block becomes
-count tables (:func:`pipeline.scale.audit.block_tables`), the driver merges them and
-:func:`pipeline.audit.fairness.audit_tables` computes every rate, interval and verdict.
+Per size: a CSV file of synthetic Adult-like rows is written first (benchmarks/synth.py's method: whole
+Adult rows resampled, numbers jittered; written in chunks; not timed). Then, in a project folder whose
+params.yaml says ``data.source: csv`` and ``engine.kind: ray``, the project's own code runs on a local
+Ray cluster of ``--num-cpus`` CPUs started by this script:
 
-Memory: a sampler in this process reads every Ray worker process of the cluster it started (its
-descendants with ``ray::...`` titles) every 0.25 s with psutil: peak RSS and peak USS (memory
-unique to the process: RSS also counts pages of the shared object store a worker has mapped).
-The driver's own peak RSS is read at the end.
+* prepare: the stage itself (``pipeline.stages.prepare.main``): the file read block-wise by Ray tasks
+  (typing evidence, validation and sample, encoder statistics, encoded shards), plus the whole-table
+  audits on the hash-chosen sample of 100,000 rows (a fixed cost, in the time);
+* evaluate: every row of every shard (all splits) scored by a fixed random MLP (the project's
+  ``MlpSpec``, 64-64, over the encoded features) in ``--actors`` actors, class tables per block merged on
+  the driver, then the local engine's metrics (:func:`pipeline.audit.performance.metrics_from_tables`);
+* fairness: the same rows scored again, count tables per block merged on the driver, then
+  :func:`pipeline.audit.fairness.audit_tables` (``--n-boot`` AUC bootstrap replicates per row).
 
-Usage: python benchmarks/bench_scale.py [--sizes 2000000 10000000] [--block-rows 100000]
-       [--features 100] [--n-boot 0] [--boot-run ROWS N_BOOT] [--actors 2] [--actor-cpus 0.5]
-       [--num-cpus 2] [--note TEXT]
-Needs Ray (the optional ``scale`` extra). Writes benchmarks/SCALE.md and benchmarks/scale.json;
-also measures the histogram ROC AUC against the exact one on the Adult test predictions when
-``outputs/predictions_test.csv`` exists.
+The evaluate and fairness stages themselves audit the test split only (a fifth of the rows); here every
+split is streamed so each stage sees every row. No model is trained (a random one scores as fast).
+
+Memory: a sampler thread reads every Ray worker process of this cluster (its descendants titled
+``ray::...``) every 0.25 s: peak RSS and USS (memory unique to the process: RSS also counts object-store
+pages a worker has mapped) per role, the role being the process title (the task or actor it runs at that
+moment), and this driver's own RSS.
+
+Usage: python benchmarks/bench_scale.py [--sizes 2000000 10000000] [--block-rows 100000] [--n-boot 0]
+       [--actors 2] [--actor-cpus 0.5] [--num-cpus 2] [--malloc-arena-max N] [--keep] [--note TEXT]
+Needs Ray (the optional ``scale`` extra). Writes benchmarks/SCALE.md and benchmarks/scale.json; generated
+data lives under benchmarks/work/scale_ray/ and is removed afterwards (unless --keep).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "benchmarks"))
+WORK = ROOT / "benchmarks" / "work" / "scale_ray"
+MIB = 2**20
 
-RACE = (["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"], [0.855, 0.096, 0.031, 0.01, 0.008])
-SEX = (["Male", "Female"], [0.67, 0.33])
 
-
-def generate(batch: dict, features: int, seed: int) -> dict:
-    """One block of synthetic rows, a function of its row ids and the seed only."""
-    ids = np.asarray(batch["id"], dtype=np.int64)
-    rng = np.random.default_rng([seed, int(ids[0])])
-    X = rng.normal(size=(len(ids), features)).astype(np.float32)
-    sex = rng.choice(SEX[0], size=len(ids), p=SEX[1])
-    race = rng.choice(RACE[0], size=len(ids), p=np.asarray(RACE[1]) / sum(RACE[1]))
-    teacher = np.random.default_rng(seed).normal(size=features) / np.sqrt(features)
-    logit = X @ teacher - 1.2 + 0.8 * (sex == "Male")
-    out = {f"f{i:04d}": X[:, i] for i in range(features)}
-    out.update({"row_id": ids, "y": (rng.random(len(ids)) < 1 / (1 + np.exp(-logit))).astype(np.int64)})
-    out.update({"group:sex": sex, "group:race": race})
-    return out
+def _role(title: str) -> str:
+    """``ray::MapWorker(MapBatches(Scorer)).submit`` -> ``ray::MapWorker(MapBatches(Scorer))``: an actor's
+    method calls count as the actor; a task's title is its function."""
+    role = title.split(" ")[0]
+    if ")." in role:
+        return role[: role.rindex(").") + 1]
+    head, _, _ = role[5:].partition(".")
+    return "ray::" + head
 
 
 class Sampler:
-    """Peak RSS and USS per Ray worker process, sampled from this process."""
+    """Peak RSS and USS per Ray worker role (process title) and of this driver, sampled every ``interval`` s."""
 
     def __init__(self, interval: float = 0.25):
-        self.interval, self.peaks, self.roles = interval, {}, {}
+        self.interval, self.roles, self.driver_rss = interval, {}, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -78,6 +79,7 @@ class Sampler:
 
         me = psutil.Process()
         while not self._stop.is_set():
+            self.driver_rss = max(self.driver_rss, me.memory_info().rss)
             for proc in me.children(recursive=True):  # this benchmark's cluster only, not another session's
                 try:
                     title = (proc.cmdline() or [""])[0]
@@ -86,68 +88,299 @@ class Sampler:
                     mem = proc.memory_full_info()
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
-                rss, uss = self.peaks.get(proc.pid, (0, 0))
-                self.peaks[proc.pid] = (max(rss, mem.rss), max(uss, mem.uss))
-                if not title.startswith("ray::IDLE"):
-                    self.roles[proc.pid] = title.split(" ")[0]
+                role = _role(title)
+                entry = self.roles.setdefault(role, {"rss": 0, "uss": 0, "pids": set()})
+                entry["rss"], entry["uss"] = max(entry["rss"], mem.rss), max(entry["uss"], mem.uss)
+                entry["pids"].add(proc.pid)
             self._stop.wait(self.interval)
 
     def summary(self) -> dict:
-        mib = 2**20
-        workers = [
-            {"pid": pid, "role": self.roles.get(pid, "ray::IDLE"), "peak_rss_mib": rss / mib, "peak_uss_mib": uss / mib}
-            for pid, (rss, uss) in self.peaks.items()
-        ]
-        busy = [w for w in workers if w["role"] != "ray::IDLE"] or workers
-        return {
-            "workers": sorted(workers, key=lambda w: -w["peak_rss_mib"]),
-            "max_peak_rss_mib": max((w["peak_rss_mib"] for w in busy), default=None),
-            "max_peak_uss_mib": max((w["peak_uss_mib"] for w in busy), default=None),
+        roles = {
+            role: {"peak_rss_mib": e["rss"] / MIB, "peak_uss_mib": e["uss"] / MIB, "processes": len(e["pids"])}
+            for role, e in sorted(self.roles.items(), key=lambda kv: -kv[1]["uss"])
         }
+        return {"roles": roles, "driver_peak_rss_mib": self.driver_rss / MIB}
 
 
-def write_model(folder: Path, features: int, seed: int) -> None:
+# ---------------------------------------------------------------------------------------- the data
+def write_csv(path: Path, rows: int, seed: int, chunk: int = 500_000) -> float:
+    """Synthetic Adult-like rows (benchmarks/synth.py), written chunk by chunk; returns seconds taken."""
+    import synth
+
+    start = time.perf_counter()
+    source = synth.adult_frame()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        for i, first in enumerate(range(0, rows, chunk)):
+            frame = synth.synthesize(source, min(chunk, rows - first), seed * 100_003 + i)
+            frame.to_csv(fh, index=False, header=i == 0)
+    return time.perf_counter() - start
+
+
+def project(folder: Path, csv_path: Path, args) -> Path:
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(
+        {
+            "source": "csv",
+            "dep": str(csv_path),
+            "sensitive": ["sex", "race"],
+            "max_rows": None,
+            "csv": {**(params["data"].get("csv") or {}), "path": str(csv_path), "target": "income"},
+        }
+    )
+    params["data"]["csv"]["positive_label"] = ">50K"
+    params["audit"]["n_boot"] = args.n_boot
+    params["engine"] = {**params.get("engine", {}), "kind": "ray", "block_rows": args.block_rows}
+    params["engine"]["num_cpus"] = args.num_cpus
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return folder / "params.yaml"
+
+
+def write_model(folder: Path, features: int, classes: int, seed: int = 0) -> None:
     import torch
 
     from pipeline import io
     from pipeline.models.mlp import MLP, MlpSpec
 
     torch.manual_seed(seed)
-    spec = MlpSpec(features, (64, 64), 2)
+    spec = MlpSpec(features, (64, 64), classes)
+    folder.mkdir(parents=True, exist_ok=True)
     torch.save(MLP(spec).state_dict(), folder / "model.pt")
     io.write_json(folder / "model.json", spec.to_dict())
 
 
-def run_size(ray, n: int, n_boot: int, args, model_dir: Path) -> dict:
-    from pipeline.audit.fairness import FairnessSettings, audit_tables, table_spec
-    from pipeline.scale import audit as scale_audit
-    from pipeline.scale import scoring as scale_scoring
-
-    settings = FairnessSettings(n_boot=n_boot, seed=0)
-    blocks = -(-n // args.block_rows)
+# -------------------------------------------------------------------------------------- the stages
+def timed(name: str, rows: int, fn) -> tuple[dict, object]:
     start = time.perf_counter()
     with Sampler() as sampler:
-        ds = ray.data.range(n, override_num_blocks=blocks).map_batches(
-            generate, fn_kwargs={"features": args.features, "seed": 0}, batch_size=args.block_rows
-        )
-        scored = scale_scoring.score(
-            ds, model_dir, 1, 0.5, args.block_rows, args.actors, args.actor_cpus, args.in_flight or None
-        )
-        tables = scale_audit.dataset_tables(scored, ["sex", "race"], table_spec(settings), 1, 0.5, args.block_rows)
-        audited = audit_tables(tables, ["sex", "race"], settings)
+        out = fn()
     seconds = time.perf_counter() - start
-    assert tables.rows == n, (tables.rows, n)
-    gating = [v["status"] for v in audited["verdicts"] if v["gating"]]
+    print(f"  {name}: {rows:,} rows in {seconds:.1f} s", flush=True)
+    return {
+        "stage": name,
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_second": rows / seconds,
+        **sampler.summary(),
+    }, out
+
+
+def scored(ray, found: dict, model_dir: Path, fav: int, cfg, args):
+    from pipeline.scale import scoring
+
+    files = [str(Path(name).resolve()) for name in found["files"]]
+    ds = ray.data.read_parquet(files)
+    block_rows = cfg.engine.block_rows
+    return scoring.score(ds, model_dir, fav, cfg.evaluate.threshold, block_rows, args.actors, args.actor_cpus)
+
+
+def run_size(ray, n: int, args) -> dict:
+    from pipeline import config, contracts, manifest, paths, shards
+    from pipeline.audit import performance
+    from pipeline.audit.fairness import audit_tables, settings_from_config, table_spec
+    from pipeline.scale import audit as scale_audit
+    from pipeline.scale import evaluate as scale_evaluate
+    from pipeline.stages import prepare
+
+    folder = WORK / f"n{n}"
+    shutil.rmtree(folder, ignore_errors=True)
+    csv_path = folder / "adult_like.csv"
+    generated = write_csv(csv_path, n, seed=0)
+    size_mib = csv_path.stat().st_size / MIB
+    print(f"{n:,} rows: CSV written in {generated:.1f} s ({size_mib:.0f} MiB)", flush=True)
+    params = project(folder / "project", csv_path, args)
+    here = Path.cwd()
+    os.chdir(params.parent)
+    try:
+        cfg = config.load(params)
+        stages = []
+        record, _ = timed("prepare", n, lambda: prepare.main(cfg))
+        stages.append(record)
+        found = shards.verify(manifest.settings_of(cfg, "prepare"))
+        meta = contracts.read(paths.PREPARED_META)
+        rows, fav, sensitive = sum(found["rows"].values()), meta.favourable_index, list(meta.sensitive)
+        model_dir = (params.parent / "bench_model").resolve()
+        write_model(model_dir, len(found["feature_names"]), len(meta.classes))
+        e = cfg.evaluate
+
+        def evaluate():
+            tables = scale_evaluate.dataset_tables(
+                scored(ray, found, model_dir, fav, cfg, args),
+                len(meta.classes),
+                fav,
+                e.calibration_bins,
+                sensitive,
+                cfg.engine.block_rows,
+            )
+            metrics, _ = performance.metrics_from_tables(tables, meta.classes, e.degenerate_margin, e.degenerate_share)
+            return tables.rows, metrics
+
+        record, (counted, metrics) = timed("evaluate", rows, evaluate)
+        stages.append({**record, "rows_counted": counted, "accuracy": metrics.get("accuracy")})
+        settings = settings_from_config(cfg)
+
+        def fairness():
+            tables = scale_audit.dataset_tables(
+                scored(ray, found, model_dir, fav, cfg, args),
+                sensitive,
+                table_spec(settings),
+                fav,
+                e.threshold,
+                cfg.engine.block_rows,
+            )
+            return tables.rows, audit_tables(tables, sensitive, settings)
+
+        record, (counted, audited) = timed("fairness", rows, fairness)
+        gating = [v["status"] for v in audited["verdicts"] if v["gating"]]
+        stages.append({**record, "rows_counted": counted, "gating_verdicts": gating})
+    finally:
+        os.chdir(here)
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
     return {
         "rows": n,
-        "n_boot": n_boot,
-        "blocks_merged": tables.blocks,
-        "seconds": seconds,
-        "rows_per_second": n / seconds,
-        "gating_verdicts": gating,
-        "groups": {view: len(block["groups"]) for view, block in audited["features"].items()},
-        **sampler.summary(),
+        "csv_mib": size_mib,
+        "csv_seconds": generated,
+        "shard_rows": found["rows"],
+        "features": len(found["feature_names"]),
+        "stages": stages,
     }
+
+
+# ------------------------------------------------------------------------------------------ report
+def _worst(stage: dict) -> tuple[str, dict]:
+    roles = {r: v for r, v in stage["roles"].items() if not r.startswith("ray::IDLE")} or stage["roles"]
+    role = max(roles, key=lambda r: roles[r]["peak_uss_mib"])
+    return role, roles[role]
+
+
+def markdown(result: dict) -> str:
+    a = result["args"]
+    runs = result["runs"]
+    lines = [
+        "# prepare, evaluate and fairness on Ray at scale (`benchmarks/bench_scale.py`)",
+        "",
+        f"Machine: {result['machine']}. Ray {result['ray']}, a local cluster of {a['num_cpus']} CPUs started by the "
+        f"benchmark (start-up {result['ray_start_s']:.1f} s, not counted). Blocks of {a['block_rows']:,} rows. "
+        f"Synthetic Adult-like rows (benchmarks/synth.py: Adult rows resampled, numbers jittered) written to a CSV "
+        f"file first (not timed), then: **prepare** = the stage (`pipeline.stages.prepare.main`, engine ray: the "
+        f"file read block-wise by Ray tasks, encoder statistics, encoded Parquet shards, and the whole-table audits "
+        f"on a hash-chosen sample of 100,000 rows); **evaluate** = every shard row (all splits) scored by a fixed "
+        f"random MLP 64-64 in {a['actors']} actors of {a['actor_cpus']} CPU, class tables per block merged on the "
+        f"driver, the local engine's metrics; **fairness** = the same rows scored again, count tables per block, "
+        f"`audit_tables` (n_boot {a['n_boot']}). The stages themselves score the test split only; here every split.",
+        "",
+        "| rows | CSV | stage | seconds | rows / s | driver peak RSS | busiest worker role: peak USS (RSS) |",
+        "|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        for st in run["stages"]:
+            role, peak = _worst(st)
+            lines.append(
+                f"| {run['rows']:,} | {run['csv_mib']:.0f} MiB | {st['stage']} | {st['seconds']:.1f} | "
+                f"{st['rows_per_second']:,.0f} | {st['driver_peak_rss_mib']:.0f} MiB | "
+                f"`{role}` x{peak['processes']}: {peak['peak_uss_mib']:.0f} MiB ({peak['peak_rss_mib']:.0f} MiB) |"
+            )
+    lines += ["", "Peak memory per worker role (USS / RSS, MiB; processes that ran the role):", ""]
+    for run in runs:
+        for st in run["stages"]:
+            parts = [
+                f"`{r}` x{v['processes']}: {v['peak_uss_mib']:.0f} / {v['peak_rss_mib']:.0f}"
+                for r, v in st["roles"].items()
+            ]
+            lines.append(f"- {run['rows']:,} rows, {st['stage']}: " + "; ".join(parts))
+    if len(runs) >= 2:
+        small, large = runs[0], runs[-1]
+        lines += [
+            "",
+            f"From {small['rows']:,} to {large['rows']:,} rows ({large['rows'] / small['rows']:.0f}x the data):",
+            "",
+        ]
+        for a_st, b_st in zip(small["stages"], large["stages"]):
+            common = [r for r in a_st["roles"] if r in b_st["roles"] and not r.startswith("ray::IDLE")]
+            growth = ", ".join(
+                f"`{r}` {a_st['roles'][r]['peak_uss_mib']:.0f} -> {b_st['roles'][r]['peak_uss_mib']:.0f}"
+                for r in common
+            )
+            lines.append(
+                f"- {a_st['stage']}: {a_st['rows_per_second']:,.0f} -> {b_st['rows_per_second']:,.0f} rows/s; "
+                f"driver {a_st['driver_peak_rss_mib']:.0f} -> {b_st['driver_peak_rss_mib']:.0f} MiB RSS; "
+                f"worker USS (MiB) {growth}"
+            )
+    lines += ["", *result["notes"]]
+    auc = result.get("adult_auc")
+    if auc:
+        lines += [
+            "",
+            f"Histogram ROC AUC ({auc['bins']:,} bins, the mergeable tables') against scikit-learn's exact AUC on the "
+            f"Adult test predictions: largest difference {auc['max_abs_difference']:.1e} over {auc['groups']} groups "
+            f"({auc['group']}).",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 10_000_000])
+    parser.add_argument("--block-rows", type=int, default=100_000)
+    parser.add_argument("--n-boot", type=int, default=0, help="the fairness AUC bootstrap's replicates per row")
+    parser.add_argument("--actors", type=int, default=2)
+    parser.add_argument("--actor-cpus", type=float, default=0.5)
+    parser.add_argument("--num-cpus", type=int, default=2)
+    parser.add_argument("--malloc-arena-max", type=int, help="MALLOC_ARENA_MAX for every Ray worker")
+    parser.add_argument("--keep", action="store_true", help="keep the generated CSV files and shards")
+    parser.add_argument("--note", action="append", default=[], help="a line added to SCALE.md")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks"))
+    parser.add_argument("--render", metavar="JSON", help="re-write SCALE.md from a scale.json (with --note lines)")
+    args = parser.parse_args()
+    if args.render:
+        result = json.loads(Path(args.render).read_text())
+        result["notes"] = result["notes"] + args.note
+        Path(args.render).write_text(json.dumps(result, indent=1) + "\n")
+        (Path(args.render).parent / "SCALE.md").write_text(markdown(result))
+        return
+
+    import platform
+
+    import ray
+
+    from pipeline.config import EngineSettings
+    from pipeline.scale import cluster
+
+    cluster.check_packages()
+    kwargs = cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=args.num_cpus))
+    if args.malloc_arena_max:
+        kwargs["runtime_env"]["env_vars"] = {"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
+    start = time.perf_counter()
+    ray.init(**kwargs)
+    ray_start = time.perf_counter() - start
+    runs = []
+    try:
+        for n in args.sizes:
+            runs.append(run_size(ray, n, args))
+            print(json.dumps({k: v for k, v in runs[-1].items() if k != "stages"}), flush=True)
+    finally:
+        ray.shutdown()
+        if not args.keep:
+            shutil.rmtree(WORK, ignore_errors=True)
+    result = {
+        "args": vars(args),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other sessions), "
+        f"Python {platform.python_version()}",
+        "ray": ray.__version__,
+        "ray_start_s": ray_start,
+        "runs": runs,
+        "notes": args.note,
+        "adult_auc": adult_auc_difference(),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / "SCALE.md").write_text(markdown(result))
+    print(markdown(result))
 
 
 def adult_auc_difference() -> dict | None:
@@ -177,132 +410,6 @@ def adult_auc_difference() -> dict | None:
                 worst[f"{view}: {g}"] = abs(float(auc) - roc_auc_score(y[mask], score[mask]))
     key = max(worst, key=worst.get)
     return {"groups": len(worst), "max_abs_difference": worst[key], "group": key, "bins": counts.AUC_BINS}
-
-
-def markdown(result: dict) -> str:
-    a = result["args"]
-    lines = [
-        "# The fairness audit on Ray at scale (`benchmarks/bench_scale.py`)",
-        "",
-        f"Machine: {result['machine']}. Ray {result['ray']}, a local cluster of {a['num_cpus']} CPUs started by the "
-        f"benchmark (start-up {result['ray_start_s']:.1f} s, not counted below). Synthetic Adult-like rows generated "
-        f"block-wise inside Ray ({a['features']} float32 features, sex x race: 2 x 5 groups), scored by a fixed "
-        f"random MLP 64-64 in {a['actors']} actors of {a['actor_cpus']} CPU ({a.get('in_flight') or 'Ray default'} "
-        f"block(s) queued per actor), reduced to count tables per block of "
-        f"{a['block_rows']:,} rows, merged on the driver, then every rate, interval and verdict "
-        f"(`audit_tables`, the local engine's code). n_boot: the AUC bootstrap's Poisson replicates per row.",
-        "",
-        "| rows | n_boot | blocks | seconds | rows / s | worker peak RSS (max) | worker peak USS (max) | driver RSS |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result["runs"]:
-        lines.append(
-            f"| {r['rows']:,} | {r['n_boot']} | {r['blocks_merged']} | {r['seconds']:.1f} | "
-            f"{r['rows_per_second']:,.0f} | "
-            f"{r['max_peak_rss_mib']:.0f} MiB | {r['max_peak_uss_mib']:.0f} MiB | "
-            f"{result['driver_peak_rss_mib']:.0f} MiB |"
-        )
-    plain = [r for r in result["runs"] if r["n_boot"] == result["runs"][0]["n_boot"]]
-    if len(plain) >= 2:
-        small, large = plain[0], plain[-1]
-        steady = (large["rows"] - small["rows"]) / (large["seconds"] - small["seconds"])
-        lines += [
-            "",
-            f"Steady rate between {small['rows']:,} and {large['rows']:,} rows (the fixed cost of starting the "
-            f"actors and the first blocks removed): {steady:,.0f} rows/s. Worker peak RSS "
-            f"{small['max_peak_rss_mib']:.0f} MiB at {small['rows']:,} rows and {large['max_peak_rss_mib']:.0f} MiB "
-            f"at {large['rows']:,} rows (USS {small['max_peak_uss_mib']:.0f} and {large['max_peak_uss_mib']:.0f} MiB).",
-        ]
-    lines += ["", "Peak memory per worker process and role (largest first):", ""]
-    for r in result["runs"]:
-        roles = {}
-        for w in r["workers"]:
-            roles.setdefault(w["role"], []).append(w)
-        parts = []
-        for role, ws in roles.items():
-            rss, uss = max(w["peak_rss_mib"] for w in ws), max(w["peak_uss_mib"] for w in ws)
-            parts.append(f"{role} x{len(ws)}: RSS {rss:.0f} / USS {uss:.0f} MiB")
-        lines.append(f"- {r['rows']:,} rows, n_boot {r['n_boot']}: " + "; ".join(parts))
-    lines += ["", *result["notes"]]
-    auc = result.get("adult_auc")
-    if auc:
-        lines += [
-            "",
-            f"Histogram ROC AUC ({auc['bins']:,} bins, the mergeable tables') against scikit-learn's exact AUC on the "
-            f"Adult test predictions: largest difference {auc['max_abs_difference']:.1e} over {auc['groups']} groups "
-            f"({auc['group']}).",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 10_000_000])
-    parser.add_argument("--block-rows", type=int, default=100_000)
-    parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--n-boot", type=int, default=0, help="AUC bootstrap replicates of the --sizes runs")
-    parser.add_argument(
-        "--boot-run",
-        type=int,
-        nargs=2,
-        action="append",
-        metavar=("ROWS", "N_BOOT"),
-        help="one more run with a bootstrap",
-    )
-    parser.add_argument("--actors", type=int, default=2)
-    parser.add_argument("--actor-cpus", type=float, default=0.5)
-    parser.add_argument("--num-cpus", type=int, default=2)
-    parser.add_argument("--in-flight", type=int, default=1, help="blocks queued per scoring actor (0: Ray's default)")
-    parser.add_argument("--note", action="append", default=[], help="a line added to SCALE.md")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks"))
-    parser.add_argument(
-        "--render", metavar="JSON", help="re-write SCALE.md from a scale.json (with --note lines added)"
-    )
-    args = parser.parse_args()
-    if args.render:
-        result = json.loads(Path(args.render).read_text())
-        result["notes"] = result["notes"] + args.note
-        Path(args.render).write_text(json.dumps(result, indent=1) + "\n")
-        (Path(args.render).parent / "SCALE.md").write_text(markdown(result))
-        return
-
-    import os
-    import platform
-
-    from pipeline.config import EngineSettings
-    from pipeline.scale import cluster
-
-    runs = []
-    start = time.perf_counter()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        cluster.connected(EngineSettings(kind="ray", num_cpus=args.num_cpus)) as ray,
-    ):
-        ray_start = time.perf_counter() - start
-        write_model(Path(tmp), args.features, 0)
-        plan = [(n, args.n_boot) for n in args.sizes] + [(n, b) for n, b in (args.boot_run or [])]
-        for n, n_boot in plan:
-            runs.append(run_size(ray, n, n_boot, args, Path(tmp)))
-            print(json.dumps({k: v for k, v in runs[-1].items() if k != "workers"}), flush=True)
-        version = ray.__version__
-    result = {
-        "args": vars(args),
-        "machine": (
-            f"{platform.machine()}, {os.cpu_count()} cores (shared with other sessions), "
-            f"Python {platform.python_version()}"
-        ),
-        "ray": version,
-        "ray_start_s": ray_start,
-        "runs": runs,
-        "driver_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "notes": args.note,
-        "adult_auc": adult_auc_difference(),
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scale.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "SCALE.md").write_text(markdown(result))
-    print(markdown(result))
 
 
 if __name__ == "__main__":
