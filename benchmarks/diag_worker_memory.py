@@ -112,13 +112,82 @@ def data_passes(ray, files: list[str], passes: int, block_rows: int, max_calls) 
     return out
 
 
+READS = {
+    "read_parquet, counted in an actor": "actor",
+    "read_parquet": {},
+    "read_parquet override_num_blocks=files": "files",
+    "read_parquet max_calls=1": {"max_calls": 1},
+}
+
+
+def count_rows(batch) -> dict:
+    """The lightest reduction after the scoring actors: the rows of the batch, and which task counted them."""
+    import numpy as np
+    import ray
+
+    return {"rows": np.array([len(batch)]), "task": np.array([ray.get_runtime_context().get_task_id()])}
+
+
+class CountRows:
+    """:func:`count_rows` in an actor (one batch queued at a time), as the scoring actors run."""
+
+    def __call__(self, batch) -> dict:
+        return count_rows(batch)
+
+
+def read_variants(files: list[str], model_dir: Path, args) -> dict:
+    """Shards read and scored as bench_scale.py does (2 scoring actors), per way of reading, each on a
+    fresh cluster: peak USS per worker role (the bench's sampler)."""
+    import ray
+    from bench_scale import Sampler
+
+    from pipeline.config import EngineSettings
+    from pipeline.scale import cluster, scoring
+
+    out = {}
+    for name, extra in READS.items():
+        ray.init(**cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=2)))
+        try:
+            options = {"override_num_blocks": len(files)} if extra == "files" else {}
+            options = dict(extra) if isinstance(extra, dict) else options
+            if extra == "actor":  # 2 scoring actors of 0.5 CPU and this one of 0.25 leave a read task 0.75
+                options["num_cpus"] = 0.5
+            start = time.perf_counter()
+            with Sampler() as sampler:
+                ds = scoring.score(ray.data.read_parquet(files, **options), model_dir, 1, 0.5, args.block_rows, 2, 0.5)
+                if extra == "actor":
+                    pool = ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1)
+                    counted = ds.map_batches(CountRows, batch_format="pandas", compute=pool, num_cpus=0.25)
+                else:
+                    counted = ds.map_batches(count_rows, batch_format="pandas")
+                batches = list(counted.iter_rows())
+                rows, tasks = sum(r["rows"] for r in batches), len({r["task"] for r in batches})
+            seconds = time.perf_counter() - start
+        finally:
+            ray.shutdown()
+        roles = sampler.summary()["roles"]
+        out[name] = {"seconds": seconds, "rows": int(rows), "batches": len(batches), "tasks": tasks, "roles": roles}
+        busy = {k: round(v["peak_uss_mib"]) for k, v in roles.items() if v["peak_uss_mib"] > 150}
+        print(
+            f"{name}: {len(files)} files, {rows:,} rows in {seconds:.1f} s, {len(batches)} batches counted by {tasks} "
+            f"task(s); peak USS MiB {busy}",
+            flush=True,
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--block-rows", type=int, default=100_000)
     parser.add_argument("--passes", type=int, default=8)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--mode", choices=["tasks", "data"], default="tasks", help="plain tasks or Ray Data tasks")
+    parser.add_argument(
+        "--mode",
+        choices=["tasks", "data", "read"],
+        default="tasks",
+        help="plain tasks, Ray Data tasks, or ways to read the shards",
+    )
     args = parser.parse_args()
 
     import ray
@@ -137,7 +206,17 @@ def main() -> None:
 
     layout, _ = csv_read.layout_of(cfg.data)
     parts = csv_blocks.line_ranges(csv_path, layout.encoding, args.block_rows)
-    files = write_shards(csv_path.parent / "shards", args.rows, args.block_rows) if args.mode == "data" else []
+    files = write_shards(csv_path.parent / "shards", args.rows, args.block_rows) if args.mode != "tasks" else []
+    if args.mode == "read":
+        from bench_scale import write_model
+
+        write_model(csv_path.parent / "model", 85, 2)
+        try:
+            found = read_variants(files, csv_path.parent / "model", args)
+        finally:
+            shutil.rmtree(csv_path.parent, ignore_errors=True)
+        (ROOT / "benchmarks" / f"worker_memory_read_{args.rows}.json").write_text(json.dumps(found, indent=1) + "\n")
+        return
     results = {}
     try:
         for name in args.variants:

@@ -290,7 +290,29 @@ def scaling_section(r: dict) -> list[str]:
     return lines + [""]
 
 
+def ray_section(r: dict) -> list[str]:
+    lines = ["## The ray engine at scale (`benchmarks/bench_scale.py`)", ""]
+    block = r.get("ray_scale")
+    if not block:
+        return lines + ["Not run in this invocation.", ""]
+    if block["status"] != "ok":
+        lines += [f"Status: {block['status']}.", ""]
+        return lines + (["```", block["log_tail"], "```", ""] if block.get("log_tail") else [])
+    lines += [
+        f"Ran in {block['wall_s']:.0f} s; details, per worker role, in `{block['file']}`.",
+        "",
+        "| rows | stage | rows / s | driver peak RSS MiB | busiest worker peak USS MiB |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {x['rows']:,} | {x['stage']} | {x['rows_per_second']:,.0f} | {fmt(x['driver_peak_rss_mib'], 0)} | "
+        f"{fmt(x['worker_peak_uss_mib'], 0)} |"
+        for x in block["runs"]
+    ]
+    return lines + [""]
+
+
 def render(r: dict) -> str:
     parts = header(r) + targets_section(r) + dvc_section(r) + where_time_goes(r) + startup_section(r) + subs_section(r)
-    parts += gpu_section(r) + scaling_section(r)
+    parts += gpu_section(r) + scaling_section(r) + ray_section(r)
     return "\n".join(parts).rstrip() + "\n"

@@ -9,6 +9,8 @@ Sections (each figure a median with min and max over repeated runs unless marked
 * the other helpers' benchmark scripts (training, fairness, explain) when present, and the GPU
   results file when one was measured;
 * the scaling series on synthetic Adult-like rows (benchmarks/synth.py);
+* prepare, evaluate and fairness with ``engine: ray`` on 2M and 10M synthetic rows
+  (benchmarks/bench_scale.py, benchmarks/SCALE.md) when Ray is installed; skipped with a line otherwise;
 * every target, marked met or not met.
 
     python benchmarks/run_all.py            # full run (about 15-20 minutes on 2 cores)
@@ -428,12 +430,58 @@ def available_stages(requested: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(s for s in requested if (ROOT / "pipeline" / "stages" / f"{s}.py").is_file())
 
 
+# ------------------------------------------------------------------------------------- ray engine
+RAY_SIZES = (2_000_000, 10_000_000)
+RAY_TIMEOUT_S = 2400
+
+
+def bench_ray_scale(quick: bool) -> dict:
+    """prepare, evaluate and fairness with ``engine: ray`` (benchmarks/bench_scale.py writes SCALE.md) when
+    Ray is importable; ``make bench`` never needs it. ``--quick`` measures small sizes into benchmarks/work/."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        reason = (
+            "skipped: Ray is not installed (the optional `scale` extra: pip install -c constraints.txt -e '.[scale]')"
+        )
+        log(f"ray engine: {reason}")
+        return {"status": reason}
+    sizes = (200_000, 400_000) if quick else RAY_SIZES
+    out = WORK / "scale_quick" if quick else BENCH
+    log(f"ray engine: prepare, evaluate, fairness at {', '.join(f'{n:,}' for n in sizes)} rows")
+    cmd = [PYTHON, str(BENCH / "bench_scale.py"), "--sizes", *map(str, sizes), "--out", str(out)]
+    logfile = WORK / "scale_ray.log"
+    run = run_measured(cmd, cwd=ROOT, env=base_env(PYTHONPATH=str(ROOT)), log=logfile, timeout_s=RAY_TIMEOUT_S)
+    block = {"status": "ok" if run["rc"] == 0 else f"failed (exit {run['rc']})", "wall_s": run["wall_s"]}
+    if run["rc"] != 0:
+        return {**block, "log_tail": tail(logfile)}
+    data = json.loads((out / "scale.json").read_text())
+    block["file"] = str((out / "SCALE.md").relative_to(ROOT))
+    block["runs"] = [
+        {
+            "rows": r["rows"],
+            "stage": st["stage"],
+            "rows_per_second": st["rows_per_second"],
+            "driver_peak_rss_mib": st["driver_peak_rss_mib"],
+            "worker_peak_uss_mib": max(
+                (v["peak_uss_mib"] for k, v in st["roles"].items() if not k.startswith("ray::IDLE")), default=None
+            ),
+        }
+        for r in data["runs"]
+        for st in r["stages"]
+    ]
+    return block
+
+
 # ----------------------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and small sizes, for development")
     parser.add_argument(
-        "--only", nargs="+", choices=["help", "imports", "dvc", "subs", "scaling"], help="run only these sections"
+        "--only",
+        nargs="+",
+        choices=["help", "imports", "dvc", "subs", "scaling", "ray"],
+        help="run only these sections",
     )
     parser.add_argument("--sizes", type=int, nargs="+", help="scaling sizes (default 50000 200000 1000000)")
     parser.add_argument("--stages", nargs="+", help=f"scaling stages (default {' '.join(DEFAULT_SCALING_STAGES)})")
@@ -467,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.update_subs:
         return update_subs(args)
-    sections = set(args.only or ["help", "imports", "dvc", "subs", "scaling"])
+    sections = set(args.only or ["help", "imports", "dvc", "subs", "scaling", "ray"])
     quick = args.quick
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -496,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = args.sizes or ([10000, 40000] if quick else [50000, 200000, 1000000])
         stages = available_stages(tuple(args.stages or DEFAULT_SCALING_STAGES))
         results["scaling"] = bench_scaling(sizes, 2000, stages, seed=0)
+    if "ray" in sections:
+        results["ray_scale"] = bench_ray_scale(quick)
     if kept:
         results["partial"] = {
             "sections": sorted(sections),
