@@ -178,6 +178,8 @@ def scored(ray, found: dict, model_dir: Path, fav: int, cfg, args):
 
 
 def run_size(ray, n: int, args) -> dict:
+    import subprocess
+
     from pipeline import config, contracts, manifest, paths, shards
     from pipeline.audit import performance
     from pipeline.audit.fairness import audit_tables, settings_from_config, table_spec
@@ -188,7 +190,9 @@ def run_size(ray, n: int, args) -> dict:
     folder = WORK / f"n{n}"
     shutil.rmtree(folder, ignore_errors=True)
     csv_path = folder / "adult_like.csv"
-    generated = write_csv(csv_path, n, seed=0)
+    start = time.perf_counter()  # in a child process: this driver's memory stays the stages'
+    subprocess.run([sys.executable, __file__, "--write-csv", str(csv_path), str(n)], check=True)
+    generated = time.perf_counter() - start
     size_mib = csv_path.stat().st_size / MIB
     print(f"{n:,} rows: CSV written in {generated:.1f} s ({size_mib:.0f} MiB)", flush=True)
     params = project(folder / "project", csv_path, args)
@@ -264,7 +268,8 @@ def markdown(result: dict) -> str:
         "# prepare, evaluate and fairness on Ray at scale (`benchmarks/bench_scale.py`)",
         "",
         f"Machine: {result['machine']}. Ray {result['ray']}, a local cluster of {a['num_cpus']} CPUs started by the "
-        f"benchmark (start-up {result['ray_start_s']:.1f} s, not counted). Blocks of {a['block_rows']:,} rows. "
+        f"benchmark for each size (start-up at most {result['ray_start_s']:.1f} s, not counted). "
+        f"Blocks of {a['block_rows']:,} rows. "
         f"Synthetic Adult-like rows (benchmarks/synth.py: Adult rows resampled, numbers jittered) written to a CSV "
         f"file first (not timed), then: **prepare** = the stage (`pipeline.stages.prepare.main`, engine ray: the "
         f"file read block-wise by Ray tasks, encoder statistics, encoded Parquet shards, and the whole-table audits "
@@ -334,8 +339,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated CSV files and shards")
     parser.add_argument("--note", action="append", default=[], help="a line added to SCALE.md")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
+    parser.add_argument("--write-csv", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS)
     parser.add_argument("--render", metavar="JSON", help="re-write SCALE.md from a scale.json (with --note lines)")
     args = parser.parse_args()
+    if args.write_csv:
+        write_csv(Path(args.write_csv[0]), int(args.write_csv[1]), seed=0)
+        return
     if args.render:
         result = json.loads(Path(args.render).read_text())
         result["notes"] = result["notes"] + args.note
@@ -354,18 +363,21 @@ def main() -> None:
     kwargs = cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=args.num_cpus))
     if args.malloc_arena_max:
         kwargs["runtime_env"]["env_vars"] = {"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
-    start = time.perf_counter()
-    ray.init(**kwargs)
-    ray_start = time.perf_counter() - start
-    runs = []
+    runs, starts = [], []
     try:
-        for n in args.sizes:
-            runs.append(run_size(ray, n, args))
+        for n in args.sizes:  # a fresh cluster per size: no worker carries memory from the other size
+            start = time.perf_counter()
+            ray.init(**kwargs)
+            starts.append(time.perf_counter() - start)
+            try:
+                runs.append(run_size(ray, n, args))
+            finally:
+                ray.shutdown()
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "stages"}), flush=True)
     finally:
-        ray.shutdown()
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
+    ray_start = max(starts)
     result = {
         "args": vars(args),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other sessions), "

@@ -113,8 +113,9 @@ def data_passes(ray, files: list[str], passes: int, block_rows: int, max_calls) 
 
 
 READS = {
-    "read_parquet, counted in an actor": "actor",
     "read_parquet": {},
+    "read_parquet, counting tasks max_calls=5": "count_max_calls",
+    "read_parquet, counted in an actor": "actor",
     "read_parquet override_num_blocks=files": "files",
     "read_parquet max_calls=1": {"max_calls": 1},
 }
@@ -146,6 +147,8 @@ def read_variants(files: list[str], model_dir: Path, args) -> dict:
 
     out = {}
     for name, extra in READS.items():
+        if args.reads and name not in args.reads:
+            continue
         ray.init(**cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=2)))
         try:
             options = {"override_num_blocks": len(files)} if extra == "files" else {}
@@ -158,6 +161,8 @@ def read_variants(files: list[str], model_dir: Path, args) -> dict:
                 if extra == "actor":
                     pool = ray.data.ActorPoolStrategy(size=1, max_tasks_in_flight_per_actor=1)
                     counted = ds.map_batches(CountRows, batch_format="pandas", compute=pool, num_cpus=0.25)
+                elif extra == "count_max_calls":
+                    counted = ds.map_batches(count_rows, batch_format="pandas", max_calls=5)
                 else:
                     counted = ds.map_batches(count_rows, batch_format="pandas")
                 batches = list(counted.iter_rows())
@@ -181,6 +186,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--block-rows", type=int, default=100_000)
     parser.add_argument("--passes", type=int, default=8)
+    parser.add_argument("--reads", nargs="+", choices=list(READS), help="--mode read: only these ways")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument(
         "--mode",

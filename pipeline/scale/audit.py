@@ -24,7 +24,7 @@ import pandas as pd
 
 from pipeline.audit.fairness import FairnessSettings, audit_tables, table_spec
 from pipeline.errors import BadInputError, PipelineError
-from pipeline.scale.scoring import GROUP_PREFIX, text_labels
+from pipeline.scale.scoring import GROUP_PREFIX, TABLE_TASK_CALLS, text_labels
 from pipeline.stats import counts
 from pipeline.stats.groups import sensitive_views
 
@@ -81,6 +81,7 @@ def dataset_tables(
         },
         batch_size=block_rows,
         batch_format="pandas",
+        max_calls=TABLE_TASK_CALLS,
     )
     return counts.merge_all(_unpacked(row) for row in tables.iter_rows())
 

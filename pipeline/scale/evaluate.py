@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import BadInputError, PipelineError
-from pipeline.scale.scoring import GROUP_PREFIX, text_labels
+from pipeline.scale.scoring import GROUP_PREFIX, TABLE_TASK_CALLS, text_labels
 from pipeline.stats import class_counts
 from pipeline.stats.groups import sensitive_views
 
@@ -50,5 +50,7 @@ def _unpacked(row: dict) -> class_counts.ClassTables:
 def dataset_tables(ds, n_classes: int, favourable: int, bins: int, sensitive: list[str], block_rows: int):
     """Class tables of every row of ``ds`` (blocks of ``block_rows``), merged on the driver as they come."""
     kwargs = {"n_classes": n_classes, "favourable": favourable, "bins": bins, "sensitive": list(sensitive)}
-    tables = ds.map_batches(block_tables, fn_kwargs=kwargs, batch_size=block_rows, batch_format="pandas")
+    tables = ds.map_batches(
+        block_tables, fn_kwargs=kwargs, batch_size=block_rows, batch_format="pandas", max_calls=TABLE_TASK_CALLS
+    )
     return class_counts.merge_all(_unpacked(row) for row in tables.iter_rows())
