@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -339,6 +340,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated CSV files and shards")
     parser.add_argument("--note", action="append", default=[], help="a line added to SCALE.md")
     parser.add_argument("--out", default=str(ROOT / "benchmarks"))
+    parser.add_argument("--child-json", help=argparse.SUPPRESS)
     parser.add_argument("--write-csv", nargs=2, metavar=("PATH", "ROWS"), help=argparse.SUPPRESS)
     parser.add_argument("--render", metavar="JSON", help="re-write SCALE.md from a scale.json (with --note lines)")
     args = parser.parse_args()
@@ -360,24 +362,36 @@ def main() -> None:
     from pipeline.scale import cluster
 
     cluster.check_packages()
-    kwargs = cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=args.num_cpus))
-    if args.malloc_arena_max:
-        kwargs["runtime_env"]["env_vars"] = {"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
-    runs, starts = [], []
+    if args.child_json:  # one size on a cluster of its own, in this process
+        kwargs = cluster.init_kwargs(EngineSettings(kind="ray", num_cpus=args.num_cpus))
+        if args.malloc_arena_max:
+            kwargs["runtime_env"]["env_vars"] = {"MALLOC_ARENA_MAX": str(args.malloc_arena_max)}
+        start = time.perf_counter()
+        ray.init(**kwargs)
+        started = time.perf_counter() - start
+        try:
+            run = run_size(ray, args.sizes[0], args)
+        finally:
+            ray.shutdown()
+        Path(args.child_json).write_text(json.dumps({**run, "ray_start_s": started}) + "\n")
+        return
+    runs = []
     try:
-        for n in args.sizes:  # a fresh cluster per size: no worker carries memory from the other size
-            start = time.perf_counter()
-            ray.init(**kwargs)
-            starts.append(time.perf_counter() - start)
-            try:
-                runs.append(run_size(ray, n, args))
-            finally:
-                ray.shutdown()
+        for n in args.sizes:  # a process and a fresh cluster per size (Ray's runtime_env upload is per process)
+            child = WORK / f"run{n}.json"
+            WORK.mkdir(parents=True, exist_ok=True)
+            forwarded = [a for a in sys.argv[1:] if a not in {"--keep"}]
+            subprocess.run(
+                [sys.executable, __file__, *forwarded, "--sizes", str(n), "--child-json", str(child)]
+                + (["--keep"] if args.keep else []),
+                check=True,
+            )
+            runs.append(json.loads(child.read_text()))
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "stages"}), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
-    ray_start = max(starts)
+    ray_start = max(r["ray_start_s"] for r in runs)
     result = {
         "args": vars(args),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other sessions), "

@@ -13,7 +13,7 @@ Sections (each figure a median with min and max over repeated runs unless marked
   (benchmarks/bench_scale.py, benchmarks/SCALE.md) when Ray is installed; skipped with a line otherwise;
 * every target, marked met or not met.
 
-    python benchmarks/run_all.py            # full run (about 15-20 minutes on 2 cores)
+    python benchmarks/run_all.py            # full run (about 15-20 minutes on 2 cores; 11 more with Ray)
     python benchmarks/run_all.py --quick    # fewer repeats, small sizes (development)
 """
 
