@@ -19,9 +19,10 @@ from pipeline.errors import BadInputError
 #: Prefix of a sensitive attribute's column in the sharded data (what ``prepare`` writes).
 GROUP_PREFIX = shards.GROUP_PREFIX
 _FEATURE = re.compile(r"f\d+")
-#: Calls after which a Ray Data task worker that turns blocks into count tables is ended (Ray's ``max_calls``):
-#: such a worker kept private memory from every task it ran, so its peak grew with the data (2M -> 10M rows);
-#: ending it every few blocks keeps its memory a function of the block (benchmarks/SCALE.md).
+#: Calls after which a Ray Data task worker that turns blocks into count tables is ended (Ray's ``max_calls``).
+#: Such workers kept private memory from task to task: in benchmarks/diag_worker_memory.py (a task that only
+#: counts rows after the scoring actors) this bounded them; in the full pipeline (benchmarks/SCALE.md) the count
+#: and read workers' peak still grows with the data: an open problem.
 TABLE_TASK_CALLS = 5
 
 
