@@ -56,6 +56,7 @@ def main(cfg: Config) -> None:
             "stage_wall_s": time.perf_counter() - started,
             "build_wall_s": built_s,
             "fits": budget.used,
+            "fits_reused": budget.reused,
             "fit_wall_s": budget.seconds,
         },
     )
