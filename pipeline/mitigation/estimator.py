@@ -182,9 +182,20 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         return {"X": X[rows], "y": y[rows]}
 
     def predict_proba(self, X) -> np.ndarray:
-        from pipeline.models.predict import predict_proba
+        """Class probabilities, computed with as many threads as the fits use.
 
-        return predict_proba(self.model_, np.ascontiguousarray(np.asarray(X, dtype=np.float32)))
+        A reduction alternates fits and predictions of this network on the training rows; with
+        torch's default pool for the predictions and one thread for the small fits' steps, the
+        predictions of the default network on Adult's training split took several times the
+        CPU and wall time of one thread on a shared 2-core machine (benchmarks/MITIGATION.md).
+        """
+        from pipeline.models.predict import predict_proba
+        from pipeline.training.threads import step_threads, thread_scope
+
+        settings = self.settings or TrainSettings()
+        threads = step_threads(self.model_.spec, settings.batch_size, "cpu", settings.num_threads)
+        with thread_scope(threads):
+            return predict_proba(self.model_, np.ascontiguousarray(np.asarray(X, dtype=np.float32)))
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
