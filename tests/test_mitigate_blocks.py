@@ -110,3 +110,26 @@ def test_pooled_tables_equal_one_group_built_from_the_rows():
         np.testing.assert_array_equal(getattr(pooled, field), getattr(whole["all"], field))
     with pytest.raises(ValueError, match="no groups"):
         counts.pooled(counts.block_tables(y[:0], decision[:0], None, {"g": np.array([])}, spec), "g", "x", "y")
+
+
+def test_a_group_the_thresholds_never_saw_is_refused_before_scoring(saved):
+    """The ray engine's precheck: the test shards' label combinations (one block function) against a
+    group-threshold candidate's rule; an unseen joint group exits 2 naming it, other candidates pass."""
+    import pickle
+
+    import pandas as pd
+
+    from pipeline.errors import BadInputError
+    from pipeline.scale.mitigate import block_groups, check_decidable
+
+    folder, _ = saved
+    batch = pd.DataFrame({"group:sex": ["F", "M", "F", None], "group:race": ["a", "b", "a", "c"], "y": [1, 0, 1, 0]})
+    out = block_groups(batch, ["sex", "race"])
+    combos = pickle.loads(out["combos"][0])
+    assert out["error"][0] == "" and combos.values.tolist() == [["F", "a"], ["M", "b"], ["nan", "c"]]
+    assert "group:race" in block_groups(batch.drop(columns="group:race"), ["sex", "race"])["error"][0]
+    seen = pd.DataFrame({"sex": ["F", "M"], "race": ["a", "c"]})
+    check_decidable("thresholds", folder / "thresholds", seen)
+    with pytest.raises(BadInputError, match=r"'thresholds'.*\['nan,c'\] occur in the test shards"):
+        check_decidable("thresholds", folder / "thresholds", combos)
+    check_decidable("network", folder / "network", combos)  # no group rule: every row is decidable

@@ -129,12 +129,13 @@ def score_with(ds, model, block_rows: int, actors: int = 1, actor_cpus: float = 
     )
 
 
-def split_dataset(ray, found: dict, split: str):
-    """One split's verified shards (``found``: :func:`pipeline.shards.verify`'s manifest) as a Ray Dataset."""
+def split_dataset(ray, found: dict, split: str, columns: list[str] | None = None):
+    """One split's verified shards (``found``: :func:`pipeline.shards.verify`'s manifest) as a Ray
+    Dataset; ``columns`` reads only those (Parquet reads columns apart)."""
     files = [str(Path(name).resolve()) for name in shards.split_files(found, split)]
     if not files:
         raise BadInputError(f"the shard manifest lists no '{split}' shards; rerun `python -m pipeline prepare`")
-    return ray.data.read_parquet(files)
+    return ray.data.read_parquet(files, columns=columns)
 
 
 def scored_split(ray, found: dict, split: str, model_dir, favourable_index: int, threshold: float, block_rows: int):
