@@ -133,3 +133,37 @@ def test_a_group_the_thresholds_never_saw_is_refused_before_scoring(saved):
     with pytest.raises(BadInputError, match=r"'thresholds'.*\['nan,c'\] occur in the test shards"):
         check_decidable("thresholds", folder / "thresholds", combos)
     check_decidable("network", folder / "network", combos)  # no group rule: every row is decidable
+
+
+def test_the_report_says_which_rows_the_candidates_were_audited_on():
+    """With ``audited_on`` (the ray engine) the section names every test row and the sample the
+    candidates were built on; without it (the local engine) it reads as before: the test split."""
+    import json
+    from pathlib import Path
+
+    from pipeline import paths
+    from pipeline.report import sections_mitigation
+
+    local = json.loads((Path(__file__).resolve().parents[1] / paths.MITIGATION_METRICS).read_text())
+    assert "audited_on" not in local
+    section = sections_mitigation.build({"mitigation": local})
+    assert section.tables[0][0] == "Candidates (test split)"
+    assert not any("Engine:" in p for p in section.paragraphs)
+    on_ray = {
+        **local,
+        "audited_on": {
+            "engine": "ray",
+            "test_rows": 1_234_567,
+            "blocks": 13,
+            "built_on": {"train": 60_000, "val": 20_000},
+            "sample_test_rows": 20_000,
+        },
+    }
+    from pipeline.contracts import MitigationMetrics
+
+    MitigationMetrics.model_validate(on_ray)  # the contract takes the key
+    section = sections_mitigation.build({"mitigation": on_ray})
+    words = " ".join(section.paragraphs)
+    assert section.tables[0][0].startswith("Candidates (every test row: 1")
+    assert "audited on every test row of the shards" in words and "13 blocks" in words
+    assert "train 60" in words
