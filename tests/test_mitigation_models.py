@@ -102,6 +102,28 @@ def test_a_repeated_refit_reuses_its_network_and_spends_no_budget(data):
     assert budget.used == 3 and budget.reused == 1
 
 
+def test_predictions_run_at_the_fits_thread_count_and_restore_the_callers(data, monkeypatch):
+    """A small network predicts on one thread, as its fits step (train.num_threads overrides both);
+    the caller's thread count is back afterwards."""
+    import torch
+
+    from pipeline.models import predict
+
+    x, y, _ = data
+    seen, real = [], predict.predict_proba
+    monkeypatch.setattr(predict, "predict_proba", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        est = NetworkClassifier(SETTINGS, seed=0).fit(x, y)
+        est.predict_proba(x)
+        assert torch.get_num_threads() == 2
+        NetworkClassifier(SETTINGS.model_copy(update={"num_threads": 2}), seed=0).fit(x, y).predict_proba(x)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2]
+
+
 def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_path):
     """The saved mixture gives fairlearn's pmf; its seeded decisions narrow the parity gap."""
     from fairlearn.reductions import DemographicParity, ExponentiatedGradient
