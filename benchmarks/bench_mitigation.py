@@ -10,6 +10,9 @@ checkout's params and prepared data:
   the stage ``--repeats`` times, median: the machine is shared);
 * one network fit in-process, with the settings each reduction refit uses (median of ``--repeats``
   after one warm-up fit), the unit of the target;
+* the predictions a reduction makes between its fits (the network on every training row), with one
+  thread (what the estimator uses for a small network) and with torch's default thread count,
+  interleaved, wall and CPU seconds;
 * from the stage's own outputs: the fits it ran, and each candidate's accuracy and disparity on
   the mitigated attribute with their intervals, and its verdict.
 
@@ -86,6 +89,38 @@ def one_fit_seconds(repeats: int) -> list[float]:
             times.append(time.perf_counter() - started)
     shutil.rmtree("models/refits.tmp", ignore_errors=True)
     return times
+
+
+def prediction_threads(repeats: int, calls: int = 20) -> dict:
+    """Seconds per prediction of the trained network on every training row: one thread against
+    torch's default, interleaved (``repeats`` rounds of ``calls`` predictions each)."""
+    import resource
+
+    import torch
+
+    from pipeline import splits
+    from pipeline.models.predict import load_trained, predict_proba
+    from pipeline.training.threads import thread_scope
+
+    os.chdir(WORK)
+    model, X = load_trained(), splits.arrays("train")["X"]
+    default = torch.get_num_threads()
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    out = {1: {"wall_s": [], "cpu_s": []}, default: {"wall_s": [], "cpu_s": []}}
+    for _ in range(repeats):
+        for threads in out:
+            with thread_scope(threads):
+                predict_proba(model, X)  # warm the pool at this count
+                wall, used = time.perf_counter(), cpu()
+                for _ in range(calls):
+                    predict_proba(model, X)
+                out[threads]["wall_s"].append((time.perf_counter() - wall) / calls)
+                out[threads]["cpu_s"].append((cpu() - used) / calls)
+    return {"rows": len(X), "default_threads": default, "by_threads": {str(k): v for k, v in out.items()}}
 
 
 def candidates(result: dict) -> dict:
@@ -188,6 +223,20 @@ def markdown(figures: dict) -> str:
                 f"| {u['check']} | {u['group']} vs {u['reference']} | {u['n_group']} ({u['rate']}) | "
                 f"[{u['ci_at_equality'][0]:.3f}, {u['ci_at_equality'][1]:.3f}] at {u['ci_level']:.4f} | {u['bound']} |"
             )
+    p = f["prediction_threads"]
+    lines += [
+        "",
+        f"Predictions between a reduction's fits (the trained network on all {p['rows']:,} training rows; median "
+        "over rounds, one thread and the default interleaved):",
+        "",
+        "| intra-op threads | wall ms per prediction | CPU ms per prediction |",
+        "| --- | --- | --- |",
+    ]
+    for threads, t in p["by_threads"].items():
+        label = f"{threads} (torch's default)" if int(threads) == p["default_threads"] else threads
+        lines.append(
+            f"| {label} | {1e3 * statistics.median(t['wall_s']):.1f} | {1e3 * statistics.median(t['cpu_s']):.1f} |"
+        )
     lines += ["", f"Machine: {f['machine']}", ""]
     return "\n".join(lines)
 
@@ -258,10 +307,12 @@ def main() -> None:
     result = json.loads((WORK / "reports" / "metrics" / "mitigation.json").read_text())
     fits = one_fit_seconds(args.repeats)
     one = statistics.median(fits)
+    predictions = prediction_threads(args.repeats)
     swept = sweep([int(i) for i in args.iterations.split(",") if i], one) if args.iterations else []
     load_end = os.getloadavg()[0]
     figures = {
         "iterations_sweep": swept,
+        "prediction_threads": predictions,
         "target_max_fit_multiple": MAX_FIT_MULTIPLE,
         "mitigate_stage_s": mitigate_s,
         "mitigate_stage_runs_s": mitigate_runs,

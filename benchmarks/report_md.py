@@ -95,27 +95,39 @@ def dvc_section(r: dict) -> list[str]:
     dvc = r.get("dvc")
     if not dvc:
         return ["## `dvc repro` on Adult", "", "Not run in this invocation.", ""]
-    cold = dvc["cold"]
+    cold, base = dvc["cold"], dvc.get("cold_base")
+    extra = f" {base['commit'][:7]} wall s |" if base else ""
     lines = [
         "## `dvc repro` on Adult",
         "",
         f"Cold: {cold['repeats']} run(s), each in a fresh `git clone` of the committed tree under `benchmarks/work/` "
         "(no outputs, no DVC cache, no MLflow store). Each stage's command ran under a measuring `python` shim "
         "placed first on PATH (it runs the real interpreter and records the child's wall time and peak RSS).",
+        *(
+            [
+                "",
+                f"Each HEAD run was followed by a cold run of commit `{base['commit'][:10]}` (before issue 27) in its "
+                "own fresh clone: the last column, measured on the same machine under the same load.",
+            ]
+            if base
+            else []
+        ),
         "",
-        "| stage | wall s | share of cold run | peak RSS MiB |",
-        "|---|---|---|---|",
+        "| stage | wall s | share of cold run | peak RSS MiB |" + extra,
+        "|---|---|---|---|" + ("---|" if base else ""),
     ]
     total = cold["wall_s"]["median"]
     for stage, block in in_order(cold["stages"]):
         share = block["wall_s"]["median"] / total if total else None
+        then = base["stages_wall_s"].get(stage) if base else None
         lines.append(
             f"| {stage} | {spread(block['wall_s'])} | {fmt(100 * share, 0) if share else 'n/a'} % | "
-            f"{spread(block['peak_rss_mib'], 0)} |"
+            f"{spread(block['peak_rss_mib'], 0)} |" + (f" {spread(then) if then else 'n/a'} |" if base else "")
         )
     lines += [
-        f"| DVC itself (total minus stages) | {spread(cold['dvc_overhead_s'])} | | |",
-        f"| **total cold `dvc repro`** | **{spread(cold['wall_s'])}** | 100 % | |",
+        f"| DVC itself (total minus stages) | {spread(cold['dvc_overhead_s'])} | | |" + (" |" if base else ""),
+        f"| **total cold `dvc repro`** | **{spread(cold['wall_s'])}** | 100 % | |"
+        + (f" **{spread(base['wall_s'])}** |" if base else ""),
         "",
         f"No-op `dvc repro` (nothing changed, same clone, {dvc['noop']['repeats']} runs): "
         f"{spread(dvc['noop']['wall_s'])} s.",

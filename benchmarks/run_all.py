@@ -189,13 +189,13 @@ def bench_imports(repeats: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------ dvc repro
-def fresh_clone(dest: Path) -> None:
-    """A clone of the committed tree at HEAD: no outputs, no DVC cache, no MLflow store."""
+def fresh_clone(dest: Path, commit: str = "HEAD") -> None:
+    """A clone of the committed tree at ``commit``: no outputs, no DVC cache, no MLflow store."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(dest)], check=True)
-    subprocess.run(["git", "-C", str(dest), "checkout", "-q", git("rev-parse", "HEAD")], check=True)
+    subprocess.run(["git", "-C", str(dest), "checkout", "-q", git("rev-parse", commit)], check=True)
 
 
 def stage_records(stage_log: Path) -> dict:
@@ -207,32 +207,40 @@ def stage_records(stage_log: Path) -> dict:
     return records
 
 
-def one_cold_repro(index: int, shim_dir: Path) -> dict:
-    dest = WORK / "cold" / f"run{index}"
-    fresh_clone(dest)
-    stage_log = WORK / "cold" / f"run{index}.stages.jsonl"
+def one_cold_repro(index: int, shim_dir: Path, commit: str = "HEAD", folder: str = "cold") -> dict:
+    dest = WORK / folder / f"run{index}"
+    fresh_clone(dest, commit)
+    stage_log = WORK / folder / f"run{index}.stages.jsonl"
     stage_log.unlink(missing_ok=True)
     env = base_env(BENCH_STAGE_LOG=str(stage_log))
     env["PATH"] = f"{shim_dir}:{env['PATH']}"
     # --force: the clone carries dvc.lock and the git-tracked metrics, so a plain `dvc repro` would
     # skip every stage whose outputs are committed; a cold run must run all of them.
-    result = run_measured(
-        [str(BIN / "dvc"), "repro", "--force"], cwd=dest, env=env, log=WORK / "cold" / f"run{index}.log"
-    )
+    run_log = WORK / folder / f"run{index}.log"
+    result = run_measured([str(BIN / "dvc"), "repro", "--force"], cwd=dest, env=env, log=run_log)
     if result["rc"] != 0:
-        raise RuntimeError(f"cold dvc repro failed (exit {result['rc']}):\n{tail(WORK / 'cold' / f'run{index}.log')}")
+        raise RuntimeError(f"cold dvc repro of {commit} failed (exit {result['rc']}):\n{tail(run_log)}")
     result["stages"] = stage_records(stage_log)
     return result
 
 
-def bench_dvc(cold_repeats: int, noop_repeats: int) -> dict:
-    """Cold runs, each in its own fresh clone; then no-op runs in the last clone."""
+def bench_dvc(cold_repeats: int, noop_repeats: int, base: str | None = None) -> dict:
+    """Cold runs, each in its own fresh clone; then no-op runs in the last clone.
+
+    With ``base`` (a commit), each cold run of HEAD is followed by one of ``base`` in its own fresh
+    clone, so both meet the same machine and the same load: a cold run's wall time moves by
+    several seconds from one hour to the next on a shared 2-core machine, and a figure recorded
+    on another day cannot tell whether the code got slower.
+    """
     shim_dir = write_shim(WORK / "shim", PYTHON)
-    cold = []
+    cold, before = [], []
     for i in range(cold_repeats):
         log(f"cold dvc repro {i + 1}/{cold_repeats}")
         cold.append(one_cold_repro(i, shim_dir))
         log(f"  {cold[-1]['wall_s']:.1f} s")
+        if base:
+            before.append(one_cold_repro(i, shim_dir, base, "cold-base"))
+            log(f"  base {base}: {before[-1]['wall_s']:.1f} s")
     last = WORK / "cold" / f"run{cold_repeats - 1}"
     noop = [
         run_measured([str(BIN / "dvc"), "repro"], cwd=last, env=base_env(), log=WORK / "cold" / "noop.log")
@@ -254,6 +262,16 @@ def bench_dvc(cold_repeats: int, noop_repeats: int) -> dict:
             "dvc_overhead_s": summary(overhead),
             "repeats": cold_repeats,
         },
+        "cold_base": (
+            {
+                "commit": git("rev-parse", base),
+                "wall_s": summary([c["wall_s"] for c in before]),
+                "head_minus_base_s": [h["wall_s"] - b["wall_s"] for h, b in zip(cold, before)],
+                "stages_wall_s": {s: summary([c["stages"][s]["wall_s"] for c in before]) for s in stages},
+            }
+            if base
+            else None
+        ),
         "noop": {
             "wall_s": summary([r["wall_s"] for r in noop]),
             "repeats": noop_repeats,
@@ -483,6 +501,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=["help", "imports", "dvc", "subs", "scaling", "ray"],
         help="run only these sections",
     )
+    parser.add_argument(
+        "--base",
+        default=targets.COLD_REPRO_BASE_COMMIT,
+        help="commit whose cold `dvc repro` alternates with HEAD's (default: the one before issue 27; '' for none)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", help="scaling sizes (default 50000 200000 1000000)")
     parser.add_argument("--stages", nargs="+", help=f"scaling stages (default {' '.join(DEFAULT_SCALING_STAGES)})")
     parser.add_argument("--out", type=Path, default=BENCH, help="folder for RESULTS.md and results.json")
@@ -536,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     if "imports" in sections:
         results["imports"] = bench_imports(1 if quick else 3)
     if "dvc" in sections:
-        results["dvc"] = bench_dvc(1 if quick else 3, 2 if quick else 3)
+        results["dvc"] = bench_dvc(1 if quick else 3, 2 if quick else 3, args.base or None)
     if "subs" in sections:
         results["subs"] = bench_subscripts(quick)
     results["gpu"] = gpu_results()

@@ -361,6 +361,17 @@ class Candidate(Closed):
     trade_off: dict[str, Any] | None = None
 
 
+class AuditedOn(Closed):
+    """Written by the ray engine's ``mitigate`` only: the candidates were built on the hash-chosen
+    sample's splits and audited on every test row of the shards (locally: the test split, no key)."""
+
+    engine: str
+    test_rows: int = Field(ge=1)
+    blocks: int = Field(ge=1)
+    built_on: dict[str, int]
+    sample_test_rows: int = Field(ge=0)
+
+
 class MitigationMetrics(Closed):
     enabled: bool
     attribute: str
@@ -379,6 +390,7 @@ class MitigationMetrics(Closed):
     weighting: str | None = None
     #: when none passes: the closest candidate and what stands in the way (the report's detail)
     obstacles: dict[str, Any] | None = None
+    audited_on: AuditedOn | None = None
 
     @model_validator(mode="after")
     def _best_is_a_candidate(self) -> MitigationMetrics:

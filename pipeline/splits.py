@@ -8,10 +8,14 @@ names, not missing values or numbers), and arrays come through :func:`pipeline.i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from pipeline import io, paths
+
+if TYPE_CHECKING:  # pandas is imported by io.read_csv when a stage reads the groups (train does not)
+    import pandas as pd
 
 
 def arrays(split: str) -> dict[str, np.ndarray]:

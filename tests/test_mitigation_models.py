@@ -84,6 +84,46 @@ def test_fit_budget_is_shared_by_clones_and_copies_and_stops_the_reduction(data)
     assert budget.used == 2 and len(budget.seconds) == 2
 
 
+def test_a_repeated_refit_reuses_its_network_and_spends_no_budget(data):
+    """The same rows, labels, weights, settings and seed give the same network: fitted once. Any
+    difference in the input (one weight, the seed) is a new fit."""
+    x, y, _ = data
+    budget = FitBudget(3)
+    w = np.linspace(0.5, 1.5, len(y))
+    first = NetworkClassifier(SETTINGS, seed=0, budget=budget).fit(x, y, sample_weight=w)
+    again = clone(NetworkClassifier(SETTINGS, seed=0, budget=budget)).fit(x, y, sample_weight=w)
+    assert again.model_ is first.model_ and budget.used == 1 and budget.reused == 1 and len(budget.seconds) == 1
+    fresh = NetworkClassifier(SETTINGS, seed=0).fit(x, y, sample_weight=w)  # no shared budget: trained anew
+    np.testing.assert_array_equal(fresh.predict_proba(x), again.predict_proba(x))
+    w2 = w.copy()
+    w2[0] *= 2
+    NetworkClassifier(SETTINGS, seed=0, budget=budget).fit(x, y, sample_weight=w2)
+    NetworkClassifier(SETTINGS, seed=1, budget=budget).fit(x, y, sample_weight=w)
+    assert budget.used == 3 and budget.reused == 1
+
+
+def test_predictions_run_at_the_fits_thread_count_and_restore_the_callers(data, monkeypatch):
+    """A small network predicts on one thread, as its fits step (train.num_threads overrides both);
+    the caller's thread count is back afterwards."""
+    import torch
+
+    from pipeline.models import predict
+
+    x, y, _ = data
+    seen, real = [], predict.predict_proba
+    monkeypatch.setattr(predict, "predict_proba", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        est = NetworkClassifier(SETTINGS, seed=0).fit(x, y)
+        est.predict_proba(x)
+        assert torch.get_num_threads() == 2
+        NetworkClassifier(SETTINGS.model_copy(update={"num_threads": 2}), seed=0).fit(x, y).predict_proba(x)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 2]
+
+
 def test_exponentiated_gradient_candidate_equals_fairlearns_mixture(data, tmp_path):
     """The saved mixture gives fairlearn's pmf; its seeded decisions narrow the parity gap."""
     from fairlearn.reductions import DemographicParity, ExponentiatedGradient

@@ -170,3 +170,64 @@ def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_pat
     )
     scored = scale_scoring.score(ray.data.read_parquet(files), tmp_path, 1, 0.5, block_rows=400)
     assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=400))
+
+
+def test_mitigation_candidates_audited_on_every_shard_row_equal_the_local_audit(cluster, tmp_path):
+    """Each saved candidate (network, degenerate, mixture, joint-group thresholds) loaded in a Ray
+    actor over Parquet shards written by prepare's writer: the merged tables' candidate audit equals
+    the local one of the same rows; a group the thresholds never saw is refused naming it."""
+    from pipeline import shards
+    from pipeline.config import Config
+    from pipeline.mitigation import build
+    from pipeline.scale import mitigate as scale_mitigate
+    from pipeline.stats.groups import joint_groups
+    from tests.candidate_helpers import SENSITIVE as CANDIDATE_SENSITIVE
+    from tests.candidate_helpers import SETTINGS as CANDIDATE_SETTINGS
+    from tests.candidate_helpers import assert_same_candidate_audit, candidate_rows, candidates
+
+    models = candidates()
+    folders = {}
+    for name, model in models.items():
+        model.save(tmp_path / "candidates" / name)
+        folders[name] = tmp_path / "candidates" / name
+    X, y, groups = candidate_rows(n=1_500, seed=2)
+    row_id = np.arange(len(y), dtype=np.int64)  # the local audit keys its bootstrap by position
+
+    def write(folder, race):
+        found = {"files": {}}
+        for i, part in enumerate(np.array_split(np.arange(len(y)), 3)):
+            target = folder / "test" / f"part-{i:05d}.parquet"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            text = {"group:sex": groups["sex"].to_numpy()[part], "group:race": race[part]}
+            found["files"][str(target)] = {
+                "split": "test",
+                **shards.write_shard(target, row_id[part], y[part], X[part], text),
+            }
+        return found
+
+    found = write(tmp_path / "shards", groups["race"].to_numpy())
+    spec = table_spec(CANDIDATE_SETTINGS)
+    tables = scale_mitigate.candidate_tables(ray, found, folders, CANDIDATE_SENSITIVE, spec, 1, 500)
+    cfg, test = Config(), {"y01": y, "groups": groups}
+    for name, model in models.items():
+        joint = joint_groups(groups, model.sensitive_columns) if model.sensitive else None
+        local = build.audit_candidate(
+            model.decide(X, joint),
+            model.score(X, joint),
+            test,
+            CANDIDATE_SENSITIVE,
+            CANDIDATE_SETTINGS,
+            cfg=cfg,
+            data=None,
+        )
+        assert tables[name].rows == len(y)
+        got = build.audit_candidate_tables(tables[name], CANDIDATE_SENSITIVE, CANDIDATE_SETTINGS, cfg=cfg, data=None)
+        assert_same_candidate_audit(local, got)
+
+    unseen = groups["race"].to_numpy().copy()
+    unseen[7] = "never fitted"
+    stray = write(tmp_path / "stray", unseen)
+    with pytest.raises(BadInputError, match="never fitted"):
+        scale_mitigate.candidate_tables(
+            ray, stray, {"thresholds": folders["thresholds"]}, CANDIDATE_SENSITIVE, spec, 1, 500
+        )

@@ -3,8 +3,9 @@
 Real DVC, real local Ray clusters (one per Ray stage, 2 CPUs), inside a private network namespace
 with only loopback up where the machine allows it (Ray binds every interface otherwise), under a
 timeout. prepare and train run on Ray, evaluate and fairness score every test row of the shards in
-a Ray actor and merge count tables; explain, privacy and mitigate read the split files (the
-hash-chosen sample, here larger than the file)."""
+a Ray actor and merge count tables; mitigate builds its candidates on the split files (the
+hash-chosen sample, here larger than the file) and audits each on every test row of the shards in a
+Ray actor; explain and privacy read the split files."""
 
 from __future__ import annotations
 
@@ -58,6 +59,18 @@ def test_dvc_repro_with_the_ray_engine_reaches_the_report(tmp_path):
     for view in ("sex", "race"):  # every test row of the shards is counted once in each view
         cells = [g["cells"] for g in fairness["features"][view]["groups"].values()]
         assert sum(sum(c.values()) for c in cells) == shards["rows"]["test"]
+    mitigation = json.loads((repo / paths.MITIGATION_METRICS).read_text())
+    assert "mitigate: engine ray" in done.stdout
+    assert mitigation["audited_on"]["test_rows"] == shards["rows"]["test"]
+    deployable = {name: row for name, row in mitigation["candidates"].items() if row["deployable"]}
+    assert len(deployable) >= 2  # the network and at least one mitigated candidate
+    for name, row in deployable.items():  # each candidate counted every test row of the shards once per view
+        for view in ("sex", "race"):
+            cells = [g["cells"] for g in row["audit"]["features"][view]["groups"].values()]
+            assert sum(sum(c.values()) for c in cells) == shards["rows"]["test"], (name, view)
+        assert (repo / row["folder"] / "candidate.json").is_file()
+    assert not (repo / "models" / "candidates.tmp").exists()  # the staged set was published whole
+    assert "audited on every test row of the shards" in (repo / paths.REPORT_HTML).read_text()
     for path in (paths.REPORT_HTML, paths.MODEL_CARD, paths.MODEL_WEIGHTS):
         assert (repo / path).stat().st_size > 0
     assert "Engine: ray" in (repo / paths.MODEL_CARD).read_text()  # the reader learns what covered every row

@@ -281,5 +281,8 @@ def test_the_report_says_what_the_ray_engine_covered():
 
     text = " ".join(scale_paragraphs({"scale": scale_note({"test": 1200, "train": 4000, "val": 800})}))
     assert "Engine: ray" in text and "test 1200" in text and "train 4000" in text
-    assert "fairness audit cover every row" in text and "Explanations, the privacy audit, mitigation" in text
+    assert (
+        "fairness audit cover every row" in text
+        and "the building of mitigation candidates (each then audited on every test row)" in text
+    )
     assert scale_paragraphs({"rows": {}}) == []

@@ -36,6 +36,27 @@ def test_splitmix64_and_the_poisson_quantile_by_hand():
     assert poisson.poisson1(u).tolist() == [0, 0, 0, 1, 1, 2, 3, 4]
 
 
+def test_weights_are_drawn_once_per_rows_seed_and_replicates(monkeypatch):
+    """A repeated request is served from memory, equal to a fresh draw; other rows, another seed or
+    other replicates are drawn anew; the memory stays within its bound."""
+    poisson._memo.clear()
+    ids = np.arange(1_000, dtype=np.int64) * 31
+    first = poisson.weights(ids, 7, range(5))
+    assert len(poisson._memo) == 1
+    again = poisson.weights(ids, 7, range(5))
+    np.testing.assert_array_equal(first, again)
+    assert again.dtype == np.int64 and again is not first  # a caller may modify its copy
+    poisson.weights(ids + 1, 7, range(5))
+    poisson.weights(ids, 8, range(5))
+    poisson.weights(ids, 7, range(5, 10))
+    assert len(poisson._memo) == 4
+    monkeypatch.setattr(poisson, "MEMO_BYTES", 2 * 5 * 1_000)  # room for two of these (uint8)
+    poisson.weights(ids, 9, range(5))
+    assert len(poisson._memo) == 2
+    poisson._memo.clear()
+    np.testing.assert_array_equal(poisson.weights(ids, 7, range(5)), first)
+
+
 def test_weights_do_not_depend_on_the_partitioning():
     ids = np.arange(10_000, dtype=np.int64) * 7919 + 13  # sparse, unordered ids like a real row_id
     whole = poisson.weights(ids, 42, range(20))

@@ -10,6 +10,7 @@ the network, with the same gate blockers.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from pipeline.config import Config
 from pipeline.contracts import DataMetrics, Degeneracy, Meta
 from pipeline.mitigation import candidates as mitigation
 from pipeline.mitigation import targets as mt
-from pipeline.stats.groups import joint_groups
+from pipeline.stats import counts
+from pipeline.stats.groups import joint_groups, sensitive_views
 from pipeline.tables.criteria import RATES
 
 #: How reductions hand their weights to the training loop (see pipeline.mitigation.estimator).
@@ -119,38 +121,36 @@ def build_candidates(cfg: Config, meta: Meta, prepared: dict, planned: dict, bud
 def audit_candidate(
     decisions, score, test: dict, sensitive: list[str], s, *, cfg: Config, data: DataMetrics | None
 ) -> dict:
-    """The same audit as the fairness stage (every attribute and intersection), plus accuracy and AUC.
+    """:func:`audit_candidate_tables` of the test split's rows as one block (the bootstrap keyed by
+    the row's position, as the fairness stage keys it without prepare's ``row_id``)."""
+    views = {name: labels.to_numpy() for name, labels in sensitive_views(test["groups"], sensitive).items()}
+    rows = np.arange(len(test["y01"]), dtype=np.int64)
+    tables = counts.block_tables(test["y01"], decisions, score, views, fairness.table_spec(s), rows)
+    return audit_candidate_tables(tables, sensitive, s, cfg=cfg, data=data)
+
+
+def audit_candidate_tables(tables, sensitive: list[str], s, *, cfg: Config, data: DataMetrics | None) -> dict:
+    """The same audit as the fairness stage (every attribute and intersection), plus accuracy and
+    AUC, from a candidate's count tables: one block of the test split locally, every test row's
+    blocks merged on the ray engine (:mod:`pipeline.scale.mitigate`).
 
     The same blockers as the network's gate apply: suspected target leakage in the data, and a
     candidate that is itself degenerate (a rule that accepts or refuses nearly everyone passes
     parity checks trivially, so its verdicts say nothing).
     """
-    evaluation = {
-        "degenerate": performance.degeneracy(
-            test["y01"],
-            np.asarray(decisions, dtype=np.int64),
-            2,
-            cfg.evaluate.degenerate_margin,
-            cfg.evaluate.degenerate_share,
-            ["unfavourable", "favourable"],
-        )
-    }
-    reason = "; ".join(evaluation["degenerate"]["reasons"]) if evaluation["degenerate"]["degenerate"] else None
-    audited = fairness.audit_decisions(
-        test["y01"],
-        decisions,
-        score,
-        test["groups"],
-        sensitive,
-        s,
-        inconclusive_reason=f"degenerate candidate: {reason}" if reason else None,
+    everyone = mitigation.overall_tables(tables)
+    confusion = everyone.views[mitigation.OVERALL_VIEW][mitigation.OVERALL_GROUP].cells  # [truth, decision]
+    margins = (cfg.evaluate.degenerate_margin, cfg.evaluate.degenerate_share)
+    degenerate = performance.degeneracy_of(confusion, *margins, ["unfavourable", "favourable"])
+    reason = "; ".join(degenerate["reasons"]) if degenerate["degenerate"] else None
+    audited = fairness.audit_tables(
+        tables, sensitive, s, inconclusive_reason=f"degenerate candidate: {reason}" if reason else None
     )
-    degenerate = Degeneracy.model_validate(evaluation["degenerate"])
-    g = gate(audited, leakage=data.leakage if data else None, degenerate=degenerate)
+    g = gate(audited, leakage=data.leakage if data else None, degenerate=Degeneracy.model_validate(degenerate))
     return {
-        **mitigation.overall_performance(test["y01"], decisions, score, s),
+        **mitigation.overall_from_tables(everyone, s),
         "audit": audited,
-        "degenerate": evaluation["degenerate"],
+        "degenerate": degenerate,
         "passed": g.passed,
         "failed_checks": g.failed,
         "check_counts": g.counts,
@@ -196,31 +196,72 @@ def denominators(test: dict, sensitive: list[str]) -> dict:
     return out
 
 
-def save_candidates(built: list) -> dict[str, str]:
-    """Each deployable candidate in its own folder; the whole set replaced at once."""
+def denominators_from_tables(tables, sensitive: list[str]) -> dict:
+    """:func:`denominators` from any candidate's count tables (the ray engine has no rows on the
+    driver): a truth-fixed denominator's cells summed per group."""
+    out = {}
+    for column in sensitive:
+        cells = counts.cells(tables, column)
+        names = tables.names(column)
+        out[column] = {
+            g: {
+                name: int(sum(cells[c][i] for c in r.denominator))
+                for name, r in RATES.items()
+                if _fixed_by_truth(r.denominator)
+            }
+            for i, g in enumerate(names)
+        }
+    return out
+
+
+def stage_candidates(built: list) -> Path:
+    """Each deployable candidate written into its own folder under a staging folder beside
+    ``models/candidates`` (the ray engine's actors load them from there before they are published)."""
     staging = paths.CANDIDATES_DIR.with_name(paths.CANDIDATES_DIR.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    folders = {}
     for c in built:
         if c.model is not None:
             c.model.save(staging / paths.candidate_slug(c.name))
-            folders[c.name] = paths.candidate_dir(c.name).as_posix()
+    return staging
+
+
+def publish_candidates(built: list, staging: Path) -> dict[str, str]:
+    """The staged set replaces ``models/candidates`` at once; each deployable candidate's folder by name."""
     shutil.rmtree(paths.CANDIDATES_DIR, ignore_errors=True)
     staging.mkdir(parents=True, exist_ok=True)
     staging.rename(paths.CANDIDATES_DIR)
-    return folders
+    return {c.name: paths.candidate_dir(c.name).as_posix() for c in built if c.model is not None}
 
 
-def audit_all(cfg: Config, built: list, prepared: dict, sensitive: list[str], planned: dict, data: DataMetrics | None):
+def save_candidates(built: list) -> dict[str, str]:
+    """Each deployable candidate in its own folder; the whole set replaced at once."""
+    return publish_candidates(built, stage_candidates(built))
+
+
+def audit_all(
+    cfg: Config,
+    built: list,
+    prepared: dict,
+    sensitive: list[str],
+    planned: dict,
+    data: DataMetrics | None,
+    tables: dict | None = None,
+):
     """Every built candidate (and the logistic stand-in when asked for) audited on the test split:
-    (rows by candidate name, test decisions by candidate name)."""
+    (rows by candidate name, test decisions by candidate name). ``tables`` (the ray engine): each
+    built candidate's count tables over every test row of the shards, audited instead; the test
+    split's decisions are still made (the decisions file holds the split's rows)."""
     m, test = cfg.mitigation, prepared["test"]
     s = fairness.settings_from_config(cfg)
     rows, decided = {}, {}
     for c in built:
         groups = joint_groups(test["groups"], c.model.sensitive_columns) if c.model.sensitive else None
         decided[c.name] = c.model.decide(test["X"], groups)
-        score = c.model.score(test["X"], groups)
+        if tables is None:
+            score = c.model.score(test["X"], groups)
+            audited = audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data)
+        else:
+            audited = audit_candidate_tables(tables[c.name], sensitive, s, cfg=cfg, data=data)
         rows[c.name] = {
             "method": c.method,
             "constraint": c.constraint,
@@ -228,21 +269,27 @@ def audit_all(cfg: Config, built: list, prepared: dict, sensitive: list[str], pl
             "deployable": True,
             "fits": c.fits,
             "notes": c.notes,
-            **audit_candidate(decided[c.name], score, test, sensitive, s, cfg=cfg, data=data),
+            **audited,
         }
     if m.enabled and "logistic_stand_in" in m.methods:
         train = prepared["train"]
         pred, score = mitigation.logistic_stand_in(train["X"], train["y01"], test["X"], cfg.seed, m.stand_in_max_rows)
+        notes = [
+            f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled "
+            "rows, unmitigated: a comparison, never registered"
+        ]
+        if tables is not None:
+            notes.append(
+                f"audited on the sample's test split ({len(test['y01'])} rows), not on every test row: it is "
+                "not saved as a model the Ray actors could load"
+            )
         rows[mitigation.STAND_IN] = {
             "method": "logistic_stand_in",
             "constraint": None,
             "targets": [],
             "deployable": False,
             "fits": 0,
-            "notes": [
-                f"scikit-learn LogisticRegression on {min(m.stand_in_max_rows, len(train['y01']))} sampled "
-                "rows, unmitigated: a comparison, never registered"
-            ],
+            "notes": notes,
             **audit_candidate(pred, score, test, sensitive, s, cfg=cfg, data=data),
         }
     first = f"{planned['columns'][0]}: {next(iter(cfg.audit.policy.criteria))}"
@@ -251,11 +298,21 @@ def audit_all(cfg: Config, built: list, prepared: dict, sensitive: list[str], pl
     return rows, decided
 
 
-def result(cfg: Config, planned: dict, rows: dict, errors: dict, fits_used: int, denominators_: dict) -> dict:
+def result(
+    cfg: Config,
+    planned: dict,
+    rows: dict,
+    errors: dict,
+    fits_used: int,
+    denominators_: dict,
+    audited_on: dict | None = None,
+) -> dict:
     """What ``reports/metrics/mitigation.json`` holds: the plan, every audited candidate, the best
-    passing one and, when none passes, what stands in the way."""
+    passing one and, when none passes, what stands in the way; with ``audited_on`` (the ray
+    engine only) which rows the candidates were audited on (locally: the test split, as always)."""
     m, columns = cfg.mitigation, planned["columns"]
     best = mitigation.best_passing(rows)
+    extra = {"audited_on": audited_on} if audited_on is not None else {}
     return {
         "enabled": m.enabled,
         "attribute": " x ".join(columns),
@@ -280,4 +337,5 @@ def result(cfg: Config, planned: dict, rows: dict, errors: dict, fits_used: int,
         "errors": errors,
         "weighting": WEIGHTING,
         "obstacles": mitigation.obstacles(rows, denominators_) if not best else None,
+        **extra,
     }

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.models.postprocessed import PostProcessedNetwork, network_entry, threshold_rule
@@ -136,18 +135,38 @@ def logistic_stand_in(train_x, train_y01, test_x, seed: int, max_rows: int) -> t
     return (score >= 0.5).astype(int), score
 
 
-def overall_performance(y01, decisions, score, settings) -> dict:
-    """Accuracy, ROC AUC and selection rate over all rows with their intervals: the group audit
-    run on one group holding every row, so they come from the same code as the group metrics."""
-    from pipeline.audit.fairness import audit_decisions
+#: The one-group view whose figures are a candidate's overall accuracy, ROC AUC and selection rate.
+OVERALL_VIEW, OVERALL_GROUP = "all rows", "all"
 
-    everyone = pd.DataFrame({"all rows": ["all"] * len(y01)})
-    row = audit_decisions(y01, decisions, score, everyone, ["all rows"], settings)["features"]["all rows"]["groups"][
-        "all"
-    ]
+
+def overall_tables(tables):
+    """A candidate's count tables pooled into one group holding every row (:func:`pipeline.stats.counts.pooled`)."""
+    from pipeline.stats.counts import pooled
+
+    return pooled(tables, next(iter(tables.views)), OVERALL_VIEW, OVERALL_GROUP)
+
+
+def overall_from_tables(everyone, settings) -> dict:
+    """Accuracy, ROC AUC and selection rate over all rows with their intervals, from the pooled
+    tables (:func:`overall_tables`): the group audit run on one group holding every row, so they
+    come from the same code as the group metrics."""
+    from pipeline.audit.fairness import audit_tables
+
+    row = audit_tables(everyone, [OVERALL_VIEW], settings)["features"][OVERALL_VIEW]["groups"][OVERALL_GROUP]
     return {
         k: {"value": row.get(k), "ci": (row.get("ci") or {}).get(k)} for k in ("accuracy", "roc_auc", "selection_rate")
     }
+
+
+def overall_performance(y01, decisions, score, settings) -> dict:
+    """:func:`overall_from_tables` of some rows (the bootstrap keyed by the row's position)."""
+    from pipeline.audit.fairness import table_spec
+    from pipeline.stats.counts import block_tables
+
+    n = len(y01)
+    views = {OVERALL_VIEW: np.full(n, OVERALL_GROUP)}
+    tables = block_tables(y01, decisions, score, views, table_spec(settings), np.arange(n, dtype=np.int64))
+    return overall_from_tables(tables, settings)
 
 
 def best_passing(rows: dict[str, dict]) -> str | None:

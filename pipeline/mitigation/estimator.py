@@ -17,6 +17,7 @@ and prints nothing.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -37,11 +38,20 @@ class FitBudgetExhausted(RuntimeError):
 
 @dataclass
 class FitBudget:
-    """Fits allowed to all estimators sharing this object (one budget per mitigation stage)."""
+    """Fits allowed to all estimators sharing this object (one budget per mitigation stage), and the
+    networks they already fitted.
+
+    ``fitted`` maps a digest of a refit's whole input (rows, labels, weights, settings, seed) to its
+    network. A refit is deterministic, so a reduction asking for the same fit again gets that
+    network without training it twice and without spending budget; ExponentiatedGradient does
+    ask, when its gap check multiplies a zero Lagrange vector (every multiple is the same problem).
+    """
 
     limit: int
     used: int = 0
     seconds: list = field(default_factory=list)  # wall time of each fit, for the cost file
+    fitted: dict = field(default_factory=dict)
+    reused: int = 0  # refits answered from ``fitted``
 
     def __deepcopy__(self, memo):
         """Shared, never copied: fairlearn's GridSearch deep-copies its estimator for each fit."""
@@ -122,6 +132,10 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
                 f"NetworkClassifier expects 0/1 labels (1 = favourable), got {sorted(set(np.unique(y)))[:5]}"
             )
         train = self._weighted_rows(X, y, sample_weight)
+        key = self._digest(train)
+        if self.budget is not None and key in self.budget.fitted:
+            self.budget.reused += 1
+            return self._fitted(self.budget.fitted[key], X.shape[1])
         if self.budget is not None:
             self.budget.take()
         # The loop wants a validation split; one training row keeps its per-epoch check negligible
@@ -135,10 +149,25 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             result = fit(settings, self.seed, {"train": train, "val": val}, 2, checkpoint_dir=folder)
         if self.budget is not None:
             self.budget.seconds.append(time.perf_counter() - started)
-        self.model_ = result.model
+            self.budget.fitted[key] = result.model
+        return self._fitted(result.model, X.shape[1])
+
+    def _fitted(self, model, n_features: int) -> NetworkClassifier:
+        self.model_ = model
         self.classes_ = np.array([0, 1])
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = n_features
         return self
+
+    def _digest(self, train: dict[str, np.ndarray]) -> str:
+        """What determines a refit's network: its rows, labels and weights, the settings and the seed."""
+        h = hashlib.blake2b(digest_size=20)
+        for name in sorted(train):
+            array = np.ascontiguousarray(train[name])
+            h.update(f"{name}:{array.dtype}:{array.shape};".encode())
+            h.update(array.tobytes())
+        settings = (self.settings or TrainSettings()).model_dump_json()
+        h.update(f"{settings};{self.seed};{self.weighting}".encode())
+        return h.hexdigest()
 
     def _weighted_rows(self, X, y, sample_weight) -> dict[str, np.ndarray]:
         """The training split for one refit, carrying the weights as the chosen weighting needs."""
@@ -153,9 +182,20 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         return {"X": X[rows], "y": y[rows]}
 
     def predict_proba(self, X) -> np.ndarray:
-        from pipeline.models.predict import predict_proba
+        """Class probabilities, computed with as many threads as the fits use.
 
-        return predict_proba(self.model_, np.ascontiguousarray(np.asarray(X, dtype=np.float32)))
+        A reduction alternates fits and predictions of this network on the training rows; with
+        torch's default pool for the predictions and one thread for the small fits' steps, the
+        predictions of the default network on Adult's training split took several times the
+        CPU and wall time of one thread on a shared 2-core machine (benchmarks/MITIGATION.md).
+        """
+        from pipeline.models.predict import predict_proba
+        from pipeline.training.threads import step_threads, thread_scope
+
+        settings = self.settings or TrainSettings()
+        threads = step_threads(self.model_.spec, settings.batch_size, "cpu", settings.num_threads)
+        with thread_scope(threads):
+            return predict_proba(self.model_, np.ascontiguousarray(np.asarray(X, dtype=np.float32)))
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)

@@ -122,10 +122,12 @@ class PostProcessedNetwork:
 
     def favourable_probability(self, X: np.ndarray, groups=None) -> np.ndarray:
         """Probability that the rule decides 'favourable' for each row (fairlearn's pmf)."""
-        scores = self.network_scores(X)
+        return self._probability(self.network_scores(X), groups)
+
+    def _probability(self, scores: np.ndarray, groups) -> np.ndarray:
         entries = self.description["networks"]
         if self.description.get("thresholds"):
-            return self._thresholded(scores[0], self._groups(groups, len(X)))
+            return self._thresholded(scores[0], self._groups(groups, scores.shape[1]))
         votes = np.stack([scores[i] >= e["cutoff"] for i, e in enumerate(entries)]).astype(np.float64)
         weights = np.array([e["weight"] for e in entries], dtype=np.float64)
         return weights @ votes
@@ -150,18 +152,31 @@ class PostProcessedNetwork:
     def score(self, X: np.ndarray, groups=None) -> np.ndarray:
         """A ranking score for ROC AUC: the rule's probability with group thresholds, else the
         weighted mean of the networks' probabilities."""
+        scores = self.network_scores(X)
         if self.description.get("thresholds"):
-            return self.favourable_probability(X, groups)
+            return self._probability(scores, groups)
+        return self._mean_score(scores)
+
+    def _mean_score(self, scores: np.ndarray) -> np.ndarray:
         weights = np.array([e["weight"] for e in self.description["networks"]], dtype=np.float64)
-        return weights @ self.network_scores(X)
+        return weights @ scores
 
     def decide(self, X: np.ndarray, groups=None) -> np.ndarray:
         """0/1 decisions (1 = favourable); deterministic per row (see :func:`row_uniforms`)."""
-        p = self.favourable_probability(X, groups)
+        return self._decide(self.favourable_probability(X, groups), X, groups)
+
+    def _decide(self, p: np.ndarray, X: np.ndarray, groups) -> np.ndarray:
         if np.all((p == 0) | (p == 1)):
             return p.astype(np.int64)
         g = self._groups(groups, len(X)) if self.sensitive else None
         return (row_uniforms(X, g, self.description["seed"]) < p).astype(np.int64)
+
+    def decide_and_score(self, X: np.ndarray, groups=None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decide` and :meth:`score` from one pass of the networks (the ray engine's audit
+        scores every test row once per candidate)."""
+        scores = self.network_scores(X)
+        p = self._probability(scores, groups)
+        return self._decide(p, X, groups), (p if self.description.get("thresholds") else self._mean_score(scores))
 
     def _groups(self, groups, n: int) -> np.ndarray:
         if groups is None:

@@ -182,8 +182,8 @@ def scale_paragraphs(data: dict) -> list[str]:
         f"Engine: {scale['engine']}. Every row ({rows}) is encoded into shards ({scale['shards']}); training, "
         "the test metrics and the fairness audit cover every row (count tables merged over blocks; ROC AUC "
         f"from score histograms). Split: {scale['split']}.",
-        f"Sample: {scale['sample']}. Explanations, the privacy audit, mitigation and the predictions file "
-        "cover that sample's rows.",
+        f"Sample: {scale['sample']}. Explanations, the privacy audit, the building of mitigation candidates "
+        "(each then audited on every test row) and the predictions file cover that sample's rows.",
     ]
 
 

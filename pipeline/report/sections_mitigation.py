@@ -66,6 +66,25 @@ def _table(result: dict) -> Table:
     )
 
 
+def _rows_audited(result: dict) -> str:
+    """Which rows the candidates were audited on, in the words of the table's caption."""
+    on = result.get("audited_on")
+    return f"every test row: {fmt(on['test_rows'])}" if on else "test split"
+
+
+def _audited_on(result: dict) -> str:
+    """The paragraph that says where the candidates were built and audited (the ray engine only)."""
+    on = result["audited_on"]
+    built = ", ".join(f"{split} {fmt(n)}" for split, n in on["built_on"].items())
+    return (
+        f"Engine: {on['engine']}. The candidates were built on the hash-chosen sample's splits ({built} rows; "
+        f"fairlearn needs the rows in memory) and each deployable one was audited on every test row of the shards "
+        f"({fmt(on['test_rows'])} rows in {on['blocks']} blocks, scored by the saved candidate in a Ray actor, count "
+        f"tables merged): the same rows as the fairness audit. The decisions file holds the sample's "
+        f"{fmt(on['sample_test_rows'])} test rows."
+    )
+
+
 def _figure(result: dict) -> str | None:
     points = []
     for name, row in result["candidates"].items():
@@ -85,7 +104,7 @@ def _figure(result: dict) -> str | None:
     if not points:
         return None
     metric = next(iter(result["candidates"].values()))["trade_off"]["metric"]
-    return plots.scatter_intervals(points, f"Accuracy against {metric} (test split)", metric, "accuracy")
+    return plots.scatter_intervals(points, f"Accuracy against {metric} ({_rows_audited(result)})", metric, "accuracy")
 
 
 def _targets(result: dict) -> str:
@@ -182,6 +201,7 @@ def build(ctx: dict) -> Section:
         "Each candidate is audited exactly like the network: the same metrics, intervals, policy and verdicts on the "
         "test split, on every sensitive attribute and their intersection; a candidate passes only when every gating "
         "check passes.",
+        *([_audited_on(result)] if result.get("audited_on") else []),
         f"Reductions ({reductions}) retrain the network itself, with the project's training loop, on all training "
         f"rows with fairlearn's per-row weights ({result.get('weighting', 'loss')} weighting); {result['fits_used']} "
         f"network fits of a budget of {result['fit_budget']}. The threshold optimizer keeps the network and fits "
@@ -206,6 +226,6 @@ def build(ctx: dict) -> Section:
         "mitigation",
         "Mitigation candidates",
         paragraphs,
-        [("Candidates (test split)", _table(result))],
+        [(f"Candidates ({_rows_audited(result)})", _table(result))],
         [("Accuracy/disparity trade-off with intervals (green: passes the policy)", figure)] if figure else [],
     )

@@ -7,6 +7,10 @@ once (``mitigation.combine``). When none passes, ``obstacles`` in ``mitigation.j
 closest candidate, each check it does not pass, and the checks no model could pass on this test
 split (:func:`pipeline.mitigation.candidates.at_equality`).
 
+With ``engine.kind: ray`` the candidates are still built on the prepared split files (the
+hash-chosen sample: fairlearn needs its rows in memory), and each is audited on every test row of
+the shards instead (:func:`every_row_on_ray`); ``audited_on`` in ``mitigation.json`` says so.
+
 Reads the trained network and the prepared splits; writes each deployable candidate to
 ``models/candidates/<name>/`` (weights and rule, see :mod:`pipeline.models.postprocessed`), its
 test decisions to ``outputs/mitigation_decisions_test.csv``, the audit of every candidate to
@@ -16,6 +20,7 @@ stage registers the candidates and gives the ``audited`` alias to the best passi
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pandas as pd
@@ -28,6 +33,43 @@ from pipeline.mitigation import build
 OUTPUTS = (paths.CANDIDATES_DIR, paths.CANDIDATE_DECISIONS, paths.MITIGATION_METRICS)
 
 
+def ray_preflight(cfg: Config) -> dict:
+    """The ray engine's checks before any candidate is built: an install Ray runs in, and a whole,
+    current set of shards (exit 2 naming what to do otherwise). Returns the shard manifest."""
+    from pipeline import shards
+    from pipeline.scale.cluster import check_packages
+
+    check_packages()
+    return shards.verify(manifest.settings_of(cfg, "prepare"))
+
+
+def every_row_on_ray(cfg: Config, meta, built: list, splits: dict, staging, found: dict) -> tuple[dict, dict]:
+    """The ray engine: each built candidate, staged (not yet published), audited on every test row
+    of the shards (``found``: their verified manifest): loaded once in a Ray actor, count tables per
+    block merged on the driver (:mod:`pipeline.scale.mitigate`). Returns the tables by candidate
+    name and what ``mitigation.json`` says about the rows (``audited_on``)."""
+    from pipeline.audit.fairness import settings_from_config, table_spec
+    from pipeline.scale import mitigate as scaled
+    from pipeline.scale.cluster import connected
+
+    folders = {c.name: staging / paths.candidate_slug(c.name) for c in built}
+    spec = table_spec(settings_from_config(cfg))
+    with connected(cfg.engine) as ray:
+        tables = scaled.candidate_tables(
+            ray, found, folders, list(meta.sensitive), spec, meta.favourable_index, cfg.engine.block_rows
+        )
+    first = next(iter(tables.values()))
+    audited_on = {
+        "engine": "ray",
+        "test_rows": first.rows,
+        "blocks": first.blocks,
+        "built_on": {split: len(splits[split]["y01"]) for split in ("train", "val")},
+        "sample_test_rows": len(splits["test"]["y01"]),
+    }
+    print(f"mitigate: engine ray, {len(tables)} candidate(s) audited on every test row of the shards ({first.rows})")
+    return tables, audited_on
+
+
 def main(cfg: Config) -> None:
     from pipeline.mitigation.estimator import FitBudget
 
@@ -35,19 +77,32 @@ def main(cfg: Config) -> None:
     m, meta = cfg.mitigation, contracts.read(paths.PREPARED_META)
     fav, sensitive = meta.favourable_index, meta.sensitive
     upstream = manifest.require(cfg, "prepare", "train")
+    found = ray_preflight(cfg) if cfg.engine.kind == "ray" else None
     splits = {s: build.read_split(s, fav) for s in paths.SPLITS}
     planned = build.plan(cfg, meta, float(splits["train"]["y01"].mean()))
     budget = FitBudget(m.max_fits)
     built, errors = build.build_candidates(cfg, meta, splits, planned, budget) if m.enabled else ([], {})
     built_s = time.perf_counter() - started
     data = contracts.read_optional(paths.DATA_METRICS)
-    rows, decided = build.audit_all(cfg, built, splits, sensitive, planned, data)
+    tables = audited_on = staging = None
+    if found is not None and built:
+        staging = build.stage_candidates(built)  # the actors load them; published only once all is audited
+        try:
+            tables, audited_on = every_row_on_ray(cfg, meta, built, splits, staging, found)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    rows, decided = build.audit_all(cfg, built, splits, sensitive, planned, data, tables)
     manifest.begin("mitigate", OUTPUTS)
-    for name, folder in build.save_candidates(built).items():
+    folders = build.save_candidates(built) if staging is None else build.publish_candidates(built, staging)
+    for name, folder in folders.items():
         rows[name]["folder"] = folder
     io.write_csv(paths.CANDIDATE_DECISIONS, pd.DataFrame({paths.candidate_slug(k): v for k, v in decided.items()}))
-    denominators = build.denominators(splits["test"], sensitive)
-    result = build.result(cfg, planned, rows, errors, budget.used, denominators)
+    if tables:  # model-independent: any candidate's tables hold every test row's truth per group
+        denominators = build.denominators_from_tables(next(iter(tables.values())), sensitive)
+    else:
+        denominators = build.denominators(splits["test"], sensitive)
+    result = build.result(cfg, planned, rows, errors, budget.used, denominators, audited_on)
     contracts.write(paths.MITIGATION_METRICS, result)
     manifest.finish("mitigate", OUTPUTS, cfg, upstream=upstream)
     io.write_json(
@@ -56,6 +111,7 @@ def main(cfg: Config) -> None:
             "stage_wall_s": time.perf_counter() - started,
             "build_wall_s": built_s,
             "fits": budget.used,
+            "fits_reused": budget.reused,
             "fit_wall_s": budget.seconds,
         },
     )

@@ -111,6 +111,20 @@ def merge_views(ours: dict, theirs: dict) -> dict:
     return merged_views
 
 
+def pooled(tables: CountTables, view: str, name: str, group: str) -> CountTables:
+    """The tables of one view ``name`` with one group ``group`` holding every row: ``view``'s groups
+    added. Each view partitions the same rows, so the int64 tables (cells, bins, histograms,
+    replicates) are exactly those of one group built from the rows; the float sums are added group
+    by group (equal to rounding)."""
+    groups = [tables.views[view][g] for g in tables.names(view)]
+    if not groups:
+        raise ValueError(f"view {view!r} has no groups to pool")
+    total = groups[0]
+    for table in groups[1:]:
+        total = total + table
+    return CountTables(tables.spec, tables.scored, tables.rows, {name: {group: total}}, tables.blocks)
+
+
 def merge_all(tables, what: str = "count tables"):
     """Merge an iterable of tables (at least one; anything with ``merge``), in the order given."""
     it = iter(tables)

@@ -18,7 +18,9 @@ Poisson(1) distribution function at that uniform. Arithmetic is numpy uint64, wh
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -55,9 +57,35 @@ def poisson1(u: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(POISSON1_CDF, u, side="right"), MAX_WEIGHT).astype(np.int64)
 
 
+#: Bytes of weights kept in this process (as uint8: every weight is at most MAX_WEIGHT).
+MEMO_BYTES = 32 * 2**20
+_memo: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+
 def weights(row_id, seed: int, replicates: range | list[int]) -> np.ndarray:
     """Poisson(1) weights, shape ``(len(replicates), rows)`` int64: row ``r``'s weight in
-    replicate ``b`` depends on ``(row_id[r], seed, b)`` only."""
-    if not len(replicates):
-        return np.zeros((0, len(np.asarray(row_id))), dtype=np.int64)
-    return np.stack([poisson1(uniforms(row_id, seed, b)) for b in replicates])
+    replicate ``b`` depends on ``(row_id[r], seed, b)`` only.
+
+    A pure function, so the most recent results are kept (at most :data:`MEMO_BYTES`, oldest
+    dropped first): the mitigate stage audits every candidate on the same test rows, and drawing
+    the same replicates once serves them all.
+    """
+    rows = np.ascontiguousarray(np.asarray(row_id, dtype=np.int64))
+    wanted = list(replicates)
+    if not wanted:
+        return np.zeros((0, len(rows)), dtype=np.int64)
+    key = (hashlib.blake2b(rows.tobytes(), digest_size=16).digest(), len(rows), seed, tuple(wanted))
+    if key in _memo:
+        _memo.move_to_end(key)
+        return _memo[key].astype(np.int64)
+    drawn = np.stack([poisson1(uniforms(rows, seed, b)) for b in wanted])
+    _remember(key, drawn.astype(np.uint8))
+    return drawn
+
+
+def _remember(key: tuple, small: np.ndarray) -> None:
+    if small.nbytes > MEMO_BYTES:
+        return
+    _memo[key] = small
+    while sum(a.nbytes for a in _memo.values()) > MEMO_BYTES:
+        _memo.popitem(last=False)
