@@ -1,4 +1,4 @@
-"""``prepare``, ``evaluate`` and ``fairness`` with ``engine: ray`` on synthetic Adult-like CSV rows: rows per
+"""``prepare``, ``evaluate``, ``fairness`` and ``explain`` with ``engine: ray`` on synthetic Adult-like CSV rows: rows
 second per stage and peak memory per Ray worker role, for two data sizes with the same block size
 (memory must follow the block, not the data).
 
@@ -11,10 +11,15 @@ Ray cluster of ``--num-cpus`` CPUs started by this script:
   (typing evidence, validation and sample, encoder statistics, encoded shards), plus the whole-table
   audits on the hash-chosen sample of 100,000 rows (a fixed cost, in the time);
 * evaluate: every row of every shard (all splits) scored by a fixed random MLP (the project's
-  ``MlpSpec``, 64-64, over the encoded features) in ``--actors`` actors, class tables per block merged on
-  the driver, then the local engine's metrics (:func:`pipeline.audit.performance.metrics_from_tables`);
+  ``MlpSpec``, 64-64, over the encoded features) in the stages' block pass
+  (:func:`pipeline.scale.scoring.per_block`: one actor of one CPU per cluster CPU, one shard per call,
+  read and scored a block at a time), class tables per block merged on the driver, then the local
+  engine's metrics (:func:`pipeline.audit.performance.metrics_from_tables`);
 * fairness: the same rows scored again, count tables per block merged on the driver, then
-  :func:`pipeline.audit.fairness.audit_tables` (``--n-boot`` AUC bootstrap replicates per row).
+  :func:`pipeline.audit.fairness.audit_tables` (``--n-boot`` AUC bootstrap replicates per row);
+* explain: the test split's rows (as the stage) through captum's three methods in the same block
+  pass (:func:`pipeline.scale.explain.shard_sums`, the default ``explain`` settings: 200 Poisson
+  replicates, IG from 50 steps), summed attributions per column and group merged on the driver.
 
 The evaluate and fairness stages themselves audit the test split only (a fifth of the rows); here every
 split is streamed so each stage sees every row. No model is trained (a random one scores as fast).
@@ -25,7 +30,7 @@ pages a worker has mapped) per role, the role being the process title (the task 
 moment), and this driver's own RSS.
 
 Usage: python benchmarks/bench_scale.py [--sizes 2000000 10000000] [--block-rows 100000] [--n-boot 0]
-       [--actors 2] [--actor-cpus 0.5] [--num-cpus 2] [--malloc-arena-max N] [--keep] [--note TEXT]
+       [--actors N] [--num-cpus 2] [--malloc-arena-max N] [--keep] [--note TEXT]
 Needs Ray (the optional ``scale`` extra). Writes benchmarks/SCALE.md and benchmarks/scale.json; generated
 data lives under benchmarks/work/scale_ray/ and is removed afterwards (unless --keep).
 """
@@ -50,8 +55,8 @@ MIB = 2**20
 
 
 def _role(title: str) -> str:
-    """``ray::MapWorker(MapBatches(Scorer)).submit`` -> ``ray::MapWorker(MapBatches(Scorer))``: an actor's
-    method calls count as the actor; a task's title is its function."""
+    """``ray::BlockWorker.run`` -> ``ray::BlockWorker``, ``ray::MapWorker(MapBatches(f)).submit`` ->
+    ``ray::MapWorker(MapBatches(f))``: an actor's method calls count as the actor; a task's title is its function."""
     role = title.split(" ")[0]
     if ")." in role:
         return role[: role.rindex(").") + 1]
@@ -169,13 +174,9 @@ def timed(name: str, rows: int, fn) -> tuple[dict, object]:
     }, out
 
 
-def scored(ray, found: dict, model_dir: Path, fav: int, cfg, args):
-    from pipeline.scale import scoring
-
-    files = [str(Path(name).resolve()) for name in found["files"]]
-    ds = ray.data.read_parquet(files)
-    block_rows = cfg.engine.block_rows
-    return scoring.score(ds, model_dir, fav, cfg.evaluate.threshold, block_rows, args.actors, args.actor_cpus)
+def every_file(found: dict) -> list[str]:
+    """Every shard of every split (the stages read the test split; here every row is streamed)."""
+    return [str(Path(name).resolve()) for name in found["files"]]
 
 
 def run_size(ray, n: int, args) -> dict:
@@ -186,6 +187,8 @@ def run_size(ray, n: int, args) -> dict:
     from pipeline.audit.fairness import audit_tables, settings_from_config, table_spec
     from pipeline.scale import audit as scale_audit
     from pipeline.scale import evaluate as scale_evaluate
+    from pipeline.scale import explain as scale_explain
+    from pipeline.scale import scoring
     from pipeline.stages import prepare
 
     folder = WORK / f"n{n}"
@@ -211,15 +214,12 @@ def run_size(ray, n: int, args) -> dict:
         write_model(model_dir, len(found["feature_names"]), len(meta.classes))
         e = cfg.evaluate
 
+        model = scoring.TrainedModel(str(model_dir), fav, e.threshold)
+        options = {"block_rows": cfg.engine.block_rows, "model": model, "actors": args.actors}
+
         def evaluate():
-            tables = scale_evaluate.dataset_tables(
-                scored(ray, found, model_dir, fav, cfg, args),
-                len(meta.classes),
-                fav,
-                e.calibration_bins,
-                sensitive,
-                cfg.engine.block_rows,
-            )
+            n_classes, bins = len(meta.classes), e.calibration_bins
+            tables = scale_evaluate.shard_tables(ray, every_file(found), n_classes, fav, bins, sensitive, **options)
             metrics, _ = performance.metrics_from_tables(tables, meta.classes, e.degenerate_margin, e.degenerate_share)
             return tables.rows, metrics
 
@@ -228,19 +228,25 @@ def run_size(ray, n: int, args) -> dict:
         settings = settings_from_config(cfg)
 
         def fairness():
-            tables = scale_audit.dataset_tables(
-                scored(ray, found, model_dir, fav, cfg, args),
-                sensitive,
-                table_spec(settings),
-                fav,
-                e.threshold,
-                cfg.engine.block_rows,
+            spec = table_spec(settings)
+            tables = scale_audit.shard_tables(
+                ray, every_file(found), sensitive, spec, favourable_index=fav, threshold=e.threshold, **options
             )
             return tables.rows, audit_tables(tables, sensitive, settings)
 
         record, (counted, audited) = timed("fairness", rows, fairness)
         gating = [v["status"] for v in audited["verdicts"] if v["gating"]]
         stages.append({**record, "rows_counted": counted, "gating_verdicts": gating})
+        test_files = scoring.split_files(found, "test")
+
+        def explain():
+            sums = scale_explain.shard_sums(
+                ray, test_files, str(model_dir), meta, cfg.explain, cfg.seed, cfg.engine.block_rows
+            )
+            return sums.methods[cfg.explain.methods[0]].rows
+
+        record, counted = timed("explain", found["rows"]["test"], explain)
+        stages.append({**record, "rows_counted": counted, "methods": list(cfg.explain.methods)})
     finally:
         os.chdir(here)
         if not args.keep:
@@ -262,11 +268,33 @@ def _worst(stage: dict) -> tuple[str, dict]:
     return role, roles[role]
 
 
+#: A stage's memory "follows the block" when its largest worker (any role, idle ones included: a worker
+#: that keeps memory after its task shows it as idle) grows by at most this factor while the data grows
+#: 5x with the same blocks. Memory that grew with the data would grow about 5x; 1.25 leaves room for
+#: the sampler's 0.25 s resolution and the allocator's noise (a flat role varied by up to 10% between sizes).
+FLAT_FACTOR = 1.25
+
+
+def follows_the_block(small: dict, large: dict) -> list[str]:
+    """Per stage, the verdict of FLAT_FACTOR on the largest worker's peak USS and on the driver's RSS."""
+    lines = [f"Memory follows the block (largest worker and driver grow at most {FLAT_FACTOR}x):", ""]
+    for a_st, b_st in zip(small["stages"], large["stages"]):
+        worker = [max(v["peak_uss_mib"] for v in st["roles"].values()) for st in (a_st, b_st)]
+        driver = [st["driver_peak_rss_mib"] for st in (a_st, b_st)]
+        flat = worker[1] <= FLAT_FACTOR * worker[0] and driver[1] <= FLAT_FACTOR * driver[0]
+        lines.append(
+            f"- {a_st['stage']}: **{'yes' if flat else 'NO'}**: largest worker {worker[0]:.0f} -> {worker[1]:.0f} MiB "
+            f"USS ({worker[1] / worker[0]:.2f}x), driver {driver[0]:.0f} -> {driver[1]:.0f} MiB RSS "
+            f"({driver[1] / driver[0]:.2f}x)"
+        )
+    return lines
+
+
 def markdown(result: dict) -> str:
     a = result["args"]
     runs = result["runs"]
     lines = [
-        "# prepare, evaluate and fairness on Ray at scale (`benchmarks/bench_scale.py`)",
+        "# prepare, evaluate, fairness and explain on Ray at scale (`benchmarks/bench_scale.py`)",
         "",
         f"Machine: {result['machine']}. Ray {result['ray']}, a local cluster of {a['num_cpus']} CPUs started by the "
         f"benchmark for each size (start-up at most {result['ray_start_s']:.1f} s, not counted). "
@@ -275,9 +303,12 @@ def markdown(result: dict) -> str:
         f"file first (not timed), then: **prepare** = the stage (`pipeline.stages.prepare.main`, engine ray: the "
         f"file read block-wise by Ray tasks, encoder statistics, encoded Parquet shards, and the whole-table audits "
         f"on a hash-chosen sample of 100,000 rows); **evaluate** = every shard row (all splits) scored by a fixed "
-        f"random MLP 64-64 in {a['actors']} actors of {a['actor_cpus']} CPU, class tables per block merged on the "
-        f"driver, the local engine's metrics; **fairness** = the same rows scored again, count tables per block, "
-        f"`audit_tables` (n_boot {a['n_boot']}). The stages themselves score the test split only; here every split.",
+        f"random MLP 64-64 in the stages' block pass ({a['actors'] or a['num_cpus']} actors of one CPU, each "
+        f"reading one shard per call a block at a time), class tables per block merged on the driver, the local "
+        f"engine's metrics; **fairness** = the same rows scored again, count tables per block, "
+        f"`audit_tables` (n_boot {a['n_boot']}). The stages themselves score the test split only; here every split. "
+        f"**explain** = the test split's rows through captum's three methods in the same pass (default explain "
+        f"settings), summed attributions per column and group merged on the driver.",
         "",
         "| rows | CSV | stage | seconds | rows / s | driver peak RSS | busiest worker role: peak USS (RSS) |",
         "|---:|---:|---|---:|---:|---:|---|",
@@ -316,6 +347,7 @@ def markdown(result: dict) -> str:
                 f"driver {a_st['driver_peak_rss_mib']:.0f} -> {b_st['driver_peak_rss_mib']:.0f} MiB RSS; "
                 f"worker USS (MiB) {growth}"
             )
+        lines += ["", *follows_the_block(small, large)]
     lines += ["", *result["notes"]]
     auc = result.get("adult_auc")
     if auc:
@@ -333,8 +365,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000_000, 10_000_000])
     parser.add_argument("--block-rows", type=int, default=100_000)
     parser.add_argument("--n-boot", type=int, default=0, help="the fairness AUC bootstrap's replicates per row")
-    parser.add_argument("--actors", type=int, default=2)
-    parser.add_argument("--actor-cpus", type=float, default=0.5)
+    parser.add_argument("--actors", type=int, help="block-pass actors of one CPU (default: the cluster's CPUs)")
     parser.add_argument("--num-cpus", type=int, default=2)
     parser.add_argument("--malloc-arena-max", type=int, help="MALLOC_ARENA_MAX for every Ray worker")
     parser.add_argument("--keep", action="store_true", help="keep the generated CSV files and shards")

@@ -454,7 +454,7 @@ RAY_TIMEOUT_S = 2400
 
 
 def bench_ray_scale(quick: bool) -> dict:
-    """prepare, evaluate and fairness with ``engine: ray`` (benchmarks/bench_scale.py writes SCALE.md) when
+    """prepare, evaluate, fairness and explain with ``engine: ray`` (benchmarks/bench_scale.py writes SCALE.md) when
     Ray is importable; ``make bench`` never needs it. ``--quick`` measures small sizes into benchmarks/work/."""
     import importlib.util
 
@@ -466,7 +466,7 @@ def bench_ray_scale(quick: bool) -> dict:
         return {"status": reason}
     sizes = (200_000, 400_000) if quick else RAY_SIZES
     out = WORK / "scale_quick" if quick else BENCH
-    log(f"ray engine: prepare, evaluate, fairness at {', '.join(f'{n:,}' for n in sizes)} rows")
+    log(f"ray engine: prepare, evaluate, fairness, explain at {', '.join(f'{n:,}' for n in sizes)} rows")
     cmd = [PYTHON, str(BENCH / "bench_scale.py"), "--sizes", *map(str, sizes), "--out", str(out)]
     logfile = WORK / "scale_ray.log"
     run = run_measured(cmd, cwd=ROOT, env=base_env(PYTHONPATH=str(ROOT)), log=logfile, timeout_s=RAY_TIMEOUT_S)

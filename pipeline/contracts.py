@@ -426,6 +426,8 @@ class ExplainMetrics(Closed):
     by_group: dict[str, Any] | None = None
     proxies: dict[str, Any] | None = None
     local: dict[str, Any] | None = None
+    #: the ray engine only: which figures cover every test row and which the sample
+    scale: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod

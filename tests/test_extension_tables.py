@@ -73,7 +73,10 @@ def test_an_explain_method_added_to_the_table_is_run_and_reported(monkeypatch):
     row = explain_methods.ExplainMethod("constant", "Constant", "attribute_constant", "Every column counts 1.")
     monkeypatch.setitem(explain_methods.METHODS, row.name, row)
     settings = config.ExplainSettings(methods=["constant"])
-    per_column, summary = explain.attribute("constant", None, np.zeros((3, 2)), 1, {"a": [0], "b": [1]}, settings)
+    import torch
+
+    model = torch.nn.Linear(2, 2)  # attribute() hands the method a float64 copy of the network
+    per_column, summary = explain.attribute("constant", model, np.zeros((3, 2)), 1, {"a": [0], "b": [1]}, settings)
     assert per_column.shape == (3, 2) and summary == {"note": "constant"}
     ex = {"constant": {"importance": {"a": 1.0, "b": 1.0}, "interval": {}}}
     assert sections_explain._methods(ex) == ["constant"]

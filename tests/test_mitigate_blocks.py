@@ -1,5 +1,5 @@
-"""The ray engine's candidate audit without Ray: each block scored by the very actor class the
-engine uses (:class:`pipeline.scale.scoring.Scorer` with a saved candidate), turned into count
+"""The ray engine's candidate audit without Ray: each block scored by the very class the engine's
+actors use (:class:`pipeline.scale.scoring.Scorer` with a saved candidate), turned into count
 tables by the engine's block function, merged, then audited by the local engine's function. It
 equals the local audit of the same rows (1 block and several; rates, intervals and verdicts to
 1e-12), for every shape a candidate takes."""
@@ -48,8 +48,7 @@ def merged_block_tables(folder, X, y, groups, blocks: int) -> counts.CountTables
     out = []
     for part in np.array_split(np.arange(len(y)), blocks):
         scored = scorer(frame.iloc[part].reset_index(drop=True))
-        packed = scale_audit.block_tables(scored, table_spec(SETTINGS), SENSITIVE, 1, 0.5)
-        out.append(scale_audit._unpacked({k: v[0] for k, v in packed.items()}))
+        out.append(scale_audit.block_tables(scored, table_spec(SETTINGS), SENSITIVE, 1, 0.5))
     return counts.merge_all(out)
 
 
@@ -115,8 +114,6 @@ def test_pooled_tables_equal_one_group_built_from_the_rows():
 def test_a_group_the_thresholds_never_saw_is_refused_before_scoring(saved):
     """The ray engine's precheck: the test shards' label combinations (one block function) against a
     group-threshold candidate's rule; an unseen joint group exits 2 naming it, other candidates pass."""
-    import pickle
-
     import pandas as pd
 
     from pipeline.errors import BadInputError
@@ -124,10 +121,10 @@ def test_a_group_the_thresholds_never_saw_is_refused_before_scoring(saved):
 
     folder, _ = saved
     batch = pd.DataFrame({"group:sex": ["F", "M", "F", None], "group:race": ["a", "b", "a", "c"], "y": [1, 0, 1, 0]})
-    out = block_groups(batch, ["sex", "race"])
-    combos = pickle.loads(out["combos"][0])
-    assert out["error"][0] == "" and combos.values.tolist() == [["F", "a"], ["M", "b"], ["nan", "c"]]
-    assert "group:race" in block_groups(batch.drop(columns="group:race"), ["sex", "race"])["error"][0]
+    combos = block_groups(batch, ["sex", "race"])
+    assert combos.values.tolist() == [["F", "a"], ["M", "b"], ["nan", "c"]]
+    with pytest.raises(BadInputError, match="group:race"):
+        block_groups(batch.drop(columns="group:race"), ["sex", "race"])
     seen = pd.DataFrame({"sex": ["F", "M"], "race": ["a", "c"]})
     check_decidable("thresholds", folder / "thresholds", seen)
     with pytest.raises(BadInputError, match=r"'thresholds'.*\['nan,c'\] occur in the test shards"):

@@ -54,29 +54,55 @@ def _frame(y, score, groups, row_id) -> pd.DataFrame:
     )
 
 
+def parquet_parts(frame: pd.DataFrame, folder, parts: int) -> list[str]:
+    """``frame`` written as ``parts`` Parquet files of consecutive rows (as prepare writes shards)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, rows in enumerate(np.array_split(np.arange(len(frame)), parts)):
+        target = folder / f"part-{i:05d}.parquet"
+        frame.iloc[rows].reset_index(drop=True).to_parquet(target, index=False)
+        files.append(str(target))
+    return files
+
+
 @pytest.mark.parametrize("blocks", [1, 8])
-def test_ray_audit_equals_the_local_one(cluster, blocks):
+def test_ray_audit_equals_the_local_one(cluster, tmp_path, blocks):
     from pipeline.scale import audit as scale_audit
     from pipeline.stats import counts
     from pipeline.stats.groups import sensitive_views
 
     y, p, score, groups, row_id = audit_data()
     local = audit_decisions(y, p, score, groups, SENSITIVE, SETTINGS, row_id=row_id)
-    ds = ray.data.from_pandas(_frame(y, score, groups, row_id)).repartition(blocks)
+    files = parquet_parts(_frame(y, score, groups, row_id), tmp_path, blocks)
     block_rows = -(-len(y) // blocks)
-    tables = scale_audit.dataset_tables(ds, SENSITIVE, table_spec(SETTINGS), 1, 0.5, block_rows)
+    tables = scale_audit.shard_tables(ray, files, SENSITIVE, table_spec(SETTINGS), block_rows=block_rows)
     assert tables.blocks == blocks and tables.rows == len(y)
     views = {k: v.to_numpy() for k, v in sensitive_views(groups, SENSITIVE).items()}
     assert_same_tables(tables, counts.block_tables(y, p, score, views, table_spec(SETTINGS), row_id))
-    result = scale_audit.audit_dataset(ds, SENSITIVE, SETTINGS, block_rows=block_rows)
-    assert_same_audit(local, result)
+    assert_same_audit(local, scale_audit.audit_shards(ray, files, SENSITIVE, SETTINGS, block_rows=block_rows))
+
+
+def test_blocks_within_a_file_and_the_number_of_actors_change_nothing(cluster, tmp_path):
+    """One file read in 9 blocks by one actor, or 3 files by 2 actors: the same tables, merged in
+    the files' order whichever actor finished first."""
+    from pipeline.scale import audit as scale_audit
+
+    y, p, score, groups, row_id = audit_data()
+    frame, spec = _frame(y, score, groups, row_id), table_spec(SETTINGS)
+    one = scale_audit.shard_tables(ray, parquet_parts(frame, tmp_path / "one", 1), SENSITIVE, spec, block_rows=300)
+    assert one.blocks == -(-len(y) // 300)
+    three = parquet_parts(frame, tmp_path / "three", 3)
+    by_two = scale_audit.shard_tables(ray, three, SENSITIVE, spec, block_rows=len(y), actors=2)
+    assert by_two.blocks == 3
+    assert_same_tables(one, by_two)
 
 
 def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
-
     from pipeline.models.predict import load_trained, predict_proba
     from pipeline.scale import audit as scale_audit
+    from pipeline.scale import evaluate as scale_evaluate
     from pipeline.scale import scoring as scale_scoring
+    from pipeline.stats import class_counts
 
     save_random_mlp(tmp_path, n_inputs=6, seed=0)
     y, _, _, groups, row_id = audit_data(n=2_000)
@@ -87,31 +113,48 @@ def test_the_model_scores_in_an_actor_as_it_does_locally(cluster, tmp_path):
 
     frame = pd.DataFrame(X, columns=[f"f{i:04d}" for i in range(6)])
     frame = pd.concat([_frame(y, 0.0, groups, row_id).drop(columns="score"), frame], axis=1)
-    scored = scale_scoring.score(ray.data.from_pandas(frame).repartition(4), tmp_path, 1, 0.5, block_rows=500)
-    got = scored.to_pandas().sort_values("row_id")
-    assert not any(c.startswith("f0") for c in got.columns)
-    np.testing.assert_allclose(got["score"].to_numpy(), proba[:, 1], rtol=0, atol=1e-12)
-    assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=500))
-
-    from pipeline.scale import evaluate as scale_evaluate
-    from pipeline.stats import class_counts
+    files = parquet_parts(frame, tmp_path / "shards", 4)
+    model = scale_scoring.TrainedModel(str(tmp_path), 1, 0.5)
+    scored = pd.concat(
+        scale_scoring.per_block(
+            ray, files, pd.DataFrame.copy, block_rows=500, model=model
+        )  # the scored rows, ignore_index=True
+    )
+    assert not any(c.startswith("f0") for c in scored.columns)
+    np.testing.assert_allclose(scored["score"].to_numpy(), proba[:, 1], rtol=0, atol=1e-12)
+    assert_same_audit(local, scale_audit.audit_shards(ray, files, SENSITIVE, SETTINGS, block_rows=500, model=model))
 
     views = {"sex": groups["sex"].to_numpy(), "race": groups["race"].to_numpy()}
     local_tables = class_counts.block_tables(y, decisions, proba, 1, 10, {**views, "sex x race": _joined(views)})
-    ray_tables = scale_evaluate.dataset_tables(scored, 2, 1, 10, SENSITIVE, 500)
+    ray_tables = scale_evaluate.shard_tables(ray, files, 2, 1, 10, SENSITIVE, block_rows=500, model=model)
     _same_metrics(
         performance.metrics_from_tables(local_tables, ["no", "yes"], 0.05, 0.98)[0],
         performance.metrics_from_tables(ray_tables, ["no", "yes"], 0.05, 0.98)[0],
     )
 
 
-def test_a_missing_group_column_is_named(cluster):
+def test_a_missing_group_column_is_named(cluster, tmp_path):
     from pipeline.scale import audit as scale_audit
 
     y, _, score, groups, row_id = audit_data(n=200)
-    ds = ray.data.from_pandas(_frame(y, score, groups, row_id).drop(columns="group:race"))
-    with pytest.raises(BadInputError, match="group:race"):  # Ray raises it as an instance of the cause
-        scale_audit.audit_dataset(ds, SENSITIVE, SETTINGS, block_rows=100)
+    files = parquet_parts(_frame(y, score, groups, row_id).drop(columns="group:race"), tmp_path, 2)
+    with pytest.raises(BadInputError, match="group:race"):  # the actor's own error, not Ray's wrapper
+        scale_audit.audit_shards(ray, files, SENSITIVE, SETTINGS, block_rows=100)
+
+
+def test_a_model_that_does_not_load_is_the_projects_error(cluster, tmp_path):
+    """The model is loaded in the actor's first call, so its error arrives as itself (exit code intact)."""
+    from pipeline.errors import IntegrityError
+    from pipeline.scale import audit as scale_audit
+    from pipeline.scale import scoring as scale_scoring
+
+    y, _, score, groups, row_id = audit_data(n=200)
+    files = parquet_parts(_frame(y, score, groups, row_id), tmp_path / "shards", 2)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.json").write_text("{not json")
+    model = scale_scoring.TrainedModel(str(tmp_path / "model"), 1, 0.5)
+    with pytest.raises(IntegrityError, match="not a valid network description"):
+        scale_audit.audit_shards(ray, files, SENSITIVE, SETTINGS, block_rows=100, model=model)
 
 
 def _same_metrics(a: dict, b: dict) -> None:
@@ -123,7 +166,7 @@ def _same_metrics(a: dict, b: dict) -> None:
 
 
 @pytest.mark.parametrize("blocks", [1, 8])
-def test_ray_evaluate_equals_the_local_tables(cluster, blocks):
+def test_ray_evaluate_equals_the_local_tables(cluster, tmp_path, blocks):
     from pipeline.scale import evaluate as scale_evaluate
     from pipeline.stats import class_counts
 
@@ -131,8 +174,8 @@ def test_ray_evaluate_equals_the_local_tables(cluster, blocks):
     frame = pd.DataFrame({"y": y, "y_pred": y_pred, **{f"proba_{k}": proba[:, k] for k in range(3)}})
     frame["group:sex"], frame["group:race"] = views["sex"], views["race"]
     local = class_counts.block_tables(y, y_pred, proba, 1, 10, {**views, "sex x race": _joined(views)})
-    ds = ray.data.from_pandas(frame).repartition(blocks)
-    merged = scale_evaluate.dataset_tables(ds, 3, 1, 10, SENSITIVE, -(-len(y) // blocks))
+    files = parquet_parts(frame, tmp_path, blocks)
+    merged = scale_evaluate.shard_tables(ray, files, 3, 1, 10, SENSITIVE, block_rows=-(-len(y) // blocks))
     assert merged.blocks == blocks
     np.testing.assert_array_equal(merged.confusion, local.confusion)
     expected, curve = performance.metrics_from_tables(local, ["a", "b", "c"], 0.05, 0.98)
@@ -146,8 +189,8 @@ def _joined(views: dict) -> np.ndarray:
 
 
 def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_path):
-    """Parquet shards from pipeline.shards.write_shard (prepare's writer), read back with Ray and
-    scored by the model in an actor: the audit equals the local one on the same rows."""
+    """Parquet shards from pipeline.shards.write_shard (prepare's writer), read back in actors and
+    scored by the model there: the audit equals the local one on the same rows."""
 
     from pipeline import shards
     from pipeline.models.predict import load_trained, predict_proba
@@ -168,8 +211,8 @@ def test_shards_written_as_prepare_writes_them_audit_like_local(cluster, tmp_pat
     local = audit_decisions(
         y, (proba[:, 1] >= 0.5).astype(int), proba[:, 1], groups, SENSITIVE, SETTINGS, row_id=row_id
     )
-    scored = scale_scoring.score(ray.data.read_parquet(files), tmp_path, 1, 0.5, block_rows=400)
-    assert_same_audit(local, scale_audit.audit_dataset(scored, SENSITIVE, SETTINGS, block_rows=400))
+    model = scale_scoring.TrainedModel(str(tmp_path), 1, 0.5)
+    assert_same_audit(local, scale_audit.audit_shards(ray, files, SENSITIVE, SETTINGS, block_rows=400, model=model))
 
 
 def test_mitigation_candidates_audited_on_every_shard_row_equal_the_local_audit(cluster, tmp_path):

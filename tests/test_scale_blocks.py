@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-import zlib
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from pipeline.errors import BadInputError
 from pipeline.scale import audit as scale_audit
 from pipeline.scale import cluster
 from pipeline.scale import scoring as scale_scoring
-from tests.audit_helpers import audit_data
+from tests.audit_helpers import assert_same_tables, audit_data
 
 SETTINGS = FairnessSettings(n_boot=5, seed=1)
 
@@ -28,18 +28,30 @@ def _frame(n=300):
     )
 
 
-def test_block_tables_travel_as_one_pickled_row():
-    out = scale_audit.block_tables(_frame(), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
-    tables = pickle.loads(zlib.decompress(out["tables"][0]))
-    assert len(out["tables"]) == 1
-    assert tables.rows == 300 and list(tables.views) == ["sex", "race", "sex x race"]
+def test_a_worker_reads_a_file_block_by_block_and_sends_back_each_blocks_tables(tmp_path):
+    """The actor body in this process: 1,000 rows in one file, blocks of 300 -> 4 tables (300,
+    300, 300, 100) that merge to the whole file's, shipped compressed."""
+    from pipeline.stats import counts
+
+    frame = _frame(1_000)
+    frame.to_parquet(tmp_path / "part.parquet", index=False)
+    reduce = partial(
+        scale_audit.block_tables,
+        spec=table_spec(SETTINGS),
+        sensitive=["sex", "race"],
+        favourable_index=1,
+        threshold=0.5,
+    )
+    payload = scale_scoring.BlockWorker(reduce).run(str(tmp_path / "part.parquet"), None, 300)
+    tables = scale_scoring.unpacked(payload)
+    assert [t.rows for t in tables] == [300, 300, 300, 100]
+    assert_same_tables(counts.merge_all(tables), reduce(frame))  # the merged blocks equal one pass
+    assert len(payload) < len(pickle.dumps(tables)) / 10  # mostly-empty histograms compress
 
 
-def test_a_block_without_a_needed_column_sends_back_the_reason():
-    out = scale_audit.block_tables(_frame().drop(columns="group:race"), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
-    assert "['group:race']" in out["error"][0]
+def test_a_block_without_a_needed_column_is_refused_naming_it():
     with pytest.raises(BadInputError, match=r"\['group:race'\]"):
-        scale_audit._unpacked({"tables": out["tables"][0], "error": out["error"][0]})
+        scale_audit.block_tables(_frame().drop(columns="group:race"), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
 
 
 def test_feature_columns_in_numeric_order():
@@ -79,10 +91,9 @@ def test_decisions_without_scores_audit_like_the_local_engine():
     y, p, _, groups, row_id = audit_data(n=500)
     frame = _frame(500).drop(columns="score")
     frame["decision"] = p
-    out = scale_audit.block_tables(frame, table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
-    tables = pickle.loads(zlib.decompress(out["tables"][0]))
+    tables = scale_audit.block_tables(frame, table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
     assert not tables.scored
     local = audit_decisions(y, p, None, groups, ["sex", "race"], SETTINGS, row_id=row_id)
     assert audit_tables(tables, ["sex", "race"], SETTINGS) == local
-    neither = scale_audit.block_tables(frame.drop(columns="decision"), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)
-    assert "score or decision" in neither["error"][0]
+    with pytest.raises(BadInputError, match="score or decision"):
+        scale_audit.block_tables(frame.drop(columns="decision"), table_spec(SETTINGS), ["sex", "race"], 1, 0.5)

@@ -71,6 +71,12 @@ def test_dvc_repro_with_the_ray_engine_reaches_the_report(tmp_path):
         assert (repo / row["folder"] / "candidate.json").is_file()
     assert not (repo / "models" / "candidates.tmp").exists()  # the staged set was published whole
     assert "audited on every test row of the shards" in (repo / paths.REPORT_HTML).read_text()
+    explained = json.loads((repo / paths.EXPLAIN_METRICS).read_text())
+    assert "explain: engine ray" in done.stdout
+    assert explained["n_rows"] == explained["scale"]["rows"] == shards["rows"]["test"]
+    groups = explained["by_group"]["by_sensitive"]["sex"]["groups"].values()
+    assert sum(g["count"] for g in groups) == shards["rows"]["test"]  # every test row explained once
+    assert "Every test row (" in (repo / paths.REPORT_HTML).read_text()  # the explain section says so
     for path in (paths.REPORT_HTML, paths.MODEL_CARD, paths.MODEL_WEIGHTS):
         assert (repo / path).stat().st_size > 0
     assert "Engine: ray" in (repo / paths.MODEL_CARD).read_text()  # the reader learns what covered every row

@@ -282,7 +282,8 @@ def test_the_report_says_what_the_ray_engine_covered():
     text = " ".join(scale_paragraphs({"scale": scale_note({"test": 1200, "train": 4000, "val": 800})}))
     assert "Engine: ray" in text and "test 1200" in text and "train 4000" in text
     assert (
-        "fairness audit cover every row" in text
+        "the fairness audit and the attribution importances cover every row" in text
+        and "The local explanations and the proxies' flip test" in text
         and "the building of mitigation candidates (each then audited on every test row)" in text
     )
     assert scale_paragraphs({"rows": {}}) == []

@@ -39,6 +39,15 @@ def _torch_model_target_sum():
     return TargetSum
 
 
+def _rows(model, X: np.ndarray, start: int, size: int):
+    """Rows ``start .. start + size`` of ``X`` as a tensor of the network's own precision (a float32
+    table explained by the float64 copy that :func:`attribute` makes is widened a batch at a time)."""
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    return torch.from_numpy(np.ascontiguousarray(X[start : start + size])).to(dtype)
+
+
 def target_logit(model, X: np.ndarray, target: int, batch_size: int = 65536) -> np.ndarray:
     """The model's raw output for ``target`` per row (what the attributions explain)."""
     import torch
@@ -46,7 +55,7 @@ def target_logit(model, X: np.ndarray, target: int, batch_size: int = 65536) -> 
     out = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
-            out.append(model(torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size])))[:, target].numpy())
+            out.append(model(_rows(model, X, start, batch_size))[:, target].numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
@@ -58,15 +67,15 @@ def _ig_pass(model, X: np.ndarray, target: int, n_steps: int, batch_size: int) -
     ig = IntegratedGradients(_torch_model_target_sum()(model, target))
     out = []
     for start in range(0, len(X), batch_size):
-        inputs = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size]))
+        inputs = _rows(model, X, start, batch_size)
         attr = ig.attribute(
             inputs,
             baselines=torch.zeros_like(inputs),
             n_steps=n_steps,
             internal_batch_size=max(EVALS_PER_PASS, n_steps),
         )
-        out.append(attr.detach().numpy())
-    return np.concatenate(out) if out else np.zeros((0, X.shape[1]), dtype=np.float32)
+        out.append(attr.detach().numpy().astype(X.dtype))
+    return np.concatenate(out) if out else np.zeros((0, X.shape[1]), dtype=X.dtype)
 
 
 def integrated_gradients(
@@ -78,7 +87,7 @@ def integrated_gradients(
     ``max_steps``; rows still above it are counted and reported, never hidden.
     Returns (attributions rows x encoded features, deltas per row, summary dict).
     """
-    baseline_out = target_logit(model, np.zeros((1, X.shape[1]), dtype=np.float32), target)[0]
+    baseline_out = target_logit(model, np.zeros((1, X.shape[1]), dtype=X.dtype), target)[0]
     gap = target_logit(model, X, target) - baseline_out
     attr = _ig_pass(model, X, target, n_steps, batch_size)
     delta = attr.sum(axis=1, dtype=np.float64) - gap
@@ -111,9 +120,10 @@ def deeplift(model, X: np.ndarray, target: int, *, batch_size: int) -> np.ndarra
     method = DeepLift(model)
     out = []
     for start in range(0, len(X), batch_size):
-        inputs = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size]))
-        out.append(method.attribute(inputs, baselines=torch.zeros_like(inputs), target=target).detach().numpy())
-    return np.concatenate(out) if out else np.zeros((0, X.shape[1]), dtype=np.float32)
+        inputs = _rows(model, X, start, batch_size)
+        attr = method.attribute(inputs, baselines=torch.zeros_like(inputs), target=target)
+        out.append(attr.detach().numpy().astype(X.dtype))
+    return np.concatenate(out) if out else np.zeros((0, X.shape[1]), dtype=X.dtype)
 
 
 def feature_mask(feature_groups: dict[str, list[int]], n_features: int) -> tuple[np.ndarray, list[str]]:
@@ -155,11 +165,11 @@ def feature_ablation(
     out = []
     with torch.no_grad():
         for start in range(0, len(X), batch_size):
-            inputs = torch.from_numpy(np.ascontiguousarray(X[start : start + batch_size]))
+            inputs = _rows(model, X, start, batch_size)
             attr = method.attribute(inputs, baselines=0.0, target=target, feature_mask=mask_t, perturbations_per_eval=4)
             # captum writes the block's total into every encoded column of the block: take one.
-            out.append(attr.numpy()[:, [feature_groups[c][0] for c in columns]])
-    return np.concatenate(out) if out else np.zeros((0, len(columns)), dtype=np.float32)
+            out.append(attr.numpy()[:, [feature_groups[c][0] for c in columns]].astype(X.dtype))
+    return np.concatenate(out) if out else np.zeros((0, len(columns)), dtype=X.dtype)
 
 
 def regroup(attributions: np.ndarray, feature_groups: dict[str, list[int]]) -> np.ndarray:
@@ -197,10 +207,20 @@ def attribute_feature_ablation(model, X: np.ndarray, target: int, feature_groups
 
 
 def attribute(method: str, model, X: np.ndarray, target: int, feature_groups: dict, settings):
-    """Run the explain method named ``method`` in :data:`pipeline.tables.explain_methods.METHODS`."""
+    """Run the explain method named ``method`` in :data:`pipeline.tables.explain_methods.METHODS`,
+    computed by a float64 copy of the network (the same function: float32 weights are exact in
+    float64), a batch of rows widened at a time, the attributions kept in ``X``'s float32.
+
+    Why: computed in float32, a row's attribution moved in its last bits with the number of rows
+    per call (the BLAS kernel changes with the matrix shape), so the same rows explained in other
+    blocks of the ray engine gave means that differed in the 9th digit; computed in float64 and
+    rounded once, they agree to 1e-9 for any partition (tests/test_scale_explain.py)."""
+    import copy
+
     from pipeline.tables.explain_methods import METHODS
 
-    return globals()[METHODS[method].function](model, X, target, feature_groups, settings)
+    wide = copy.deepcopy(model).double()
+    return globals()[METHODS[method].function](wide, X, target, feature_groups, settings)
 
 
 def bootstrap_mean_abs(
@@ -218,7 +238,11 @@ def bootstrap_mean_abs(
 
 def importance_table(per_column: np.ndarray, columns: list[str], *, n_boot: int, ci: float, seed: int) -> dict:
     """``{column: {mean_abs, low, high, share}}`` ordered largest first (share of the total)."""
-    mean, low, high = bootstrap_mean_abs(per_column, n_boot=n_boot, ci=ci, seed=seed)
+    return importance_from(columns, *bootstrap_mean_abs(per_column, n_boot=n_boot, ci=ci, seed=seed))
+
+
+def importance_from(columns: list[str], mean: np.ndarray, low: np.ndarray, high: np.ndarray) -> dict:
+    """:func:`importance_table` from the means and interval ends (what the ray engine merges over blocks)."""
     total = mean.sum()
     order = np.argsort(-mean, kind="stable")
     return {

@@ -41,29 +41,43 @@ def by_group(
     absolute = np.abs(per_column).astype(np.float64)
     labels = groups.to_numpy().astype("U")
     counts = pd.Series(labels).value_counts()
-    reference = str(counts.index[0])
-    ref_rows = absolute[labels == reference]
-    ref_mean = ref_rows.mean(axis=0)
-    ref_boot = _boot_means(ref_rows, n_boot, seed, f"{groups.name}={reference}") if n_boot else None
-    ref_top = top_k(dict(zip(columns, ref_mean)), k)
+    rows = {str(g): absolute[labels == g] for g in counts.index}
+    means = {g: r.mean(axis=0) for g, r in rows.items()}
+    boots = {g: _boot_means(r, n_boot, seed, f"{groups.name}={g}") for g, r in rows.items()} if n_boot else None
+    sizes = {g: len(r) for g, r in rows.items()}
+    return by_group_from(columns, sizes, means, boots, str(counts.index[0]), k=k, ci=ci, min_group_size=min_group_size)
+
+
+def by_group_from(
+    columns: list[str],
+    sizes: dict[str, int],
+    means: dict[str, np.ndarray],
+    boots: dict[str, np.ndarray] | None,
+    reference: str,
+    *,
+    k: int,
+    ci: float,
+    min_group_size: int,
+) -> dict:
+    """:func:`by_group` from each group's row count, mean |attribution| per column and bootstrap
+    means (replicates x columns; None: no intervals), as the ray engine merges them over blocks.
+    A group's difference interval is the percentile interval of its replicate means minus the
+    reference group's in the same replicate."""
+    ref_top = top_k(dict(zip(columns, means[reference])), k)
     out = {}
-    for group in sorted(counts.index, key=str):
-        rows = absolute[labels == group]
-        mean = rows.mean(axis=0)
-        importance = dict(zip(columns, mean))
+    for group in sorted(sizes, key=str):
+        importance = dict(zip(columns, means[group]))
         entry = {
-            "count": int(len(rows)),
-            "small": bool(len(rows) < min_group_size),
+            "count": int(sizes[group]),
+            "small": bool(sizes[group] < min_group_size),
             "importance": importance,
             "top_k": top_k(importance, k),
             "top_k_overlap_with_reference": len(set(top_k(importance, k)) & set(ref_top)) / min(k, len(columns)),
         }
         if group != reference:
-            diff = mean - ref_mean
-            if n_boot:
-                low, high = bootstrap.percentile_interval(
-                    _boot_means(rows, n_boot, seed, f"{groups.name}={group}") - ref_boot, ci
-                )
+            diff = means[group] - means[reference]
+            if boots is not None:
+                low, high = bootstrap.percentile_interval(boots[group] - boots[reference], ci)
             else:
                 low = high = np.full_like(diff, np.nan)
             entry["difference"] = {

@@ -180,10 +180,11 @@ def scale_paragraphs(data: dict) -> list[str]:
     rows = ", ".join(f"{split} {fmt(n)}" for split, n in scale["rows"].items())
     return [
         f"Engine: {scale['engine']}. Every row ({rows}) is encoded into shards ({scale['shards']}); training, "
-        "the test metrics and the fairness audit cover every row (count tables merged over blocks; ROC AUC "
-        f"from score histograms). Split: {scale['split']}.",
-        f"Sample: {scale['sample']}. Explanations, the privacy audit, the building of mitigation candidates "
-        "(each then audited on every test row) and the predictions file cover that sample's rows.",
+        "the test metrics, the fairness audit and the attribution importances cover every row (count tables "
+        f"and attribution sums merged over blocks; ROC AUC from score histograms). Split: {scale['split']}.",
+        f"Sample: {scale['sample']}. The local explanations and the proxies' flip test, the privacy audit, the "
+        "building of mitigation candidates (each then audited on every test row) and the predictions file "
+        "cover that sample's rows.",
     ]
 
 

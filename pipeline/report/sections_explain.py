@@ -163,6 +163,18 @@ def _local_table(ex: dict) -> Table | None:
     return Table(["Group", "Error", "Test row", "P(favourable)", "Top columns (signed attribution)"], rows)
 
 
+def _scale_paragraphs(ex: dict) -> list[str]:
+    """The ray engine's split between every test row and the sample (``explain.json`` ``scale``)."""
+    scale = ex.get("scale")
+    if not scale:
+        return []
+    return [
+        f"Engine: {scale['engine']}. Every test row ({fmt(scale['rows'])} rows, {fmt(scale['blocks'])} blocks): "
+        f"{scale['every_row']}. The sample's {fmt(scale['sample_rows'])} test rows: {scale['sample']}. "
+        f"Intervals: {scale['intervals']}."
+    ]
+
+
 def build(ctx: dict) -> Section:
     ex = ctx.get("explain")
     if not ex:
@@ -170,7 +182,7 @@ def build(ctx: dict) -> Section:
     methods = _methods(ex)
     if not methods:
         return not_run(KEY, TITLE, "explain")
-    paragraphs = [_ig_paragraph(ex)]
+    paragraphs = _scale_paragraphs(ex) + [_ig_paragraph(ex)]
     paragraphs += [
         f"{_title(a)} vs {_title(b)}: Spearman {fmt(p['spearman'])}, top-k overlap {fmt(p['top_k_overlap'])}."
         for p in ex.get("agreement", [])

@@ -74,14 +74,22 @@ def connected(engine) -> Iterator[object]:
         ray.shutdown()
 
 
-def gather(ray, refs: list) -> list:
-    """``ray.get`` that raises a task's own project error (exit codes intact) instead of Ray's wrapper."""
+@contextmanager
+def project_errors(ray) -> Iterator[None]:
+    """Inside the block, a Ray task or actor call that failed with one of the project's errors
+    raises that error itself (exit codes intact) instead of Ray's wrapper."""
     from pipeline.errors import PipelineError
 
     try:
-        return ray.get(refs)
+        yield
     except ray.exceptions.RayTaskError as err:
         cause = getattr(err, "cause", None)
         if isinstance(cause, PipelineError):
             raise cause from None
         raise
+
+
+def gather(ray, refs: list) -> list:
+    """``ray.get`` that raises a task's own project error (exit codes intact) instead of Ray's wrapper."""
+    with project_errors(ray):
+        return ray.get(refs)

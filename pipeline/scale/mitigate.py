@@ -2,16 +2,15 @@
 
 fairlearn needs the rows in memory, so the candidates are built on the hash-chosen sample's
 split files; each deployable one, saved as a :class:`pipeline.models.postprocessed.PostProcessedNetwork`
-folder, is then loaded once in a :class:`pipeline.scale.scoring.Scorer` actor that adds its score
-and decision to every block of the test shards (a group-threshold rule reads each row's
-``group:<attribute>`` labels). Each block becomes the fairness count tables
-(:func:`pipeline.scale.audit.dataset_tables`), merged on the driver, and the local engine's own
+folder, is then loaded once in each actor of a block pass (:func:`pipeline.scale.scoring.per_block`) that
+adds its score and decision to every block of the test shards (a group-threshold rule reads each
+row's ``group:<attribute>`` labels). Each block becomes the fairness count tables
+(:func:`pipeline.scale.audit.shard_tables`), merged on the driver, and the local engine's own
 candidate audit runs on the merged tables (:func:`pipeline.mitigation.build.audit_candidate_tables`).
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import io
-from pipeline.errors import BadInputError, PipelineError
+from pipeline.errors import BadInputError
 from pipeline.models.postprocessed import DESCRIPTION_NAME
 from pipeline.scale import audit, scoring
 from pipeline.stats import counts
@@ -58,30 +57,21 @@ def _candidate_columns(candidate, X: np.ndarray, batch: pd.DataFrame) -> dict:
     return {"score": score, "decision": decision}
 
 
-def block_groups(batch: pd.DataFrame, sensitive: list[str]) -> dict:
-    """One block's distinct combinations of the sensitive columns' labels, pickled into a one-row
-    batch (``map_batches`` function; a missing column comes back as the error row)."""
-    try:
-        missing = [scoring.GROUP_PREFIX + a for a in sensitive if scoring.GROUP_PREFIX + a not in batch.columns]
-        if missing:
-            raise BadInputError(f"the test shards lack column(s) {missing}; they have {list(batch.columns)}")
-        combos = pd.DataFrame({a: scoring.text_labels(batch[scoring.GROUP_PREFIX + a]) for a in sensitive})
-    except PipelineError as err:
-        return {"combos": np.array([b""], dtype=object), "error": np.array([str(err)], dtype=object)}
-    payload = pickle.dumps(combos.drop_duplicates().reset_index(drop=True), protocol=pickle.HIGHEST_PROTOCOL)
-    return {"combos": np.array([payload], dtype=object), "error": np.array([""], dtype=object)}
+def block_groups(batch: pd.DataFrame, sensitive: list[str]) -> pd.DataFrame:
+    """One block's distinct combinations of the sensitive columns' labels (the reduce function of a pass)."""
+    missing = [scoring.GROUP_PREFIX + a for a in sensitive if scoring.GROUP_PREFIX + a not in batch.columns]
+    if missing:
+        raise BadInputError(f"the test shards lack column(s) {missing}; they have {list(batch.columns)}")
+    combos = pd.DataFrame({a: scoring.text_labels(batch[scoring.GROUP_PREFIX + a]) for a in sensitive})
+    return combos.drop_duplicates().reset_index(drop=True)
 
 
-def shard_groups(ray, found: dict, sensitive: list[str], block_rows: int) -> pd.DataFrame:
-    """Every combination of sensitive labels among the test shards' rows (one cheap pass reading
+def shard_groups(ray, files: list[str], sensitive: list[str], block_rows: int) -> pd.DataFrame:
+    """Every combination of sensitive labels among the rows of ``files`` (one cheap pass reading
     only the group columns), as :func:`pipeline.scale.scoring.text_labels` writes them."""
-    ds = scoring.split_dataset(ray, found, "test", columns=[scoring.GROUP_PREFIX + a for a in sensitive])
-    kwargs = {"sensitive": list(sensitive)}
-    parts = []
-    for row in ds.map_batches(block_groups, fn_kwargs=kwargs, batch_size=block_rows, batch_format="pandas").iter_rows():
-        if row["error"]:
-            raise BadInputError(row["error"])
-        parts.append(pickle.loads(row["combos"]))
+    columns = [scoring.GROUP_PREFIX + a for a in sensitive]
+    reduce = partial(block_groups, sensitive=list(sensitive))
+    parts = list(scoring.per_block(ray, files, reduce, block_rows=block_rows, columns=columns))
     if not parts:
         raise BadInputError("the test shards hold no rows (no block came back)")
     return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
@@ -115,20 +105,19 @@ def candidate_tables(
     block_rows: int,
 ) -> dict[str, counts.CountTables]:
     """Per candidate name, the count tables of every test row of the verified shards (``found``)
-    under the candidate saved in ``folders[name]``: one pass over the test shards per candidate,
-    in one actor of half a CPU (the readers and counters keep the rest). A group-threshold
-    candidate that cannot decide some test row is refused first (:func:`check_decidable`)."""
+    under the candidate saved in ``folders[name]``: one pass over the test shards per candidate.
+    A group-threshold candidate that cannot decide some test row is refused first (:func:`check_decidable`)."""
+    files = scoring.split_files(found, "test")
     combos = None
     for name, folder in folders.items():
         if io.read_json(Path(folder) / DESCRIPTION_NAME).get("thresholds"):
-            combos = shard_groups(ray, found, sensitive, block_rows) if combos is None else combos
+            combos = shard_groups(ray, files, sensitive, block_rows) if combos is None else combos
             check_decidable(name, folder, combos)
     out = {}
     for name, folder in folders.items():
         model = CandidateModel(str(Path(folder).resolve()))
-        scored = scoring.score_with(
-            scoring.split_dataset(ray, found, "test"), model, block_rows, actors=1, actor_cpus=0.5
-        )
         # the threshold is not used: the candidate's own ``decision`` column is what is counted
-        out[name] = audit.dataset_tables(scored, sensitive, spec, favourable_index, 0.5, block_rows)
+        out[name] = audit.shard_tables(
+            ray, files, sensitive, spec, favourable_index=favourable_index, block_rows=block_rows, model=model
+        )
     return out

@@ -1,17 +1,25 @@
-"""Scoring on Ray: a model in ``map_batches`` actors turns a split's encoded shards into scores and
-decisions: the trained network for the evaluate tables and the fairness count tables, a saved
-mitigation candidate for the mitigate stage's audit of it. One actor class (:class:`Scorer`) takes
-the model to load as a small picklable description (:class:`TrainedModel` here; the candidates'
-lives in :mod:`pipeline.scale.mitigate`, so the evaluate and fairness stages do not depend on it).
+"""Block passes on Ray: a pool of actors reads a split's Parquet shards a block at a time, scores
+each block with a model and reduces it to small tables; the driver merges them in file order.
 
-Kept apart from :mod:`pipeline.scale.audit` so that the evaluate stage's Ray path depends on the
-model and the shards, not on the fairness audit.
+Why actors of our own and not Ray Data's ``read_parquet`` + ``map_batches``: with Ray Data the read
+worker and the counting workers grew with the data size (1.7 -> 4.0 GiB from 2M to 10M rows, blocks
+of 100,000 rows; benchmarks/SCALE.md has the history), while an actor that holds one block at a time
+stays flat. Here each actor is handed one shard per call (``ActorPool`` gives an idle actor the next
+file, so no actor queues more than one), reads it in blocks of ``block_rows`` with pyarrow, and
+sends back only the reduced tables, compressed. Results come back in the order of the files, so
+float sums merge in one order on every run.
+
+One actor body (:class:`BlockWorker`) serves every pass: the evaluate class tables, the fairness
+count tables, a mitigation candidate's tables (its model described by
+:class:`pipeline.scale.mitigate.CandidateModel`) and the candidate check's group labels (no model).
 """
 
 from __future__ import annotations
 
+import pickle
 import re
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,11 +33,6 @@ from pipeline.errors import BadInputError
 #: Prefix of a sensitive attribute's column in the sharded data (what ``prepare`` writes).
 GROUP_PREFIX = shards.GROUP_PREFIX
 _FEATURE = re.compile(r"f\d+")
-#: Calls after which a Ray Data task worker that turns blocks into count tables is ended (Ray's ``max_calls``).
-#: Such workers kept private memory from task to task: in benchmarks/diag_worker_memory.py (a task that only
-#: counts rows after the scoring actors) this bounded them; in the full pipeline (benchmarks/SCALE.md) the count
-#: and read workers' peak still grows with the data: an open problem.
-TABLE_TASK_CALLS = 5
 
 
 def feature_columns(columns) -> list[str]:
@@ -38,10 +41,10 @@ def feature_columns(columns) -> list[str]:
 
 
 def text_labels(column: pd.Series) -> pd.Series:
-    """Group labels as Python strings (Ray hands Arrow-backed columns; missing values print 'nan'
-    as the local engine's ``astype(str)`` does)."""
+    """Group labels as Python strings (Arrow nulls arrive as None; they print 'nan' as the local
+    engine's ``astype(str)`` prints a missing value)."""
     values = column.to_numpy(dtype=object)
-    values[pd.isna(values)] = "nan"  # Arrow nulls arrive as None, which would print 'None'
+    values[pd.isna(values)] = "nan"
     return pd.Series(np.asarray(values, dtype=str), index=column.index)
 
 
@@ -75,11 +78,10 @@ def _trained_columns(model, favourable_index: int, threshold: float, X: np.ndarr
 
 
 class Scorer:
-    """A ``map_batches`` actor: loads its model once and adds the model's columns to each batch,
-    dropping the features (not needed after scoring). ``model`` is a small picklable description
-    whose ``load()`` returns ``columns(X, batch) -> {name: values}``: :class:`TrainedModel`, or a
-    saved mitigation candidate (:class:`pipeline.scale.mitigate.CandidateModel`); the weights are
-    read in the actor, never shipped."""
+    """Adds a model's columns to each block and drops the features (not needed after scoring).
+    ``model`` is a small picklable description whose ``load()`` returns ``columns(X, batch) ->
+    {name: values}``: :class:`TrainedModel`, or a saved mitigation candidate
+    (:class:`pipeline.scale.mitigate.CandidateModel`); the weights are read where it runs, never shipped."""
 
     def __init__(self, model, threads: int = 1):
         import torch
@@ -96,55 +98,66 @@ class Scorer:
         return out
 
 
-def score(
-    ds,
-    model_dir,
-    favourable_index: int,
-    threshold: float,
-    block_rows: int,
-    actors: int = 1,
-    actor_cpus: float = 1.0,
-    in_flight: int | None = 1,
-):
-    """``ds`` with ``score`` and ``decision`` (and the class columns) from the trained model in
-    ``model_dir``: :func:`score_with` a :class:`TrainedModel`."""
-    model = TrainedModel(str(model_dir), favourable_index, threshold)
-    return score_with(ds, model, block_rows, actors, actor_cpus, in_flight)
+class BlockWorker:
+    """One actor of a block pass (a plain class: tests run it in-process). ``reduce(batch) -> tables``
+    is a picklable function; ``model`` (optional) is scored first. The model is loaded on the first
+    call, not in ``__init__``, so that a file that does not load reaches the driver as the project's
+    own error (Ray wraps a failed method call, with its cause, but not a failed constructor)."""
+
+    def __init__(self, reduce: Callable[[pd.DataFrame], object], model=None):
+        self.reduce, self.model, self.scorer = reduce, model, None
+
+    def run(self, path: str, columns: list[str] | None, block_rows: int) -> bytes:
+        """The reduced tables of each block of ``path`` (in order), pickled and compressed: the
+        2**16-bin score histograms are mostly zeros (zlib level 1: 17 MiB to 0.2 MiB in about 25 ms)."""
+        import pyarrow.parquet as pq
+
+        if self.model is not None and self.scorer is None:
+            self.scorer = Scorer(self.model)
+        out = []
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=block_rows, columns=columns):
+            frame = batch.to_pandas()
+            out.append(self.reduce(self.scorer(frame) if self.scorer else frame))
+        return zlib.compress(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
 
-def score_with(ds, model, block_rows: int, actors: int = 1, actor_cpus: float = 1.0, in_flight: int | None = 1):
-    """``ds`` with ``model``'s columns, in ``actors`` :class:`Scorer` actors of ``actor_cpus`` CPUs
-    each: leave CPUs for the tasks that read the blocks and count them, or the stream stalls
-    (actors holding every CPU starve the readers). ``in_flight`` caps the blocks queued per actor:
-    with Ray's default (None) an actor's own memory grew with the data size, with 1 it stayed flat
-    (benchmarks/SCALE.md)."""
-    if in_flight is None:
-        placement = {"concurrency": actors}
-    else:
-        import ray
-
-        placement = {"compute": ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=in_flight)}
-    return ds.map_batches(
-        Scorer,
-        fn_constructor_kwargs={"model": model},
-        batch_size=block_rows,
-        batch_format="pandas",
-        num_cpus=actor_cpus,
-        **placement,
-    )
+def unpacked(payload: bytes) -> list:
+    return pickle.loads(zlib.decompress(payload))
 
 
-def split_dataset(ray, found: dict, split: str, columns: list[str] | None = None):
-    """One split's verified shards (``found``: :func:`pipeline.shards.verify`'s manifest) as a Ray
-    Dataset; ``columns`` reads only those (Parquet reads columns apart)."""
+def split_files(found: dict, split: str) -> list[str]:
+    """One split's verified shards (``found``: :func:`pipeline.shards.verify`'s manifest) as absolute paths."""
     files = [str(Path(name).resolve()) for name in shards.split_files(found, split)]
     if not files:
         raise BadInputError(f"the shard manifest lists no '{split}' shards; rerun `python -m pipeline prepare`")
-    return ray.data.read_parquet(files, columns=columns)
+    return files
 
 
-def scored_split(ray, found: dict, split: str, model_dir, favourable_index: int, threshold: float, block_rows: int):
-    """One split's verified shards read by Ray and scored by the trained model in ``model_dir`` in
-    one actor of half a CPU (the readers and counters keep the rest)."""
-    model = TrainedModel(str(Path(model_dir).resolve()), favourable_index, threshold)
-    return score_with(split_dataset(ray, found, split), model, block_rows, actors=1, actor_cpus=0.5)
+def per_block(
+    ray,
+    files: list[str],
+    reduce: Callable[[pd.DataFrame], object],
+    *,
+    block_rows: int,
+    model=None,
+    columns: list[str] | None = None,
+    actors: int | None = None,
+) -> Iterator:
+    """``reduce`` of every block of ``files`` (blocks of at most ``block_rows`` rows, in file order),
+    computed in ``actors`` :class:`BlockWorker` actors of one CPU each (default: the cluster's
+    CPUs, at most one per file), each holding one block at a time. A project error raised in an
+    actor is raised here as itself (exit codes intact); the actors end when the pass does."""
+    from ray.util import ActorPool
+
+    from pipeline.scale.cluster import project_errors
+
+    count = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    worker = ray.remote(num_cpus=1)(BlockWorker)
+    pool = [worker.remote(reduce, model) for _ in range(max(1, min(count, len(files))))]
+    try:
+        with project_errors(ray):
+            for payload in ActorPool(pool).map(lambda actor, path: actor.run.remote(path, columns, block_rows), files):
+                yield from unpacked(payload)
+    finally:
+        for actor in pool:
+            ray.kill(actor)

@@ -35,7 +35,7 @@ def split_metrics(cfg: Config, meta, y, y_pred, proba) -> tuple[dict, pd.DataFra
 
 
 def every_row_on_ray(cfg: Config, meta) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """The ray engine: every test row of the shards scored in a Ray actor, class tables merged on
+    """The ray engine: every test row of the shards scored in Ray actors, class tables merged on
     the driver (ROC AUC and curve from the merged histograms). The predictions file and the
     confusion plot stay the sample's (meta.scale says so): they feed the per-row audits."""
     from pipeline import shards
@@ -45,10 +45,12 @@ def every_row_on_ray(cfg: Config, meta) -> tuple[dict, pd.DataFrame, pd.DataFram
 
     found = shards.verify(manifest.settings_of(cfg, "prepare"))
     fav, block_rows = meta.favourable_index, cfg.engine.block_rows
+    model = scoring.TrainedModel(str(paths.MODEL_DIR.resolve()), fav, cfg.evaluate.threshold)
+    n_classes, bins, sensitive = len(meta.classes), cfg.evaluate.calibration_bins, list(meta.sensitive)
     with connected(cfg.engine) as ray:
-        scored = scoring.scored_split(ray, found, "test", paths.MODEL_DIR, fav, cfg.evaluate.threshold, block_rows)
-        tables = scaled_evaluate.dataset_tables(
-            scored, len(meta.classes), fav, cfg.evaluate.calibration_bins, list(meta.sensitive), block_rows
+        files = scoring.split_files(found, "test")
+        tables = scaled_evaluate.shard_tables(
+            ray, files, n_classes, fav, bins, sensitive, block_rows=block_rows, model=model
         )
     e = cfg.evaluate
     margins = (e.degenerate_margin, e.degenerate_share)

@@ -63,7 +63,7 @@ def external_decisions(cfg: Config, meta: Meta, s: FairnessSettings) -> dict:
 
 
 def every_row_on_ray(cfg: Config, meta, s: FairnessSettings, inconclusive_reason: str | None) -> dict:
-    """The ray engine: every test row of the shards scored in a Ray actor, count tables per block
+    """The ray engine: every test row of the shards scored in Ray actors, count tables per block
     merged on the driver, then the local engine's own audit of the merged tables (the bootstrap
     keyed by prepare's ``row_id``). An existing system's decisions stay on the sample (meta.scale)."""
     from pipeline import shards
@@ -73,16 +73,18 @@ def every_row_on_ray(cfg: Config, meta, s: FairnessSettings, inconclusive_reason
 
     found = shards.verify(manifest.settings_of(cfg, "prepare"))
     fav, threshold, block_rows = meta.favourable_index, cfg.evaluate.threshold, cfg.engine.block_rows
+    model = scoring.TrainedModel(str(paths.MODEL_DIR.resolve()), fav, threshold)
     with connected(cfg.engine) as ray:
-        scored = scoring.scored_split(ray, found, "test", paths.MODEL_DIR, fav, threshold, block_rows)
-        audited = scaled.audit_dataset(
-            scored,
+        audited = scaled.audit_shards(
+            ray,
+            scoring.split_files(found, "test"),
             list(meta.sensitive),
             s,
+            inconclusive_reason=inconclusive_reason,
             favourable_index=fav,
             threshold=threshold,
             block_rows=block_rows,
-            inconclusive_reason=inconclusive_reason,
+            model=model,
         )
     print(f"fairness: engine ray, every test row of the shards ({found['rows'].get('test')} rows)")
     return audited
