@@ -362,8 +362,8 @@ class Candidate(Closed):
 
 
 class AuditedOn(Closed):
-    """Written by the ray engine's ``mitigate`` only: the candidates were built on the hash-chosen
-    sample's splits and audited on every test row of the shards (locally: the test split, no key)."""
+    """Written by the ray engine's ``mitigate`` only: the candidates were built on the
+    hash-stratified sample's splits and audited on every test row of the shards (locally: the test split, no key)."""
 
     engine: str
     test_rows: int = Field(ge=1)

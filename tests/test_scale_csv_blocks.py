@@ -116,13 +116,21 @@ def test_blocks_type_the_file_as_the_whole_file_loader_does(tmp_path, quoted, bl
         assert (whole[column].astype(str).to_numpy() == local.features[column].astype(str).to_numpy()).all()
 
 
-def test_the_sample_is_the_rows_hash_split_picks_among_all(tmp_path):
+@pytest.mark.parametrize("block_rows", [10_000, 1_000, 300])
+def test_the_sample_is_the_rows_hash_split_picks_among_all(tmp_path, block_rows):
+    """The hash-stratified sample of the file read in 1, 4 or 12 blocks is the one the whole table
+    gives; its tiny groups (sex 'X': 2 rows, race '003' and '1.0': 1 row each) are in it whole."""
     path = write(adversarial(), tmp_path / "people.csv")
     data, seed = settings_for(path)
     local = load_source(data)
-    scanned = blockwise(data, seed, 1_000, sample_rows=500)
-    expected = hash_split.sample(np.arange(ROWS), seed, 500)
+    scanned = blockwise(data, seed, block_rows, sample_rows=500)
+    strata = hash_split.strata_of(local.target, local.features[["sex", "race"]])
+    expected = hash_split.stratified_sample(np.arange(ROWS), strata, seed, 500)
     assert (scanned.sample_row_id == expected).all()
+    assert len(expected) > 500 and set(hash_split.sample(np.arange(ROWS), seed, 500)) < set(expected)
+    for column, tiny in (("sex", "X"), ("race", "003"), ("race", "1.0")):
+        rows = np.flatnonzero(local.features[column].astype(str).to_numpy() == tiny)
+        assert 0 < len(rows) <= 2 and set(rows) <= set(expected), (column, tiny)
     assert (scanned.sample.target.to_numpy() == local.target.iloc[expected].to_numpy()).all()
     np.testing.assert_array_equal(scanned.sample.features["age"], local.features["age"].iloc[expected])
 

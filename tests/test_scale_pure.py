@@ -78,6 +78,43 @@ def test_sample_is_bounded_and_the_same_rows_for_any_order():
     assert len(hash_split.sample(ids[:50], 5, 100)) == 50  # fewer rows than asked: all of them
 
 
+def test_the_stratified_sample_by_hand():
+    """10 rows, stratum A = rows 0-7, B = rows 8-9, seed 3: the sample hashes are (3 decimals)
+    A: .436 .505 .776 .175 .833 .010 .772 .274, B: .872 .975. The 3 smallest overall are rows 5, 3, 7;
+    a floor of 1 adds B's smallest, row 8 (A's smallest, row 5, is in already). Worked by hand."""
+    ids = np.arange(10)
+    strata = np.array(["A"] * 8 + ["B"] * 2)
+    np.testing.assert_allclose(
+        hash_split.uniform(ids, 3, hash_split.SAMPLE_SALT),
+        [0.436, 0.505, 0.776, 0.175, 0.833, 0.010, 0.772, 0.274, 0.872, 0.975],
+        atol=5e-4,
+    )
+    assert hash_split.sample(ids, 3, 3).tolist() == [3, 5, 7]
+    assert hash_split.stratified_sample(ids, strata, 3, 3, floor=1).tolist() == [3, 5, 7, 8]
+    # a floor of 2 for 2 strata would exceed n = 3: it shrinks to 1 (stratum_floor)
+    assert hash_split.stratified_sample(ids, strata, 3, 3, floor=2).tolist() == [3, 5, 7, 8]
+    # n = 4: the 4 smallest are rows 5, 3, 7, 0; a floor of 2 adds both of B's rows
+    assert hash_split.stratified_sample(ids, strata, 3, 4, floor=2).tolist() == [0, 3, 5, 7, 8, 9]
+    assert hash_split.stratified_sample(ids, strata, 3, 20).tolist() == list(range(10))  # more asked than rows
+
+
+def test_the_stratum_floor_shrinks_so_that_many_strata_stay_within_the_sample():
+    assert hash_split.stratum_floor(100_000, 20) == hash_split.STRATUM_FLOOR
+    assert hash_split.stratum_floor(100_000, 2_000) == 50
+    assert hash_split.stratum_floor(100, 1_000) == 1  # never zero: every stratum keeps a row
+
+
+def test_the_stratified_sample_is_the_same_for_any_order_and_partition():
+    rng = np.random.default_rng(2)
+    ids = np.arange(20_000, dtype=np.int64) * 7
+    strata = rng.choice(["a", "b", "c", "rare"], size=len(ids), p=[0.6, 0.3, 0.0995, 0.0005])
+    picked = set(ids[hash_split.stratified_sample(ids, strata, 9, 200, floor=50)])
+    assert {i for i, s in zip(ids, strata) if s == "rare"} <= picked  # 10 rare rows: below the floor, all in
+    assert sum(s == "c" for i, s in zip(ids, strata) if i in picked) >= 50
+    order = rng.permutation(len(ids))
+    assert set(ids[order][hash_split.stratified_sample(ids[order], strata[order], 9, 200, floor=50)]) == picked
+
+
 def frame(n: int = 5_000, seed: int = 0) -> pd.DataFrame:
     """Adversarial columns: missing numbers, a constant, huge offsets, codes with leading zeros, tiny groups."""
     rng = np.random.default_rng(seed)

@@ -7,7 +7,7 @@ cells, the missing-value tokens and the cells that are numbers, the labels with 
 histogram of each numeric column's values — and the driver merges it into the same decisions
 (:func:`decide`). A second look at the blocks validates them against those decisions, finds the exact
 median inside the histogram bucket that holds it, counts the missing cells and offers the rows of a
-hash-chosen sample; the blocks are then typed (:func:`typed_block`) with the decisions alone.
+hash-stratified sample; the blocks are then typed (:func:`typed_block`) with the decisions alone.
 
 Blocks are byte ranges a worker reads itself when records are lines (no quote character, ``\\n`` or
 ``\\r\\n`` line ends, a single-byte or UTF-8 encoding); otherwise the driver parses the file chunk by chunk
@@ -317,11 +317,25 @@ class Check:
 
 def merge_checks(a: Check, b: Check) -> Check:
     middle = {c: _add(a.middle.get(c, {}), b.middle.get(c, {})) for c in sorted(set(a.middle) | set(b.middle))}
-    return Check(a.failures + b.failures, _add(a.missing, b.missing), middle, a.sample + b.sample)
+    candidates = a.sample + b.sample
+    sample = [prune(pd.concat(candidates, ignore_index=True))] if candidates else []
+    return Check(a.failures + b.failures, _add(a.missing, b.missing), middle, sample)
 
 
 SAMPLE_HASH = "__sample_hash"
 ROW_ID = "__row_id"
+STRATUM = "__stratum"
+UNDER_BOUND = "__under_bound"
+
+
+def prune(candidates: pd.DataFrame) -> pd.DataFrame:
+    """The candidates that can still be picked: those under the hash bound, and each stratum's
+    :data:`pipeline.data.hash_split.STRATUM_FLOOR` of smallest hash (so the driver holds about the
+    sample's size, never every block's candidates)."""
+    ranks = hash_split.stratum_ranks(
+        candidates[STRATUM].to_numpy(), candidates[SAMPLE_HASH].to_numpy(), candidates[ROW_ID].to_numpy()
+    )
+    return candidates[candidates[UNDER_BOUND].to_numpy() | (ranks < hash_split.STRATUM_FLOOR)]
 
 
 def check(
@@ -349,18 +363,28 @@ def check(
     offset, seed, bound = sample
     row_id = np.arange(offset, offset + len(kept), dtype=np.int64)
     u = hash_split.uniform(row_id, seed, hash_split.SAMPLE_SALT)
-    chosen = u < bound
+    strata = hash_split.strata_of(kept[layout.target], kept[layout.sensitive])
+    under = u < bound
+    chosen = under | (hash_split.stratum_ranks(strata, u, row_id) < hash_split.STRATUM_FLOOR)
     candidates = kept[chosen].copy()
-    candidates[ROW_ID], candidates[SAMPLE_HASH] = row_id[chosen], u[chosen]
+    candidates[ROW_ID], candidates[SAMPLE_HASH], candidates[STRATUM] = row_id[chosen], u[chosen], strata[chosen]
+    candidates[UNDER_BOUND] = under[chosen]
     out.sample = [candidates]
     return out
 
 
 def pick_sample(candidates: pd.DataFrame, n: int) -> pd.DataFrame:
-    """The ``n`` candidates with the smallest sample hash (ties: the smaller row_id), in row_id order:
-    the rows :func:`pipeline.data.hash_split.sample` picks among all rows."""
-    order = np.lexsort((candidates[ROW_ID].to_numpy(), candidates[SAMPLE_HASH].to_numpy()))
-    return candidates.iloc[np.sort(order[:n])]
+    """The rows :func:`pipeline.data.hash_split.stratified_sample` picks among all rows, in row_id order:
+    the ``n`` candidates with the smallest sample hash (ties: the smaller row_id) and each stratum's
+    smallest up to its floor."""
+    row_id, u = candidates[ROW_ID].to_numpy(), candidates[SAMPLE_HASH].to_numpy()
+    keep = np.zeros(len(candidates), dtype=bool)
+    keep[np.lexsort((row_id, u))[:n]] = True
+    strata = candidates[STRATUM].to_numpy()
+    _, codes = np.unique(strata, return_inverse=True)
+    floor = hash_split.stratum_floor(n, int(codes.max()) + 1 if len(codes) else 0)
+    keep |= hash_split.stratum_ranks(codes, u, row_id) < floor
+    return candidates.iloc[np.flatnonzero(keep)]
 
 
 # ------------------------------------------------------------------------------- typing a block

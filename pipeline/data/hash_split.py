@@ -17,6 +17,11 @@ import numpy as np
 #: Distinct streams of one seed: the split and the audit sample must not pick the same rows.
 SPLIT_SALT = 1
 SAMPLE_SALT = 2
+#: Rows the audit sample keeps of every stratum (a class within a joint sensitive group) at least, all of
+#: a smaller one's: a group of 0.01% of 10M rows would bring 10 rows to a sample of 100,000 by hash
+#: alone, too few to fit a mitigation candidate's threshold for it or to audit it. With many strata
+#: the floor shrinks so that the floors together stay within the sample's size (:func:`stratum_floor`).
+STRATUM_FLOOR = 500
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -74,3 +79,55 @@ def sample(row_id: np.ndarray, seed: int, n: int) -> np.ndarray:
         return np.arange(len(ids))
     order = np.lexsort((ids, uniform(ids, seed, SAMPLE_SALT)))
     return np.sort(order[:n])
+
+
+def stratum_floor(n: int, strata: int, floor: int = STRATUM_FLOOR) -> int:
+    """Rows per stratum the sample keeps at least: ``floor``, less when ``strata`` floors would exceed ``n``."""
+    return max(1, min(floor, n // max(1, strata)))
+
+
+def stratum_ranks(strata: np.ndarray, hashes: np.ndarray, row_id: np.ndarray) -> np.ndarray:
+    """Each row's rank within its stratum by (hash, row_id): 0 for the stratum's smallest hash."""
+    order = np.lexsort((row_id, hashes, strata))
+    sorted_strata = strata[order]
+    starts = np.r_[True, sorted_strata[1:] != sorted_strata[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order)) - first
+    return ranks
+
+
+def stratified_sample(
+    row_id: np.ndarray, strata: np.ndarray, seed: int, n: int, floor: int = STRATUM_FLOOR
+) -> np.ndarray:
+    """Positions of a hash-stratified sample, in ``row_id`` order: the ``n`` rows :func:`sample` picks,
+    and with them each stratum's rows of smallest sample hash up to :func:`stratum_floor` (every row of
+    a smaller stratum). ``strata``: one label per row. Any partitioning of the rows picks alike: both
+    parts are smallest-hash choices, which merge over blocks."""
+    ids = np.asarray(row_id)
+    labels = np.asarray(strata).astype(str)
+    if n >= len(ids):
+        return np.arange(len(ids))
+    keep = np.zeros(len(ids), dtype=bool)
+    keep[sample(ids, seed, n)] = True
+    _, codes = np.unique(labels, return_inverse=True)
+    per_stratum = stratum_floor(n, int(codes.max()) + 1 if len(codes) else 0, floor)
+    keep |= stratum_ranks(codes, uniform(ids, seed, SAMPLE_SALT), ids) < per_stratum
+    return np.flatnonzero(keep)
+
+
+def strata_of(target, groups) -> np.ndarray:
+    """A row's stratum: its class and its label in every sensitive column (``groups``: a frame), as text
+    (a missing value reads 'nan', as the group labels do)."""
+    key = _text(target)
+    for column in groups.columns:
+        key = np.char.add(np.char.add(key, "\x1f"), _text(groups[column]))
+    return key
+
+
+def _text(values) -> np.ndarray:
+    import pandas as pd
+
+    out = pd.Series(values).to_numpy(dtype=object)
+    out[pd.isna(out)] = "nan"
+    return out.astype(str)

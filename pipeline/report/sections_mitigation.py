@@ -77,7 +77,7 @@ def _audited_on(result: dict) -> str:
     on = result["audited_on"]
     built = ", ".join(f"{split} {fmt(n)}" for split, n in on["built_on"].items())
     return (
-        f"Engine: {on['engine']}. The candidates were built on the hash-chosen sample's splits ({built} rows; "
+        f"Engine: {on['engine']}. The candidates were built on the hash-stratified sample's splits ({built} rows; "
         f"fairlearn needs the rows in memory) and each deployable one was audited on every test row of the shards "
         f"({fmt(on['test_rows'])} rows in {on['blocks']} blocks, scored by the saved candidate in a Ray actor, count "
         f"tables merged): the same rows as the fairness audit. The decisions file holds the sample's "

@@ -3,7 +3,7 @@
 The driver reads the header and plans the blocks (:mod:`pipeline.data.csv_blocks`); a Ray task per
 block reports typing evidence (pass 1); the driver merges it into the local loader's decisions; a
 task per block validates against them, collects the values of the buckets that hold each median and
-the rows a hash-chosen sample may take (pass 2); the driver raises every problem at once (exit 2,
+the rows a hash-stratified sample may take (pass 2); the driver raises every problem at once (exit 2,
 nothing written), computes the exact medians and types the sample. The blocks themselves are typed
 later, inside the tasks that compute the encoder's statistics and write the shards
 (:func:`items`). The driver holds one block's results at a time, merged as they come, and the sample.
@@ -33,7 +33,7 @@ class Scanned:
     layout: csv_blocks.Layout
     decisions: csv_blocks.Decisions
     parts: Callable[[], Iterable[csv_blocks.Part]]
-    sample: RawTable  # the hash-chosen sample, typed as the whole table would be
+    sample: RawTable  # the hash-stratified sample, typed as the whole table would be
     sample_row_id: np.ndarray
     rows: int  # every kept row
     mode: str  # how blocks are read: "byte ranges read by the workers" or "chunks parsed by the driver"
@@ -200,8 +200,8 @@ def scan(run: Callable, settings: DataSettings, seed: int, sample_rows: int, blo
     found, filled = medians(ev, decisions, wanted, checked)
     notes = renamed + decisions.notes + csv_source.fill_notes(filled)
     decisions = dataclasses.replace(decisions, medians=found, notes=notes)
-    candidates = pd.concat(checked.sample) if checked.sample else pd.DataFrame()
-    while len(candidates) < min(sample_rows, ev.kept):  # fewer than expected by 8 standard deviations
+    candidates = pd.concat(checked.sample) if checked.sample else pd.DataFrame({csv_blocks.UNDER_BOUND: []})
+    while candidates[csv_blocks.UNDER_BOUND].sum() < min(sample_rows, ev.kept):  # 8 standard deviations short
         bound = min(1.0, 4 * bound)
         checked = run(check_part, parts(), csv_blocks.merge_checks, layout, decisions, classes, {}, (seed, bound))
         candidates = pd.concat(checked.sample)

@@ -1,6 +1,6 @@
 """The mitigate stage's candidates audited on every test row of the shards (``engine.kind: ray``).
 
-fairlearn needs the rows in memory, so the candidates are built on the hash-chosen sample's
+fairlearn needs the rows in memory, so the candidates are built on the hash-stratified sample's
 split files; each deployable one, saved as a :class:`pipeline.models.postprocessed.PostProcessedNetwork`
 folder, is then loaded once in each actor of a block pass (:func:`pipeline.scale.scoring.per_block`) that
 adds its score and decision to every block of the test shards (a group-threshold rule reads each

@@ -73,7 +73,7 @@ def main(cfg: Config) -> None:
         metrics, calibration, roc = every_row_on_ray(cfg, meta)
     else:
         metrics, calibration, roc = split_metrics(cfg, meta, y, y_pred, proba)
-    val = splits.arrays("val")  # on the ray engine: the hash-chosen sample's validation rows (meta.scale)
+    val = splits.arrays("val")  # on the ray engine: the hash-stratified sample's validation rows (meta.scale)
     metrics["near_perfect"] = near_perfect.check(
         lambda X: predict_proba(model, X), val["X"], val["y"], fav, meta.feature_groups, cfg.data.leakage_auc
     )

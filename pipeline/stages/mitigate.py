@@ -8,7 +8,7 @@ closest candidate, each check it does not pass, and the checks no model could pa
 split (:func:`pipeline.mitigation.candidates.at_equality`).
 
 With ``engine.kind: ray`` the candidates are still built on the prepared split files (the
-hash-chosen sample: fairlearn needs its rows in memory), and each is audited on every test row of
+hash-stratified sample: fairlearn needs its rows in memory), and each is audited on every test row of
 the shards instead (:func:`every_row_on_ray`); ``audited_on`` in ``mitigation.json`` says so.
 
 Reads the trained network and the prepared splits; writes each deployable candidate to

@@ -27,7 +27,7 @@ from pipeline.data.prepare import (
 )
 from pipeline.data.sources import load_source, resolve
 
-#: Rows of the hash-chosen sample the ray engine audits in one process (PII, screen, leakage, data audit,
+#: Rows of the hash-stratified sample the ray engine audits in one process (PII, screen, leakage, data audit,
 #: duplicates) and writes as the usual split files for the stages that read them (explain, privacy, mitigate).
 SAMPLE_ROWS = 100_000
 
@@ -279,13 +279,18 @@ def full_counts(classes: list[str], counts: dict, sensitive: list[str]) -> dict:
 
 def scale_note(manifest_rows: dict) -> dict:
     """``scale`` in meta.json and data.json: what covers every row and what covers the sample."""
+    from pipeline.data import hash_split
+
     return {
         "engine": "ray",
         "split": "hash of row_id and seed (pipeline/data/hash_split.py): shares met in expectation, not stratified",
         "rows": dict(manifest_rows),
         "sample_rows": SAMPLE_ROWS,
         "sample": "the split files and the data audit (PII, screen, leakage, data audit, duplicates) cover a "
-        f"hash-chosen sample of at most {SAMPLE_ROWS} rows; the shards, the encoder and the counts cover every row",
+        f"hash-stratified sample: the {SAMPLE_ROWS} rows of smallest hash, and with them at least "
+        f"{hash_split.STRATUM_FLOOR} rows (all, when fewer) of every class within every sensitive group "
+        "(pipeline/data/hash_split.py), so that a small group can be audited and mitigated; the shards, the "
+        "encoder and the counts cover every row",
         "shards": paths.SHARDS_MANIFEST.as_posix(),
     }
 
@@ -314,7 +319,7 @@ def blockwise_csv(settings) -> str | None:
 
 def main_ray(cfg: Config) -> None:
     """``engine.kind: ray``: the split, the encoder's statistics and the encoded shards cover every row,
-    block-wise on Ray; the whole-table audits run on a hash-chosen sample of ``SAMPLE_ROWS`` rows."""
+    block-wise on Ray; the whole-table audits run on a hash-stratified sample of ``SAMPLE_ROWS`` rows."""
     from pipeline.scale.cluster import check_packages, connected
 
     check_packages()  # a broken install is refused before the source is read
@@ -330,7 +335,8 @@ def main_ray(cfg: Config) -> None:
     from pipeline.data import hash_split
     from pipeline.scale import prepare as scaled
 
-    picked = hash_split.sample(row_id, cfg.seed, SAMPLE_ROWS)
+    strata = hash_split.strata_of(table.target, table.features[list(settings.sensitive)])
+    picked = hash_split.stratified_sample(row_id, strata, cfg.seed, SAMPLE_ROWS)
     sample, raw_sample = take(table, picked), take(raw, picked).features
     del raw  # the driver keeps one copy of the table from here on
     with connected(cfg.engine) as ray:
