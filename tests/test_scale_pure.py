@@ -280,7 +280,46 @@ def test_ray_fit_plan_counts_steps_per_worker_and_weights_classes_from_the_manif
     # 400 rows on 2 workers: 200 each, 4 steps of 50 per epoch; 10 steps take 3 epochs
     assert config["epochs"] == 3 and config["n_train"] == 400
     assert config["class_weights"] == [400 / (2 * 300), 400 / (2 * 100)]
-    assert "2 workers x 0.5 CPU" in notes[0]
+    assert "2 workers x 1 CPU" in notes[0]
+
+
+def test_rank_segments_cut_the_training_rows_into_equal_runs_by_hand():
+    """9 rows in files a (5) and b (4), 2 ranks: 4 rows each, a[0:4] and a[4:5] + b[0:3]; b's last row sits out."""
+    from pipeline.scale.train import rank_segments
+
+    assert rank_segments([("a", 5), ("b", 4)], 2) == [[("a", 0, 4)], [("a", 4, 5), ("b", 0, 3)]]
+    assert rank_segments([("a", 3)], 1) == [[("a", 0, 3)]]
+
+
+def test_shard_rows_give_every_rank_row_once_per_epoch_in_an_order_set_by_seed_and_epoch(tmp_path):
+    """Each rank's batches: every row of its runs once per epoch, the same order when the epoch is
+    read again (a rerun), another order in the next epoch, and equal batch counts on both ranks."""
+    from pipeline import shards
+    from pipeline.scale.train import ShardRows, rank_segments
+
+    files = []
+    for i, rows in enumerate((7, 5, 9)):
+        start = sum((7, 5, 9)[:i])
+        X = np.arange(start, start + rows, dtype=np.float32)[:, None] * np.ones((1, 2), dtype=np.float32)
+        path = tmp_path / f"part-{i:05d}.parquet"
+        shards.write_shard(path, np.arange(start, start + rows), np.arange(start, start + rows) % 2, X, {})
+        files.append((str(path), rows))
+    per_rank = rank_segments(files, 2)  # 21 rows: 10 each, row 20 sits out
+    features = ["f0000", "f0001"]
+
+    def epoch(rank: int, number: int) -> list:
+        rows = ShardRows(per_rank[rank], features, size=4, seed=3, rank=rank)
+        rows.set_epoch(number)
+        return [x[:, 0].numpy().astype(int).tolist() for x, _ in rows]
+
+    for rank, expected in ((0, set(range(10))), (1, set(range(10, 20)))):
+        first = epoch(rank, 0)
+        assert [len(b) for b in first] == [4, 4, 2]  # both ranks: 3 batches, 3 steps of the fit
+        assert sorted(sum(first, [])) == sorted(expected)
+        assert epoch(rank, 0) == first  # the same settings give the same order: a rerun is bitwise the same
+        assert epoch(rank, 1) != first
+    in_order = ShardRows([(files[0][0], 0, 7)], features, size=4)  # validation: no seed, file order
+    assert [x[:, 0].numpy().astype(int).tolist() for x, _ in in_order] == [[0, 1, 2, 3], [4, 5, 6]]
 
 
 def test_ray_fit_refuses_dp_sgd_before_ray_starts(cfg):

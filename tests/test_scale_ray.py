@@ -137,6 +137,8 @@ def test_train_on_ray_train_two_workers_equal_weights_written_once(two_runs, tmp
     assert len(result.weight_hashes) == 2 and len(set(result.weight_hashes)) == 1
     assert state_sha256(result.model.state_dict()) == result.weight_hashes[0]
     assert result.summary["epochs_run"] == 1 and np.isfinite(result.history[-1]["val_loss"])
+    again = scaled.fit(ray, cfg, found, planned, tmp_path / "again")
+    assert again.weight_hashes == result.weight_hashes  # a rerun gives bitwise the same weights
 
     train.main(cfg)  # the stage: the same fit, the usual outputs written by the driver
     saved = torch.load(paths.MODEL_WEIGHTS, weights_only=True)

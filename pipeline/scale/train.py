@@ -4,18 +4,20 @@ The same :class:`~pipeline.training.lit.LitClassifier` as the local fit, in a Li
 Ray Train wires up (``RayDDPStrategy``, ``RayLightningEnvironment``, ``prepare_trainer``): gradients are
 all-reduced every step, so every rank holds the same weights; rank 0 hands them back once, as a Ray
 Train checkpoint, with every rank's weight hash so the driver can check they are equal before writing
-the usual ``models/model.pt``. Rows come from the Parquet shards through ``get_dataset_shard`` (the
-training set split equally, so every rank takes the same number of steps: an uneven split would hang
-the all-reduce, so up to ``WORKERS - 1`` training rows sit out each epoch where the local DDP fit pads
-instead); validation whole on each rank (its all-gathered sums count every row once per rank, which
-leaves the loss and accuracy ratios exact).
+the usual ``models/model.pt``.
 
-CPU budgets: each worker asks for ``WORKER_CPUS``; on a 2-CPU machine two workers asking one CPU each
-left nothing for Ray Data's read tasks and the fit hung.
+Rows: each rank reads its own part of the training shards with pyarrow (:class:`ShardRows`), a shard at
+a time, never the whole set. The driver cuts the training rows, in the manifest's order, into
+``WORKERS`` equal runs (:func:`rank_segments`: every rank takes the same number of steps, or the
+all-reduce would hang, so up to ``WORKERS - 1`` rows, the last ones, sit out where the local DDP fit
+pads instead). Each epoch a rank visits its shards in an order drawn from (seed, epoch, rank) and
+shuffles each shard's rows with the same generator: a block-local shuffle whose order is a function of
+the settings alone, so a rerun gives bitwise the same weights (Ray Data's streaming order, which fed
+the workers before, is not promised between runs). Validation: every row on each rank (its
+all-gathered sums count every row once per rank, which leaves the loss and accuracy ratios exact).
 
 Not carried over from the local fit, and refused or said: DP-SGD (refused), early stopping and resume
-(the fit runs the planned epochs; the note says so), bitwise reruns (Ray Data's streaming order is not
-promised between runs).
+(the fit runs the planned epochs; the note says so).
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from pipeline import shards
 from pipeline.config import Config
 from pipeline.errors import BadInputError, IntegrityError
 
-#: CPUs each training worker reserves: half a core, so the readers always have one.
-WORKER_CPUS = 0.5
+#: CPUs each training worker reserves (it reads its own rows: no reader tasks need a CPU beside it).
+WORKER_CPUS = 1
 WORKERS = 2
-#: Mini-batches per batch read from Ray Data: LitClassifier takes one optimiser step per mini-batch of
-#: the batch it gets, so the steps are the same and the readers' per-batch cost is paid once for several.
+#: Mini-batches per batch handed to Lightning: LitClassifier takes one optimiser step per mini-batch of
+#: the batch it gets, so the steps are the same and Lightning's per-batch cost is paid once for several.
 STEPS_PER_READ = 16
 
 
@@ -51,16 +53,61 @@ class RayFit:
     weight_hashes: list[str]
 
 
-def _batches(shard, features: list[str], batch_size: int, *, seed: int | None):
-    """(x, y) float32/int64 batches of a dataset shard, in the shape LitClassifier takes."""
-    import torch
+def rank_segments(files: list[tuple[str, int]], world: int) -> list[list[tuple[str, int, int]]]:
+    """Per rank, its ``(file, first row, end row)`` runs: the rows of ``files`` (``(path, rows)`` in order)
+    cut into ``world`` equal consecutive parts of ``total // world`` rows (the rest sit out)."""
+    per_rank = sum(rows for _, rows in files) // world
+    out: list[list[tuple[str, int, int]]] = [[] for _ in range(world)]
+    offset = 0
+    for path, rows in files:
+        for rank in range(world):
+            lo, hi = max(offset, rank * per_rank), min(offset + rows, (rank + 1) * per_rank)
+            if lo < hi:
+                out[rank].append((path, lo - offset, hi - offset))
+        offset += rows
+    return out
 
-    def collate(batch: dict) -> tuple:
-        x = np.stack([batch[c] for c in features], axis=1).astype(np.float32, copy=False)
-        return torch.from_numpy(x), torch.from_numpy(np.asarray(batch["y"], dtype=np.int64))
 
-    shuffle = {"local_shuffle_buffer_size": 2 * batch_size, "local_shuffle_seed": seed} if seed is not None else {}
-    return shard.iter_torch_batches(batch_size=batch_size, collate_fn=collate, **shuffle)
+class ShardRows:
+    """Lightning's batches for one rank: ``(x, y)`` float32/int64 tensors of ``size`` rows (the last
+    one of an epoch smaller), read from ``segments`` a shard at a time. With a ``seed`` each epoch
+    visits the segments in an order drawn from (seed, epoch, rank) and shuffles each one's rows with
+    the same generator; without, the rows come in order (validation). LitClassifier calls
+    :meth:`set_epoch` at the start of every epoch."""
+
+    def __init__(self, segments: list[tuple[str, int, int]], features: list[str], size: int, seed=None, rank=0):
+        self.segments, self.features, self.size = segments, features, size
+        self.seed, self.rank, self.epoch = seed, rank, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        import torch
+
+        rng = None if self.seed is None else np.random.default_rng([self.seed, self.epoch, self.rank])
+        order = range(len(self.segments)) if rng is None else rng.permutation(len(self.segments))
+        held_x, held_y = [], []
+        for index in order:
+            x, y = self._read(*self.segments[index])
+            if rng is not None:
+                shuffled = rng.permutation(len(y))
+                x, y = x[shuffled], y[shuffled]
+            held_x.append(x)
+            held_y.append(y)
+            while sum(len(part) for part in held_y) >= self.size:
+                x_all, y_all = np.concatenate(held_x), np.concatenate(held_y)
+                yield torch.from_numpy(x_all[: self.size]), torch.from_numpy(y_all[: self.size])
+                held_x, held_y = [x_all[self.size :]], [y_all[self.size :]]
+        if held_y and sum(len(part) for part in held_y):
+            yield torch.from_numpy(np.concatenate(held_x)), torch.from_numpy(np.concatenate(held_y))
+
+    def _read(self, path: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path, columns=[shards.LABEL, *self.features]).slice(start, stop - start)
+        x = np.stack([table.column(c).to_numpy() for c in self.features], axis=1).astype(np.float32, copy=False)
+        return x, table.column(shards.LABEL).to_numpy().astype(np.int64)
 
 
 def state_sha256(state: dict) -> str:
@@ -90,9 +137,11 @@ def train_loop(config: dict) -> None:
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     spec = MlpSpec(config["n_inputs"], tuple(config["hidden"]), config["n_classes"])
     module = LitClassifier(spec, config["lr"], config["batch_size"], config["weight_decay"], config["class_weights"])
+    torch.set_num_threads(1)  # one CPU per worker
+    rank = ray.train.get_context().get_world_rank()
     features, size = config["features"], config["batch_size"] * STEPS_PER_READ
-    train = _batches(ray.train.get_dataset_shard("train"), features, size, seed=config["seed"])
-    val = _batches(ray.train.get_dataset_shard("val"), features, size, seed=None) if config["validate"] else None
+    train = ShardRows(config["train_segments"][rank], features, size, seed=config["seed"], rank=rank)
+    val = ShardRows(config["val_segments"], features, size) if config["validate"] else None
     trainer = pl.Trainer(
         max_epochs=config["epochs"],
         accelerator="cpu",
@@ -154,6 +203,8 @@ def plan(cfg: Config, found: dict, n_classes: int) -> tuple[dict, list[str]]:
     if settings.resume:
         notes.append("train.resume is not applied on the ray engine: the fit started from scratch")
     config = {
+        "train_segments": rank_segments(split_rows(found, "train"), WORKERS),
+        "val_segments": [(path, 0, rows) for path, rows in split_rows(found, "val")],
         "seed": cfg.seed,
         "n_inputs": len(found["feature_columns"]),
         "hidden": list(settings.hidden),
@@ -170,19 +221,17 @@ def plan(cfg: Config, found: dict, n_classes: int) -> tuple[dict, list[str]]:
     return config, notes
 
 
-def read(ray, found: dict, split: str, columns: list[str]):
-    """A split's shards as a Ray dataset. Absolute paths: Ray's read tasks do not run in the driver's
-    folder (on a multi-node cluster the folder must be shared, or the shards copied to shared storage)."""
-    files = [str(Path(name).resolve()) for name in shards.split_files(found, split)]
-    return ray.data.read_parquet(files).select_columns(columns)
+def split_rows(found: dict, split: str) -> list[tuple[str, int]]:
+    """A split's shards as ``(absolute path, rows)`` in the manifest's order. Absolute: Ray's workers do
+    not run in the driver's folder (on a multi-node cluster the folder must be shared)."""
+    return [(str(Path(name).resolve()), int(found["files"][name]["rows"])) for name in shards.split_files(found, split)]
 
 
 def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage: Path) -> RayFit:
     """Fit on the cluster ``ray`` is connected to, as :func:`plan` said; ``storage`` holds Ray Train's run
     folder (a temporary)."""
-    import ray.data
     import torch
-    from ray.train import DataConfig, RunConfig, ScalingConfig
+    from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from pipeline.models.mlp import MLP, MlpSpec
@@ -191,17 +240,11 @@ def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage:
 
     config, notes = planned
     n_classes = config["n_classes"]
-    columns = [shards.LABEL, *found["feature_columns"]]
-    datasets = {"train": read(ray, found, "train", columns)}
-    if config["validate"]:
-        datasets["val"] = read(ray, found, "val", columns)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=config,
         scaling_config=ScalingConfig(num_workers=WORKERS, use_gpu=False, resources_per_worker={"CPU": WORKER_CPUS}),
         run_config=RunConfig(storage_path=str(storage.resolve()), name="train"),
-        datasets=datasets,
-        dataset_config=DataConfig(datasets_to_split=["train"]),  # every rank validates on every row
     )
     started = time.perf_counter()
     result = trainer.fit()
@@ -231,7 +274,7 @@ def fit(ray, cfg: Config, found: dict, planned: tuple[dict, list[str]], storage:
         epochs_this_run=len(history),
         resumed_after_epoch=None,
         wall_s=wall,
-        samples_this_run=-(-config["n_train"] // WORKERS) * WORKERS * len(history),
+        samples_this_run=config["n_train"] // WORKERS * WORKERS * len(history),
         energy={"status": "unavailable", "reason": "not measured on the ray engine (the fit runs in Ray's workers)"},
     )
     return RayFit(model, history, summary, {**measured, "engine": "ray"}, notes, hashes)
