@@ -102,7 +102,7 @@ def main() -> None:
     r["captum_ig_plain"] = timed(lambda: captum_plain_ig(model, X, target, s.n_steps), 1)
     max_diff = float(np.abs(r["hand_ig"][2] - r["captum_ig_fast_one_pass"][2]).max())
     per_method = r["all_methods"][2][2]
-    ig_summary = r["all_methods"][2][1]
+    ig_summary = r["all_methods"][2][1]["integrated_gradients"]
     load_after = os.getloadavg()
     ratio = r["all_methods"][0] / r["hand_ig"][0]
     result = {
@@ -130,7 +130,7 @@ def main() -> None:
     lines = [
         "# Explain benchmark (Adult test split)",
         "",
-        f"{len(X)} rows, {X.shape[1]} encoded features, model {meta.get('source')} MLP; IG {s.n_steps} steps "
+        f"{len(X)} rows, {X.shape[1]} encoded features, model {meta.source} MLP; IG {s.n_steps} steps "
         f"(refined per row up to {s.max_steps} while |delta| > {s.delta_tol}); median of {args.repeats} runs (captum "
         f"plain IG: 1 run). torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; load average "
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after: the machine is shared, so treat differences under "
