@@ -19,8 +19,10 @@ import numpy as np
 from pipeline.errors import BadInputError
 from pipeline.stats import bootstrap
 
-#: Evaluations (rows x steps) per forward pass inside captum: bounds memory for any test size.
-EVALS_PER_PASS = 1 << 16
+#: Evaluations (rows x steps) per forward pass inside captum: bounds memory for any test size. In
+#: float64 (:func:`attribute`) 2**14 keeps the explain stage's peak below the float32 one at 2**16, and
+#: smaller passes ran faster here (benchmarks/RESULTS.md, the dvc section's explain row).
+EVALS_PER_PASS = 1 << 14
 
 
 def _torch_model_target_sum():
