@@ -258,6 +258,16 @@ def importance_from(columns: list[str], mean: np.ndarray, low: np.ndarray, high:
     }
 
 
+def method_block(table: dict) -> dict:
+    """A method's ``importance``, ``interval`` and ``share`` in ``explain.json`` from its
+    :func:`importance_table` (or :func:`importance_from`), largest first."""
+    return {
+        "importance": {c: v["mean_abs"] for c, v in table.items()},
+        "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
+        "share": {c: v["share"] for c, v in table.items()},
+    }
+
+
 def top_k(importance: dict[str, float], k: int) -> list[str]:
     return [c for c, _ in sorted(importance.items(), key=lambda item: -item[1])[:k]]
 

@@ -113,13 +113,8 @@ def audit(model, inputs: Inputs, settings: ExplainSettings, *, threshold: float,
     importances = {}
     for method, values in per_column.items():
         table = explain.importance_table(values, columns, n_boot=settings.n_boot, ci=settings.ci, seed=seed)
-        importances[method] = {c: v["mean_abs"] for c, v in table.items()}
-        result[method] = {
-            "importance": importances[method],
-            "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
-            "share": {c: v["share"] for c, v in table.items()},
-            **summaries[method],
-        }
+        result[method] = {**explain.method_block(table), **summaries[method]}
+        importances[method] = result[method]["importance"]
     if "integrated_gradients" in result:
         result["integrated_gradients"]["n_steps"] = result["integrated_gradients"]["n_steps_max_used"]
     result["agreement"] = explain.agreement(importances, settings.top_k)

@@ -208,13 +208,8 @@ def explained(sums: AttributionSums, columns: list[str], settings: ExplainSettin
     for method, sums_of in sums.methods.items():
         mean = sums_of.mean()
         low, high = _interval(sums_of, settings)
-        table = explain.importance_from(columns, mean, low, high)
-        importances[method] = {c: v["mean_abs"] for c, v in table.items()}
-        out[method] = {
-            "importance": importances[method],
-            "interval": {c: [v["low"], v["high"]] for c, v in table.items()},
-            "share": {c: v["share"] for c, v in table.items()},
-        }
+        out[method] = explain.method_block(explain.importance_from(columns, mean, low, high))
+        importances[method] = out[method]["importance"]
     if "integrated_gradients" in out:
         summary = convergence(sums.ig)
         out["integrated_gradients"].update(summary, n_steps=summary["n_steps_max_used"])
