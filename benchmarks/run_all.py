@@ -75,6 +75,7 @@ SUB_BENCHES = {
     "fairness": "bench_fairness.py",
     "explain": "bench_explain.py",
     "coverage": "bench_coverage.py",  # interval coverage by simulation (needs no pipeline outputs)
+    "explain_coverage": "bench_explain_coverage.py",  # explain's by-group flag: coverage, false alarms (simulation)
     "verdicts": "bench_verdicts.py",  # the gate's error rates by simulation with known truth (no pipeline outputs)
     "mitigation": "bench_mitigation.py",  # mitigate stage as a multiple of one network fit (target <= 40)
 }
