@@ -87,20 +87,19 @@ class ShardRows:
 
         rng = None if self.seed is None else np.random.default_rng([self.seed, self.epoch, self.rank])
         order = range(len(self.segments)) if rng is None else rng.permutation(len(self.segments))
-        held_x, held_y = [], []
+        held_x, held_y = np.zeros((0, len(self.features)), dtype=np.float32), np.zeros(0, dtype=np.int64)
         for index in order:
             x, y = self._read(*self.segments[index])
             if rng is not None:
                 shuffled = rng.permutation(len(y))
                 x, y = x[shuffled], y[shuffled]
-            held_x.append(x)
-            held_y.append(y)
-            while sum(len(part) for part in held_y) >= self.size:
-                x_all, y_all = np.concatenate(held_x), np.concatenate(held_y)
-                yield torch.from_numpy(x_all[: self.size]), torch.from_numpy(y_all[: self.size])
-                held_x, held_y = [x_all[self.size :]], [y_all[self.size :]]
-        if held_y and sum(len(part) for part in held_y):
-            yield torch.from_numpy(np.concatenate(held_x)), torch.from_numpy(np.concatenate(held_y))
+            x, y = np.concatenate([held_x, x]), np.concatenate([held_y, y])
+            full = len(y) // self.size * self.size
+            for start in range(0, full, self.size):
+                yield torch.from_numpy(x[start : start + self.size]), torch.from_numpy(y[start : start + self.size])
+            held_x, held_y = x[full:], y[full:]
+        if len(held_y):
+            yield torch.from_numpy(held_x), torch.from_numpy(held_y)
 
     def _read(self, path: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         import pyarrow.parquet as pq
