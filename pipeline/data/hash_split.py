@@ -119,15 +119,9 @@ def stratified_sample(
 def strata_of(target, groups) -> np.ndarray:
     """A row's stratum: its class and its label in every sensitive column (``groups``: a frame), as text
     (a missing value reads 'nan', as the group labels do)."""
-    key = _text(target)
+    from pipeline.stats.groups import label_text
+
+    key = label_text(target)
     for column in groups.columns:
-        key = np.char.add(np.char.add(key, "\x1f"), _text(groups[column]))
+        key = np.char.add(np.char.add(key, "\x1f"), label_text(groups[column]))
     return key
-
-
-def _text(values) -> np.ndarray:
-    import pandas as pd
-
-    out = pd.Series(values).to_numpy(dtype=object)
-    out[pd.isna(out)] = "nan"
-    return out.astype(str)

@@ -43,9 +43,9 @@ def feature_columns(columns) -> list[str]:
 def text_labels(column: pd.Series) -> pd.Series:
     """Group labels as Python strings (Arrow nulls arrive as None; they print 'nan' as the local
     engine's ``astype(str)`` prints a missing value)."""
-    values = column.to_numpy(dtype=object)
-    values[pd.isna(values)] = "nan"
-    return pd.Series(np.asarray(values, dtype=str), index=column.index)
+    from pipeline.stats.groups import label_text
+
+    return pd.Series(label_text(column), index=column.index)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,16 @@ INTERSECTION_SEP = " & "
 VIEW_SEP = " x "
 
 
+def label_text(values):
+    """Group labels as Python strings, a missing value as 'nan' (what ``astype(str)`` printed for a
+    missing value before pandas' string dtype, and what every engine's group labels say)."""
+    import numpy as np
+
+    out = pd.Series(values).to_numpy(dtype=object)
+    out[pd.isna(out)] = "nan"
+    return np.asarray(out, dtype=str)
+
+
 def intersection_name(sensitive: list[str]) -> str:
     """The name of the intersection view of ``sensitive`` ("sex x race")."""
     return VIEW_SEP.join(sensitive)
